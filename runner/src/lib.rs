@@ -1,0 +1,368 @@
+//! The framed protocol between the whipcode server and its in-container runner.
+//!
+//! Every message is a frame: one tag byte, a big-endian `u32` payload length,
+//! then the payload. The server sends one [`Job`] (a sequence of frames ending
+//! with [`tag::GO`]); the runner answers with a stream of [`Event`]s ending with
+//! exactly one [`Event::Exit`] or [`Event::Error`].
+//!
+//! The runner runs as the same user as the untrusted program, so everything it
+//! reports can be forged by that program. The server treats events as the
+//! program's own output: it applies its byte caps and deadlines from outside and
+//! never lets an event drive a decision about limits or cleanup.
+
+use std::io::{self, Read, Write};
+
+/// Bumped on any incompatible change; the runner refuses a job of another version.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest payload either side accepts in one frame.
+pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// The largest output chunk the runner puts in one frame.
+pub const OUTPUT_CHUNK: usize = 32 * 1024;
+
+/// Frame tags. Job frames are upper case, event frames are digits and symbols.
+pub mod tag {
+    pub const HELLO: u8 = b'H';
+    pub const WORKDIR: u8 = b'W';
+    pub const FILE: u8 = b'F';
+    pub const ENV: u8 = b'E';
+    pub const STEP: u8 = b'S';
+    pub const STDIN: u8 = b'I';
+    pub const GO: u8 = b'G';
+
+    pub const STARTED: u8 = b'^';
+    pub const STDOUT: u8 = b'1';
+    pub const STDERR: u8 = b'2';
+    pub const EXIT: u8 = b'X';
+    pub const ERROR: u8 = b'!';
+}
+
+/// One file the runner writes into the working directory before the first step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFile {
+    /// A plain file name (no `/`).
+    pub name: String,
+    pub content: Vec<u8>,
+}
+
+/// Everything one run needs, sent to the runner on its stdin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Job {
+    /// Absolute directory the files go into and every step runs in.
+    pub workdir: String,
+    pub files: Vec<JobFile>,
+    /// The complete environment of every step (nothing is inherited).
+    pub env: Vec<(String, String)>,
+    /// argv lists run in order; a step that fails ends the run with its status.
+    pub steps: Vec<Vec<String>>,
+    /// Bytes given to the last step's stdin, exactly; earlier steps read `/dev/null`.
+    pub stdin: Vec<u8>,
+}
+
+/// How the run ended, as seen by the runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitReport {
+    /// Exit code when the last step that ran exited normally.
+    pub code: Option<i32>,
+    /// Signal number when it was killed by a signal.
+    pub signal: Option<i32>,
+    /// User plus system CPU time of all waited-for processes, in microseconds.
+    pub cpu_micros: u64,
+}
+
+/// One message from the runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The job was accepted; the first step is about to start.
+    Started,
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Exit(ExitReport),
+    /// The runner could not carry out the job (bad job, a step that cannot start).
+    Error(String),
+}
+
+/// Appends one frame to `out`.
+pub fn put_frame(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream before a frame starts.
+pub fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
+    let mut header = [0u8; 5];
+    let mut got = 0;
+    while got < header.len() {
+        match r.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let (tag, len) = parse_header(&header)?;
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload)?;
+    Ok(Some((tag, payload)))
+}
+
+/// Splits a 5-byte frame header into its tag and checked payload length.
+pub fn parse_header(header: &[u8; 5]) -> io::Result<(u8, usize)> {
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if len > MAX_FRAME {
+        return Err(invalid(format!("frame of {len} bytes exceeds the limit")));
+    }
+    Ok((header[0], len))
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+fn join_nul(items: &[String]) -> Vec<u8> {
+    items.join("\0").into_bytes()
+}
+
+fn split_nul(payload: Vec<u8>) -> io::Result<Vec<String>> {
+    let text = String::from_utf8(payload).map_err(|_| invalid("frame is not UTF-8"))?;
+    Ok(text.split('\0').map(str::to_owned).collect())
+}
+
+impl Job {
+    /// The job as the frames the runner reads, ending with [`tag::GO`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.stdin.len() + 1024);
+        put_frame(&mut out, tag::HELLO, &PROTOCOL_VERSION.to_be_bytes());
+        put_frame(&mut out, tag::WORKDIR, self.workdir.as_bytes());
+        for file in &self.files {
+            let mut payload = Vec::with_capacity(2 + file.name.len() + file.content.len());
+            payload.extend_from_slice(&(file.name.len() as u16).to_be_bytes());
+            payload.extend_from_slice(file.name.as_bytes());
+            payload.extend_from_slice(&file.content);
+            put_frame(&mut out, tag::FILE, &payload);
+        }
+        for (key, value) in &self.env {
+            put_frame(&mut out, tag::ENV, &join_nul(&[key.clone(), value.clone()]));
+        }
+        for step in &self.steps {
+            put_frame(&mut out, tag::STEP, &join_nul(step));
+        }
+        put_frame(&mut out, tag::STDIN, &self.stdin);
+        put_frame(&mut out, tag::GO, &[]);
+        out
+    }
+
+    /// Reads a job written by [`Job::encode`].
+    pub fn read_from(r: &mut impl Read) -> io::Result<Job> {
+        let mut job = Job::default();
+        let mut hello = false;
+        loop {
+            let (tag, payload) = read_frame(r)?.ok_or_else(|| invalid("job ended early"))?;
+            if !hello && tag != tag::HELLO {
+                return Err(invalid("job does not start with a version"));
+            }
+            match tag {
+                tag::HELLO => {
+                    let version = <[u8; 4]>::try_from(payload.as_slice())
+                        .map(u32::from_be_bytes)
+                        .map_err(|_| invalid("bad version frame"))?;
+                    if version != PROTOCOL_VERSION {
+                        return Err(invalid(format!(
+                            "protocol version {version}, runner speaks {PROTOCOL_VERSION}"
+                        )));
+                    }
+                    hello = true;
+                }
+                tag::WORKDIR => {
+                    job.workdir = String::from_utf8(payload).map_err(|_| invalid("bad workdir"))?
+                }
+                tag::FILE => job.files.push(decode_file(payload)?),
+                tag::ENV => {
+                    let mut parts = split_nul(payload)?;
+                    if parts.len() != 2 {
+                        return Err(invalid("env frame needs a name and a value"));
+                    }
+                    let value = parts.pop().unwrap_or_default();
+                    let key = parts.pop().unwrap_or_default();
+                    job.env.push((key, value));
+                }
+                tag::STEP => job.steps.push(split_nul(payload)?),
+                tag::STDIN => job.stdin = payload,
+                tag::GO => return Ok(job),
+                other => return Err(invalid(format!("unknown job frame {other:#x}"))),
+            }
+        }
+    }
+}
+
+fn decode_file(payload: Vec<u8>) -> io::Result<JobFile> {
+    if payload.len() < 2 {
+        return Err(invalid("short file frame"));
+    }
+    let name_len = u16::from_be_bytes([payload[0], payload[1]]) as usize;
+    let name = payload
+        .get(2..2 + name_len)
+        .and_then(|n| std::str::from_utf8(n).ok())
+        .ok_or_else(|| invalid("bad file name"))?
+        .to_owned();
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(invalid("file name must be a plain name"));
+    }
+    Ok(JobFile {
+        name,
+        content: payload[2 + name_len..].to_vec(),
+    })
+}
+
+impl Event {
+    /// Appends this event as one frame.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Event::Started => put_frame(out, tag::STARTED, &[]),
+            Event::Stdout(bytes) => put_frame(out, tag::STDOUT, bytes),
+            Event::Stderr(bytes) => put_frame(out, tag::STDERR, bytes),
+            Event::Error(message) => put_frame(out, tag::ERROR, message.as_bytes()),
+            Event::Exit(report) => {
+                let mut payload = Vec::with_capacity(17);
+                let (kind, value) = match (report.code, report.signal) {
+                    (_, Some(signal)) => (1u8, signal),
+                    (Some(code), None) => (0u8, code),
+                    (None, None) => (2u8, 0),
+                };
+                payload.push(kind);
+                payload.extend_from_slice(&value.to_be_bytes());
+                payload.extend_from_slice(&report.cpu_micros.to_be_bytes());
+                put_frame(out, tag::EXIT, &payload);
+            }
+        }
+    }
+
+    /// Decodes one event frame.
+    pub fn decode(tag: u8, payload: Vec<u8>) -> io::Result<Event> {
+        Ok(match tag {
+            tag::STARTED => Event::Started,
+            tag::STDOUT => Event::Stdout(payload),
+            tag::STDERR => Event::Stderr(payload),
+            tag::ERROR => Event::Error(String::from_utf8_lossy(&payload).into_owned()),
+            tag::EXIT => {
+                if payload.len() != 13 {
+                    return Err(invalid("bad exit frame"));
+                }
+                let value = i32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]);
+                let mut cpu = [0u8; 8];
+                cpu.copy_from_slice(&payload[5..13]);
+                let cpu_micros = u64::from_be_bytes(cpu);
+                let (code, signal) = match payload[0] {
+                    0 => (Some(value), None),
+                    1 => (None, Some(value)),
+                    _ => (None, None),
+                };
+                Event::Exit(ExitReport {
+                    code,
+                    signal,
+                    cpu_micros,
+                })
+            }
+            other => return Err(invalid(format!("unknown event frame {other:#x}"))),
+        })
+    }
+}
+
+/// Writes whole frames to a shared sink; used by the runner's output threads.
+pub fn write_event(w: &mut impl Write, event: &Event) -> io::Result<()> {
+    let mut buf = Vec::new();
+    event.encode_into(&mut buf);
+    w.write_all(&buf)?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_job() -> Job {
+        Job {
+            workdir: "/tmp".into(),
+            files: vec![JobFile {
+                name: "source.py".into(),
+                content: b"print('\\0')\n\x00\xff".to_vec(),
+            }],
+            env: vec![
+                ("PATH".into(), "/usr/bin".into()),
+                ("EMPTY".into(), String::new()),
+            ],
+            steps: vec![
+                vec!["gcc".into(), "-O2".into(), "source.c".into()],
+                vec!["./a.out".into()],
+            ],
+            stdin: b"line one\n\n-n \\t\r\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_job_survives_encoding_byte_for_byte() {
+        let job = sample_job();
+        let bytes = job.encode();
+        let back = Job::read_from(&mut bytes.as_slice()).unwrap();
+        assert_eq!(back, job);
+    }
+
+    #[test]
+    fn a_job_of_another_version_is_refused() {
+        let mut bytes = sample_job().encode();
+        bytes[5..9].copy_from_slice(&99u32.to_be_bytes());
+        let err = Job::read_from(&mut bytes.as_slice()).unwrap_err();
+        assert!(err.to_string().contains("protocol version 99"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_job_is_an_error_not_a_partial_job() {
+        let bytes = sample_job().encode();
+        let cut = &bytes[..bytes.len() - 3];
+        assert!(Job::read_from(&mut &cut[..]).is_err());
+    }
+
+    #[test]
+    fn file_names_with_slashes_are_refused() {
+        let mut job = sample_job();
+        job.files[0].name = "../etc/passwd".into();
+        let bytes = job.encode();
+        assert!(Job::read_from(&mut bytes.as_slice()).is_err());
+    }
+
+    #[test]
+    fn events_round_trip() {
+        let events = [
+            Event::Started,
+            Event::Stdout(b"out".to_vec()),
+            Event::Stderr(vec![0xff, 0]),
+            Event::Exit(ExitReport {
+                code: Some(3),
+                signal: None,
+                cpu_micros: 12_345,
+            }),
+            Event::Exit(ExitReport {
+                code: None,
+                signal: Some(9),
+                cpu_micros: 1,
+            }),
+            Event::Error("no such file".into()),
+        ];
+        for event in events {
+            let mut buf = Vec::new();
+            event.encode_into(&mut buf);
+            let (tag, payload) = read_frame(&mut buf.as_slice()).unwrap().unwrap();
+            assert_eq!(Event::decode(tag, payload).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_before_allocation() {
+        let mut header = [tag::STDOUT, 0, 0, 0, 0];
+        header[1..].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(parse_header(&header).is_err());
+    }
+}

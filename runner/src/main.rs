@@ -1,0 +1,183 @@
+//! whipcode-runner: PID 1 of every run's container.
+//!
+//! Reads one job from stdin, writes the source files, runs the steps with
+//! exactly the job's environment, forwards their output as frames on stdout
+//! and ends with one exit frame. The server does not wait for the container's
+//! teardown: the exit frame is its answer. Std only, linked statically.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use whipcode_runner::{tag, write_event, Event, ExitReport, Job, OUTPUT_CHUNK};
+
+/// How long output still drains after the last step exits, for pipes held
+/// open by its background children. They die with the container anyway.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+/// The shared event sink; `None` once the final frame is written, so late
+/// output from orphaned processes cannot follow the exit frame.
+type Sink = Arc<Mutex<Option<io::Stdout>>>;
+
+fn main() {
+    let sink: Sink = Arc::new(Mutex::new(Some(io::stdout())));
+    let last = match Job::read_from(&mut io::stdin().lock()) {
+        Ok(job) => run(&job, &sink),
+        Err(e) => Event::Error(format!("bad job: {e}")),
+    };
+    finish(&sink, &last);
+}
+
+fn send(sink: &Sink, event: &Event) {
+    if let Ok(mut guard) = sink.lock() {
+        if let Some(out) = guard.as_mut() {
+            // The server went away: nothing is left to report to.
+            if write_event(out, event).is_err() {
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+fn finish(sink: &Sink, event: &Event) {
+    send(sink, event);
+    if let Ok(mut guard) = sink.lock() {
+        guard.take();
+    }
+    std::process::exit(0);
+}
+
+fn run(job: &Job, sink: &Sink) -> Event {
+    if job.steps.is_empty() || job.steps.iter().any(|s| s.is_empty()) {
+        return Event::Error("job has an empty step".into());
+    }
+    for file in &job.files {
+        let path = format!("{}/{}", job.workdir.trim_end_matches('/'), file.name);
+        if let Err(e) = write_new_file(&path, &file.content) {
+            return Event::Error(format!("cannot write {path}: {e}"));
+        }
+    }
+    send(sink, &Event::Started);
+    let mut status = None;
+    for (index, argv) in job.steps.iter().enumerate() {
+        let is_last = index + 1 == job.steps.len();
+        let outcome = match run_step(job, argv, is_last, sink) {
+            Ok(outcome) => outcome,
+            Err(e) => return Event::Error(format!("cannot run `{}`: {e}", argv[0])),
+        };
+        let ok = outcome.success();
+        status = Some(outcome);
+        if !ok {
+            break;
+        }
+    }
+    let status = status.expect("at least one step ran");
+    Event::Exit(ExitReport {
+        code: status.code(),
+        signal: status.signal(),
+        cpu_micros: children_cpu_micros(),
+    })
+}
+
+/// Creates the file exclusively (never through an existing path or link).
+fn write_new_file(path: &str, content: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)?;
+    file.write_all(content)
+}
+
+fn run_step(job: &Job, argv: &[String], is_last: bool, sink: &Sink) -> io::Result<ExitStatus> {
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(&job.workdir)
+        .stdin(if is_last {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+
+    if let Some(mut stdin) = child.stdin.take() {
+        let bytes = job.stdin.clone();
+        // A program that never reads its stdin must not block the runner.
+        thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+    let (done_tx, done_rx) = mpsc::channel();
+    spawn_forwarder(&mut child, tag::STDOUT, sink, &done_tx);
+    spawn_forwarder(&mut child, tag::STDERR, sink, &done_tx);
+    drop(done_tx);
+
+    let status = child.wait()?;
+    let deadline = std::time::Instant::now() + DRAIN_GRACE;
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    Ok(status)
+}
+
+fn spawn_forwarder(child: &mut Child, stream: u8, sink: &Sink, done: &mpsc::Sender<()>) {
+    let source: Option<Box<dyn Read + Send>> = if stream == tag::STDOUT {
+        child.stdout.take().map(|s| Box::new(s) as _)
+    } else {
+        child.stderr.take().map(|s| Box::new(s) as _)
+    };
+    let Some(mut source) = source else { return };
+    let sink = Arc::clone(sink);
+    let done = done.clone();
+    thread::spawn(move || {
+        let mut buf = vec![0u8; OUTPUT_CHUNK];
+        loop {
+            match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let chunk = buf[..n].to_vec();
+                    let event = if stream == tag::STDOUT {
+                        Event::Stdout(chunk)
+                    } else {
+                        Event::Stderr(chunk)
+                    };
+                    send(&sink, &event);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = done.send(());
+    });
+}
+
+/// CPU time of waited-for children, from `/proc/self/stat` (cutime + cstime,
+/// in USER_HZ = 100 ticks per second on Linux).
+fn children_cpu_micros() -> u64 {
+    let Ok(stat) = fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    let Some(after_comm) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0;
+    };
+    // Fields after the command name start at field 3 (state); cutime is 16, cstime 17.
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks: u64 = [13usize, 14]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    ticks * 10_000
+}

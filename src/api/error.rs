@@ -1,0 +1,78 @@
+//! The API's one error type: every refusal is a status and a JSON `detail`.
+//! Internal failures are logged with their context and reach the client as
+//! an opaque message.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("invalid or missing master key")]
+    Unauthorized,
+    #[error("requests are only accepted through the configured proxy")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    #[error("{detail}")]
+    Unavailable { detail: String, retry_after: u32 },
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Detail {
+    detail: String,
+}
+
+impl ApiError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn bad(detail: impl Into<String>) -> ApiError {
+        ApiError::BadRequest(detail.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let retry_after = match &self {
+            ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        let mut response = (
+            status,
+            Json(Detail {
+                detail: self.to_string(),
+            }),
+        )
+            .into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

@@ -1,0 +1,167 @@
+//! `POST /run`. Checks run in the documented order: 403 (proxy), 413 (size,
+//! from Content-Length before reading when present), 401 (key), 415 (content
+//! type), 400 (body), then the run itself.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::request::{Context, RunBody, RunRequest};
+use super::{check_peer, AppState};
+use crate::auth::Verdict;
+use crate::sandbox::{signal_name, RunOutcome, RunSpec, SandboxError};
+
+/// The original's fields, then additive ones.
+#[derive(Debug, Serialize)]
+pub struct RunResponse {
+    pub stdout: String,
+    pub stderr: String,
+    /// Seconds from starting the container to the program's end.
+    pub container_age: f64,
+    pub timeout: bool,
+    /// `null` when the program was killed or timed out.
+    pub exit_code: Option<i32>,
+    /// e.g. `"SIGKILL"`, or `null`.
+    pub signal: Option<String>,
+    /// An output stream hit its byte cap and the run was stopped.
+    pub truncated: bool,
+    /// CPU seconds, as measured inside the container.
+    pub cpu_time: Option<f64>,
+}
+
+impl From<RunOutcome> for RunResponse {
+    fn from(o: RunOutcome) -> Self {
+        RunResponse {
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            container_age: o.container_age.as_secs_f64(),
+            timeout: o.timed_out,
+            exit_code: if o.timed_out { None } else { o.exit_code },
+            signal: o.signal.map(signal_name),
+            truncated: o.truncated,
+            cpu_time: o.cpu_time.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
+pub async fn run(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<RunResponse>, ApiError> {
+    check_peer(&state, &request)?;
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(&parts.headers, body, state.max_bytes).await?;
+    authorize(&state, &parts.headers).await?;
+    check_content_type(&parts.headers)?;
+    let body: RunBody = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
+    let request = body.validate(&Context {
+        languages: &state.languages,
+        max_timeout: state.max_timeout,
+    })?;
+
+    let started = Instant::now();
+    let language = request.language.name.clone();
+    let spec = spec_for(&state, request);
+    let outcome = state.sandbox.run(spec).await.map_err(|e| match e {
+        SandboxError::Busy { .. } => ApiError::Unavailable {
+            detail: format!("{e}; retry shortly"),
+            retry_after: 1,
+        },
+        SandboxError::ImageMissing { image } => {
+            tracing::error!(%image, %language, "language image missing");
+            ApiError::Unavailable {
+                detail: format!("the {language} image is not installed on this server"),
+                retry_after: 60,
+            }
+        }
+        other => {
+            tracing::error!(error = %other, %language, "run failed");
+            ApiError::Internal
+        }
+    })?;
+    tracing::info!(
+        container = %outcome.container,
+        %language,
+        exit_code = ?outcome.exit_code,
+        timed_out = outcome.timed_out,
+        truncated = outcome.truncated,
+        ms = started.elapsed().as_millis() as u64,
+        "run finished"
+    );
+    Ok(Json(outcome.into()))
+}
+
+fn spec_for(state: &AppState, request: RunRequest) -> RunSpec {
+    let language = &request.language;
+    RunSpec {
+        image: language.image_ref(),
+        files: vec![(language.source.clone(), request.code)],
+        steps: language.steps(&request.args),
+        env: request.env,
+        stdin: request.stdin,
+        timeout: request.timeout,
+        limits: state.limits.with_overrides(&language.limits),
+    }
+}
+
+async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let too_large = ApiError::PayloadTooLarge { limit };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large);
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(e) if is_length_limit(&e) => Err(too_large),
+        Err(_) => Err(ApiError::bad("could not read the request body")),
+    }
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get("x-master-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match state.key.verify(presented).await {
+        Verdict::Valid => Ok(()),
+        Verdict::Invalid => Err(ApiError::Unauthorized),
+        Verdict::Busy => Err(ApiError::Unavailable {
+            detail: "too many key checks in progress; retry shortly".into(),
+            retry_after: 1,
+        }),
+    }
+}
+
+/// `application/json`, parameters such as `; charset=utf-8` allowed.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
+}

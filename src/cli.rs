@@ -1,0 +1,142 @@
+//! Command-line flags. Names follow the original whipcode; every setting flag is
+//! optional so that an absent flag leaves the config file's value in force.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+/// A stateless REST API that runs untrusted code in Podman containers.
+#[derive(Debug, Default, Parser)]
+#[command(name = "whipcode", version, disable_version_flag = true)]
+pub struct Cli {
+    /// Print the version and exit.
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    pub version: Option<bool>,
+
+    /// Configuration file (default: ./config.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The address to listen on (default: all interfaces).
+    #[arg(short = 'a', long, value_name = "ADDR")]
+    pub addr: Option<String>,
+
+    /// The port to listen on (default: 8000).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// The maximum size of a request body in bytes (default: 1000000).
+    #[arg(short = 'b', long = "max-bytes", value_name = "BYTES")]
+    pub max_bytes: Option<u64>,
+
+    /// The maximum run time of a program, in seconds (default: 10).
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
+    /// The key file: argon2id hash of the master key, then its salt (default: .masterkey).
+    #[arg(short = 'k', long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// The language map (default: langmap.toml if present, else the built-in one).
+    #[arg(short = 'm', long = "lang-map", value_name = "FILE")]
+    pub lang_map: Option<PathBuf>,
+
+    /// Path to the podman binary (default: /usr/bin/podman).
+    #[arg(long = "podman-path", value_name = "PATH")]
+    pub podman_path: Option<PathBuf>,
+
+    /// Only accept requests from this peer address (the reverse proxy or gateway).
+    #[arg(long, value_name = "ADDR")]
+    pub proxy: Option<String>,
+
+    /// Enable GET /ping, which answers "pong".
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub ping: bool,
+
+    /// Name of this instance; labels its containers (default: derived from address and port).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+
+    /// Path to the static in-container runner (default: whipcode-runner beside this binary).
+    #[arg(long, value_name = "PATH")]
+    pub runner: Option<PathBuf>,
+
+    /// Most containers alive at once (default: twice the CPU count, at least 2).
+    #[arg(long = "max-concurrent", value_name = "COUNT")]
+    pub max_concurrent: Option<usize>,
+
+    /// Most requests waiting for a container before new ones get 503 (default: 64).
+    #[arg(long = "max-queue", value_name = "COUNT")]
+    pub max_queue: Option<usize>,
+
+    /// Byte cap on each of stdout and stderr (default: 1048576).
+    #[arg(long = "output-limit", value_name = "BYTES")]
+    pub output_limit: Option<u64>,
+
+    /// Build the base image and the language images (all, or the ids/names given), then exit.
+    #[arg(long = "build-images", value_name = "LANG", num_args = 0.., value_delimiter = ',')]
+    pub build_images: Option<Vec<String>>,
+
+    /// Write a new key file at the --key path and print the key once, then exit.
+    /// The key is taken from WHIPCODE_MASTER_KEY when set, else generated.
+    #[arg(long = "gen-key", action = ArgAction::SetTrue)]
+    pub gen_key: bool,
+
+    /// With --gen-key: the salt to use (default: 32 random hex characters).
+    #[arg(long, value_name = "SALT", requires = "gen_key")]
+    pub salt: Option<String>,
+
+    /// With --gen-key: replace an existing key file.
+    #[arg(long, action = ArgAction::SetTrue, requires = "gen_key")]
+    pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_original_short_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "whipcode",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "6060",
+            "-b",
+            "500",
+            "-t",
+            "5",
+            "-k",
+            "k",
+            "-m",
+            "m.toml",
+            "--podman-path",
+            "/bin/podman",
+            "--ping",
+        ])
+        .unwrap();
+        assert_eq!(cli.addr.as_deref(), Some("127.0.0.1"));
+        assert_eq!(cli.port, Some(6060));
+        assert_eq!(cli.max_bytes, Some(500));
+        assert_eq!(cli.timeout, Some(5));
+        assert_eq!(cli.key, Some(PathBuf::from("k")));
+        assert_eq!(cli.lang_map, Some(PathBuf::from("m.toml")));
+        assert_eq!(cli.podman_path, Some(PathBuf::from("/bin/podman")));
+        assert!(cli.ping);
+    }
+
+    #[test]
+    fn dash_v_prints_the_version() {
+        let err = Cli::try_parse_from(["whipcode", "-v"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+    }
+
+    #[test]
+    fn build_images_takes_an_optional_list() {
+        let all = Cli::try_parse_from(["whipcode", "--build-images"]).unwrap();
+        assert_eq!(all.build_images, Some(vec![]));
+        let some = Cli::try_parse_from(["whipcode", "--build-images", "python,c"]).unwrap();
+        assert_eq!(some.build_images, Some(vec!["python".into(), "c".into()]));
+    }
+}

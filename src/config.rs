@@ -1,0 +1,430 @@
+//! Typed settings: built-in defaults, then the config file, then flags.
+//!
+//! The file uses the original whipcode's key names (`maxBytes`, `langMap`, …),
+//! and an empty string means "unset", as in its `config.default.toml`. An
+//! unknown key or a bad value is a startup error naming the file and the key.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::Cli;
+
+/// The file read when `--config` is not given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
+
+/// The config file as written; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileConfig {
+    /// Address to listen on; `""` = all interfaces. Default: all interfaces.
+    pub addr: Option<String>,
+    /// Port to listen on. Default: 8000.
+    pub port: Option<u16>,
+    /// Largest request body in bytes. Default: 1000000.
+    pub max_bytes: Option<u64>,
+    /// Largest run time in seconds (a request may ask for less). Default: 10.
+    pub timeout: Option<u64>,
+    /// Key file path. Default: `.masterkey`.
+    pub key: Option<String>,
+    /// Language map path; `""` = `langmap.toml` if present, else built in.
+    pub lang_map: Option<String>,
+    /// Podman binary. Default: `/usr/bin/podman`.
+    pub podman_path: Option<String>,
+    /// Only peer allowed to connect; `""` = any. Default: any.
+    pub proxy: Option<String>,
+    /// Result cache (not in this version: must stay false). Default: false.
+    pub cache: Option<bool>,
+    /// TLS (not in this version: must stay false). Default: false.
+    pub tls: Option<bool>,
+    /// Directory of cert.pem and key.pem, used with `tls`. Default: `tls`.
+    pub tls_dir: Option<String>,
+    /// Enable `GET /ping`. Default: false.
+    pub ping: Option<bool>,
+    /// Per-IP rate limiting (not in this version: must stay false). Default: false.
+    pub standalone: Option<bool>,
+    /// Rate-limit burst, used with `standalone`. Default: 3.
+    pub burst: Option<u32>,
+    /// Rate-limit refill seconds, used with `standalone`. Default: 1.
+    pub refill: Option<u64>,
+    /// Instance name for container labels; `""` = derived from address and port.
+    pub instance: Option<String>,
+    /// Static runner binary; `""` = `whipcode-runner` beside this binary.
+    pub runner: Option<String>,
+    /// Most containers alive at once. Default: twice the CPU count, at least 2.
+    pub max_concurrent: Option<usize>,
+    /// Most requests waiting for a container. Default: 64.
+    pub max_queue: Option<usize>,
+    /// Byte cap on each of stdout and stderr. Default: 1 MiB.
+    pub output_limit: Option<u64>,
+}
+
+/// The settings in force after layering.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub max_bytes: u64,
+    pub timeout: Duration,
+    pub key: PathBuf,
+    /// `None`: the built-in language map.
+    pub lang_map: Option<PathBuf>,
+    pub podman_path: PathBuf,
+    pub proxy: Option<IpAddr>,
+    pub ping: bool,
+    /// `None`: derived from the bound address once listening.
+    pub instance: Option<String>,
+    pub runner: PathBuf,
+    pub max_concurrent: usize,
+    pub max_queue: usize,
+    pub output_limit: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: `{key}`: {message}")]
+    Value {
+        origin: String,
+        key: &'static str,
+        message: String,
+    },
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Settings {
+            addr: IpAddr::from([0, 0, 0, 0]),
+            port: 8000,
+            max_bytes: 1_000_000,
+            timeout: Duration::from_secs(10),
+            key: PathBuf::from(".masterkey"),
+            lang_map: None,
+            podman_path: PathBuf::from("/usr/bin/podman"),
+            proxy: None,
+            ping: false,
+            instance: None,
+            runner: default_runner_path(),
+            max_concurrent: (cpus * 2).max(2),
+            max_queue: 64,
+            output_limit: 1024 * 1024,
+        }
+    }
+}
+
+fn default_runner_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("whipcode-runner")))
+        .unwrap_or_else(|| PathBuf::from("whipcode-runner"))
+}
+
+/// `Some(s)` unless absent or empty: the original's "empty means unset".
+fn set(value: Option<String>) -> Option<String> {
+    value.filter(|s| !s.is_empty())
+}
+
+impl FileConfig {
+    pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        FileConfig::parse(&text, path)
+    }
+}
+
+impl Settings {
+    /// Defaults, then the config file (`--config`, or `./config.toml` if present), then flags.
+    pub fn load(cli: &Cli) -> Result<Settings, ConfigError> {
+        let (file, origin) = match &cli.config {
+            Some(path) => (FileConfig::load(path)?, path.display().to_string()),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => (
+                FileConfig::load(Path::new(DEFAULT_CONFIG_FILE))?,
+                DEFAULT_CONFIG_FILE.to_owned(),
+            ),
+            None => (FileConfig::default(), "defaults".to_owned()),
+        };
+        let mut settings = Settings::default();
+        settings.apply_file(file, &origin)?;
+        settings.apply_flags(cli)?;
+        Ok(settings)
+    }
+
+    pub fn apply_file(&mut self, file: FileConfig, origin: &str) -> Result<(), ConfigError> {
+        let bad = |key, message: String| ConfigError::Value {
+            origin: origin.to_owned(),
+            key,
+            message,
+        };
+        for (key, enabled) in [
+            ("cache", file.cache),
+            ("tls", file.tls),
+            ("standalone", file.standalone),
+        ] {
+            if enabled == Some(true) {
+                return Err(bad(key, "not supported by this version yet".into()));
+            }
+        }
+        if let Some(addr) = set(file.addr) {
+            self.addr = parse_ip(&addr).map_err(|m| bad("addr", m))?;
+        }
+        if let Some(port) = file.port {
+            self.port = port;
+        }
+        if let Some(max_bytes) = file.max_bytes {
+            self.max_bytes = check_max_bytes(max_bytes).map_err(|m| bad("maxBytes", m))?;
+        }
+        if let Some(timeout) = file.timeout {
+            self.timeout = check_timeout(timeout).map_err(|m| bad("timeout", m))?;
+        }
+        if let Some(key) = set(file.key) {
+            self.key = key.into();
+        }
+        if let Some(map) = set(file.lang_map) {
+            self.lang_map = Some(map.into());
+        }
+        if let Some(podman) = set(file.podman_path) {
+            self.podman_path = podman.into();
+        }
+        if let Some(proxy) = set(file.proxy) {
+            self.proxy = Some(parse_ip(&proxy).map_err(|m| bad("proxy", m))?);
+        }
+        if let Some(ping) = file.ping {
+            self.ping = ping;
+        }
+        if let Some(instance) = set(file.instance) {
+            self.instance = Some(check_instance(&instance).map_err(|m| bad("instance", m))?);
+        }
+        if let Some(runner) = set(file.runner) {
+            self.runner = runner.into();
+        }
+        if let Some(n) = file.max_concurrent {
+            self.max_concurrent = check_positive(n).map_err(|m| bad("maxConcurrent", m))?;
+        }
+        if let Some(n) = file.max_queue {
+            self.max_queue = n;
+        }
+        if let Some(n) = file.output_limit {
+            self.output_limit = check_positive(n).map_err(|m| bad("outputLimit", m))?;
+        }
+        Ok(())
+    }
+
+    pub fn apply_flags(&mut self, cli: &Cli) -> Result<(), ConfigError> {
+        let bad = |key, message: String| ConfigError::Value {
+            origin: "command line".to_owned(),
+            key,
+            message,
+        };
+        if let Some(addr) = set(cli.addr.clone()) {
+            self.addr = parse_ip(&addr).map_err(|m| bad("--addr", m))?;
+        }
+        if let Some(port) = cli.port {
+            self.port = port;
+        }
+        if let Some(max_bytes) = cli.max_bytes {
+            self.max_bytes = check_max_bytes(max_bytes).map_err(|m| bad("--max-bytes", m))?;
+        }
+        if let Some(timeout) = cli.timeout {
+            self.timeout = check_timeout(timeout).map_err(|m| bad("--timeout", m))?;
+        }
+        if let Some(key) = &cli.key {
+            self.key = key.clone();
+        }
+        if let Some(map) = &cli.lang_map {
+            self.lang_map = Some(map.clone());
+        }
+        if let Some(podman) = &cli.podman_path {
+            self.podman_path = podman.clone();
+        }
+        if let Some(proxy) = set(cli.proxy.clone()) {
+            self.proxy = Some(parse_ip(&proxy).map_err(|m| bad("--proxy", m))?);
+        }
+        if cli.ping {
+            self.ping = true;
+        }
+        if let Some(instance) = &cli.instance {
+            self.instance = Some(check_instance(instance).map_err(|m| bad("--instance", m))?);
+        }
+        if let Some(runner) = &cli.runner {
+            self.runner = runner.clone();
+        }
+        if let Some(n) = cli.max_concurrent {
+            self.max_concurrent = check_positive(n).map_err(|m| bad("--max-concurrent", m))?;
+        }
+        if let Some(n) = cli.max_queue {
+            self.max_queue = n;
+        }
+        if let Some(n) = cli.output_limit {
+            self.output_limit = check_positive(n).map_err(|m| bad("--output-limit", m))?;
+        }
+        Ok(())
+    }
+
+    /// The language map path in force: the configured one, else `./langmap.toml`
+    /// when it exists, else `None` for the built-in map.
+    pub fn lang_map_path(&self) -> Option<PathBuf> {
+        self.lang_map.clone().or_else(|| {
+            let local = PathBuf::from(crate::languages::DEFAULT_FILE);
+            local.exists().then_some(local)
+        })
+    }
+}
+
+fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    let trimmed = text.trim_start_matches('[').trim_end_matches(']');
+    trimmed
+        .parse()
+        .map_err(|_| format!("{text:?} is not an IP address"))
+}
+
+fn check_timeout(seconds: u64) -> Result<Duration, String> {
+    if seconds == 0 || seconds > 3600 {
+        return Err(format!("{seconds} is outside 1..=3600 seconds"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+fn check_max_bytes(bytes: u64) -> Result<u64, String> {
+    if !(1024..=256 * 1024 * 1024).contains(&bytes) {
+        return Err(format!("{bytes} is outside 1024..=268435456 bytes"));
+    }
+    Ok(bytes)
+}
+
+fn check_positive<T: PartialOrd + Default + std::fmt::Display>(n: T) -> Result<T, String> {
+    if n <= T::default() {
+        return Err(format!("{n} must be at least 1"));
+    }
+    Ok(n)
+}
+
+/// Instance names end up in container names and labels.
+fn check_instance(name: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 48
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if !ok {
+        return Err(format!(
+            "{name:?} must be 1-48 characters of letters, digits, '-', '_' or '.'"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// The default instance name for a bound address: unique per address and port.
+pub fn instance_for(addr: std::net::SocketAddr) -> String {
+    let host: String = addr
+        .ip()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{host}-{}", addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The original whipcode's `config.default.toml`, in its shape.
+    const ORIGINAL_DEFAULT: &str = include_str!("../tests/fixtures/original-config.default.toml");
+
+    fn from_file(text: &str) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        s.apply_file(
+            FileConfig::parse(text, Path::new("test.toml"))?,
+            "test.toml",
+        )?;
+        Ok(s)
+    }
+
+    #[test]
+    fn runs_with_no_config_file_on_built_in_defaults() {
+        let s = Settings::default();
+        assert_eq!(s.port, 8000);
+        assert_eq!(s.max_bytes, 1_000_000);
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert_eq!(s.key, PathBuf::from(".masterkey"));
+        assert_eq!(s.podman_path, PathBuf::from("/usr/bin/podman"));
+        assert!(s.proxy.is_none() && !s.ping);
+    }
+
+    #[test]
+    fn the_original_default_config_loads_unchanged() {
+        let s = from_file(ORIGINAL_DEFAULT).expect("original config loads");
+        assert_eq!(s.port, 8000);
+        assert_eq!(s.addr, IpAddr::from([0, 0, 0, 0]), "empty addr means all");
+        assert!(s.proxy.is_none(), "empty proxy means none");
+        assert_eq!(s.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_shipped_config_loads() {
+        let text = include_str!("../config.default.toml");
+        from_file(text).expect("shipped config loads");
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let mut s = from_file("port = 7000\ntimeout = 5\nmaxBytes = 2048\n").unwrap();
+        assert_eq!((s.port, s.timeout.as_secs(), s.max_bytes), (7000, 5, 2048));
+        let cli = Cli::try_parse_from(["whipcode", "-p", "9000"]).unwrap();
+        s.apply_flags(&cli).unwrap();
+        assert_eq!(s.port, 9000, "flag wins");
+        assert_eq!(s.timeout.as_secs(), 5, "file value kept when no flag");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_file_and_key() {
+        let err = from_file("prot = 8000\n").unwrap_err().to_string();
+        assert!(err.contains("test.toml") && err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_key() {
+        for (text, key) in [
+            ("timeout = 0\n", "timeout"),
+            ("addr = \"not-an-ip\"\n", "addr"),
+            ("maxBytes = 3\n", "maxBytes"),
+            ("port = \"eighty\"\n", "port"),
+            ("instance = \"a b\"\n", "instance"),
+        ] {
+            let err = from_file(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn features_of_later_versions_are_refused_when_enabled() {
+        let err = from_file("cache = true\n").unwrap_err().to_string();
+        assert!(err.contains("cache"), "{err}");
+        from_file("cache = false\ntls = false\nstandalone = false\n").unwrap();
+    }
+
+    #[test]
+    fn instance_names_derive_from_address_and_port() {
+        let addr: std::net::SocketAddr = "127.0.0.1:8123".parse().unwrap();
+        assert_eq!(instance_for(addr), "127_0_0_1-8123");
+    }
+}

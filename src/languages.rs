@@ -1,0 +1,435 @@
+//! The language map: one file (`langmap.toml`, embedded as the default) where
+//! each language is one `[[language]]` entry: id, name, image, source file,
+//! commands, packages, environment, limits and self-test sample. Adding a
+//! language is adding an entry; no Rust changes.
+//!
+//! Commands are argv lists. `{source}` is replaced by the source file name
+//! (steps run in the directory holding it); `{args}`, a whole element, expands
+//! to the request's args, zero or more elements. Nothing goes through a shell.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+/// The map read from the working directory when none is configured.
+pub const DEFAULT_FILE: &str = "langmap.toml";
+/// The map compiled into the binary.
+pub const BUILT_IN: &str = include_str!("../langmap.toml");
+/// Prefix of every image name; images are local and never pulled.
+pub const IMAGE_PREFIX: &str = "localhost/whipcode-";
+
+const ARGS: &str = "{args}";
+const SOURCE: &str = "{source}";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapFile {
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    language: Vec<Entry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    /// Environment of every language; a language's own `env` adds to it.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    id: u32,
+    name: String,
+    image: String,
+    source: String,
+    #[serde(default)]
+    compile: Option<Vec<String>>,
+    run: Vec<String>,
+    #[serde(default)]
+    packages: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    hello: Option<String>,
+}
+
+/// Per-language overrides of the sandbox's resource limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Process count limit (pids cgroup).
+    pub pids: Option<u32>,
+    /// Memory limit in MiB (swap pinned to the same).
+    pub memory_mb: Option<u32>,
+    /// Size of the writable /tmp in MiB.
+    pub tmp_mb: Option<u32>,
+}
+
+/// One language, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Language {
+    pub id: u32,
+    pub name: String,
+    /// Short image name, e.g. `python`.
+    pub image: String,
+    /// Source file name inside the working directory, e.g. `source.py`.
+    pub source: String,
+    pub compile: Option<Vec<String>>,
+    pub run: Vec<String>,
+    /// Debian packages the image installs on top of the base image.
+    pub packages: Vec<String>,
+    /// The complete environment of a run before the request's `env`.
+    pub env: BTreeMap<String, String>,
+    pub limits: Limits,
+    /// A program that prints `Success!`, for the self-test.
+    pub hello: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LanguageError {
+    #[error("cannot read language map {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("language map {origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// All languages by id.
+#[derive(Debug, Clone, Default)]
+pub struct LanguageMap {
+    by_id: BTreeMap<u32, Arc<Language>>,
+}
+
+impl Language {
+    /// The image reference podman uses.
+    pub fn image_ref(&self) -> String {
+        format!("{IMAGE_PREFIX}{}:latest", self.image)
+    }
+
+    /// The argv steps of one run, placeholders expanded.
+    pub fn steps(&self, args: &[String]) -> Vec<Vec<String>> {
+        let expand = |argv: &Vec<String>| -> Vec<String> {
+            let mut out = Vec::with_capacity(argv.len() + args.len());
+            for item in argv {
+                if item == ARGS {
+                    out.extend(args.iter().cloned());
+                } else {
+                    out.push(item.replace(SOURCE, &self.source));
+                }
+            }
+            out
+        };
+        self.compile
+            .iter()
+            .chain(std::iter::once(&self.run))
+            .map(expand)
+            .collect()
+    }
+
+    /// Variables a request may not set: everything the language defines.
+    pub fn is_reserved_env(&self, name: &str) -> bool {
+        self.env.contains_key(name)
+    }
+}
+
+impl LanguageMap {
+    pub fn get(&self, id: u32) -> Option<&Arc<Language>> {
+        self.by_id.get(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Language>> {
+        self.by_id.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// The configured file, or the built-in map when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<LanguageMap, LanguageError> {
+        match path {
+            None => LanguageMap::parse(BUILT_IN, "(built in)"),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| LanguageError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                LanguageMap::parse(&text, &path.display().to_string())
+            }
+        }
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<LanguageMap, LanguageError> {
+        let invalid = |message: String| LanguageError::Invalid {
+            origin: origin.to_owned(),
+            message,
+        };
+        let table: toml::Table = text.parse().map_err(|e| invalid(format!("{e}")))?;
+        if looks_like_the_original_shape(&table) {
+            return Err(invalid(ORIGINAL_SHAPE_HELP.to_owned()));
+        }
+        let file: MapFile = table.try_into().map_err(|e| invalid(format!("{e}")))?;
+        let mut by_id = BTreeMap::new();
+        for entry in file.language {
+            let id = entry.id;
+            let language = validate(entry, &file.defaults)
+                .map_err(|m| invalid(format!("language {id}: {m}")))?;
+            if by_id.insert(id, Arc::new(language)).is_some() {
+                return Err(invalid(format!("language id {id} appears twice")));
+            }
+        }
+        if by_id.is_empty() {
+            return Err(invalid("no [[language]] entries".into()));
+        }
+        Ok(LanguageMap { by_id })
+    }
+
+    /// Languages named by id or (case-insensitive) name or image; all when empty.
+    pub fn select(&self, wanted: &[String]) -> Result<Vec<Arc<Language>>, String> {
+        if wanted.is_empty() {
+            return Ok(self.iter().cloned().collect());
+        }
+        wanted
+            .iter()
+            .map(|w| {
+                self.iter()
+                    .find(|l| {
+                        l.id.to_string() == *w
+                            || l.name.eq_ignore_ascii_case(w)
+                            || l.image.eq_ignore_ascii_case(w)
+                    })
+                    .cloned()
+                    .ok_or_else(|| format!("no language {w:?} in the language map"))
+            })
+            .collect()
+    }
+}
+
+const ORIGINAL_SHAPE_HELP: &str = "this is the original whipcode's shape ([1] entry = \"python\", \
+ext = \"py\"); whipcode-rs keeps each language in one entry, e.g.\n\n\
+[[language]]\nid = 1\nname = \"Python\"\nimage = \"python\"\nsource = \"source.py\"\n\
+run = [\"python3\", \"{args}\", \"{source}\"]\npackages = [\"python3\"]\n\
+hello = \"print('Success!')\"\n";
+
+fn looks_like_the_original_shape(table: &toml::Table) -> bool {
+    table.iter().any(|(key, value)| {
+        key.chars().all(|c| c.is_ascii_digit())
+            && value
+                .as_table()
+                .is_some_and(|t| t.contains_key("entry") || t.contains_key("ext"))
+    })
+}
+
+fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
+    if entry.id == 0 {
+        return Err("id must be 1 or more".into());
+    }
+    if entry.name.trim().is_empty() {
+        return Err("name is empty".into());
+    }
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    };
+    if !plain(&entry.image) || entry.image.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "image {:?} must be lower-case letters, digits, '-', '_' or '.'",
+            entry.image
+        ));
+    }
+    if !plain(&entry.source) || entry.source.starts_with('.') {
+        return Err(format!(
+            "source {:?} must be a plain file name",
+            entry.source
+        ));
+    }
+    for argv in entry.compile.iter().chain(std::iter::once(&entry.run)) {
+        check_command(argv)?;
+    }
+    let mut env = defaults.env.clone();
+    env.extend(entry.env);
+    for (name, value) in &env {
+        if !crate::api::request::is_env_name(name) || value.contains('\0') {
+            return Err(format!("bad environment variable {name:?}"));
+        }
+    }
+    if !env.contains_key("PATH") {
+        return Err("the environment needs PATH (set it in [defaults.env])".into());
+    }
+    for package in &entry.packages {
+        if !package
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.:=~".contains(c))
+        {
+            return Err(format!("bad package name {package:?}"));
+        }
+    }
+    Ok(Language {
+        id: entry.id,
+        name: entry.name,
+        image: entry.image,
+        source: entry.source,
+        compile: entry.compile,
+        run: entry.run,
+        packages: entry.packages,
+        env,
+        limits: entry.limits,
+        hello: entry.hello,
+    })
+}
+
+fn check_command(argv: &[String]) -> Result<(), String> {
+    if argv.first().is_none_or(|p| p.is_empty() || p == ARGS) {
+        return Err("a command must start with a program name".into());
+    }
+    for item in argv {
+        let mut rest = item.as_str();
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed placeholder in {item:?}"))?;
+            let placeholder = &rest[open..open + close + 1];
+            match placeholder {
+                SOURCE => {}
+                ARGS if item == ARGS => {}
+                ARGS => {
+                    return Err(format!(
+                        "{ARGS} must be a whole element, not part of {item:?}"
+                    ))
+                }
+                other => return Err(format!("unknown placeholder {other} in {item:?}")),
+            }
+            rest = &rest[open + close + 1..];
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINI: &str = r#"
+[defaults.env]
+PATH = "/usr/bin:/bin"
+HOME = "/tmp"
+
+[[language]]
+id = 7
+name = "C"
+image = "c"
+source = "source.c"
+compile = ["gcc", "-O2", "{args}", "-o", "/tmp/a.out", "{source}"]
+run = ["/tmp/a.out"]
+packages = ["gcc", "libc6-dev"]
+"#;
+
+    fn parse_err(text: &str) -> String {
+        LanguageMap::parse(text, "test").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_built_in_map_is_valid_and_has_the_core_languages() {
+        let map = LanguageMap::load(None).unwrap();
+        for (id, name) in [(1, "Python"), (2, "JavaScript"), (3, "Bash"), (7, "C")] {
+            let lang = map.get(id).unwrap_or_else(|| panic!("id {id}"));
+            assert_eq!(lang.name, name);
+            assert!(lang.hello.is_some(), "{name} has a self-test sample");
+        }
+    }
+
+    #[test]
+    fn placeholders_expand_into_separate_arguments() {
+        let map = LanguageMap::parse(MINI, "test").unwrap();
+        let c = map.get(7).unwrap();
+        let args = vec!["-Wall".to_string(), "-DX=$(id)".to_string()];
+        assert_eq!(
+            c.steps(&args),
+            vec![
+                vec![
+                    "gcc",
+                    "-O2",
+                    "-Wall",
+                    "-DX=$(id)",
+                    "-o",
+                    "/tmp/a.out",
+                    "source.c"
+                ],
+                vec!["/tmp/a.out"],
+            ]
+        );
+        assert_eq!(
+            c.steps(&[])[0],
+            vec!["gcc", "-O2", "-o", "/tmp/a.out", "source.c"]
+        );
+    }
+
+    #[test]
+    fn defaults_env_is_merged_and_reserved() {
+        let map = LanguageMap::parse(MINI, "test").unwrap();
+        let c = map.get(7).unwrap();
+        assert_eq!(c.env.get("HOME").map(String::as_str), Some("/tmp"));
+        assert!(c.is_reserved_env("PATH") && !c.is_reserved_env("MY_VAR"));
+    }
+
+    #[test]
+    fn duplicate_ids_are_refused() {
+        let text = format!("{MINI}\n{}", &MINI[MINI.find("[[language]]").unwrap()..]);
+        assert!(parse_err(&text).contains("appears twice"));
+    }
+
+    #[test]
+    fn unknown_placeholders_are_refused() {
+        let text = MINI.replace("{source}\"]", "{src}\"]");
+        assert!(parse_err(&text).contains("unknown placeholder {src}"));
+    }
+
+    #[test]
+    fn args_placeholder_inside_an_element_is_refused() {
+        let text = MINI.replace("\"{args}\"", "\"-x{args}\"");
+        assert!(parse_err(&text).contains("whole element"));
+    }
+
+    #[test]
+    fn the_original_shape_is_refused_with_the_new_shape_shown() {
+        let err = parse_err("[1]\nentry = \"python\"\next = \"py\"\n");
+        assert!(
+            err.contains("original") && err.contains("[[language]]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_names_are_refused() {
+        assert!(parse_err(&MINI.replace("packages", "pakages")).contains("pakages"));
+        assert!(parse_err(&MINI.replace("\"source.c\"", "\"../x.c\"")).contains("plain file name"));
+        assert!(parse_err(&MINI.replace("image = \"c\"", "image = \"C/x\"")).contains("image"));
+    }
+
+    #[test]
+    fn select_finds_by_id_name_or_image() {
+        let map = LanguageMap::load(None).unwrap();
+        let picked = map
+            .select(&["1".into(), "javascript".into(), "c".into()])
+            .unwrap();
+        assert_eq!(
+            picked.iter().map(|l| l.id).collect::<Vec<_>>(),
+            vec![1, 2, 7]
+        );
+        assert!(map.select(&["cobol".into()]).is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! whipcode: a stateless REST API that runs untrusted code in Podman containers.
+//!
+//! Module map:
+//! - [`config`]: typed settings; built-in defaults, then `config.toml`, then flags.
+//! - [`cli`]: the command-line flags (the original whipcode's names).
+//! - [`auth`]: the `.masterkey` file (argon2id) and bounded key checking.
+//! - [`languages`]: the language map (`langmap.toml`): commands, images, samples.
+//! - [`api`]: the HTTP layer: routes, wire types, validation, error statuses.
+//! - [`sandbox`]: running one job in one fresh container; knows no HTTP.
+//! - [`images`]: building the base and language images without a registry.
+//! - [`keygen`]: `--gen-key`, writing a key file the original can read too.
+//! - [`server`]: binding, serving and shutting down.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod images;
+pub mod keygen;
+pub mod languages;
+pub mod sandbox;
+pub mod server;

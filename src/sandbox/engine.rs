@@ -1,0 +1,172 @@
+//! podman invocations other than the run itself, each with a deadline.
+//!
+//! Every podman process gets the project's own `containers.conf` (runc as the
+//! runtime, explicit default ulimits, no log or event files), written at
+//! startup into a private directory, so the host's podman setup is untouched.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use super::policy::{INSTANCE_LABEL, PROJECT_LABEL};
+
+/// The project's podman configuration. crun does not work on cgroup-v1
+/// hybrid hosts and podman's default ulimits exceed some hosts' hard limits.
+pub const CONTAINERS_CONF: &str = r#"[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=8192:8192"]
+log_driver = "none"
+
+[engine]
+runtime = "runc"
+events_logger = "none"
+"#;
+
+/// Deadline of one housekeeping podman call.
+const CALL_DEADLINE: Duration = Duration::from_secs(60);
+/// Attempts at removing one container before giving up (and logging it).
+const REMOVE_ATTEMPTS: u32 = 3;
+
+/// A handle on podman: its binary, the project's config, and the names of
+/// containers this process is running right now.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    podman: PathBuf,
+    conf_dir: tempfile::TempDir,
+    live: Mutex<HashSet<String>>,
+}
+
+impl Engine {
+    pub fn new(podman: &Path) -> std::io::Result<Engine> {
+        let conf_dir = tempfile::Builder::new()
+            .prefix("whipcode-podman-")
+            .tempdir()?;
+        std::fs::write(conf_dir.path().join("containers.conf"), CONTAINERS_CONF)?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                podman: podman.to_owned(),
+                conf_dir,
+                live: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    pub fn conf_path(&self) -> PathBuf {
+        self.inner.conf_dir.path().join("containers.conf")
+    }
+
+    /// A podman command with the project's configuration.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.inner.podman);
+        cmd.env("CONTAINERS_CONF", self.conf_path())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Same as [`Engine::command`], for blocking callers (image builds).
+    pub fn std_command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.inner.podman);
+        cmd.env("CONTAINERS_CONF", self.conf_path());
+        cmd
+    }
+
+    /// Runs podman with `args` within the deadline; stdout on success.
+    pub async fn call(&self, args: &[&str]) -> Result<String, String> {
+        let mut cmd = self.command();
+        cmd.args(args);
+        let output = tokio::time::timeout(CALL_DEADLINE, cmd.output())
+            .await
+            .map_err(|_| format!("podman {} timed out", args.join(" ")))?
+            .map_err(|e| format!("cannot run {}: {e}", self.inner.podman.display()))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "podman {} failed: {}",
+                args.first().unwrap_or(&""),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    /// Kills and removes a container by name; retried, and logged if it never goes.
+    pub async fn remove(&self, name: &str) {
+        for attempt in 1..=REMOVE_ATTEMPTS {
+            match self
+                .call(&["rm", "--force", "--ignore", "--time=0", name])
+                .await
+            {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(container = name, attempt, error = %e, "container removal failed");
+                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                }
+            }
+        }
+        tracing::error!(
+            container = name,
+            "container could not be removed; the periodic sweep will retry"
+        );
+    }
+
+    /// Names of every container (running or not) labelled with this instance.
+    pub async fn instance_containers(&self, instance: &str) -> Result<Vec<String>, String> {
+        let project = format!("label={PROJECT_LABEL}");
+        let owner = format!("label={INSTANCE_LABEL}={instance}");
+        let out = self
+            .call(&[
+                "ps",
+                "--all",
+                "--filter",
+                &project,
+                "--filter",
+                &owner,
+                "--format",
+                "{{.Names}}",
+            ])
+            .await?;
+        Ok(out
+            .lines()
+            .map(str::to_owned)
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+
+    pub async fn image_exists(&self, image: &str) -> Result<bool, String> {
+        let mut cmd = self.command();
+        cmd.args(["image", "exists", image]);
+        let status = tokio::time::timeout(CALL_DEADLINE, cmd.status())
+            .await
+            .map_err(|_| "podman image exists timed out".to_string())?
+            .map_err(|e| format!("cannot run podman: {e}"))?;
+        Ok(status.success())
+    }
+
+    pub fn mark_live(&self, name: &str) {
+        if let Ok(mut live) = self.inner.live.lock() {
+            live.insert(name.to_owned());
+        }
+    }
+
+    pub fn mark_gone(&self, name: &str) {
+        if let Ok(mut live) = self.inner.live.lock() {
+            live.remove(name);
+        }
+    }
+
+    pub fn is_live(&self, name: &str) -> bool {
+        self.inner
+            .live
+            .lock()
+            .map(|live| live.contains(name))
+            .unwrap_or(true)
+    }
+}

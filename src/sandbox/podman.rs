@@ -1,0 +1,362 @@
+//! The [`Sandbox`] that runs each job in a fresh container via `podman run`.
+//!
+//! The job goes to the runner (PID 1) as frames on stdin; its events come back
+//! on stdout. The answer is ready at the runner's exit frame, not when podman
+//! finishes removing the container. Deadlines: one for podman to start the
+//! container, then the program's own timeout counted from its start, so time
+//! spent queueing or in podman never eats the program's time.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use whipcode_runner::{parse_header, Event, Job, JobFile};
+
+use super::container::{Ending, LiveContainer};
+use super::engine::Engine;
+use super::gate::Gate;
+use super::policy::{self, Plan, WORKDIR};
+use super::{BoxFuture, RunOutcome, RunSpec, Sandbox, SandboxError};
+
+/// Longest podman may take to start a container (it is slow under load).
+const START_DEADLINE: Duration = Duration::from_secs(60);
+/// How long podman gets to report why a container never started.
+const FAILURE_REPORT_DEADLINE: Duration = Duration::from_secs(10);
+/// Largest event frame accepted from a container.
+const MAX_EVENT: usize = 1024 * 1024;
+/// Bytes of podman's own stderr kept for error messages.
+const PODMAN_STDERR_CAP: usize = 16 * 1024;
+
+pub struct PodmanSandbox {
+    engine: Engine,
+    gate: Arc<Gate>,
+    runner: PathBuf,
+    instance: String,
+    output_limit: usize,
+}
+
+impl PodmanSandbox {
+    pub fn new(
+        engine: Engine,
+        gate: Arc<Gate>,
+        runner: PathBuf,
+        instance: String,
+        output_limit: usize,
+    ) -> Self {
+        PodmanSandbox {
+            engine,
+            gate,
+            runner,
+            instance,
+            output_limit,
+        }
+    }
+
+    fn container_name(&self) -> String {
+        format!("whipcode-{}-{:016x}", self.instance, rand::random::<u64>())
+    }
+
+    async fn run_job(&self, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
+        let permit = self.gate.enter().await?;
+        let name = self.container_name();
+        let args = policy::run_args(&Plan {
+            name: &name,
+            instance: &self.instance,
+            image: &spec.image,
+            runner: &self.runner,
+            limits: spec.limits,
+        });
+        let mut cmd = self.engine.command();
+        cmd.args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.engine.mark_live(&name);
+        let spawned_at = Instant::now();
+        let process = match cmd.spawn() {
+            Ok(process) => process,
+            Err(e) => {
+                self.engine.mark_gone(&name);
+                return Err(SandboxError::Spawn(e));
+            }
+        };
+        let mut container = LiveContainer::new(self.engine.clone(), name.clone(), process, permit);
+
+        let job = job_bytes(&spec);
+        let mut stdin = container.process().stdin.take().expect("stdin is piped");
+        // The runner reads the whole job before starting; closing stdin after it is harmless.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&job).await;
+        });
+        let stderr = container.process().stderr.take().expect("stderr is piped");
+        let podman_stderr = tokio::spawn(read_capped(stderr, PODMAN_STDERR_CAP));
+        let mut stdout = container.process().stdout.take().expect("stdout is piped");
+
+        let collected = collect(&mut stdout, spec.timeout, self.output_limit).await;
+        let container_age = spawned_at.elapsed();
+        let mut outcome = RunOutcome {
+            container: name.clone(),
+            container_age,
+            ..RunOutcome::default()
+        };
+        match collected {
+            Collected::Exit(output, report) => {
+                output.into_outcome(&mut outcome);
+                outcome.exit_code = report.code;
+                outcome.signal = report.signal;
+                outcome.cpu_time = Some(Duration::from_micros(report.cpu_micros));
+                container.end(Ending::Reported);
+                Ok(outcome)
+            }
+            Collected::TimedOut(output) => {
+                output.into_outcome(&mut outcome);
+                outcome.timed_out = true;
+                container.end(Ending::Kill);
+                Ok(outcome)
+            }
+            Collected::Truncated(output) => {
+                output.into_outcome(&mut outcome);
+                outcome.truncated = true;
+                outcome.signal = Some(9);
+                container.end(Ending::Kill);
+                Ok(outcome)
+            }
+            Collected::Ended(output) => {
+                // The container ended without the runner's report: killed from
+                // outside (the memory limit) or podman failed to start it.
+                let status = container.wait_exit(FAILURE_REPORT_DEADLINE).await;
+                let podman_err = podman_stderr.await.unwrap_or_default();
+                if !output.started {
+                    container.end(Ending::Kill);
+                    return Err(classify_start_failure(&spec.image, &podman_err, status));
+                }
+                output.into_outcome(&mut outcome);
+                match status.and_then(|s| s.code()) {
+                    Some(code) if code > 128 => outcome.signal = Some(code - 128),
+                    code => outcome.exit_code = code,
+                }
+                container.end(Ending::Kill);
+                Ok(outcome)
+            }
+            Collected::Broken(reason) => {
+                container.end(Ending::Kill);
+                Err(SandboxError::Runner(reason))
+            }
+        }
+    }
+}
+
+impl Sandbox for PodmanSandbox {
+    fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
+        Box::pin(self.run_job(spec))
+    }
+}
+
+fn job_bytes(spec: &RunSpec) -> Vec<u8> {
+    Job {
+        workdir: WORKDIR.to_owned(),
+        files: spec
+            .files
+            .iter()
+            .map(|(name, content)| JobFile {
+                name: name.clone(),
+                content: content.clone(),
+            })
+            .collect(),
+        env: spec.env.clone(),
+        steps: spec.steps.clone(),
+        stdin: spec.stdin.clone(),
+    }
+    .encode()
+}
+
+fn classify_start_failure(
+    image: &str,
+    podman_err: &[u8],
+    status: Option<std::process::ExitStatus>,
+) -> SandboxError {
+    let text = String::from_utf8_lossy(podman_err).trim().to_owned();
+    if text.contains("image not known") || text.contains("no such image") {
+        return SandboxError::ImageMissing {
+            image: image.to_owned(),
+        };
+    }
+    SandboxError::Engine(format!(
+        "container ended before the program started (status {status:?}): {text}"
+    ))
+}
+
+/// Output gathered so far.
+#[derive(Default)]
+struct Output {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    started: bool,
+}
+
+impl Output {
+    fn into_outcome(self, outcome: &mut RunOutcome) {
+        outcome.stdout = self.stdout;
+        outcome.stderr = self.stderr;
+    }
+}
+
+enum Collected {
+    Exit(Output, whipcode_runner::ExitReport),
+    TimedOut(Output),
+    Truncated(Output),
+    /// The stream ended without an exit report.
+    Ended(Output),
+    Broken(String),
+}
+
+/// Reads events until the exit report, the deadline, the output cap or EOF.
+async fn collect(
+    stream: &mut (impl AsyncRead + Unpin),
+    timeout: Duration,
+    output_limit: usize,
+) -> Collected {
+    let mut out = Output::default();
+    let mut deadline = tokio::time::Instant::now() + START_DEADLINE;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, read_event(stream)).await {
+            Err(_) if out.started => return Collected::TimedOut(out),
+            Err(_) => return Collected::Broken("container did not start in time".into()),
+            Ok(Ok(Some(event))) => event,
+            Ok(Ok(None)) => return Collected::Ended(out),
+            Ok(Err(e)) => return Collected::Broken(format!("bad event stream: {e}")),
+        };
+        match frame {
+            Event::Started if !out.started => {
+                out.started = true;
+                deadline = tokio::time::Instant::now() + timeout;
+            }
+            Event::Started => {}
+            Event::Stdout(bytes) => {
+                if append_capped(&mut out.stdout, &bytes, output_limit) {
+                    return Collected::Truncated(out);
+                }
+            }
+            Event::Stderr(bytes) => {
+                if append_capped(&mut out.stderr, &bytes, output_limit) {
+                    return Collected::Truncated(out);
+                }
+            }
+            Event::Exit(report) => return Collected::Exit(out, report),
+            Event::Error(message) => return Collected::Broken(message),
+        }
+    }
+}
+
+/// Appends up to the cap; true when the cap was exceeded.
+fn append_capped(buf: &mut Vec<u8>, bytes: &[u8], cap: usize) -> bool {
+    let room = cap.saturating_sub(buf.len());
+    buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    bytes.len() > room
+}
+
+async fn read_event(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<Event>> {
+    let mut header = [0u8; 5];
+    match stream.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let (tag, len) = parse_header(&header)?;
+    if len > MAX_EVENT {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("event of {len} bytes"),
+        ));
+    }
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await?;
+    Event::decode(tag, payload).map(Some)
+}
+
+async fn read_capped(mut stream: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = cap.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use whipcode_runner::ExitReport;
+
+    fn frames(events: &[Event]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for e in events {
+            e.encode_into(&mut buf);
+        }
+        buf
+    }
+
+    #[tokio::test]
+    async fn output_is_capped_while_it_streams() {
+        let chunk = Event::Stdout(vec![b'x'; 1000]);
+        let bytes = frames(&[Event::Started, chunk.clone(), chunk.clone(), chunk]);
+        match collect(&mut bytes.as_slice(), Duration::from_secs(5), 2500).await {
+            Collected::Truncated(out) => assert_eq!(out.stdout.len(), 2500),
+            _ => panic!("expected truncation"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_exit_report_ends_collection_without_waiting_for_eof() {
+        let report = ExitReport {
+            code: Some(3),
+            signal: None,
+            cpu_micros: 10,
+        };
+        let mut bytes = frames(&[
+            Event::Started,
+            Event::Stdout(b"a".to_vec()),
+            Event::Stderr(b"b".to_vec()),
+            Event::Exit(report),
+        ]);
+        bytes.extend_from_slice(b"trailing garbage is never read");
+        match collect(&mut bytes.as_slice(), Duration::from_secs(5), 100).await {
+            Collected::Exit(out, r) => {
+                assert_eq!(
+                    (out.stdout, out.stderr, r),
+                    (b"a".to_vec(), b"b".to_vec(), report)
+                );
+            }
+            _ => panic!("expected exit"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_program_times_out_after_its_own_timeout() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        server.write_all(&frames(&[Event::Started])).await.unwrap();
+        let started = Instant::now();
+        match collect(&mut client, Duration::from_millis(200), 100).await {
+            Collected::TimedOut(out) => assert!(out.started),
+            _ => panic!("expected a timeout"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(server);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_early_is_reported_as_ended() {
+        let bytes = frames(&[Event::Started, Event::Stdout(b"partial".to_vec())]);
+        match collect(&mut bytes.as_slice(), Duration::from_secs(5), 100).await {
+            Collected::Ended(out) => assert_eq!(out.stdout, b"partial"),
+            _ => panic!("expected ended"),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Startup, serving and shutdown.
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::auth::MasterKey;
+use crate::cli::Cli;
+use crate::config::{instance_for, Settings};
+use crate::languages::LanguageMap;
+use crate::sandbox::engine::Engine;
+use crate::sandbox::gate::Gate;
+use crate::sandbox::podman::PodmanSandbox;
+use crate::sandbox::{reaper, Limits};
+use crate::{images, keygen};
+
+/// How long in-flight runs get to finish after a shutdown signal.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Everything `fn main` does, by mode: key generation, image builds, or serving.
+pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
+    init_logging();
+    let settings = Settings::load(&cli)?;
+    if cli.gen_key {
+        let given = std::env::var("WHIPCODE_MASTER_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
+        let generated = given.is_none();
+        let key = keygen::generate(&settings.key, given, cli.salt.clone(), cli.force)?;
+        eprintln!("wrote {}", settings.key.display());
+        if generated {
+            println!("{key}");
+        }
+        return Ok(());
+    }
+    let languages = LanguageMap::load(settings.lang_map_path().as_deref())?;
+    let engine = Engine::new(&settings.podman_path)?;
+    if let Some(wanted) = &cli.build_images {
+        let selected = languages.select(wanted)?;
+        let log_dir = std::env::temp_dir().join("whipcode-build-logs");
+        let engine = engine.clone();
+        tokio::task::spawn_blocking(move || images::build_all(&engine, &selected, &log_dir))
+            .await??;
+        return Ok(());
+    }
+    let key = Arc::new(MasterKey::load(&settings.key)?);
+    check_runner(&settings.runner)?;
+
+    let listener = TcpListener::bind((settings.addr, settings.port)).await?;
+    let local = listener.local_addr()?;
+    let instance = settings
+        .instance
+        .clone()
+        .unwrap_or_else(|| instance_for(local));
+    match reaper::sweep(&engine, &instance).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(removed = n, %instance, "removed leftover containers"),
+        Err(e) => return Err(format!("podman is not usable: {e}").into()),
+    }
+    tokio::spawn(reaper::sweep_periodically(engine.clone(), instance.clone()));
+
+    let gate = Arc::new(Gate::new(settings.max_concurrent, settings.max_queue));
+    let sandbox = PodmanSandbox::new(
+        engine.clone(),
+        Arc::clone(&gate),
+        settings.runner.clone(),
+        instance.clone(),
+        usize::try_from(settings.output_limit).unwrap_or(usize::MAX),
+    );
+    let state = AppState {
+        key,
+        languages: Arc::new(languages),
+        sandbox: Arc::new(sandbox),
+        max_bytes: settings.max_bytes,
+        max_timeout: settings.timeout,
+        limits: Limits::default(),
+        proxy: settings.proxy,
+    };
+    let app = api::router(state, settings.ping);
+    tracing::info!(addr = %local, %instance, "whipcode listening");
+    eprintln!("whipcode listening on http://{local} (instance {instance})");
+    serve(listener, app, shutdown_signal()).await?;
+
+    // Runs have finished; let their teardowns finish, then remove anything left.
+    let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+    while gate.in_use() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for name in engine
+        .instance_containers(&instance)
+        .await
+        .unwrap_or_default()
+    {
+        engine.remove(&name).await;
+    }
+    tracing::info!("whipcode stopped");
+    Ok(())
+}
+
+/// Serves `app` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight runs");
+}
+
+fn check_runner(path: &Path) -> Result<(), String> {
+    let text = path.to_string_lossy();
+    if text.contains([',', ':']) {
+        return Err(format!("runner path {text} must not contain ',' or ':'"));
+    }
+    if !path.is_file() {
+        return Err(format!(
+            "runner not found at {text}; build it with `./task build` or set --runner"
+        ));
+    }
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
