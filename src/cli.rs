@@ -77,6 +77,11 @@ pub struct Cli {
     #[arg(long = "build-images", value_name = "LANG", num_args = 0.., value_delimiter = ',')]
     pub build_images: Option<Vec<String>>,
 
+    /// Print, as a JSON array, the podman command one run of this language uses
+    /// (the security policy made concrete), then exit.
+    #[arg(long = "print-policy", value_name = "LANG")]
+    pub print_policy: Option<String>,
+
     /// Write a new key file at the --key path and print the key once, then exit.
     /// The key is taken from WHIPCODE_MASTER_KEY when set, else generated.
     #[arg(long = "gen-key", action = ArgAction::SetTrue)]

@@ -172,6 +172,7 @@ fn ensure_base(engine: &Engine, log_dir: &Path) -> Result<String, ImageError> {
         ])
         .stdin(tar_out)
         .stdout(Stdio::null())
+        .stderr(log_file(&log_dir.join("base.import.log"))?)
         .status()
         .map_err(|e| ImageError::Base(format!("cannot run podman import: {e}")))?;
     let _ = tar.wait();

@@ -49,6 +49,28 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
             .await??;
         return Ok(());
     }
+    if let Some(wanted) = &cli.print_policy {
+        let language = languages.select(std::slice::from_ref(wanted))?.remove(0);
+        let instance = settings
+            .instance
+            .clone()
+            .unwrap_or_else(|| "example".into());
+        let args = crate::sandbox::policy::run_args(&crate::sandbox::policy::Plan {
+            name: &format!("whipcode-{instance}-example"),
+            instance: &instance,
+            image: &language.image_ref(),
+            runner: &settings.runner,
+            limits: Limits::default().with_overrides(&language.limits),
+        });
+        let mut argv = vec![settings.podman_path.to_string_lossy().into_owned()];
+        argv.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
+        let steps = language.steps(&[]);
+        println!(
+            "{}",
+            serde_json::json!({"podman": argv, "containers_conf": crate::sandbox::engine::CONTAINERS_CONF, "steps": steps, "env": language.env})
+        );
+        return Ok(());
+    }
     let key = Arc::new(MasterKey::load(&settings.key)?);
     check_runner(&settings.runner)?;
 

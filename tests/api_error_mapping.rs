@@ -1,0 +1,78 @@
+//! How sandbox failures reach clients, with a fake sandbox (these paths cannot
+//! be provoked reliably on real podman): busy → 503 with Retry-After, missing
+//! image → 503 naming the language, anything else → an opaque 500.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use whipcode::api::{router, AppState};
+use whipcode::auth::MasterKey;
+use whipcode::languages::LanguageMap;
+use whipcode::sandbox::{BoxFuture, Limits, RunOutcome, RunSpec, Sandbox, SandboxError};
+
+struct Failing(fn() -> SandboxError);
+
+impl Sandbox for Failing {
+    fn run(&self, _: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
+        let error = (self.0)();
+        Box::pin(async move { Err(error) })
+    }
+}
+
+async fn call(error: fn() -> SandboxError) -> (StatusCode, Option<String>, Value) {
+    let state = AppState {
+        key: Arc::new(MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap()),
+        languages: Arc::new(LanguageMap::load(None).unwrap()),
+        sandbox: Arc::new(Failing(error)),
+        max_bytes: 10_000,
+        max_timeout: Duration::from_secs(10),
+        limits: Limits::default(),
+        proxy: None,
+    };
+    let request = Request::post("/run")
+        .header("content-type", "application/json")
+        .header("x-master-key", "fixture-master-key")
+        .body(Body::from(
+            json!({"language_id": 1, "code": "eA=="}).to_string(),
+        ))
+        .unwrap();
+    let response = router(state, false).oneshot(request).await.unwrap();
+    let status = response.status();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, retry, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn a_full_sandbox_is_503_with_retry_after() {
+    let (status, retry, body) = call(|| SandboxError::Busy { limit: 4 }).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(body["detail"].as_str().unwrap().contains("busy"));
+}
+
+#[tokio::test]
+async fn a_missing_image_is_503_naming_the_language() {
+    let (status, _, body) = call(|| SandboxError::ImageMissing {
+        image: "localhost/whipcode-python:latest".into(),
+    })
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body["detail"].as_str().unwrap().contains("Python"));
+}
+
+#[tokio::test]
+async fn engine_failures_are_an_opaque_500() {
+    let (status, _, body) =
+        call(|| SandboxError::Engine("secret /var/lib/containers detail".into())).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["detail"], "internal error");
+}

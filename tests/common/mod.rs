@@ -1,0 +1,236 @@
+//! Starts the real `whipcode` binary against real podman for integration tests.
+//!
+//! Podman tests take [`podman_lock`] so that only one runs at a time on this
+//! 2-core machine, and so that each can compare the host's whole container
+//! count before and after itself.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+pub const KEY: &str = "integration-test-key";
+
+static PODMAN: Mutex<()> = Mutex::new(());
+
+/// Serialises podman tests; survives a test that panicked while holding it.
+pub fn podman_lock() -> MutexGuard<'static, ()> {
+    PODMAN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_whipcode")
+}
+
+/// The statically linked runner; `./task test` builds it and sets the variable.
+pub fn runner() -> PathBuf {
+    let path = std::env::var_os("WHIPCODE_TEST_RUNNER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/runner/whipcode-runner")
+        });
+    assert!(
+        path.is_file(),
+        "no runner at {} (run ./task test)",
+        path.display()
+    );
+    path
+}
+
+/// Every container on the host, whoever owns it.
+pub fn host_container_count() -> usize {
+    let out = Command::new("podman")
+        .args(["ps", "--all", "--quiet"])
+        .output()
+        .expect("podman ps");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+pub fn instance_containers(instance: &str) -> Vec<String> {
+    let out = Command::new("podman")
+        .args([
+            "ps",
+            "--all",
+            "--filter",
+            &format!("label=whipcode.instance={instance}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("podman ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn b64(code: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(code)
+}
+
+pub struct Service {
+    pub url: String,
+    pub instance: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// Host container count when the service started; stop_and_check_clean expects it again.
+    pub host_before: usize,
+}
+
+impl Service {
+    /// Starts whipcode on a free port with a fresh key file and instance name.
+    pub fn start(extra: &[&str]) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("masterkey");
+        let status = Command::new(bin())
+            .args(["--gen-key", "-k"])
+            .arg(&key)
+            .env("WHIPCODE_MASTER_KEY", KEY)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Service::start_with_key(&key, extra, dir)
+    }
+
+    pub fn start_with_key(key: &Path, extra: &[&str], dir: tempfile::TempDir) -> Service {
+        let host_before = host_container_count();
+        let given = extra.iter().position(|a| *a == "--instance");
+        let instance = match given {
+            Some(i) => extra[i + 1].to_owned(),
+            None => format!("t{:08x}", rand::random::<u32>()),
+        };
+        let own_instance: &[&str] = if given.is_some() {
+            &[]
+        } else {
+            &["--instance", &instance]
+        };
+        let mut child = Command::new(bin())
+            .args(["-a", "127.0.0.1", "-p", "0", "-k"])
+            .arg(key)
+            .arg("--runner")
+            .arg(runner())
+            .args(own_instance)
+            .args(extra)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && line.starts_with("whipcode listening on ") {
+                    let url = line["whipcode listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .to_owned();
+                    let _ = tx.send(url);
+                    sent = true;
+                }
+                eprintln!("[server] {line}");
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("whipcode did not start listening");
+        Service {
+            url,
+            instance,
+            child,
+            _dir: dir,
+            host_before,
+        }
+    }
+
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap()
+    }
+
+    /// POST /run with the right key; returns status and JSON body.
+    pub async fn run(&self, body: Value) -> (u16, Value) {
+        let response = Service::client()
+            .post(format!("{}/run", self.url))
+            .header("X-Master-Key", KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Runs `code` in language `lang` and expects a 200.
+    pub async fn run_ok(&self, lang: u32, code: &str, extra: Value) -> Value {
+        let mut body = json!({"language_id": lang, "code": b64(code)});
+        if let Value::Object(extra) = extra {
+            body.as_object_mut().unwrap().extend(extra);
+        }
+        let (status, body) = self.run(body).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Stops the server with SIGTERM and checks that no container is left:
+    /// none of this instance, and the host's count is back to where it was.
+    pub fn stop_and_check_clean(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "whipcode exited with {status}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "whipcode did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(instance_containers(&self.instance), Vec::<String>::new());
+        wait_for_host_count(self.host_before);
+    }
+}
+
+/// Waits (bounded) until the host's container count is `expected`, then asserts it.
+pub fn wait_for_host_count(expected: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while host_container_count() != expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        host_container_count(),
+        expected,
+        "containers left on the host"
+    );
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // Reached after a failed assertion: do not leave the server running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            for name in instance_containers(&self.instance) {
+                let _ = Command::new("podman")
+                    .args(["rm", "-f", "-t", "0", &name])
+                    .status();
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The real binary against real podman: what a client of the original sees,
+//! and what this version promises beyond it. Every test ends by stopping the
+//! server and checking that no container is left on the host.
+
+// Each test has its own runtime on its own thread; the podman lock is meant to
+// block the thread, serialising podman tests across the whole binary.
+#![allow(clippy::await_holding_lock)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{b64, podman_lock, Service};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_javascript_bash_and_c_print_hello_world() {
+    let _podman = podman_lock();
+    let svc = Service::start(&[]);
+    let programs = [
+        (1, "print('Success!')"),
+        (2, "console.log('Success!');"),
+        (3, "echo Success!"),
+        (
+            7,
+            "#include <stdio.h>\nint main(void){puts(\"Success!\");return 0;}",
+        ),
+    ];
+    for (lang, code) in programs {
+        let body = svc.run_ok(lang, code, json!({})).await;
+        assert_eq!(body["stdout"], "Success!\n", "language {lang}: {body}");
+        assert_eq!(body["stderr"], "");
+        assert_eq!(body["timeout"], false);
+        assert_eq!(body["exit_code"], 0);
+        assert!(body["container_age"].as_f64().unwrap() > 0.0);
+    }
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdin_arrives_byte_for_byte() {
+    let _podman = podman_lock();
+    let svc = Service::start(&[]);
+    let echo = "import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read())";
+    let mut big = String::new();
+    while big.len() < 200_000 {
+        big.push_str("line with \\backslash, \"quotes\", 'single' and \ttabs\n");
+    }
+    for input in [
+        "-n".to_string(),
+        "-n leading dash-n\n".to_string(),
+        "a\n\n\nb\n\n".to_string(),
+        "no newline at the end".to_string(),
+        "\\n \\t \\\\ $(id) `id` %s \u{e9}\u{1F600}\r\n".to_string(),
+        "\u{10}\u{11}ctrl-p ctrl-q\u{3}".to_string(),
+        big,
+    ] {
+        let body = svc.run_ok(1, echo, json!({"stdin": input})).await;
+        let got = body["stdout"].as_str().unwrap();
+        assert!(
+            got == input,
+            "stdin of {} bytes came back as {} bytes",
+            input.len(),
+            got.len()
+        );
+    }
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn args_reach_the_compiler_literally_and_shell_syntax_stays_inert() {
+    let _podman = podman_lock();
+    let svc = Service::start(&[]);
+    let code = "#include <stdio.h>\n#define S(x) #x\n#define STR(x) S(x)\n\
+                int main(void){puts(STR(MSG));return 0;}";
+    let body = svc
+        .run_ok(
+            7,
+            code,
+            json!({"args": "-DMSG=$(touch${IFS}/tmp/x);`id`|&&>/tmp/y -Wall"}),
+        )
+        .await;
+    assert_eq!(
+        body["stdout"], "$(touch${IFS}/tmp/x);`id`|&&>/tmp/y\n",
+        "{body}"
+    );
+    // The interpreter gets the args as flags: python -B -O sees -O (asserts off).
+    let body = svc
+        .run_ok(
+            1,
+            "assert False\nprint('asserts off')",
+            json!({"args": "-B -O"}),
+        )
+        .await;
+    assert_eq!(body["stdout"], "asserts off\n", "{body}");
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_reaches_the_program_and_reserved_names_are_refused() {
+    let _podman = podman_lock();
+    let svc = Service::start(&[]);
+    let body = svc
+        .run_ok(
+            3,
+            "printf '%s|%s|%s' \"$GREETING\" \"$EMPTY\" \"$HOME\"",
+            json!({"env": {"GREETING": "hello world; $(id)", "EMPTY": ""}}),
+        )
+        .await;
+    assert_eq!(body["stdout"], "hello world; $(id)||/tmp");
+    let (status, body) = svc
+        .run(json!({"language_id": 3, "code": b64("env"), "env": {"PATH": "/tmp"}}))
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["detail"].as_str().unwrap().contains("PATH"));
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stderr_and_exit_codes_are_reported_and_compile_errors_are_200() {
+    let _podman = podman_lock();
+    let svc = Service::start(&[]);
+    let body = svc
+        .run_ok(
+            1,
+            "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(7)",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (body["stdout"].as_str(), body["stderr"].as_str()),
+        (Some("out\n"), Some("err\n"))
+    );
+    assert_eq!(body["exit_code"], 7);
+    let body = svc
+        .run_ok(7, "int main(void) { return missing; }", json!({}))
+        .await;
+    assert_ne!(body["exit_code"], 0);
+    assert!(body["exit_code"].is_i64());
+    assert!(body["stderr"].as_str().unwrap().contains("error"), "{body}");
+    let body = svc.run_ok(3, "kill -SEGV $$", json!({})).await;
+    assert_eq!(body["signal"], "SIGSEGV", "{body}");
+    assert_eq!(body["exit_code"], serde_json::Value::Null);
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeouts_stop_the_program_and_are_capped_by_the_server() {
+    let _podman = podman_lock();
+    let svc = Service::start(&["-t", "3"]);
+    let started = Instant::now();
+    let body = svc
+        .run_ok(
+            3,
+            "echo before; sleep 60; echo after",
+            json!({"timeout": 1}),
+        )
+        .await;
+    let short = started.elapsed();
+    assert_eq!(body["timeout"], true);
+    assert_eq!(body["exit_code"], serde_json::Value::Null);
+    assert_eq!(
+        body["stdout"], "before\n",
+        "output up to the deadline is kept"
+    );
+    assert!(short < Duration::from_secs(15), "took {short:?}");
+
+    let started = Instant::now();
+    let body = svc.run_ok(3, "sleep 60", json!({"timeout": "100"})).await;
+    let capped = started.elapsed();
+    assert_eq!(body["timeout"], true);
+    assert!(
+        capped >= Duration::from_secs(3),
+        "ran {capped:?}, less than the server's 3 s"
+    );
+    assert!(
+        capped < Duration::from_secs(20),
+        "ran {capped:?}: the cap did not apply"
+    );
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_concurrent_runs_all_complete() {
+    let _podman = podman_lock();
+    let svc = std::sync::Arc::new(Service::start(&[]));
+    let runs: Vec<_> = (0..8)
+        .map(|i| {
+            let svc = std::sync::Arc::clone(&svc);
+            tokio::spawn(async move { svc.run_ok(1, &format!("print({i} * 2)"), json!({})).await })
+        })
+        .collect();
+    for (i, run) in runs.into_iter().enumerate() {
+        let body = run.await.unwrap();
+        assert_eq!(body["stdout"], format!("{}\n", i * 2));
+    }
+    std::sync::Arc::into_inner(svc)
+        .unwrap()
+        .stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_disconnects_leaves_no_container() {
+    let _podman = podman_lock();
+    let svc = Service::start(&[]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let result = client
+        .post(format!("{}/run", svc.url))
+        .header("X-Master-Key", common::KEY)
+        .json(&json!({"language_id": 3, "code": b64("sleep 60")}))
+        .send()
+        .await;
+    assert!(result.is_err(), "the request should have been cut off");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !common::instance_containers(&svc.instance).is_empty() {
+        assert!(Instant::now() < deadline, "container outlived its client");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_run_gets_a_fresh_container() {
+    let _podman = podman_lock();
+    let svc = Service::start(&[]);
+    let probe = "ls /tmp/marker 2>/dev/null || echo absent; touch /tmp/marker; id -u; \
+                 grep -o 'libpod-[0-9a-f]*' /proc/self/cgroup | head -n 1";
+    let first = svc.run_ok(3, probe, json!({})).await;
+    let second = svc.run_ok(3, probe, json!({})).await;
+    for body in [&first, &second] {
+        let out = body["stdout"].as_str().unwrap();
+        assert!(
+            out.starts_with("absent\n"),
+            "a file from an earlier run is visible: {out}"
+        );
+        assert!(out.contains("\n65534\n"), "not running as nobody: {out}");
+    }
+    let id = |b: &serde_json::Value| {
+        b["stdout"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(id(&first).starts_with("libpod-"), "{first}");
+    assert_ne!(id(&first), id(&second), "two runs shared a container");
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_loopback_no_capabilities_read_only_root_and_masked_sys() {
+    let _podman = podman_lock();
+    let svc = Service::start(&[]);
+    let code = "import os, socket\n\
+        print([l.split(':')[0].strip() for l in open('/proc/self/net/dev').readlines()[2:]])\n\
+        try:\n    socket.create_connection(('1.1.1.1', 80), timeout=2); print('connected')\n\
+        except OSError as e: print('no network')\n\
+        try:\n    open('/etc/owned', 'w'); print('root writable')\n\
+        except OSError: print('read-only root')\n\
+        print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n\
+        print(len(os.listdir('/sys')))";
+    let body = svc.run_ok(1, code, json!({})).await;
+    let out = body["stdout"].as_str().unwrap();
+    assert!(
+        out.starts_with("['lo']\n"),
+        "interfaces other than lo: {out}"
+    );
+    assert!(
+        out.contains("no network") && !out.contains("connected"),
+        "{out}"
+    );
+    assert!(out.contains("read-only root"), "{out}");
+    assert!(out.contains("0000000000000000"), "capabilities left: {out}");
+    assert!(out.trim_end().ends_with("\n0"), "/sys is not masked: {out}");
+    svc.stop_and_check_clean();
+}
