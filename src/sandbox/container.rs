@@ -15,6 +15,10 @@ use super::engine::Engine;
 
 /// How long podman gets to tear a finished container down by itself.
 const TEARDOWN_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a killed container's podman process gets before the kill is repeated.
+const KILL_RETRY_EVERY: Duration = Duration::from_secs(10);
+/// Kill attempts before the podman process itself is killed.
+const KILL_ATTEMPTS: u32 = 3;
 
 /// How the run ended, which decides how the container is taken down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,16 +103,25 @@ async fn teardown(
     permit: OwnedSemaphorePermit,
     ending: Ending,
 ) {
-    if ending == Ending::Kill {
-        engine.remove(&name).await;
+    // A removal can race podman still creating the container (a request
+    // cancelled early), so a kill is retried until the podman process ends.
+    let deadline = match ending {
+        Ending::Reported => TEARDOWN_DEADLINE,
+        Ending::Kill => KILL_RETRY_EVERY,
+    };
+    let mut clean = false;
+    for attempt in 0..KILL_ATTEMPTS {
+        if ending == Ending::Kill || attempt > 0 {
+            engine.remove(&name).await;
+        }
+        if let Ok(Ok(_)) = tokio::time::timeout(deadline, process.wait()).await {
+            clean = true;
+            break;
+        }
+        tracing::warn!(container = %name, attempt, "podman has not finished; removing by name");
     }
-    let exited = tokio::time::timeout(TEARDOWN_DEADLINE, process.wait()).await;
-    let clean = matches!(exited, Ok(Ok(_)));
     if !clean {
         let _ = process.kill().await;
-    }
-    if ending == Ending::Reported && !clean {
-        tracing::warn!(container = %name, "podman did not finish in time; removing by name");
         engine.remove(&name).await;
     }
     engine.mark_gone(&name);
