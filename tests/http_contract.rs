@@ -200,11 +200,17 @@ async fn a_key_file_made_by_argon2_cffi_works_with_the_real_binary() {
     let response = Service::client()
         .post(format!("{}/run", svc.url))
         .header("X-Master-Key", "fixture-master-key")
+        .header("X-Request-Id", "client-id-42")
         .json(&json!({"language_id": 1, "code": b64("print('ok')")}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "client-id-42",
+        "request id echoed"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["stdout"], "ok\n");
     let pong = Service::client()

@@ -4,8 +4,10 @@
 //! - [`error`]: the one error type and its statuses.
 //! - [`request`]: the wire body of `POST /run` and its validation.
 //! - [`run`]: the `POST /run` handler and its response.
+//! - [`log`]: one log line per request and `X-Request-Id`.
 
 pub mod error;
+pub mod log;
 pub mod request;
 pub mod run;
 
@@ -49,6 +51,7 @@ pub fn router(state: AppState, ping: bool) -> Router {
     }
     router
         .fallback(|| async { ApiError::NotFound })
+        .layer(axum::middleware::from_fn(log::log_requests))
         .with_state(state)
 }
 

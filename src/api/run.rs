@@ -7,10 +7,12 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::log::ContainerName;
 use super::request::{Context, RunBody, RunRequest};
 use super::{check_peer, AppState};
 use crate::auth::Verdict;
@@ -49,10 +51,7 @@ impl From<RunOutcome> for RunResponse {
     }
 }
 
-pub async fn run(
-    State(state): State<AppState>,
-    request: Request,
-) -> Result<Json<RunResponse>, ApiError> {
+pub async fn run(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     check_peer(&state, &request)?;
     let (parts, body) = request.into_parts();
     let bytes = read_body(&parts.headers, body, state.max_bytes).await?;
@@ -85,7 +84,7 @@ pub async fn run(
             ApiError::Internal
         }
     })?;
-    tracing::info!(
+    tracing::debug!(
         container = %outcome.container,
         %language,
         exit_code = ?outcome.exit_code,
@@ -94,7 +93,10 @@ pub async fn run(
         ms = started.elapsed().as_millis() as u64,
         "run finished"
     );
-    Ok(Json(outcome.into()))
+    let container = ContainerName(outcome.container.clone());
+    let mut response = Json(RunResponse::from(outcome)).into_response();
+    response.extensions_mut().insert(container);
+    Ok(response)
 }
 
 fn spec_for(state: &AppState, request: RunRequest) -> RunSpec {

@@ -1,0 +1,55 @@
+//! One structured log line per request, and `X-Request-Id` echoed or made.
+//! Never logs the key, the code, stdin or env values.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Set by a handler on its response to name the container that served it.
+#[derive(Debug, Clone)]
+pub struct ContainerName(pub String);
+
+/// Logs the request after it is answered and puts its id on the response.
+pub async fn log_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.to_string())
+        .unwrap_or_default();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let container = response
+        .extensions()
+        .get::<ContainerName>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    tracing::info!(
+        request_id = %id,
+        %peer,
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        container = %container,
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
