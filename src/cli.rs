@@ -53,6 +53,34 @@ pub struct Cli {
     #[arg(long, action = ArgAction::SetTrue)]
     pub ping: bool,
 
+    /// Cache results of runs in memory (LRU, bounded by --cache-size).
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub cache: bool,
+
+    /// Bytes the result cache may hold (default: 67108864).
+    #[arg(long = "cache-size", value_name = "BYTES")]
+    pub cache_size: Option<u64>,
+
+    /// Serve HTTPS with cert.pem and key.pem from --tls-dir.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub tls: bool,
+
+    /// The directory holding cert.pem and key.pem (default: tls).
+    #[arg(long = "tls-dir", value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
+
+    /// Rate-limit each client IP (a token bucket) without a gateway in front.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub standalone: bool,
+
+    /// With --standalone: requests a client may make in a burst (default: 3).
+    #[arg(long, value_name = "COUNT")]
+    pub burst: Option<u32>,
+
+    /// With --standalone: seconds for one request to come back to a bucket (default: 1).
+    #[arg(long, value_name = "SECONDS")]
+    pub refill: Option<u64>,
+
     /// Name of this instance; labels its containers (default: derived from address and port).
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
@@ -82,8 +110,19 @@ pub struct Cli {
     #[arg(long = "print-policy", value_name = "LANG")]
     pub print_policy: Option<String>,
 
-    /// Write a new key file at the --key path and print the key once, then exit.
-    /// The key is taken from WHIPCODE_MASTER_KEY when set, else generated.
+    /// Send every language's self-test programs (or those of the ids/names given)
+    /// to a running service at --addr/--port, print a table, exit non-zero on any failure.
+    /// The key comes from WHIPCODE_MASTER_KEY or --master-key.
+    #[arg(long = "self-test", value_name = "LANG", num_args = 0.., value_delimiter = ',')]
+    pub self_test: Option<Vec<String>>,
+
+    /// With --self-test: the master key (prefer WHIPCODE_MASTER_KEY: flags show in `ps`).
+    #[arg(long = "master-key", value_name = "KEY", requires = "self_test")]
+    pub master_key: Option<String>,
+
+    /// Write a new key file at the --key path, then exit. The key is taken from
+    /// WHIPCODE_MASTER_KEY when set, asked for on a terminal, else generated
+    /// and printed once.
     #[arg(long = "gen-key", action = ArgAction::SetTrue)]
     pub gen_key: bool,
 

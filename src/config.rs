@@ -35,15 +35,17 @@ pub struct FileConfig {
     pub podman_path: Option<String>,
     /// Only peer allowed to connect; `""` = any. Default: any.
     pub proxy: Option<String>,
-    /// Result cache (not in this version: must stay false). Default: false.
+    /// Cache run results in memory. Default: false.
     pub cache: Option<bool>,
-    /// TLS (not in this version: must stay false). Default: false.
+    /// Bytes the result cache may hold. Default: 64 MiB.
+    pub cache_size: Option<u64>,
+    /// Serve HTTPS. Default: false.
     pub tls: Option<bool>,
     /// Directory of cert.pem and key.pem, used with `tls`. Default: `tls`.
     pub tls_dir: Option<String>,
     /// Enable `GET /ping`. Default: false.
     pub ping: Option<bool>,
-    /// Per-IP rate limiting (not in this version: must stay false). Default: false.
+    /// Per-IP rate limiting. Default: false.
     pub standalone: Option<bool>,
     /// Rate-limit burst, used with `standalone`. Default: 3.
     pub burst: Option<u32>,
@@ -74,12 +76,54 @@ pub struct Settings {
     pub podman_path: PathBuf,
     pub proxy: Option<IpAddr>,
     pub ping: bool,
+    /// Bytes of results to cache; `None`: no cache.
+    pub cache: Option<u64>,
+    /// Directory of cert.pem and key.pem; `None`: plain HTTP.
+    pub tls: Option<PathBuf>,
+    /// Per-client-IP token bucket; `None`: no rate limit.
+    pub rate_limit: Option<RateLimit>,
     /// `None`: derived from the bound address once listening.
     pub instance: Option<String>,
     pub runner: PathBuf,
     pub max_concurrent: usize,
     pub max_queue: usize,
     pub output_limit: u64,
+}
+
+/// `--standalone`: each client IP gets `burst` tokens, one back every `refill`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub burst: u32,
+    pub refill: Duration,
+}
+
+/// Default bytes of the result cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What the file and flags switch on and size; resolved once both are read.
+#[derive(Debug, Clone)]
+struct Switches {
+    cache: bool,
+    cache_size: u64,
+    tls: bool,
+    tls_dir: PathBuf,
+    standalone: bool,
+    burst: u32,
+    refill: u64,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Switches {
+            cache: false,
+            cache_size: DEFAULT_CACHE_BYTES,
+            tls: false,
+            tls_dir: PathBuf::from("tls"),
+            standalone: false,
+            burst: 3,
+            refill: 1,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +156,9 @@ impl Default for Settings {
             podman_path: PathBuf::from("/usr/bin/podman"),
             proxy: None,
             ping: false,
+            cache: None,
+            tls: None,
+            rate_limit: None,
             instance: None,
             runner: default_runner_path(),
             max_concurrent: (cpus * 2).max(2),
@@ -161,26 +208,60 @@ impl Settings {
             ),
             None => (FileConfig::default(), "defaults".to_owned()),
         };
+        Settings::layer(file, &origin, cli)
+    }
+
+    /// Defaults, then `file` (named `origin` in errors), then `cli`.
+    pub fn layer(file: FileConfig, origin: &str, cli: &Cli) -> Result<Settings, ConfigError> {
         let mut settings = Settings::default();
-        settings.apply_file(file, &origin)?;
-        settings.apply_flags(cli)?;
+        let mut switches = Switches::default();
+        settings.apply_file(file, origin, &mut switches)?;
+        settings.apply_flags(cli, &mut switches)?;
+        settings.resolve(switches);
         Ok(settings)
     }
 
-    pub fn apply_file(&mut self, file: FileConfig, origin: &str) -> Result<(), ConfigError> {
+    /// Turns the switches into the optional features they enable.
+    fn resolve(&mut self, s: Switches) {
+        self.cache = s.cache.then_some(s.cache_size);
+        self.tls = s.tls.then_some(s.tls_dir);
+        self.rate_limit = s.standalone.then_some(RateLimit {
+            burst: s.burst,
+            refill: Duration::from_secs(s.refill),
+        });
+    }
+
+    fn apply_file(
+        &mut self,
+        file: FileConfig,
+        origin: &str,
+        switches: &mut Switches,
+    ) -> Result<(), ConfigError> {
         let bad = |key, message: String| ConfigError::Value {
             origin: origin.to_owned(),
             key,
             message,
         };
-        for (key, enabled) in [
-            ("cache", file.cache),
-            ("tls", file.tls),
-            ("standalone", file.standalone),
-        ] {
-            if enabled == Some(true) {
-                return Err(bad(key, "not supported by this version yet".into()));
-            }
+        if let Some(on) = file.cache {
+            switches.cache = on;
+        }
+        if let Some(bytes) = file.cache_size {
+            switches.cache_size = check_cache_size(bytes).map_err(|m| bad("cacheSize", m))?;
+        }
+        if let Some(on) = file.tls {
+            switches.tls = on;
+        }
+        if let Some(dir) = set(file.tls_dir) {
+            switches.tls_dir = dir.into();
+        }
+        if let Some(on) = file.standalone {
+            switches.standalone = on;
+        }
+        if let Some(burst) = file.burst {
+            switches.burst = check_positive(burst).map_err(|m| bad("burst", m))?;
+        }
+        if let Some(refill) = file.refill {
+            switches.refill = check_refill(refill).map_err(|m| bad("refill", m))?;
         }
         if let Some(addr) = set(file.addr) {
             self.addr = parse_ip(&addr).map_err(|m| bad("addr", m))?;
@@ -227,12 +308,33 @@ impl Settings {
         Ok(())
     }
 
-    pub fn apply_flags(&mut self, cli: &Cli) -> Result<(), ConfigError> {
+    fn apply_flags(&mut self, cli: &Cli, switches: &mut Switches) -> Result<(), ConfigError> {
         let bad = |key, message: String| ConfigError::Value {
             origin: "command line".to_owned(),
             key,
             message,
         };
+        switches.cache |= cli.cache;
+        if let Some(bytes) = cli.cache_size {
+            switches.cache_size = check_cache_size(bytes).map_err(|m| bad("--cache-size", m))?;
+        }
+        switches.tls |= cli.tls;
+        if let Some(dir) = &cli.tls_dir {
+            switches.tls_dir = dir.clone();
+        }
+        switches.standalone |= cli.standalone;
+        if let Some(burst) = cli.burst {
+            switches.burst = check_positive(burst).map_err(|m| bad("--burst", m))?;
+        }
+        if let Some(refill) = cli.refill {
+            switches.refill = check_refill(refill).map_err(|m| bad("--refill", m))?;
+        }
+        if (cli.burst.is_some() || cli.refill.is_some()) && !switches.standalone {
+            return Err(bad(
+                "--burst/--refill",
+                "only apply with --standalone (or standalone = true)".into(),
+            ));
+        }
         if let Some(addr) = set(cli.addr.clone()) {
             self.addr = parse_ip(&addr).map_err(|m| bad("--addr", m))?;
         }
@@ -302,6 +404,20 @@ fn check_timeout(seconds: u64) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+fn check_refill(seconds: u64) -> Result<u64, String> {
+    if !(1..=86_400).contains(&seconds) {
+        return Err(format!("{seconds} is outside 1..=86400 seconds"));
+    }
+    Ok(seconds)
+}
+
+fn check_cache_size(bytes: u64) -> Result<u64, String> {
+    if !(64 * 1024..=64 * 1024 * 1024 * 1024).contains(&bytes) {
+        return Err(format!("{bytes} is outside 65536..=68719476736 bytes"));
+    }
+    Ok(bytes)
+}
+
 fn check_max_bytes(bytes: u64) -> Result<u64, String> {
     if !(1024..=256 * 1024 * 1024).contains(&bytes) {
         return Err(format!("{bytes} is outside 1024..=268435456 bytes"));
@@ -350,13 +466,14 @@ mod tests {
     /// The original whipcode's `config.default.toml`, in its shape.
     const ORIGINAL_DEFAULT: &str = include_str!("../tests/fixtures/original-config.default.toml");
 
+    fn layered(text: &str, flags: &[&str]) -> Result<Settings, ConfigError> {
+        let file = FileConfig::parse(text, Path::new("test.toml"))?;
+        let argv = std::iter::once("whipcode").chain(flags.iter().copied());
+        Settings::layer(file, "test.toml", &Cli::try_parse_from(argv).unwrap())
+    }
+
     fn from_file(text: &str) -> Result<Settings, ConfigError> {
-        let mut s = Settings::default();
-        s.apply_file(
-            FileConfig::parse(text, Path::new("test.toml"))?,
-            "test.toml",
-        )?;
-        Ok(s)
+        layered(text, &[])
     }
 
     #[test]
@@ -387,10 +504,10 @@ mod tests {
 
     #[test]
     fn flags_override_the_file_which_overrides_defaults() {
-        let mut s = from_file("port = 7000\ntimeout = 5\nmaxBytes = 2048\n").unwrap();
+        let file = "port = 7000\ntimeout = 5\nmaxBytes = 2048\n";
+        let s = from_file(file).unwrap();
         assert_eq!((s.port, s.timeout.as_secs(), s.max_bytes), (7000, 5, 2048));
-        let cli = Cli::try_parse_from(["whipcode", "-p", "9000"]).unwrap();
-        s.apply_flags(&cli).unwrap();
+        let s = layered(file, &["-p", "9000"]).unwrap();
         assert_eq!(s.port, 9000, "flag wins");
         assert_eq!(s.timeout.as_secs(), 5, "file value kept when no flag");
     }
@@ -416,10 +533,35 @@ mod tests {
     }
 
     #[test]
-    fn features_of_later_versions_are_refused_when_enabled() {
-        let err = from_file("cache = true\n").unwrap_err().to_string();
-        assert!(err.contains("cache"), "{err}");
-        from_file("cache = false\ntls = false\nstandalone = false\n").unwrap();
+    fn cache_tls_and_standalone_switch_on_their_features() {
+        let off = from_file("cache = false\ntls = false\nstandalone = false\n").unwrap();
+        assert!(off.cache.is_none() && off.tls.is_none() && off.rate_limit.is_none());
+        let on = from_file(
+            "cache = true\ncacheSize = 1048576\ntls = true\ntlsDir = \"certs\"\n\
+             standalone = true\nburst = 5\nrefill = 2\n",
+        )
+        .unwrap();
+        assert_eq!(on.cache, Some(1_048_576));
+        assert_eq!(on.tls, Some(PathBuf::from("certs")));
+        assert_eq!(
+            on.rate_limit,
+            Some(RateLimit {
+                burst: 5,
+                refill: Duration::from_secs(2)
+            })
+        );
+    }
+
+    #[test]
+    fn burst_and_refill_flags_need_standalone() {
+        let err = layered("", &["--burst", "5"]).unwrap_err().to_string();
+        assert!(err.contains("--standalone"), "{err}");
+        layered("standalone = true\n", &["--burst", "5"]).expect("file enables it");
+        let limit = layered("", &["--standalone", "--refill", "4"])
+            .unwrap()
+            .rate_limit
+            .unwrap();
+        assert_eq!((limit.burst, limit.refill), (3, Duration::from_secs(4)));
     }
 
     #[test]

@@ -16,6 +16,8 @@ use crate::sandbox::engine::Engine;
 
 pub const BASE_IMAGE: &str = "localhost/whipcode-base:latest";
 const RECIPE_LABEL: &str = "whipcode.recipe";
+/// The toolchain version detected in a built image.
+pub const VERSION_LABEL: &str = "whipcode.version";
 const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
 

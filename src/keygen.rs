@@ -1,7 +1,7 @@
 //! `--gen-key`: writes a key file the original whipcode can read too.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::auth::{hash_key, KeyError};
@@ -19,6 +19,8 @@ pub enum KeyGenError {
     BadSalt,
     #[error("the key must be 1-1024 characters on one line")]
     BadKey,
+    #[error("the two keys typed differ")]
+    Mismatch,
     #[error(transparent)]
     Hash(#[from] KeyError),
 }
@@ -47,26 +49,77 @@ pub fn generate(
     let hash = hash_key(key.as_bytes(), salt.as_bytes())?;
     let contents = format!("{}\n{salt}\n", hex::encode(hash));
 
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).mode(0o600);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
+    write_atomically(path, contents.as_bytes(), force)?;
+    Ok(key)
+}
+
+/// Writes `contents` to a new file beside `path` (mode 0600), then links it in
+/// place: with `force` by rename, else by hard link, which fails when `path`
+/// exists. Either way `path` is never half written and never followed.
+fn write_atomically(path: &Path, contents: &[u8], force: bool) -> Result<(), KeyGenError> {
     let write_err = |source| KeyGenError::Write {
         path: path.to_owned(),
         source,
     };
-    let mut file = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            KeyGenError::Exists(path.to_owned())
-        } else {
-            write_err(e)
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".masterkey-new-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(write_err)?;
+    temp.write_all(contents).map_err(write_err)?;
+    temp.as_file().sync_all().map_err(write_err)?;
+    if force {
+        temp.persist(path).map_err(|e| write_err(e.error))?;
+        return Ok(());
+    }
+    match std::fs::hard_link(temp.path(), path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(KeyGenError::Exists(path.to_owned()))
         }
-    })?;
-    file.write_all(contents.as_bytes()).map_err(write_err)?;
-    Ok(key)
+        Err(e) => Err(write_err(e)),
+    }
+}
+
+/// Where `--gen-key` takes the key from.
+pub enum KeySource {
+    /// `WHIPCODE_MASTER_KEY`.
+    Environment(String),
+    /// Typed at the terminal (empty = generate).
+    Prompted(Option<String>),
+    /// Not a terminal and no variable: a random key, printed once.
+    Generated,
+}
+
+/// The variable if set, else a prompt when stdin is a terminal, else none.
+pub fn key_source() -> Result<KeySource, KeyGenError> {
+    if let Some(key) = std::env::var("WHIPCODE_MASTER_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+    {
+        return Ok(KeySource::Environment(key));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Ok(KeySource::Generated);
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|source| KeyGenError::Write {
+            path: "/dev/tty".into(),
+            source,
+        })
+    };
+    let key = ask("master key (empty: generate one): ")?;
+    if key.is_empty() {
+        return Ok(KeySource::Prompted(None));
+    }
+    if ask("again: ")? != key {
+        return Err(KeyGenError::Mismatch);
+    }
+    Ok(KeySource::Prompted(Some(key)))
 }
 
 #[cfg(test)]
@@ -101,6 +154,10 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), before);
         generate(&path, Some("k2".into()), None, true).unwrap();
         assert_ne!(std::fs::read(&path).unwrap(), before);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files left behind");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The language map: one file (`langmap.toml`, embedded as the default) where
 //! each language is one `[[language]]` entry: id, name, image, source file,
-//! commands, packages, environment, limits and self-test sample. Adding a
+//! commands, packages, environment, limits and self-test programs. Adding a
 //! language is adding an entry; no Rust changes.
 //!
 //! Commands are argv lists. `{source}` is replaced by the source file name
@@ -56,8 +56,24 @@ struct Entry {
     env: BTreeMap<String, String>,
     #[serde(default)]
     limits: Limits,
+    selftest: SelfTest,
+}
+
+/// The self-test's programs for one language (`[language.selftest]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfTest {
+    /// Prints `Success!`.
+    pub hello: String,
+    /// Copies its stdin to stdout byte for byte.
     #[serde(default)]
-    hello: Option<String>,
+    pub echo: Option<String>,
+    /// Args that `args_code` needs to print `Success!`.
+    #[serde(default)]
+    pub args: Option<String>,
+    /// Prints `Success!` only when compiled or run with `args`.
+    #[serde(default)]
+    pub args_code: Option<String>,
 }
 
 /// Per-language overrides of the sandbox's resource limits.
@@ -88,8 +104,7 @@ pub struct Language {
     /// The complete environment of a run before the request's `env`.
     pub env: BTreeMap<String, String>,
     pub limits: Limits,
-    /// A program that prints `Success!`, for the self-test.
-    pub hello: Option<String>,
+    pub selftest: SelfTest,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +237,7 @@ const ORIGINAL_SHAPE_HELP: &str = "this is the original whipcode's shape ([1] en
 ext = \"py\"); whipcode-rs keeps each language in one entry, e.g.\n\n\
 [[language]]\nid = 1\nname = \"Python\"\nimage = \"python\"\nsource = \"source.py\"\n\
 run = [\"python3\", \"{args}\", \"{source}\"]\npackages = [\"python3\"]\n\
-hello = \"print('Success!')\"\n";
+selftest = { hello = \"print('Success!')\" }\n";
 
 fn looks_like_the_original_shape(table: &toml::Table) -> bool {
     table.iter().any(|(key, value)| {
@@ -257,6 +272,9 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
             entry.source
         ));
     }
+    if entry.selftest.args.is_some() != entry.selftest.args_code.is_some() {
+        return Err("selftest: args and args_code go together".into());
+    }
     for argv in entry.compile.iter().chain(std::iter::once(&entry.run)) {
         check_command(argv)?;
     }
@@ -288,7 +306,7 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
         packages: entry.packages,
         env,
         limits: entry.limits,
-        hello: entry.hello,
+        selftest: entry.selftest,
     })
 }
 
@@ -336,6 +354,7 @@ source = "source.c"
 compile = ["gcc", "-O2", "{args}", "-o", "/tmp/a.out", "{source}"]
 run = ["/tmp/a.out"]
 packages = ["gcc", "libc6-dev"]
+selftest = { hello = "int main(void) { return 0; }" }
 "#;
 
     fn parse_err(text: &str) -> String {
@@ -348,7 +367,22 @@ packages = ["gcc", "libc6-dev"]
         for (id, name) in [(1, "Python"), (2, "JavaScript"), (3, "Bash"), (7, "C")] {
             let lang = map.get(id).unwrap_or_else(|| panic!("id {id}"));
             assert_eq!(lang.name, name);
-            assert!(lang.hello.is_some(), "{name} has a self-test sample");
+            assert!(
+                !lang.selftest.hello.is_empty(),
+                "{name} has a hello program"
+            );
+        }
+    }
+
+    #[test]
+    fn every_built_in_language_has_all_three_self_tests() {
+        for lang in LanguageMap::load(None).unwrap().iter() {
+            let t = &lang.selftest;
+            assert!(
+                t.echo.is_some() && t.args.is_some() && t.args_code.is_some(),
+                "{} lacks a self-test program",
+                lang.name
+            );
         }
     }
 

@@ -9,7 +9,9 @@
 //! - [`sandbox`]: running one job in one fresh container; knows no HTTP.
 //! - [`images`]: building the base and language images without a registry.
 //! - [`keygen`]: `--gen-key`, writing a key file the original can read too.
-//! - [`server`]: binding, serving and shutting down.
+//! - [`tls`]: `--tls`, rustls configuration and a listener that handshakes off the accept loop.
+//! - [`selftest`]: `--self-test`, a client that runs every language's programs.
+//! - [`server`]: the modes of `main`; binding, serving and shutting down.
 
 pub mod api;
 pub mod auth;
@@ -19,4 +21,6 @@ pub mod images;
 pub mod keygen;
 pub mod languages;
 pub mod sandbox;
+pub mod selftest;
 pub mod server;
+pub mod tls;

@@ -6,40 +6,39 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener, ListenerExt};
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::api::cache::ResultCache;
+use crate::api::ratelimit::RateLimiter;
 use crate::api::{self, AppState};
 use crate::auth::MasterKey;
 use crate::cli::Cli;
 use crate::config::{instance_for, Settings};
-use crate::languages::LanguageMap;
+use crate::languages::{Language, LanguageMap};
 use crate::sandbox::engine::Engine;
 use crate::sandbox::gate::Gate;
 use crate::sandbox::podman::PodmanSandbox;
 use crate::sandbox::{reaper, Limits};
-use crate::{images, keygen};
+use crate::{images, keygen, selftest, tls};
 
 /// How long in-flight runs get to finish after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Everything `fn main` does, by mode: key generation, image builds, or serving.
+/// Everything `fn main` does, by mode: key generation, image builds, policy
+/// printing, the self-test, or serving.
 pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
     init_logging();
     let settings = Settings::load(&cli)?;
     if cli.gen_key {
-        let given = std::env::var("WHIPCODE_MASTER_KEY")
-            .ok()
-            .filter(|k| !k.is_empty());
-        let generated = given.is_none();
-        let key = keygen::generate(&settings.key, given, cli.salt.clone(), cli.force)?;
-        eprintln!("wrote {}", settings.key.display());
-        if generated {
-            println!("{key}");
-        }
-        return Ok(());
+        return gen_key(&settings, &cli);
     }
     let languages = LanguageMap::load(settings.lang_map_path().as_deref())?;
+    if let Some(wanted) = &cli.self_test {
+        return self_test(&settings, &cli, languages.select(wanted)?).await;
+    }
     let engine = Engine::new(&settings.podman_path)?;
     if let Some(wanted) = &cli.build_images {
         let selected = languages.select(wanted)?;
@@ -51,28 +50,86 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
     }
     if let Some(wanted) = &cli.print_policy {
         let language = languages.select(std::slice::from_ref(wanted))?.remove(0);
-        let instance = settings
-            .instance
-            .clone()
-            .unwrap_or_else(|| "example".into());
-        let args = crate::sandbox::policy::run_args(&crate::sandbox::policy::Plan {
-            name: &format!("whipcode-{instance}-example"),
-            instance: &instance,
-            image: &language.image_ref(),
-            runner: &settings.runner,
-            limits: Limits::default().with_overrides(&language.limits),
-        });
-        let mut argv = vec![settings.podman_path.to_string_lossy().into_owned()];
-        argv.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
-        let steps = language.steps(&[]);
-        println!(
-            "{}",
-            serde_json::json!({"podman": argv, "containers_conf": crate::sandbox::engine::CONTAINERS_CONF, "steps": steps, "env": language.env})
-        );
+        println!("{}", policy_json(&settings, &language));
         return Ok(());
     }
+    serve_api(settings, languages, engine).await
+}
+
+fn gen_key(settings: &Settings, cli: &Cli) -> Result<(), Box<dyn Error>> {
+    let (key, show) = match keygen::key_source()? {
+        keygen::KeySource::Environment(key) | keygen::KeySource::Prompted(Some(key)) => {
+            (Some(key), false)
+        }
+        keygen::KeySource::Prompted(None) | keygen::KeySource::Generated => (None, true),
+    };
+    let key = keygen::generate(&settings.key, key, cli.salt.clone(), cli.force)?;
+    eprintln!("wrote {}", settings.key.display());
+    if show {
+        eprintln!("the master key (shown once; clients send it as X-Master-Key):");
+        println!("{key}");
+    }
+    Ok(())
+}
+
+async fn self_test(
+    settings: &Settings,
+    cli: &Cli,
+    languages: Vec<Arc<Language>>,
+) -> Result<(), Box<dyn Error>> {
+    let key = std::env::var("WHIPCODE_MASTER_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .or_else(|| cli.master_key.clone())
+        .ok_or("--self-test needs the master key in WHIPCODE_MASTER_KEY or --master-key")?;
+    let tls = match &settings.tls {
+        Some(dir) => Some(tls::client_config(&dir.join("cert.pem"))?),
+        None => None,
+    };
+    let target = selftest::Target {
+        addr: selftest::Target::connect_addr(settings.addr, settings.port),
+        tls,
+        key,
+    };
+    selftest::run(target, languages).await?;
+    Ok(())
+}
+
+/// The podman command one run of `language` uses, as JSON: the security
+/// policy made concrete.
+fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
+    let instance = settings
+        .instance
+        .clone()
+        .unwrap_or_else(|| "example".into());
+    let args = crate::sandbox::policy::run_args(&crate::sandbox::policy::Plan {
+        name: &format!("whipcode-{instance}-example"),
+        instance: &instance,
+        image: &language.image_ref(),
+        runner: &settings.runner,
+        limits: Limits::default().with_overrides(&language.limits),
+    });
+    let mut argv = vec![settings.podman_path.to_string_lossy().into_owned()];
+    argv.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
+    serde_json::json!({
+        "podman": argv,
+        "containers_conf": crate::sandbox::engine::CONTAINERS_CONF,
+        "steps": language.steps(&[]),
+        "env": language.env,
+    })
+}
+
+async fn serve_api(
+    settings: Settings,
+    languages: LanguageMap,
+    engine: Engine,
+) -> Result<(), Box<dyn Error>> {
     let key = Arc::new(MasterKey::load(&settings.key)?);
     check_runner(&settings.runner)?;
+    let tls = match &settings.tls {
+        Some(dir) => Some(tls::server_config(dir)?),
+        None => None,
+    };
 
     let listener = TcpListener::bind((settings.addr, settings.port)).await?;
     let local = listener.local_addr()?;
@@ -95,19 +152,31 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
         instance.clone(),
         usize::try_from(settings.output_limit).unwrap_or(usize::MAX),
     );
-    let state = AppState {
-        key,
-        languages: Arc::new(languages),
-        sandbox: Arc::new(sandbox),
-        max_bytes: settings.max_bytes,
-        max_timeout: settings.timeout,
-        limits: Limits::default(),
-        proxy: settings.proxy,
-    };
+    let mut state = AppState::new(key, Arc::new(languages), Arc::new(sandbox));
+    state.max_bytes = settings.max_bytes;
+    state.max_timeout = settings.timeout;
+    state.proxy = settings.proxy;
+    state.rate_limit = settings.rate_limit.map(|l| Arc::new(RateLimiter::new(l)));
+    state.cache = settings
+        .cache
+        .map(|bytes| Arc::new(ResultCache::new(bytes)));
     let app = api::router(state, settings.ping);
-    tracing::info!(addr = %local, %instance, "whipcode listening");
-    eprintln!("whipcode listening on http://{local} (instance {instance})");
-    serve(listener, app, shutdown_signal()).await?;
+
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %local, %instance, %scheme, "whipcode listening");
+    eprintln!("whipcode listening on {scheme}://{local} (instance {instance})");
+    match tls {
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            serve(listener, app, shutdown_signal()).await?;
+        }
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            serve(listener, app, shutdown_signal()).await?;
+        }
+    }
 
     // Runs have finished; let their teardowns finish, then remove anything left.
     let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
@@ -125,12 +194,18 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Serves `app` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish. Handlers see the peer as `ConnectInfo<SocketAddr>`.
+pub async fn serve<L>(
+    listener: L,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: Listener,
+    for<'a> SocketAddr: Connected<IncomingStream<'a, L>>,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -3,7 +3,6 @@
 //! image → 503 naming the language, anything else → an opaque 500.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -13,7 +12,7 @@ use tower::ServiceExt;
 use whipcode::api::{router, AppState};
 use whipcode::auth::MasterKey;
 use whipcode::languages::LanguageMap;
-use whipcode::sandbox::{BoxFuture, Limits, RunOutcome, RunSpec, Sandbox, SandboxError};
+use whipcode::sandbox::{BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
 
 struct Failing(fn() -> SandboxError);
 
@@ -22,18 +21,19 @@ impl Sandbox for Failing {
         let error = (self.0)();
         Box::pin(async move { Err(error) })
     }
+
+    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 async fn call(error: fn() -> SandboxError) -> (StatusCode, Option<String>, Value) {
-    let state = AppState {
-        key: Arc::new(MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap()),
-        languages: Arc::new(LanguageMap::load(None).unwrap()),
-        sandbox: Arc::new(Failing(error)),
-        max_bytes: 10_000,
-        max_timeout: Duration::from_secs(10),
-        limits: Limits::default(),
-        proxy: None,
-    };
+    let mut state = AppState::new(
+        Arc::new(MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap()),
+        Arc::new(LanguageMap::load(None).unwrap()),
+        Arc::new(Failing(error)),
+    );
+    state.max_bytes = 10_000;
     let request = Request::post("/run")
         .header("content-type", "application/json")
         .header("x-master-key", "fixture-master-key")

@@ -23,6 +23,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: u64 },
     #[error("content type must be application/json")]
     UnsupportedMediaType,
+    #[error("rate limit exceeded; retry in {retry_after} s")]
+    TooManyRequests { retry_after: u32 },
     #[error("{detail}")]
     Unavailable { detail: String, retry_after: u32 },
     #[error("internal error")]
@@ -44,6 +46,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,7 +61,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let retry_after = match &self {
-            ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            ApiError::Unavailable { retry_after, .. }
+            | ApiError::TooManyRequests { retry_after } => Some(*retry_after),
             _ => None,
         };
         let mut response = (

@@ -4,25 +4,33 @@
 //! - [`error`]: the one error type and its statuses.
 //! - [`request`]: the wire body of `POST /run` and its validation.
 //! - [`run`]: the `POST /run` handler and its response.
+//! - [`cache`]: `--cache`, finished responses by a key over every input.
+//! - [`ratelimit`]: `--standalone`, a token bucket per client address.
+//! - [`health`]: `GET /ping` and `GET /ready`, the keyless probes.
 //! - [`log`]: one log line per request and `X-Request-Id`.
 
+pub mod cache;
 pub mod error;
+pub mod health;
 pub mod log;
+pub mod ratelimit;
 pub mod request;
 pub mod run;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::auth::MasterKey;
 use crate::languages::LanguageMap;
 use crate::sandbox::{Limits, Sandbox};
+use cache::ResultCache;
 use error::ApiError;
+use ratelimit::{Decision, RateLimiter};
 
 /// Everything the handlers share.
 #[derive(Clone)]
@@ -35,19 +43,44 @@ pub struct AppState {
     pub limits: Limits,
     /// Only this peer may connect, when set.
     pub proxy: Option<IpAddr>,
+    /// `--standalone`.
+    pub rate_limit: Option<Arc<RateLimiter>>,
+    /// `--cache`.
+    pub cache: Option<Arc<ResultCache>>,
+    /// `GET /ready`'s remembered answer.
+    pub readiness: Arc<health::Readiness>,
+}
+
+impl AppState {
+    /// State with every optional feature off.
+    pub fn new(
+        key: Arc<MasterKey>,
+        languages: Arc<LanguageMap>,
+        sandbox: Arc<dyn Sandbox>,
+    ) -> AppState {
+        AppState {
+            key,
+            languages,
+            sandbox,
+            max_bytes: 1_000_000,
+            max_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
+            proxy: None,
+            rate_limit: None,
+            cache: None,
+            readiness: Arc::new(health::Readiness::default()),
+        }
+    }
 }
 
 /// The service's routes. `/ping` exists only when enabled.
 pub fn router(state: AppState, ping: bool) -> Router {
-    let mut router = Router::new().route(
-        "/run",
-        post(run::run).fallback(|| async { ApiError::MethodNotAllowed }),
-    );
+    let not_allowed = || async { ApiError::MethodNotAllowed };
+    let mut router = Router::new()
+        .route("/run", post(run::run).fallback(not_allowed))
+        .route("/ready", get(health::ready).fallback(not_allowed));
     if ping {
-        router = router.route(
-            "/ping",
-            get(pong).fallback(|| async { ApiError::MethodNotAllowed }),
-        );
+        router = router.route("/ping", get(health::pong).fallback(not_allowed));
     }
     router
         .fallback(|| async { ApiError::NotFound })
@@ -55,9 +88,11 @@ pub fn router(state: AppState, ping: bool) -> Router {
         .with_state(state)
 }
 
-async fn pong(State(state): State<AppState>, request: Request) -> Result<&'static str, ApiError> {
-    check_peer(&state, &request)?;
-    Ok("pong")
+fn peer_of(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 /// 403 unless the peer is the configured proxy.
@@ -65,13 +100,24 @@ fn check_peer(state: &AppState, request: &Request) -> Result<(), ApiError> {
     let Some(proxy) = state.proxy else {
         return Ok(());
     };
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
     let same = |ip: IpAddr| ip == proxy || ip.to_canonical() == proxy.to_canonical();
-    match peer {
+    match peer_of(request) {
         Some(ip) if same(ip) => Ok(()),
         _ => Err(ApiError::Forbidden),
+    }
+}
+
+/// The checks before a keyed endpoint reads its body: 403 (proxy), then 429
+/// (the peer's token bucket, when `--standalone`).
+fn admit(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    check_peer(state, request)?;
+    let (Some(limiter), Some(peer)) = (&state.rate_limit, peer_of(request)) else {
+        return Ok(());
+    };
+    match limiter.check(peer, Instant::now()) {
+        Decision::Allow => Ok(()),
+        Decision::Deny { retry_after } => Err(ApiError::TooManyRequests {
+            retry_after: retry_after.as_secs_f64().ceil().max(1.0) as u32,
+        }),
     }
 }

@@ -1,20 +1,20 @@
-//! `POST /run`. Checks run in the documented order: 403 (proxy), 413 (size,
-//! from Content-Length before reading when present), 401 (key), 415 (content
-//! type), 400 (body), then the run itself.
+//! `POST /run`. Checks run in the documented order: 403 (proxy), 429 (rate
+//! limit), 413 (size, from Content-Length before reading when present), 401
+//! (key), 415 (content type), 400 (body), then the cache, then the run itself.
 
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 
+use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
 use super::log::ContainerName;
 use super::request::{Context, RunBody, RunRequest};
-use super::{check_peer, AppState};
+use super::{admit, AppState};
 use crate::auth::Verdict;
 use crate::sandbox::{signal_name, RunOutcome, RunSpec, SandboxError};
 
@@ -52,7 +52,7 @@ impl From<RunOutcome> for RunResponse {
 }
 
 pub async fn run(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    check_peer(&state, &request)?;
+    admit(&state, &request)?;
     let (parts, body) = request.into_parts();
     let bytes = read_body(&parts.headers, body, state.max_bytes).await?;
     authorize(&state, &parts.headers).await?;
@@ -63,6 +63,13 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
         languages: &state.languages,
         max_timeout: state.max_timeout,
     })?;
+
+    let cache_key = state.cache.as_ref().map(|_| CacheKey::of(&request));
+    if let (Some(cache), Some(key)) = (&state.cache, &cache_key) {
+        if let Some(body) = cache.get(key) {
+            return Ok(json_response(body, Some("hit")));
+        }
+    }
 
     let started = Instant::now();
     let language = request.language.name.clone();
@@ -94,9 +101,38 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
         "run finished"
     );
     let container = ContainerName(outcome.container.clone());
-    let mut response = Json(RunResponse::from(outcome)).into_response();
+    let cacheable = !outcome.timed_out && !outcome.truncated && outcome.exit_code.is_some();
+    let body = Bytes::from(
+        serde_json::to_vec(&RunResponse::from(outcome)).map_err(|_| ApiError::Internal)?,
+    );
+    let mut marker = None;
+    if let (Some(cache), Some(key)) = (&state.cache, cache_key) {
+        if cacheable {
+            cache.put(key, body.clone());
+        }
+        marker = Some("miss");
+    }
+    let mut response = json_response(body, marker);
     response.extensions_mut().insert(container);
     Ok(response)
+}
+
+/// A JSON body, with the cache header when the cache is on.
+fn json_response(body: Bytes, cache: Option<&'static str>) -> Response {
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    if let Some(marker) = cache {
+        response
+            .headers_mut()
+            .insert(CACHE_HEADER, HeaderValue::from_static(marker));
+    }
+    response
 }
 
 fn spec_for(state: &AppState, request: RunRequest) -> RunSpec {

@@ -4,7 +4,7 @@
 //! runtime, explicit default ulimits, no log or event files), written at
 //! startup into a private directory, so the host's podman setup is untouched.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -137,6 +137,34 @@ impl Engine {
             .lines()
             .map(str::to_owned)
             .filter(|l| !l.is_empty())
+            .collect())
+    }
+
+    /// Images named `localhost/whipcode-*`, as (reference, labels).
+    pub async fn project_images(&self) -> Result<Vec<(String, HashMap<String, String>)>, String> {
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            #[serde(rename = "Names", default)]
+            names: Option<Vec<String>>,
+            #[serde(rename = "Labels", default)]
+            labels: Option<HashMap<String, String>>,
+        }
+        let filter = format!("reference={}*", crate::languages::IMAGE_PREFIX);
+        let out = self
+            .call(&["images", "--filter", &filter, "--format", "json"])
+            .await?;
+        let listed: Vec<Listed> = serde_json::from_str(out.trim())
+            .map_err(|e| format!("podman images printed unexpected JSON: {e}"))?;
+        Ok(listed
+            .into_iter()
+            .flat_map(|image| {
+                let labels = image.labels.unwrap_or_default();
+                image
+                    .names
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |name| (name, labels.clone()))
+            })
             .collect())
     }
 

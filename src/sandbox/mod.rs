@@ -80,9 +80,22 @@ pub enum SandboxError {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A project image present on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledImage {
+    /// Full reference, e.g. `localhost/whipcode-python:latest`.
+    pub reference: String,
+    /// The toolchain version recorded when it was built, if any.
+    pub version: Option<String>,
+}
+
 /// Something that runs jobs in isolation. The HTTP layer only sees this.
 pub trait Sandbox: Send + Sync + 'static {
     fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>>;
+
+    /// The project's images installed right now; an error when the engine
+    /// cannot be reached.
+    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>>;
 }
 
 /// The conventional name of a signal number, e.g. 9 → `SIGKILL`.

@@ -18,7 +18,7 @@ use super::container::{Ending, LiveContainer};
 use super::engine::Engine;
 use super::gate::Gate;
 use super::policy::{self, Plan, WORKDIR};
-use super::{BoxFuture, RunOutcome, RunSpec, Sandbox, SandboxError};
+use super::{BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
 
 /// Longest podman may take to start a container (it is slow under load).
 const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -151,6 +151,23 @@ impl PodmanSandbox {
 impl Sandbox for PodmanSandbox {
     fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
         Box::pin(self.run_job(spec))
+    }
+
+    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
+        Box::pin(async move {
+            let listed = self
+                .engine
+                .project_images()
+                .await
+                .map_err(SandboxError::Engine)?;
+            Ok(listed
+                .into_iter()
+                .map(|(reference, labels)| InstalledImage {
+                    reference,
+                    version: labels.get(crate::images::VERSION_LABEL).cloned(),
+                })
+                .collect())
+        })
     }
 }
 

@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -77,7 +77,9 @@ pub struct Service {
     pub url: String,
     pub instance: String,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    /// Every line the server wrote to stderr so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
     /// Host container count when the service started; stop_and_check_clean expects it again.
     pub host_before: usize,
 }
@@ -125,6 +127,8 @@ impl Service {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logs);
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -138,6 +142,7 @@ impl Service {
                     sent = true;
                 }
                 eprintln!("[server] {line}");
+                sink.lock().unwrap().push(line);
             }
         });
         let url = rx
@@ -147,9 +152,40 @@ impl Service {
             url,
             instance,
             child,
-            _dir: dir,
+            dir,
+            logs,
             host_before,
         }
+    }
+
+    /// The server's working directory (holds its key file).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (bounded) for the server to exit; its exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "whipcode did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The server's log so far, as one string.
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
     }
 
     pub fn client() -> reqwest::Client {
@@ -187,23 +223,20 @@ impl Service {
     /// Stops the server with SIGTERM and checks that no container is left:
     /// none of this instance, and the host's count is back to where it was.
     pub fn stop_and_check_clean(mut self) {
+        self.terminate();
+        let status = self.wait_exit(Duration::from_secs(60));
+        assert!(status.success(), "whipcode exited with {status}");
+        assert_eq!(instance_containers(&self.instance), Vec::<String>::new());
+        wait_for_host_count(self.host_before);
+    }
+}
+
+impl Service {
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "whipcode exited with {status}");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "whipcode did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert_eq!(instance_containers(&self.instance), Vec::<String>::new());
-        wait_for_host_count(self.host_before);
     }
 }
 
