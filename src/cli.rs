@@ -105,6 +105,10 @@ pub struct Cli {
     #[arg(long = "build-images", value_name = "LANG", num_args = 0.., value_delimiter = ',')]
     pub build_images: Option<Vec<String>>,
 
+    /// With --build-images: images built at once (default: CPUs, between 2 and 4).
+    #[arg(long = "build-jobs", value_name = "COUNT", requires = "build_images")]
+    pub build_jobs: Option<usize>,
+
     /// Print, as a JSON array, the podman command one run of this language uses
     /// (the security policy made concrete), then exit.
     #[arg(long = "print-policy", value_name = "LANG")]

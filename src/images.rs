@@ -1,64 +1,115 @@
-//! `--build-images`: the base image by debootstrap from Debian's mirror, then
-//! each language's image with `podman build` on top of it. No registry is
-//! ever contacted. Each image carries a label with the hash of its recipe;
-//! an image whose label matches is skipped, so a no-change build is quick.
+//! `--build-images`: every image the language map names, built from its
+//! recipe with no container registry: roots by debootstrap from Debian's
+//! mirror, the rest with `podman build` on top of them.
+//!
+//! Each image is labelled with a hash of its recipe and of the ids of the
+//! images it builds on, so an unchanged image is skipped and a rebuilt parent
+//! rebuilds its children. After a build, the recipe's `version` command runs
+//! in the image and its first line becomes the `whipcode.version` label.
+//! Independent images build in parallel; a failure stops only the images
+//! that build on it. Superseded project images are removed afterwards.
 
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::languages::{Language, IMAGE_PREFIX};
+use crate::languages::{Language, LanguageMap, Recipe, IMAGE_PREFIX};
 use crate::sandbox::engine::Engine;
 
-pub const BASE_IMAGE: &str = "localhost/whipcode-base:latest";
 const RECIPE_LABEL: &str = "whipcode.recipe";
 /// The toolchain version detected in a built image.
 pub const VERSION_LABEL: &str = "whipcode.version";
-const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
+/// Lines of apt cleanup every package install ends with (the `*.bin` caches
+/// alone are ~76 MB per image).
+const APT_CLEAN: &str =
+    "rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/cache/apt/*.bin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("{0}")]
-    Base(String),
+    Setup(String),
     #[error("{} image(s) failed: {}", .0.len(), .0.join(", "))]
     Failed(Vec<String>),
 }
 
-/// Builds the base image if needed, then every given language's image.
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Images built at once.
+    pub jobs: usize,
+    pub log_dir: PathBuf,
+    /// Remove project images no recipe names any more (only when building all).
+    pub prune_unlisted: bool,
+}
+
+/// The full reference of a project image.
+pub fn image_ref(name: &str) -> String {
+    format!("{IMAGE_PREFIX}{name}:latest")
+}
+
+/// What happened to one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    UpToDate,
+    Built {
+        seconds: u64,
+    },
+    Failed {
+        log: PathBuf,
+    },
+    /// Not attempted: an image it builds on failed.
+    Blocked {
+        on: String,
+    },
+}
+
+/// Builds the images of `languages` (and what they build on), `jobs` at a time.
 pub fn build_all(
     engine: &Engine,
+    map: &LanguageMap,
     languages: &[Arc<Language>],
-    log_dir: &Path,
+    options: &BuildOptions,
 ) -> Result<(), ImageError> {
-    std::fs::create_dir_all(log_dir)
-        .map_err(|e| ImageError::Base(format!("cannot create {}: {e}", log_dir.display())))?;
-    let total = Instant::now();
-    let base_id = ensure_base(engine, log_dir)?;
-    let mut failed = Vec::new();
-    let count = languages.len();
-    for (i, language) in languages.iter().enumerate() {
-        let started = Instant::now();
-        print!("[{}/{count}] {:<12} ", i + 1, language.name);
-        let _ = std::io::stdout().flush();
-        match build_language(engine, language, &base_id, log_dir) {
-            Ok(Built::Skipped) => println!("up to date"),
-            Ok(Built::Built) => println!("built in {:.1} s", started.elapsed().as_secs_f64()),
-            Err(log) => {
-                println!(
-                    "FAILED after {:.1} s (log: {})",
-                    started.elapsed().as_secs_f64(),
-                    log.display()
-                );
-                failed.push(language.name.clone());
-            }
-        }
-    }
-    println!("images done in {:.1} s", total.elapsed().as_secs_f64());
+    std::fs::create_dir_all(&options.log_dir).map_err(|e| {
+        ImageError::Setup(format!("cannot create {}: {e}", options.log_dir.display()))
+    })?;
+    let mut wanted: Vec<String> = languages.iter().map(|l| l.image.clone()).collect();
+    wanted.dedup();
+    let order = map.build_order(&wanted).map_err(ImageError::Setup)?;
+    let started = Instant::now();
+    let outcomes = schedule(engine, map, &order, options);
+    let failed: Vec<String> = order
+        .iter()
+        .filter(|name| {
+            matches!(
+                outcomes.get(*name),
+                Some(Outcome::Failed { .. } | Outcome::Blocked { .. })
+            )
+        })
+        .cloned()
+        .collect();
+    println!(
+        "{} image(s) in {:.0} s: {} built, {} up to date, {} failed",
+        order.len(),
+        started.elapsed().as_secs_f64(),
+        outcomes
+            .values()
+            .filter(|o| matches!(o, Outcome::Built { .. }))
+            .count(),
+        outcomes
+            .values()
+            .filter(|o| **o == Outcome::UpToDate)
+            .count(),
+        failed.len()
+    );
+    prune(engine, map, options.prune_unlisted);
+    report_disk(engine);
     if failed.is_empty() {
         Ok(())
     } else {
@@ -66,38 +117,384 @@ pub fn build_all(
     }
 }
 
-enum Built {
-    Skipped,
-    Built,
+/// Runs builds in dependency order, at most `jobs` at once, printing progress.
+fn schedule(
+    engine: &Engine,
+    map: &LanguageMap,
+    order: &[String],
+    options: &BuildOptions,
+) -> BTreeMap<String, Outcome> {
+    let total = order.len();
+    let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut running: BTreeMap<String, Instant> = BTreeMap::new();
+    let (tx, rx) = mpsc::channel::<(String, Outcome, Option<String>)>();
+    let tty = std::io::stdout().is_terminal();
+    let progress = Progress { total, tty };
+
+    while outcomes.len() < total {
+        // Start whatever is ready, up to the job limit.
+        for name in order {
+            if running.len() >= options.jobs.max(1) {
+                break;
+            }
+            if outcomes.contains_key(name) || running.contains_key(name) {
+                continue;
+            }
+            let recipe = Arc::clone(map.recipe(name).expect("validated"));
+            let deps = recipe.depends_on();
+            if let Some(bad) = deps.iter().find(|d| {
+                matches!(
+                    outcomes.get(*d),
+                    Some(Outcome::Failed { .. } | Outcome::Blocked { .. })
+                )
+            }) {
+                let outcome = Outcome::Blocked { on: bad.clone() };
+                progress.line(outcomes.len() + 1, name, &outcome);
+                outcomes.insert(name.clone(), outcome);
+                continue;
+            }
+            if !deps.iter().all(|d| ids.contains_key(d)) {
+                continue;
+            }
+            let dep_ids: Vec<(String, String)> =
+                deps.iter().map(|d| (d.clone(), ids[d].clone())).collect();
+            let (engine, tx, name_owned) = (engine.clone(), tx.clone(), name.clone());
+            let log_dir = options.log_dir.clone();
+            running.insert(name.clone(), Instant::now());
+            std::thread::spawn(move || {
+                let outcome = build_one(&engine, &name_owned, &recipe, &dep_ids, &log_dir);
+                let id = match outcome {
+                    Outcome::UpToDate | Outcome::Built { .. } => {
+                        image_id(&engine, &image_ref(&name_owned))
+                    }
+                    _ => None,
+                };
+                let _ = tx.send((name_owned, outcome, id));
+            });
+        }
+        if running.is_empty() {
+            continue;
+        }
+        progress.status(outcomes.len(), &running);
+        let Ok((name, mut outcome, id)) = rx.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        running.remove(&name);
+        match id {
+            Some(id) => {
+                ids.insert(name.clone(), id);
+            }
+            None if !matches!(outcome, Outcome::Failed { .. }) => {
+                outcome = Outcome::Failed {
+                    log: options.log_dir.join(format!("{name}.log")),
+                };
+            }
+            None => {}
+        }
+        progress.line(outcomes.len() + 1, &name, &outcome);
+        outcomes.insert(name, outcome);
+    }
+    progress.clear();
+    outcomes
 }
 
-/// The Containerfile of a language: its packages on top of the base image.
-pub fn containerfile(language: &Language) -> String {
-    let mut text = format!("FROM {BASE_IMAGE}\n");
-    if !language.packages.is_empty() {
+/// Progress output: a line per finished image, and on a terminal a status
+/// line below naming what is building.
+struct Progress {
+    total: usize,
+    tty: bool,
+}
+
+impl Progress {
+    fn line(&self, done: usize, name: &str, outcome: &Outcome) {
+        let what = match outcome {
+            Outcome::UpToDate => "up to date".to_owned(),
+            Outcome::Built { seconds } => format!("built in {seconds} s"),
+            Outcome::Failed { log } => format!("FAILED (log: {})", log.display()),
+            Outcome::Blocked { on } => format!("FAILED: {on} failed"),
+        };
+        self.clear();
+        println!("[{done:>2}/{}] {name:<14} {what}", self.total);
+    }
+
+    fn status(&self, done: usize, running: &BTreeMap<String, Instant>) {
+        if !self.tty {
+            return;
+        }
+        let width = 24;
+        let filled = done * width / self.total.max(1);
+        let names: Vec<String> = running
+            .iter()
+            .map(|(n, t)| format!("{n} {}s", t.elapsed().as_secs()))
+            .collect();
+        print!(
+            "\r\x1b[2K[{}{}] {done}/{}  building: {}",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            self.total,
+            names.join(", ")
+        );
+        let _ = std::io::stdout().flush();
+    }
+
+    fn clear(&self) {
+        if self.tty {
+            print!("\r\x1b[2K");
+        }
+    }
+}
+
+/// The Containerfile of a `from` + `packages` or `containerfile` recipe,
+/// image placeholders expanded. `None` for debootstrap roots.
+pub fn containerfile(recipe: &Recipe) -> Option<String> {
+    if let Some(text) = &recipe.containerfile {
+        let mut out = text.clone();
+        for dep in recipe.depends_on() {
+            out = out.replace(&format!("{{image:{dep}}}"), &image_ref(&dep));
+        }
+        return Some(out);
+    }
+    let from = recipe.from.as_ref()?;
+    let mut text = format!("FROM {}\n", image_ref(from));
+    if !recipe.packages.is_empty() {
         text.push_str(&format!(
-            "RUN apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {} \\\n \
-             && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/cache/apt/*.bin\n",
-            language.packages.join(" ")
+            "RUN apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {} \\\n && {APT_CLEAN}\n",
+            recipe.packages.join(" ")
         ));
     }
-    text
+    Some(text)
 }
 
-fn sha256_hex(parts: &[&str]) -> String {
+/// The hash an image is labelled with: its recipe, and what it builds on.
+pub fn recipe_hash(recipe: &Recipe, dep_ids: &[(String, String)]) -> String {
     let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
+    let mut part = |s: &str| {
+        hasher.update((s.len() as u64).to_le_bytes());
+        hasher.update(s.as_bytes());
+    };
+    match &recipe.debootstrap {
+        Some(suite) => {
+            part("debootstrap --variant=minbase");
+            part(suite);
+            part(MIRROR);
+        }
+        None => part(&containerfile(recipe).unwrap_or_default()),
+    }
+    part(recipe.version.as_deref().unwrap_or(""));
+    for (name, id) in dep_ids {
+        part(name);
+        part(id);
     }
     hex::encode(hasher.finalize())
 }
 
-fn image_label(engine: &Engine, image: &str) -> Option<String> {
-    let format = format!("{{{{index .Labels \"{RECIPE_LABEL}\"}}}}");
+fn build_one(
+    engine: &Engine,
+    name: &str,
+    recipe: &Recipe,
+    dep_ids: &[(String, String)],
+    log_dir: &Path,
+) -> Outcome {
+    let image = image_ref(name);
+    let hash = recipe_hash(recipe, dep_ids);
+    if inspect(
+        engine,
+        &image,
+        &format!("{{{{index .Labels \"{RECIPE_LABEL}\"}}}}"),
+    )
+    .as_deref()
+        == Some(hash.as_str())
+    {
+        return Outcome::UpToDate;
+    }
+    let started = Instant::now();
+    let log = log_dir.join(format!("{name}.log"));
+    let built = match &recipe.debootstrap {
+        Some(suite) => debootstrap(engine, &image, suite, &hash, &log),
+        None => podman_build(engine, &image, recipe, &hash, &log),
+    };
+    let labelled = built.and_then(|()| match &recipe.version {
+        Some(command) => label_version(engine, &image, command, &log),
+        None => Ok(()),
+    });
+    match labelled {
+        Ok(()) => Outcome::Built {
+            seconds: started.elapsed().as_secs(),
+        },
+        Err(message) => {
+            append_log(&log, &message);
+            Outcome::Failed { log }
+        }
+    }
+}
+
+fn append_log(log: &Path, message: &str) {
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = writeln!(file, "whipcode: {message}");
+    }
+}
+
+fn log_files(log: &Path) -> Result<(std::fs::File, std::fs::File), String> {
+    let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let copy = file.try_clone().map_err(|e| e.to_string())?;
+    Ok((file, copy))
+}
+
+fn debootstrap(
+    engine: &Engine,
+    image: &str,
+    suite: &str,
+    hash: &str,
+    log: &Path,
+) -> Result<(), String> {
+    let root = tempfile::Builder::new()
+        .prefix("whipcode-rootfs-")
+        .tempdir_in("/var/tmp")
+        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    let (out, err) = log_files(log)?;
+    let status = Command::new("debootstrap")
+        .args(["--variant=minbase", suite])
+        .arg(root.path())
+        .arg(MIRROR)
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .map_err(|e| format!("cannot run debootstrap (apt-get install debootstrap): {e}"))?;
+    if !status.success() {
+        return Err(format!("debootstrap {suite} failed"));
+    }
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(root.path())
+        .args(["-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run tar: {e}"))?;
+    let tar_out = tar.stdout.take().expect("piped");
+    let (out, err) = log_files(&log.with_extension("import.log"))?;
+    let imported = engine
+        .std_command()
+        .args([
+            "import",
+            "--change",
+            &format!("LABEL {RECIPE_LABEL}={hash}"),
+            "-",
+            image,
+        ])
+        .stdin(tar_out)
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .map_err(|e| format!("cannot run podman import: {e}"))?;
+    let _ = tar.wait();
+    if imported.success() {
+        Ok(())
+    } else {
+        Err("podman import failed".into())
+    }
+}
+
+fn podman_build(
+    engine: &Engine,
+    image: &str,
+    recipe: &Recipe,
+    hash: &str,
+    log: &Path,
+) -> Result<(), String> {
+    let text = containerfile(recipe).ok_or("no Containerfile")?;
+    let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = context.path().join("Containerfile");
+    std::fs::write(&file, text).map_err(|e| e.to_string())?;
+    let (out, err) = log_files(log)?;
+    let status = engine
+        .std_command()
+        .args(["build", "--network=host", "--pull=never", "--layers=false"])
+        .arg(format!("--label={RECIPE_LABEL}={hash}"))
+        .arg(format!("--tag={image}"))
+        .arg("--file")
+        .arg(&file)
+        .arg(context.path())
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .map_err(|e| format!("cannot run podman build: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("podman build failed ({status})"))
+    }
+}
+
+/// Runs `command` in `image` and records its first line as the version label.
+fn label_version(engine: &Engine, image: &str, command: &str, log: &Path) -> Result<(), String> {
     let out = engine
         .std_command()
-        .args(["image", "inspect", "--format", &format, image])
+        .args([
+            "run",
+            "--rm",
+            "--network=none",
+            "--pull=never",
+            "--user=65534",
+            "--read-only",
+            "--tmpfs=/tmp:rw,exec,size=64m",
+            "--env=HOME=/tmp",
+            image,
+            "sh",
+            "-c",
+            &format!("{command} 2>&1"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run podman: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version: String = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(100)
+        .collect();
+    if !out.status.success() || version.is_empty() {
+        return Err(format!(
+            "version command {command:?} failed: {}",
+            text.trim()
+        ));
+    }
+    append_log(log, &format!("version: {version}"));
+    let id = image_id(engine, image).ok_or("image missing after build")?;
+    let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = context.path().join("Containerfile");
+    std::fs::write(&file, format!("FROM {id}\n")).map_err(|e| e.to_string())?;
+    let status = engine
+        .std_command()
+        .args(["build", "--pull=never", "--quiet"])
+        .arg(format!("--label={VERSION_LABEL}={version}"))
+        .arg(format!("--tag={image}"))
+        .arg("--file")
+        .arg(&file)
+        .arg(context.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run podman build: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("labelling the version failed".into())
+    }
+}
+
+fn inspect(engine: &Engine, image: &str, format: &str) -> Option<String> {
+    let out = engine
+        .std_command()
+        .args(["image", "inspect", "--format", format, image])
         .stderr(Stdio::null())
         .output()
         .ok()?;
@@ -107,146 +504,137 @@ fn image_label(engine: &Engine, image: &str) -> Option<String> {
 }
 
 fn image_id(engine: &Engine, image: &str) -> Option<String> {
-    let out = engine
-        .std_command()
-        .args(["image", "inspect", "--format", "{{.Id}}", image])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    inspect(engine, image, "{{.Id}}")
 }
 
-/// The base image's id, after building it by debootstrap if it is missing
-/// or was made from another recipe.
-fn ensure_base(engine: &Engine, log_dir: &Path) -> Result<String, ImageError> {
-    let recipe = sha256_hex(&["debootstrap --variant=minbase", SUITE, MIRROR]);
-    if image_label(engine, BASE_IMAGE).as_deref() == Some(recipe.as_str()) {
-        if let Some(id) = image_id(engine, BASE_IMAGE) {
-            println!("[base] {BASE_IMAGE} up to date");
-            return Ok(id);
-        }
-    }
-    let started = Instant::now();
-    println!("[base] debootstrap {SUITE} from {MIRROR} (about a minute)...");
-    let root = tempfile::Builder::new()
-        .prefix("whipcode-rootfs-")
-        .tempdir_in("/var/tmp")
-        .map_err(|e| ImageError::Base(format!("cannot make a temporary directory: {e}")))?;
-    let log = log_dir.join("base.log");
-    let log_file =
-        |p: &PathBuf| std::fs::File::create(p).map_err(|e| ImageError::Base(e.to_string()));
-    let status = Command::new("debootstrap")
-        .args(["--variant=minbase", SUITE])
-        .arg(root.path())
-        .arg(MIRROR)
-        .stdout(log_file(&log)?)
-        .stderr(log_file(&log_dir.join("base.err.log"))?)
-        .status()
-        .map_err(|e| {
-            ImageError::Base(format!(
-                "cannot run debootstrap (apt-get install debootstrap): {e}"
-            ))
-        })?;
-    if !status.success() {
-        return Err(ImageError::Base(format!(
-            "debootstrap failed; see {}",
-            log.display()
-        )));
-    }
-    let mut tar = Command::new("tar")
-        .arg("-C")
-        .arg(root.path())
-        .args(["-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| ImageError::Base(format!("cannot run tar: {e}")))?;
-    let tar_out = tar.stdout.take().expect("piped");
-    let imported = engine
+/// Removes dangling project images (left by rebuilds) and, when asked,
+/// project images that no recipe names any more.
+fn prune(engine: &Engine, map: &LanguageMap, unlisted: bool) {
+    let _ = engine
         .std_command()
         .args([
-            "import",
-            "--change",
-            &format!("LABEL {RECIPE_LABEL}={recipe}"),
-            "-",
-            BASE_IMAGE,
+            "image",
+            "prune",
+            "--force",
+            "--filter",
+            &format!("label={RECIPE_LABEL}"),
         ])
-        .stdin(tar_out)
         .stdout(Stdio::null())
-        .stderr(log_file(&log_dir.join("base.import.log"))?)
-        .status()
-        .map_err(|e| ImageError::Base(format!("cannot run podman import: {e}")))?;
-    let _ = tar.wait();
-    if !imported.success() {
-        return Err(ImageError::Base(
-            "podman import of the base image failed".into(),
-        ));
+        .stderr(Stdio::null())
+        .status();
+    if !unlisted {
+        return;
     }
-    println!("[base] built in {:.1} s", started.elapsed().as_secs_f64());
-    image_id(engine, BASE_IMAGE)
-        .ok_or_else(|| ImageError::Base("base image missing after import".into()))
+    let known: Vec<String> = map.image_names().map(|n| image_ref(n)).collect();
+    for (name, _) in list_images(engine) {
+        if !known.contains(&name) {
+            let removed = engine
+                .std_command()
+                .args(["rmi", "--force", &name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if removed {
+                println!("removed {name}: no recipe names it");
+            }
+        }
+    }
 }
 
-/// Builds one language image unless its recipe label matches; `Err(log path)` on failure.
-fn build_language(
-    engine: &Engine,
-    language: &Language,
-    base_id: &str,
-    log_dir: &Path,
-) -> Result<Built, PathBuf> {
-    let image = format!("{IMAGE_PREFIX}{}:latest", language.image);
-    let file = containerfile(language);
-    let recipe = sha256_hex(&[&file, base_id]);
-    if image_label(engine, &image).as_deref() == Some(recipe.as_str()) {
-        return Ok(Built::Skipped);
-    }
-    let log = log_dir.join(format!("{}.log", language.image));
-    let context = tempfile::tempdir().map_err(|_| log.clone())?;
-    let containerfile_path = context.path().join("Containerfile");
-    std::fs::write(&containerfile_path, &file).map_err(|_| log.clone())?;
-    let log_file = std::fs::File::create(&log).map_err(|_| log.clone())?;
-    let log_err = log_file.try_clone().map_err(|_| log.clone())?;
-    let status = engine
+/// Project images as (reference, size in bytes).
+fn list_images(engine: &Engine) -> Vec<(String, u64)> {
+    let out = engine
         .std_command()
-        .args(["build", "--network=host", "--pull=never", "--layers=false"])
-        .arg(format!("--label={RECIPE_LABEL}={recipe}"))
-        .arg(format!("--label=whipcode.language={}", language.name))
-        .arg(format!("--tag={image}"))
-        .arg("--file")
-        .arg(&containerfile_path)
-        .arg(context.path())
-        .stdout(log_file)
-        .stderr(log_err)
-        .status();
-    match status {
-        Ok(s) if s.success() => Ok(Built::Built),
-        _ => Err(log),
-    }
+        .args([
+            "images",
+            "--filter",
+            &format!("reference={IMAGE_PREFIX}*"),
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.Size}}",
+            "--noheading",
+        ])
+        .stderr(Stdio::null())
+        .output();
+    let Ok(out) = out else { return Vec::new() };
+    // Sizes are printed for humans ("1.22 GB"); inspect gives bytes.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|name| {
+            let size = inspect(engine, name, "{{.Size}}")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            (name.to_owned(), size)
+        })
+        .collect()
+}
+
+/// Prints the project images' disk use: each image's size, and the space
+/// their storage takes (shared layers counted once).
+fn report_disk(engine: &Engine) {
+    let images = list_images(engine);
+    let sum: u64 = images.iter().map(|(_, s)| s).sum();
+    let unique = engine
+        .std_command()
+        .args(["system", "df", "--format", "{{.Type}} {{.Size}}"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find(|l| l.starts_with("Images"))
+                .map(|l| l.trim_start_matches("Images").trim().to_owned())
+        });
+    println!(
+        "disk: {} project images, {:.2} GB if each stood alone; all images on this host share {}",
+        images.len(),
+        sum as f64 / 1e9,
+        unique.unwrap_or_else(|| "?".into())
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::languages::LanguageMap;
 
-    #[test]
-    fn a_containerfile_installs_the_packages_on_the_local_base() {
-        let map = LanguageMap::load(None).unwrap();
-        let c = containerfile(map.get(7).unwrap());
-        assert!(c.starts_with("FROM localhost/whipcode-base:latest\n"));
-        assert!(c.contains("--no-install-recommends gcc libc6-dev"));
-        assert!(c.contains("/var/cache/apt/*.bin"));
-        let bash = containerfile(map.get(3).unwrap());
-        assert_eq!(bash.lines().count(), 1, "no packages, no RUN");
+    fn recipe(text: &str) -> Recipe {
+        toml::from_str(text).unwrap()
     }
 
     #[test]
-    fn the_recipe_hash_covers_the_base_image() {
-        assert_ne!(
-            sha256_hex(&["file", "base1"]),
-            sha256_hex(&["file", "base2"])
+    fn a_packages_recipe_installs_them_on_its_parent_and_cleans_apt() {
+        let r = recipe("from = \"base\"\npackages = [\"gcc\", \"libc6-dev\"]\n");
+        let c = containerfile(&r).unwrap();
+        assert!(c.starts_with("FROM localhost/whipcode-base:latest\n"));
+        assert!(c.contains("--no-install-recommends gcc libc6-dev"));
+        assert!(c.contains("/var/cache/apt/*.bin"));
+        let bare = containerfile(&recipe("from = \"base\"\n")).unwrap();
+        assert_eq!(bare.lines().count(), 1, "no packages, no RUN");
+    }
+
+    #[test]
+    fn containerfile_placeholders_name_dependencies() {
+        let r = recipe(
+            "containerfile = \"FROM {image:base} AS fetch\\nRUN x\\nFROM {image:javascript}\\nCOPY --from=fetch /a /a\\n\"\n",
         );
-        assert_ne!(sha256_hex(&["ab", "c"]), sha256_hex(&["a", "bc"]));
+        assert_eq!(r.depends_on(), vec!["base", "javascript"]);
+        let c = containerfile(&r).unwrap();
+        assert!(c.contains("FROM localhost/whipcode-base:latest AS fetch"));
+        assert!(c.contains("FROM localhost/whipcode-javascript:latest\n"));
+    }
+
+    #[test]
+    fn the_hash_covers_the_recipe_the_version_command_and_the_parents_ids() {
+        let r = recipe("from = \"base\"\npackages = [\"perl\"]\n");
+        let ids = |id: &str| vec![("base".to_owned(), id.to_owned())];
+        let h = recipe_hash(&r, &ids("1"));
+        assert_ne!(h, recipe_hash(&r, &ids("2")), "parent rebuilt");
+        let other = recipe("from = \"base\"\npackages = [\"perl\", \"x\"]\n");
+        assert_ne!(h, recipe_hash(&other, &ids("1")), "packages changed");
+        let versioned = recipe("from = \"base\"\npackages = [\"perl\"]\nversion = \"perl -v\"\n");
+        assert_ne!(h, recipe_hash(&versioned, &ids("1")), "version command");
+        assert_eq!(h, recipe_hash(&r, &ids("1")), "stable");
     }
 }

@@ -29,7 +29,119 @@ struct MapFile {
     #[serde(default)]
     defaults: Defaults,
     #[serde(default)]
+    image: Vec<ImageEntry>,
+    #[serde(default)]
     language: Vec<Entry>,
+}
+
+/// An `[[image]]` entry: a named recipe languages can share.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageEntry {
+    name: String,
+    #[serde(default)]
+    debootstrap: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    packages: Vec<String>,
+    #[serde(default)]
+    containerfile: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// How an image is made. Exactly one of three forms:
+/// - `debootstrap = "SUITE"`: a minimal Debian root from the mirror;
+/// - `from = "IMAGE"` plus `packages`: Debian packages on another image;
+/// - `containerfile`: a whole Containerfile, naming the images it builds on
+///   as `{image:NAME}`.
+///
+/// `version` is a shell command run in the finished image; its first line is
+/// recorded in the image's labels as the toolchain version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    #[serde(default)]
+    pub debootstrap: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub containerfile: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// The `{image:NAME}` placeholder of Containerfiles.
+const IMAGE_PLACEHOLDER: &str = "{image:";
+
+impl Recipe {
+    /// Names of the images this one is built on.
+    pub fn depends_on(&self) -> Vec<String> {
+        let mut deps: Vec<String> = self.from.iter().cloned().collect();
+        if let Some(text) = &self.containerfile {
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find(IMAGE_PLACEHOLDER) {
+                rest = &rest[at + IMAGE_PLACEHOLDER.len()..];
+                if let Some(end) = rest.find('}') {
+                    deps.push(rest[..end].to_owned());
+                    rest = &rest[end..];
+                }
+            }
+        }
+        deps.sort();
+        deps.dedup();
+        deps
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let forms = [
+            self.debootstrap.is_some(),
+            self.from.is_some(),
+            self.containerfile.is_some(),
+        ];
+        if forms.iter().filter(|f| **f).count() != 1 {
+            return Err(
+                "needs exactly one of debootstrap, from (+ packages), containerfile".into(),
+            );
+        }
+        if !self.packages.is_empty() && self.from.is_none() {
+            return Err("packages go with from".into());
+        }
+        for package in &self.packages {
+            if !package
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.:=~/".contains(c))
+            {
+                return Err(format!("bad package name {package:?}"));
+            }
+        }
+        if let Some(suite) = &self.debootstrap {
+            if !suite.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(format!("bad suite {suite:?}"));
+            }
+        }
+        for dep in self.depends_on() {
+            check_image_name(&dep)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_image_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "image {name:?} must be lower-case letters, digits, '-', '_' or '.'"
+        ))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,8 +162,9 @@ struct Entry {
     #[serde(default)]
     compile: Option<Vec<String>>,
     run: Vec<String>,
+    /// The image's recipe, when no `[[image]]` entry defines it.
     #[serde(default)]
-    packages: Vec<String>,
+    recipe: Option<Recipe>,
     #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(default)]
@@ -99,8 +212,6 @@ pub struct Language {
     pub source: String,
     pub compile: Option<Vec<String>>,
     pub run: Vec<String>,
-    /// Debian packages the image installs on top of the base image.
-    pub packages: Vec<String>,
     /// The complete environment of a run before the request's `env`.
     pub env: BTreeMap<String, String>,
     pub limits: Limits,
@@ -118,10 +229,11 @@ pub enum LanguageError {
     Invalid { origin: String, message: String },
 }
 
-/// All languages by id.
+/// All languages by id, and the recipes of their images by name.
 #[derive(Debug, Clone, Default)]
 pub struct LanguageMap {
     by_id: BTreeMap<u32, Arc<Language>>,
+    images: BTreeMap<String, Arc<Recipe>>,
 }
 
 impl Language {
@@ -197,11 +309,49 @@ impl LanguageMap {
             return Err(invalid(ORIGINAL_SHAPE_HELP.to_owned()));
         }
         let file: MapFile = table.try_into().map_err(|e| invalid(format!("{e}")))?;
+        let mut images = BTreeMap::new();
+        for entry in file.image {
+            let name = entry.name;
+            let recipe = Recipe {
+                debootstrap: entry.debootstrap,
+                from: entry.from,
+                packages: entry.packages,
+                containerfile: entry.containerfile,
+                version: entry.version,
+            };
+            check_image_name(&name)
+                .and_then(|()| recipe.validate())
+                .map_err(|m| invalid(format!("image {name}: {m}")))?;
+            if images.insert(name.clone(), Arc::new(recipe)).is_some() {
+                return Err(invalid(format!("image {name} appears twice")));
+            }
+        }
         let mut by_id = BTreeMap::new();
-        for entry in file.language {
+        let mut names = std::collections::BTreeSet::new();
+        for mut entry in file.language {
             let id = entry.id;
+            if let Some(recipe) = entry.recipe.take() {
+                recipe
+                    .validate()
+                    .map_err(|m| invalid(format!("language {id}: recipe: {m}")))?;
+                if images
+                    .insert(entry.image.clone(), Arc::new(recipe))
+                    .is_some()
+                {
+                    return Err(invalid(format!(
+                        "language {id}: image {} has a recipe here and elsewhere",
+                        entry.image
+                    )));
+                }
+            }
             let language = validate(entry, &file.defaults)
                 .map_err(|m| invalid(format!("language {id}: {m}")))?;
+            if !names.insert(language.name.to_ascii_lowercase()) {
+                return Err(invalid(format!(
+                    "language name {} appears twice",
+                    language.name
+                )));
+            }
             if by_id.insert(id, Arc::new(language)).is_some() {
                 return Err(invalid(format!("language id {id} appears twice")));
             }
@@ -209,7 +359,70 @@ impl LanguageMap {
         if by_id.is_empty() {
             return Err(invalid("no [[language]] entries".into()));
         }
-        Ok(LanguageMap { by_id })
+        let map = LanguageMap { by_id, images };
+        map.check_images().map_err(invalid)?;
+        Ok(map)
+    }
+
+    /// Every image named has a recipe, and recipes build on each other without cycles.
+    fn check_images(&self) -> Result<(), String> {
+        for lang in self.iter() {
+            if !self.images.contains_key(&lang.image) {
+                return Err(format!(
+                    "language {}: image {} has no recipe ([[image]] or [language.recipe])",
+                    lang.id, lang.image
+                ));
+            }
+        }
+        for name in self.images.keys() {
+            self.build_order(std::slice::from_ref(name))?;
+        }
+        Ok(())
+    }
+
+    pub fn recipe(&self, image: &str) -> Option<&Arc<Recipe>> {
+        self.images.get(image)
+    }
+
+    /// `images` and everything they build on, each after what it builds on.
+    pub fn build_order(&self, images: &[String]) -> Result<Vec<String>, String> {
+        fn visit(
+            map: &LanguageMap,
+            name: &str,
+            path: &mut Vec<String>,
+            out: &mut Vec<String>,
+        ) -> Result<(), String> {
+            if out.iter().any(|n| n == name) {
+                return Ok(());
+            }
+            if path.iter().any(|n| n == name) {
+                return Err(format!(
+                    "images build on each other in a cycle: {} -> {name}",
+                    path.join(" -> ")
+                ));
+            }
+            let recipe = map
+                .images
+                .get(name)
+                .ok_or_else(|| format!("image {name} has no recipe"))?;
+            path.push(name.to_owned());
+            for dep in recipe.depends_on() {
+                visit(map, &dep, path, out)?;
+            }
+            path.pop();
+            out.push(name.to_owned());
+            Ok(())
+        }
+        let mut out = Vec::new();
+        for name in images {
+            visit(self, name, &mut Vec::new(), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Names of every image with a recipe.
+    pub fn image_names(&self) -> impl Iterator<Item = &String> {
+        self.images.keys()
     }
 
     /// Languages named by id or (case-insensitive) name or image; all when empty.
@@ -236,7 +449,8 @@ impl LanguageMap {
 const ORIGINAL_SHAPE_HELP: &str = "this is the original whipcode's shape ([1] entry = \"python\", \
 ext = \"py\"); whipcode-rs keeps each language in one entry, e.g.\n\n\
 [[language]]\nid = 1\nname = \"Python\"\nimage = \"python\"\nsource = \"source.py\"\n\
-run = [\"python3\", \"{args}\", \"{source}\"]\npackages = [\"python3\"]\n\
+run = [\"python3\", \"{args}\", \"{source}\"]\n\
+recipe = { from = \"base\", packages = [\"python3\"] }\n\
 selftest = { hello = \"print('Success!')\" }\n";
 
 fn looks_like_the_original_shape(table: &toml::Table) -> bool {
@@ -288,14 +502,6 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
     if !env.contains_key("PATH") {
         return Err("the environment needs PATH (set it in [defaults.env])".into());
     }
-    for package in &entry.packages {
-        if !package
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.:=~".contains(c))
-        {
-            return Err(format!("bad package name {package:?}"));
-        }
-    }
     Ok(Language {
         id: entry.id,
         name: entry.name,
@@ -303,7 +509,6 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
         source: entry.source,
         compile: entry.compile,
         run: entry.run,
-        packages: entry.packages,
         env,
         limits: entry.limits,
         selftest: entry.selftest,
@@ -346,6 +551,10 @@ mod tests {
 PATH = "/usr/bin:/bin"
 HOME = "/tmp"
 
+[[image]]
+name = "base"
+debootstrap = "bookworm"
+
 [[language]]
 id = 7
 name = "C"
@@ -353,7 +562,7 @@ image = "c"
 source = "source.c"
 compile = ["gcc", "-O2", "{args}", "-o", "/tmp/a.out", "{source}"]
 run = ["/tmp/a.out"]
-packages = ["gcc", "libc6-dev"]
+recipe = { from = "base", packages = ["gcc", "libc6-dev"] }
 selftest = { hello = "int main(void) { return 0; }" }
 "#;
 
@@ -364,6 +573,7 @@ selftest = { hello = "int main(void) { return 0; }" }
     #[test]
     fn the_built_in_map_is_valid_and_has_the_core_languages() {
         let map = LanguageMap::load(None).unwrap();
+        assert_eq!(map.len(), 28);
         for (id, name) in [(1, "Python"), (2, "JavaScript"), (3, "Bash"), (7, "C")] {
             let lang = map.get(id).unwrap_or_else(|| panic!("id {id}"));
             assert_eq!(lang.name, name);
@@ -422,8 +632,9 @@ selftest = { hello = "int main(void) { return 0; }" }
 
     #[test]
     fn duplicate_ids_are_refused() {
-        let text = format!("{MINI}\n{}", &MINI[MINI.find("[[language]]").unwrap()..]);
-        assert!(parse_err(&text).contains("appears twice"));
+        let again = "\n[[language]]\nid = 7\nname = \"C again\"\nimage = \"c\"\nsource = \"a.c\"\n\
+                     run = [\"cc\"]\nselftest = { hello = \"x\" }\n";
+        assert!(parse_err(&format!("{MINI}{again}")).contains("appears twice"));
     }
 
     #[test]
@@ -452,6 +663,52 @@ selftest = { hello = "int main(void) { return 0; }" }
         assert!(parse_err(&MINI.replace("packages", "pakages")).contains("pakages"));
         assert!(parse_err(&MINI.replace("\"source.c\"", "\"../x.c\"")).contains("plain file name"));
         assert!(parse_err(&MINI.replace("image = \"c\"", "image = \"C/x\"")).contains("image"));
+    }
+
+    #[test]
+    fn a_toy_language_is_one_entry() {
+        let toy = format!(
+            "{MINI}\n[[language]]\nid = 99\nname = \"Toy\"\nimage = \"c\"\nsource = \"toy.txt\"\n\
+             run = [\"cat\", \"{{source}}\"]\nselftest = {{ hello = \"Success!\" }}\n"
+        );
+        let map = LanguageMap::parse(&toy, "test").unwrap();
+        assert_eq!(
+            map.get(99).unwrap().steps(&[]),
+            vec![vec!["cat", "toy.txt"]]
+        );
+    }
+
+    #[test]
+    fn images_need_a_recipe_and_recipes_no_cycles() {
+        let no_recipe = MINI.replace(
+            "recipe = { from = \"base\", packages = [\"gcc\", \"libc6-dev\"] }\n",
+            "",
+        );
+        assert!(
+            parse_err(&no_recipe).contains("no recipe"),
+            "{}",
+            parse_err(&no_recipe)
+        );
+        let cycle = MINI.replace("debootstrap = \"bookworm\"", "from = \"c\"");
+        assert!(parse_err(&cycle).contains("cycle"), "{}", parse_err(&cycle));
+        let two_forms = MINI.replace(
+            "debootstrap = \"bookworm\"",
+            "debootstrap = \"bookworm\"\nfrom = \"x\"",
+        );
+        assert!(parse_err(&two_forms).contains("exactly one"));
+        let unknown_parent = MINI.replace("from = \"base\"", "from = \"nowhere\"");
+        assert!(parse_err(&unknown_parent).contains("nowhere"));
+    }
+
+    #[test]
+    fn the_build_order_puts_parents_first() {
+        let map = LanguageMap::load(None).unwrap();
+        let order = map
+            .build_order(&["cpp".into(), "typescript".into()])
+            .unwrap();
+        let at = |n: &str| order.iter().position(|x| x == n).unwrap();
+        assert!(at("base") < at("c") && at("c") < at("cpp"));
+        assert!(at("javascript") < at("typescript"));
     }
 
     #[test]

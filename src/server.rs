@@ -42,10 +42,16 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
     let engine = Engine::new(&settings.podman_path)?;
     if let Some(wanted) = &cli.build_images {
         let selected = languages.select(wanted)?;
-        let log_dir = std::env::temp_dir().join("whipcode-build-logs");
+        let options = images::BuildOptions {
+            jobs: cli.build_jobs.unwrap_or_else(default_build_jobs),
+            log_dir: std::env::temp_dir().join("whipcode-build-logs"),
+            prune_unlisted: wanted.is_empty(),
+        };
         let engine = engine.clone();
-        tokio::task::spawn_blocking(move || images::build_all(&engine, &selected, &log_dir))
-            .await??;
+        tokio::task::spawn_blocking(move || {
+            images::build_all(&engine, &languages, &selected, &options)
+        })
+        .await??;
         return Ok(());
     }
     if let Some(wanted) = &cli.print_policy {
@@ -54,6 +60,13 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
         return Ok(());
     }
     serve_api(settings, languages, engine).await
+}
+
+/// Builds are mostly downloads and unpacking: a few at once pays even on 2 cores.
+fn default_build_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 4)
 }
 
 fn gen_key(settings: &Settings, cli: &Cli) -> Result<(), Box<dyn Error>> {

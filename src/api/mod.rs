@@ -7,11 +7,13 @@
 //! - [`cache`]: `--cache`, finished responses by a key over every input.
 //! - [`ratelimit`]: `--standalone`, a token bucket per client address.
 //! - [`health`]: `GET /ping` and `GET /ready`, the keyless probes.
+//! - [`languages`]: `GET /languages`, what can run here and in which version.
 //! - [`log`]: one log line per request and `X-Request-Id`.
 
 pub mod cache;
 pub mod error;
 pub mod health;
+pub mod languages;
 pub mod log;
 pub mod ratelimit;
 pub mod request;
@@ -78,7 +80,8 @@ pub fn router(state: AppState, ping: bool) -> Router {
     let not_allowed = || async { ApiError::MethodNotAllowed };
     let mut router = Router::new()
         .route("/run", post(run::run).fallback(not_allowed))
-        .route("/ready", get(health::ready).fallback(not_allowed));
+        .route("/ready", get(health::ready).fallback(not_allowed))
+        .route("/languages", get(languages::list).fallback(not_allowed));
     if ping {
         router = router.route("/ping", get(health::pong).fallback(not_allowed));
     }

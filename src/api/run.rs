@@ -176,7 +176,7 @@ fn is_length_limit(error: &axum::Error) -> bool {
     false
 }
 
-async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get("x-master-key")
         .and_then(|v| v.to_str().ok())

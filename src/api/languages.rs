@@ -1,0 +1,62 @@
+//! `GET /languages` (key required): every language in the map, the toolchain
+//! version recorded in its image, and whether that image is installed.
+
+use std::collections::HashMap;
+
+use axum::extract::{Request, State};
+use axum::Json;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::run::authorize;
+use super::{admit, AppState};
+
+#[derive(Debug, Serialize)]
+pub struct LanguageInfo {
+    pub id: u32,
+    pub name: String,
+    pub image: String,
+    /// From the image's `whipcode.version` label; `null` when not installed.
+    pub version: Option<String>,
+    pub installed: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    pub languages: Vec<LanguageInfo>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<Listing>, ApiError> {
+    admit(&state, &request)?;
+    authorize(&state, request.headers()).await?;
+    let images = state.sandbox.images().await.map_err(|e| {
+        tracing::error!(error = %e, "listing images failed");
+        ApiError::Unavailable {
+            detail: "the container engine did not answer; retry shortly".into(),
+            retry_after: 5,
+        }
+    })?;
+    let versions: HashMap<String, Option<String>> = images
+        .into_iter()
+        .map(|image| (image.reference, image.version))
+        .collect();
+    let languages = state
+        .languages
+        .iter()
+        .map(|lang| {
+            let image = lang.image_ref();
+            let found = versions.get(&image);
+            LanguageInfo {
+                id: lang.id,
+                name: lang.name.clone(),
+                installed: found.is_some(),
+                version: found.cloned().flatten(),
+                image,
+            }
+        })
+        .collect();
+    Ok(Json(Listing { languages }))
+}
