@@ -46,6 +46,8 @@ pub struct BuildOptions {
     pub log_dir: PathBuf,
     /// Remove project images no recipe names any more (only when building all).
     pub prune_unlisted: bool,
+    /// Where fetched files are kept, by checksum, between builds.
+    pub download_dir: PathBuf,
 }
 
 /// The full reference of a project image.
@@ -160,10 +162,10 @@ fn schedule(
             let dep_ids: Vec<(String, String)> =
                 deps.iter().map(|d| (d.clone(), ids[d].clone())).collect();
             let (engine, tx, name_owned) = (engine.clone(), tx.clone(), name.clone());
-            let log_dir = options.log_dir.clone();
+            let dirs = (options.log_dir.clone(), options.download_dir.clone());
             running.insert(name.clone(), Instant::now());
             std::thread::spawn(move || {
-                let outcome = build_one(&engine, &name_owned, &recipe, &dep_ids, &log_dir);
+                let outcome = build_one(&engine, &name_owned, &recipe, &dep_ids, &dirs.0, &dirs.1);
                 let id = match outcome {
                     Outcome::UpToDate | Outcome::Built { .. } => {
                         image_id(&engine, &image_ref(&name_owned))
@@ -281,6 +283,11 @@ pub fn recipe_hash(recipe: &Recipe, dep_ids: &[(String, String)]) -> String {
         }
         None => part(&containerfile(recipe).unwrap_or_default()),
     }
+    for fetch in &recipe.fetch {
+        part(&fetch.file);
+        part(&fetch.url);
+        part(&fetch.sha256);
+    }
     part(recipe.version.as_deref().unwrap_or(""));
     for (name, id) in dep_ids {
         part(name);
@@ -295,6 +302,7 @@ fn build_one(
     recipe: &Recipe,
     dep_ids: &[(String, String)],
     log_dir: &Path,
+    download_dir: &Path,
 ) -> Outcome {
     let image = image_ref(name);
     let hash = recipe_hash(recipe, dep_ids);
@@ -312,7 +320,7 @@ fn build_one(
     let log = log_dir.join(format!("{name}.log"));
     let built = match &recipe.debootstrap {
         Some(suite) => debootstrap(engine, &image, suite, &hash, &log),
-        None => podman_build(engine, &image, recipe, &hash, &log),
+        None => podman_build(engine, &image, recipe, &hash, &log, download_dir),
     };
     let labelled = built.and_then(|()| match &recipe.version {
         Some(command) => label_version(engine, &image, command, &log),
@@ -405,9 +413,17 @@ fn podman_build(
     recipe: &Recipe,
     hash: &str,
     log: &Path,
+    download_dir: &Path,
 ) -> Result<(), String> {
     let text = containerfile(recipe).ok_or("no Containerfile")?;
     let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for fetch in &recipe.fetch {
+        let cached = download(fetch, download_dir)?;
+        let target = context.path().join(&fetch.file);
+        if std::fs::hard_link(&cached, &target).is_err() {
+            std::fs::copy(&cached, &target).map_err(|e| format!("{}: {e}", fetch.file))?;
+        }
+    }
     let file = context.path().join("Containerfile");
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
     let (out, err) = log_files(log)?;
@@ -428,6 +444,43 @@ fn podman_build(
     } else {
         Err(format!("podman build failed ({status})"))
     }
+}
+
+/// The file `fetch` names, downloaded by the host (curl) once and kept under
+/// `dir` by its checksum; a download whose SHA-256 differs is refused.
+fn download(fetch: &crate::languages::Fetch, dir: &Path) -> Result<PathBuf, String> {
+    let cached = dir.join(fetch.sha256.to_ascii_lowercase());
+    if cached.is_file() {
+        return Ok(cached);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let partial = tempfile::Builder::new()
+        .prefix(".partial-")
+        .tempfile_in(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let status = Command::new("curl")
+        .args(["-fsSL", "--retry", "3", "--max-time", "900", "-o"])
+        .arg(partial.path())
+        .arg(&fetch.url)
+        .status()
+        .map_err(|e| format!("cannot run curl (apt-get install curl): {e}"))?;
+    if !status.success() {
+        return Err(format!("downloading {} failed ({status})", fetch.url));
+    }
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(partial.path()).map_err(|e| e.to_string())?;
+    std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
+    let got = hex::encode(hasher.finalize());
+    if !got.eq_ignore_ascii_case(&fetch.sha256) {
+        return Err(format!(
+            "{} has SHA-256 {got}, the recipe expects {}",
+            fetch.url, fetch.sha256
+        ));
+    }
+    partial
+        .persist(&cached)
+        .map_err(|e| format!("{}: {}", cached.display(), e.error))?;
+    Ok(cached)
 }
 
 /// Runs `command` in `image` and records its first line as the version label.

@@ -48,7 +48,21 @@ struct ImageEntry {
     #[serde(default)]
     containerfile: Option<String>,
     #[serde(default)]
+    fetch: Vec<Fetch>,
+    #[serde(default)]
     version: Option<String>,
+}
+
+/// A file the host downloads into a Containerfile's build context, checked
+/// against its SHA-256 (build containers may not reach the network the way
+/// the host does, and a pinned checksum keeps the download honest).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fetch {
+    pub url: String,
+    pub sha256: String,
+    /// Name in the build context, for `COPY`.
+    pub file: String,
 }
 
 /// How an image is made. Exactly one of three forms:
@@ -57,8 +71,9 @@ struct ImageEntry {
 /// - `containerfile`: a whole Containerfile, naming the images it builds on
 ///   as `{image:NAME}`.
 ///
-/// `version` is a shell command run in the finished image; its first line is
-/// recorded in the image's labels as the toolchain version.
+/// A Containerfile may `COPY` files listed in `fetch`. `version` is a shell
+/// command run in the finished image; its first line is recorded in the
+/// image's labels as the toolchain version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
@@ -70,6 +85,8 @@ pub struct Recipe {
     pub packages: Vec<String>,
     #[serde(default)]
     pub containerfile: Option<String>,
+    #[serde(default)]
+    pub fetch: Vec<Fetch>,
     #[serde(default)]
     pub version: Option<String>,
 }
@@ -109,6 +126,21 @@ impl Recipe {
         }
         if !self.packages.is_empty() && self.from.is_none() {
             return Err("packages go with from".into());
+        }
+        if !self.fetch.is_empty() && self.containerfile.is_none() {
+            return Err("fetch goes with containerfile".into());
+        }
+        for fetch in &self.fetch {
+            let hex = fetch.sha256.len() == 64 && fetch.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            let plain = !fetch.file.is_empty()
+                && !fetch.file.starts_with('.')
+                && fetch.file.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !fetch.url.starts_with("https://") || !hex || !plain {
+                return Err(format!(
+                    "fetch {:?}: needs an https url, a 64-hex-digit sha256 and a plain file name",
+                    fetch.file
+                ));
+            }
         }
         for package in &self.packages {
             if !package
@@ -317,6 +349,7 @@ impl LanguageMap {
                 from: entry.from,
                 packages: entry.packages,
                 containerfile: entry.containerfile,
+                fetch: entry.fetch,
                 version: entry.version,
             };
             check_image_name(&name)

@@ -2,7 +2,7 @@
 
 use std::error::Error;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,9 @@ use crate::sandbox::gate::Gate;
 use crate::sandbox::podman::PodmanSandbox;
 use crate::sandbox::{reaper, Limits};
 use crate::{images, keygen, selftest, tls};
+
+/// Files image recipes fetch, kept by checksum between builds.
+const DOWNLOAD_DIR: &str = "/var/cache/whipcode/downloads";
 
 /// How long in-flight runs get to finish after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
@@ -46,6 +49,7 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
             jobs: cli.build_jobs.unwrap_or_else(default_build_jobs),
             log_dir: std::env::temp_dir().join("whipcode-build-logs"),
             prune_unlisted: wanted.is_empty(),
+            download_dir: PathBuf::from(DOWNLOAD_DIR),
         };
         let engine = engine.clone();
         tokio::task::spawn_blocking(move || {
