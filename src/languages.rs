@@ -131,10 +131,14 @@ impl Recipe {
             return Err("fetch goes with containerfile".into());
         }
         for fetch in &self.fetch {
-            let hex = fetch.sha256.len() == 64 && fetch.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            let hex =
+                fetch.sha256.len() == 64 && fetch.sha256.bytes().all(|b| b.is_ascii_hexdigit());
             let plain = !fetch.file.is_empty()
                 && !fetch.file.starts_with('.')
-                && fetch.file.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                && fetch
+                    .file
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
             if !fetch.url.starts_with("https://") || !hex || !plain {
                 return Err(format!(
                     "fetch {:?}: needs an https url, a 64-hex-digit sha256 and a plain file name",

@@ -257,7 +257,8 @@ fn broken_map(dir: &Path) -> PathBuf {
     let good = r#"run = ["bash", "{args}", "{source}"]"#;
     assert!(text.contains(good));
     let broken = text.replace(good, r#"run = ["bash", "-c", "echo Failure"]"#);
-    let extra = "\n[[language]]\nid = 999\nname = \"Never Built\"\nimage = \"never-built\"\n\
+    let extra = "\n[[image]]\nname = \"never-built\"\nfrom = \"base\"\n\
+                 \n[[language]]\nid = 999\nname = \"Never Built\"\nimage = \"never-built\"\n\
                  source = \"x\"\nrun = [\"true\"]\nselftest = { hello = \"x\" }\n";
     let path = dir.join("broken-langmap.toml");
     std::fs::write(&path, broken + extra).unwrap();
