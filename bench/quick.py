@@ -8,8 +8,9 @@ and the ratios. Needs a release build (./task build) and the python image.
 """
 import argparse, json, os, re, signal, statistics, struct, subprocess, tempfile, threading, time, urllib.request, uuid, base64
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target/release/whipcode")
+import service
+
+BIN = service.BIN
 KEY = "bench-key"
 
 
@@ -33,15 +34,7 @@ def unique_code():
 
 
 def start_service(tmp):
-    key = os.path.join(tmp, "key")
-    subprocess.run([BIN, "--gen-key", "--force", "-k", key], env={**os.environ, "WHIPCODE_MASTER_KEY": KEY}, check=True, stderr=subprocess.DEVNULL)
-    proc = subprocess.Popen([BIN, "-a", "127.0.0.1", "-p", "0", "-k", key, "--instance", "bench"], stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "warn"})
-    for line in proc.stderr:
-        m = re.match(r"whipcode listening on (\S+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-            return proc, m.group(1)
-    raise SystemExit("service did not start")
+    return service.start(tmp, KEY, "bench")
 
 
 def via_service(url):
@@ -54,7 +47,7 @@ def via_service(url):
 
 def via_podman(policy, conf):
     argv = list(policy["podman"])
-    argv = [a if not a.startswith("--name=") else f"--name=whipcode-bench-{uuid.uuid4().hex[:12]}" for a in argv]
+    argv = [a if not a.startswith("--name=") else f"--name=whipcode-bench-{uuid.uuid4().hex[:12]}" for a in argv if not a.startswith("--cidfile=")]
     p = subprocess.run(argv, input=job(unique_code(), policy["steps"], policy["env"]), capture_output=True, env={**os.environ, "CONTAINERS_CONF": conf})
     assert b"Success!" in p.stdout, p.stderr
 

@@ -97,6 +97,19 @@ pub struct Cli {
     #[arg(long = "max-queue", value_name = "COUNT")]
     pub max_queue: Option<usize>,
 
+    /// User namespace per run: auto (a fresh id range per container, from
+    /// /etc/subuid's `containers` entry) or host (default: auto when that range exists).
+    #[arg(long, value_name = "auto|host")]
+    pub userns: Option<String>,
+
+    /// Seconds a client gets to send a request's headers, and again its body (default: 30).
+    #[arg(long = "client-timeout", value_name = "SECONDS")]
+    pub client_timeout: Option<u64>,
+
+    /// CPU seconds each process of a run may use (default: the --timeout value).
+    #[arg(long = "cpu-time", value_name = "SECONDS")]
+    pub cpu_time: Option<u64>,
+
     /// Byte cap on each of stdout and stderr (default: 1048576).
     #[arg(long = "output-limit", value_name = "BYTES")]
     pub output_limit: Option<u64>,

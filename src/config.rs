@@ -61,6 +61,12 @@ pub struct FileConfig {
     pub max_queue: Option<usize>,
     /// Byte cap on each of stdout and stderr. Default: 1 MiB.
     pub output_limit: Option<u64>,
+    /// CPU seconds per process of a run. Default: the timeout.
+    pub cpu_time: Option<u64>,
+    /// Seconds a client gets for a request's headers, and again for its body. Default: 30.
+    pub client_timeout: Option<u64>,
+    /// "auto" or "host"; `""` = auto when /etc/subuid has a `containers` range.
+    pub userns: Option<String>,
 }
 
 /// The settings in force after layering.
@@ -88,6 +94,12 @@ pub struct Settings {
     pub max_concurrent: usize,
     pub max_queue: usize,
     pub output_limit: u64,
+    /// `None`: the timeout.
+    pub cpu_time: Option<u64>,
+    /// For a request's headers, and again for its body.
+    pub client_timeout: Duration,
+    /// `None`: detected at startup.
+    pub userns: Option<crate::sandbox::policy::UserNamespace>,
 }
 
 /// `--standalone`: each client IP gets `burst` tokens, one back every `refill`.
@@ -164,6 +176,9 @@ impl Default for Settings {
             max_concurrent: (cpus * 2).max(2),
             max_queue: 64,
             output_limit: 1024 * 1024,
+            cpu_time: None,
+            client_timeout: Duration::from_secs(30),
+            userns: None,
         }
     }
 }
@@ -305,6 +320,15 @@ impl Settings {
         if let Some(n) = file.output_limit {
             self.output_limit = check_positive(n).map_err(|m| bad("outputLimit", m))?;
         }
+        if let Some(mode) = set(file.userns) {
+            self.userns = Some(parse_userns(&mode).map_err(|m| bad("userns", m))?);
+        }
+        if let Some(n) = file.client_timeout {
+            self.client_timeout = check_timeout(n).map_err(|m| bad("clientTimeout", m))?;
+        }
+        if let Some(n) = file.cpu_time {
+            self.cpu_time = Some(check_timeout(n).map_err(|m| bad("cpuTime", m))?.as_secs());
+        }
         Ok(())
     }
 
@@ -377,7 +401,29 @@ impl Settings {
         if let Some(n) = cli.output_limit {
             self.output_limit = check_positive(n).map_err(|m| bad("--output-limit", m))?;
         }
+        if let Some(mode) = set(cli.userns.clone()) {
+            self.userns = Some(parse_userns(&mode).map_err(|m| bad("--userns", m))?);
+        }
+        if let Some(n) = cli.client_timeout {
+            self.client_timeout = check_timeout(n).map_err(|m| bad("--client-timeout", m))?;
+        }
+        if let Some(n) = cli.cpu_time {
+            self.cpu_time = Some(
+                check_timeout(n)
+                    .map_err(|m| bad("--cpu-time", m))?
+                    .as_secs(),
+            );
+        }
         Ok(())
+    }
+
+    /// The sandbox limits every run starts from (languages may override some).
+    pub fn limits(&self) -> crate::sandbox::Limits {
+        let cpu = self.cpu_time.unwrap_or(self.timeout.as_secs());
+        crate::sandbox::Limits {
+            cpu_seconds: u32::try_from(cpu).unwrap_or(u32::MAX - 1),
+            ..crate::sandbox::Limits::default()
+        }
     }
 
     /// The language map path in force: the configured one, else `./langmap.toml`
@@ -402,6 +448,15 @@ fn check_timeout(seconds: u64) -> Result<Duration, String> {
         return Err(format!("{seconds} is outside 1..=3600 seconds"));
     }
     Ok(Duration::from_secs(seconds))
+}
+
+fn parse_userns(text: &str) -> Result<crate::sandbox::policy::UserNamespace, String> {
+    use crate::sandbox::policy::UserNamespace;
+    match text {
+        "auto" => Ok(UserNamespace::Auto),
+        "host" => Ok(UserNamespace::Host),
+        other => Err(format!("{other:?} is not \"auto\" or \"host\"")),
+    }
 }
 
 fn check_refill(seconds: u64) -> Result<u64, String> {

@@ -10,6 +10,7 @@
 //! - [`images`]: building the base and language images without a registry.
 //! - [`keygen`]: `--gen-key`, writing a key file the original can read too.
 //! - [`tls`]: `--tls`, rustls configuration and a listener that handshakes off the accept loop.
+//! - [`listen`]: accepting connections: a connection cap, header deadlines, graceful drain.
 //! - [`selftest`]: `--self-test`, a client that runs every language's programs.
 //! - [`server`]: the modes of `main`; binding, serving and shutting down.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod images;
 pub mod keygen;
 pub mod languages;
+pub mod listen;
 pub mod sandbox;
 pub mod selftest;
 pub mod server;

@@ -1,14 +1,11 @@
 //! Startup, serving and shutdown.
 
 use std::error::Error;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener, ListenerExt};
-use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::cache::ResultCache;
@@ -21,8 +18,9 @@ use crate::languages::{Language, LanguageMap};
 use crate::sandbox::engine::Engine;
 use crate::sandbox::gate::Gate;
 use crate::sandbox::podman::PodmanSandbox;
-use crate::sandbox::{reaper, Limits};
-use crate::{images, keygen, selftest, tls};
+use crate::sandbox::policy::UserNamespace;
+use crate::sandbox::reaper;
+use crate::{images, keygen, listen, selftest, tls};
 
 /// Files image recipes fetch, kept by checksum between builds.
 const DOWNLOAD_DIR: &str = "/var/cache/whipcode/downloads";
@@ -124,7 +122,9 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         instance: &instance,
         image: &language.image_ref(),
         runner: &settings.runner,
-        limits: Limits::default().with_overrides(&language.limits),
+        cidfile: Path::new("/run/whipcode/cid/example"),
+        userns: settings.userns.unwrap_or_else(UserNamespace::detect),
+        limits: settings.limits().with_overrides(&language.limits),
     });
     let mut argv = vec![settings.podman_path.to_string_lossy().into_owned()];
     argv.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
@@ -161,6 +161,10 @@ async fn serve_api(
     }
     tokio::spawn(reaper::sweep_periodically(engine.clone(), instance.clone()));
 
+    let userns = settings.userns.unwrap_or_else(UserNamespace::detect);
+    if userns == UserNamespace::Host {
+        tracing::warn!("runs share the host's user namespace: add a `containers` range to /etc/subuid and /etc/subgid (./task setup does) or pass --userns auto");
+    }
     let gate = Arc::new(Gate::new(settings.max_concurrent, settings.max_queue));
     let sandbox = PodmanSandbox::new(
         engine.clone(),
@@ -168,10 +172,13 @@ async fn serve_api(
         settings.runner.clone(),
         instance.clone(),
         usize::try_from(settings.output_limit).unwrap_or(usize::MAX),
+        userns,
     );
     let mut state = AppState::new(key, Arc::new(languages), Arc::new(sandbox));
     state.max_bytes = settings.max_bytes;
     state.max_timeout = settings.timeout;
+    state.limits = settings.limits();
+    state.body_deadline = settings.client_timeout;
     state.proxy = settings.proxy;
     state.rate_limit = settings.rate_limit.map(|l| Arc::new(RateLimiter::new(l)));
     state.cache = settings
@@ -182,16 +189,21 @@ async fn serve_api(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %local, %instance, %scheme, "whipcode listening");
     eprintln!("whipcode listening on {scheme}://{local} (instance {instance})");
+    let deadlines = listen::Deadlines {
+        headers: settings.client_timeout,
+        // In-flight runs may queue for a slot (60 s) and then run (the timeout).
+        drain: DRAIN_DEADLINE + settings.timeout,
+    };
     match tls {
         None => {
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            serve(listener, app, shutdown_signal()).await?;
+            listen::serve(listener, app, shutdown_signal(), deadlines).await;
         }
         Some(config) => {
-            let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
-            serve(listener, app, shutdown_signal()).await?;
+            let listener = tls::TlsListener::new(listener, config)?;
+            listen::serve(listener, app, shutdown_signal(), deadlines).await;
         }
     }
 
@@ -209,26 +221,6 @@ async fn serve_api(
     }
     tracing::info!("whipcode stopped");
     Ok(())
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish. Handlers see the peer as `ConnectInfo<SocketAddr>`.
-pub async fn serve<L>(
-    listener: L,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: Listener,
-    for<'a> SocketAddr: Connected<IncomingStream<'a, L>>,
-    L::Addr: std::fmt::Debug,
-{
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
 
 async fn shutdown_signal() {

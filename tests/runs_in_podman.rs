@@ -279,3 +279,31 @@ async fn only_loopback_no_capabilities_read_only_root_and_masked_sys() {
     assert!(out.trim_end().ends_with("\n0"), "/sys is not masked: {out}");
     svc.stop_and_check_clean();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_userns_auto_a_run_is_not_the_hosts_uid_65534() {
+    let _podman = podman_lock();
+    let code =
+        "print(open('/proc/self/uid_map').read().split()[:3])\nimport os\nprint(os.getuid())";
+    let svc = Service::start(&["--userns", "auto"]);
+    let body = svc.run_ok(1, code, json!({})).await;
+    let out = body["stdout"].as_str().unwrap();
+    let first_line = out.lines().next().unwrap();
+    assert!(
+        !first_line.starts_with("['0', '0',"),
+        "uid 0 inside is uid 0 outside: {out}"
+    );
+    assert!(out.ends_with("65534\n"), "{out}");
+    svc.stop_and_check_clean();
+
+    let svc = Service::start(&["--userns", "host"]);
+    let body = svc.run_ok(1, code, json!({})).await;
+    assert!(
+        body["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("['0', '0', '4294967295']"),
+        "{body}"
+    );
+    svc.stop_and_check_clean();
+}

@@ -21,6 +21,10 @@ use whipcode_runner::{tag, write_event, Event, ExitReport, Job, OUTPUT_CHUNK};
 /// open by its background children. They die with the container anyway.
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
 
+/// How long the runner stays after its exit frame for the server to read the
+/// container's cgroup statistics; the server closes stdin when it is done.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
 /// The shared event sink; `None` once the final frame is written, so late
 /// output from orphaned processes cannot follow the exit frame.
 type Sink = Arc<Mutex<Option<io::Stdout>>>;
@@ -50,7 +54,26 @@ fn finish(sink: &Sink, event: &Event) {
     if let Ok(mut guard) = sink.lock() {
         guard.take();
     }
+    wait_for_release();
     std::process::exit(0);
+}
+
+/// Waits (at most [`RELEASE_WAIT`]) until the server closes stdin: while PID 1
+/// lives, the container and its cgroup, with the run's peak memory and OOM
+/// count, still exist.
+fn wait_for_release() {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut stdin = io::stdin();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(RELEASE_WAIT);
 }
 
 fn run(job: &Job, sink: &Sink) -> Event {

@@ -3,13 +3,15 @@
 //!
 //! - [`error`]: the one error type and its statuses.
 //! - [`request`]: the wire body of `POST /run` and its validation.
-//! - [`run`]: the `POST /run` handler and its response.
+//! - [`run`]: the `POST /run` handler.
+//! - [`body`]: its JSON response, escaped chunk by chunk as it is sent.
 //! - [`cache`]: `--cache`, finished responses by a key over every input.
 //! - [`ratelimit`]: `--standalone`, a token bucket per client address.
 //! - [`health`]: `GET /ping` and `GET /ready`, the keyless probes.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
 //! - [`log`]: one log line per request and `X-Request-Id`.
 
+pub mod body;
 pub mod cache;
 pub mod error;
 pub mod health;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub sandbox: Arc<dyn Sandbox>,
     pub max_bytes: u64,
     pub max_timeout: Duration,
+    /// How long a client gets to send a request body.
+    pub body_deadline: Duration,
     pub limits: Limits,
     /// Only this peer may connect, when set.
     pub proxy: Option<IpAddr>,
@@ -66,6 +70,7 @@ impl AppState {
             sandbox,
             max_bytes: 1_000_000,
             max_timeout: Duration::from_secs(10),
+            body_deadline: Duration::from_secs(30),
             limits: Limits::default(),
             proxy: None,
             rate_limit: None,

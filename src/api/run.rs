@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
+use super::body::{RunJson, RunMeta};
 use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
 use super::log::ContainerName;
@@ -18,35 +18,21 @@ use super::{admit, AppState};
 use crate::auth::Verdict;
 use crate::sandbox::{signal_name, RunOutcome, RunSpec, SandboxError};
 
-/// The original's fields, then additive ones.
-#[derive(Debug, Serialize)]
-pub struct RunResponse {
-    pub stdout: String,
-    pub stderr: String,
-    /// Seconds from starting the container to the program's end.
-    pub container_age: f64,
-    pub timeout: bool,
-    /// `null` when the program was killed or timed out.
-    pub exit_code: Option<i32>,
-    /// e.g. `"SIGKILL"`, or `null`.
-    pub signal: Option<String>,
-    /// An output stream hit its byte cap and the run was stopped.
-    pub truncated: bool,
-    /// CPU seconds, as measured inside the container.
-    pub cpu_time: Option<f64>,
-}
+/// Outputs up to this many bytes are sent as one body (with a length, and
+/// cacheable); larger ones are escaped and sent chunk by chunk.
+const INLINE_OUTPUT: usize = 256 * 1024;
 
-impl From<RunOutcome> for RunResponse {
-    fn from(o: RunOutcome) -> Self {
-        RunResponse {
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+impl From<&RunOutcome> for RunMeta {
+    fn from(o: &RunOutcome) -> Self {
+        RunMeta {
             container_age: o.container_age.as_secs_f64(),
             timeout: o.timed_out,
             exit_code: if o.timed_out { None } else { o.exit_code },
             signal: o.signal.map(signal_name),
             truncated: o.truncated,
             cpu_time: o.cpu_time.map(|d| d.as_secs_f64()),
+            memory_peak: o.memory_peak,
+            oom_killed: o.oom_killed,
         }
     }
 }
@@ -54,7 +40,7 @@ impl From<RunOutcome> for RunResponse {
 pub async fn run(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     admit(&state, &request)?;
     let (parts, body) = request.into_parts();
-    let bytes = read_body(&parts.headers, body, state.max_bytes).await?;
+    let bytes = read_body(&parts.headers, body, state.max_bytes, state.body_deadline).await?;
     authorize(&state, &parts.headers).await?;
     check_content_type(&parts.headers)?;
     let body: RunBody = serde_json::from_slice(&bytes)
@@ -67,7 +53,7 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     let cache_key = state.cache.as_ref().map(|_| CacheKey::of(&request));
     if let (Some(cache), Some(key)) = (&state.cache, &cache_key) {
         if let Some(body) = cache.get(key) {
-            return Ok(json_response(body, Some("hit")));
+            return Ok(json_response(Body::from(body), Some("hit")));
         }
     }
 
@@ -102,23 +88,24 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     );
     let container = ContainerName(outcome.container.clone());
     let cacheable = !outcome.timed_out && !outcome.truncated && outcome.exit_code.is_some();
-    let body = Bytes::from(
-        serde_json::to_vec(&RunResponse::from(outcome)).map_err(|_| ApiError::Internal)?,
-    );
-    let mut marker = None;
-    if let (Some(cache), Some(key)) = (&state.cache, cache_key) {
-        if cacheable {
+    let meta = RunMeta::from(&outcome);
+    let json = RunJson::new(outcome.stdout, outcome.stderr, &meta);
+    let marker = state.cache.as_ref().map(|_| "miss");
+    let mut response = if json.output_len() <= INLINE_OUTPUT {
+        let body = json.into_bytes();
+        if let (Some(cache), Some(key), true) = (&state.cache, cache_key, cacheable) {
             cache.put(key, body.clone());
         }
-        marker = Some("miss");
-    }
-    let mut response = json_response(body, marker);
+        json_response(Body::from(body), marker)
+    } else {
+        json_response(Body::new(json), marker)
+    };
     response.extensions_mut().insert(container);
     Ok(response)
 }
 
 /// A JSON body, with the cache header when the cache is on.
-fn json_response(body: Bytes, cache: Option<&'static str>) -> Response {
+fn json_response(body: Body, cache: Option<&'static str>) -> Response {
     let mut response = (
         [(
             header::CONTENT_TYPE,
@@ -148,7 +135,12 @@ fn spec_for(state: &AppState, request: RunRequest) -> RunSpec {
     }
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Vec<u8>, ApiError> {
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    deadline: std::time::Duration,
+) -> Result<Vec<u8>, ApiError> {
     let too_large = ApiError::PayloadTooLarge { limit };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -158,7 +150,13 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Vec<u8
         return Err(too_large);
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match axum::body::to_bytes(body, limit).await {
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit));
+    let Ok(read) = read.await else {
+        return Err(ApiError::RequestTimeout {
+            seconds: deadline.as_secs(),
+        });
+    };
+    match read {
         Ok(bytes) => Ok(bytes.to_vec()),
         Err(e) if is_length_limit(&e) => Err(too_large),
         Err(_) => Err(ApiError::bad("could not read the request body")),

@@ -49,6 +49,7 @@ impl Engine {
             .prefix("whipcode-podman-")
             .tempdir()?;
         std::fs::write(conf_dir.path().join("containers.conf"), CONTAINERS_CONF)?;
+        std::fs::create_dir(conf_dir.path().join("cid"))?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 podman: podman.to_owned(),
@@ -60,6 +61,12 @@ impl Engine {
 
     pub fn conf_path(&self) -> PathBuf {
         self.inner.conf_dir.path().join("containers.conf")
+    }
+
+    /// Where podman writes the id of container `name`: a directory only this
+    /// process uses (mode 0700), so the path cannot be planted or raced.
+    pub fn cid_path(&self, name: &str) -> PathBuf {
+        self.inner.conf_dir.path().join("cid").join(name)
     }
 
     /// A podman command with the project's configuration.

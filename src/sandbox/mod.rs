@@ -6,10 +6,14 @@
 //! - [`podman`]: the [`Sandbox`] that runs a job through `podman run` and the runner.
 //! - [`gate`]: the bound on live containers and on requests waiting for one.
 //! - [`reaper`]: removing this instance's leftovers, at startup and periodically.
+//! - [`output`]: captured output, kept as the chunks that arrived, capped.
+//! - [`cgroup`]: a container's peak memory and OOM kills, read from the host's cgroup files.
 
+pub mod cgroup;
 pub mod container;
 pub mod engine;
 pub mod gate;
+pub mod output;
 pub mod podman;
 pub mod policy;
 pub mod reaper;
@@ -18,6 +22,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use output::Captured;
 pub use policy::Limits;
 
 /// One job: what to write, what to run, with what input and limits.
@@ -40,8 +45,8 @@ pub struct RunSpec {
 /// What a run produced. Output is capped; see `truncated`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOutcome {
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
+    pub stdout: Captured,
+    pub stderr: Captured,
     /// Exit code of the last step that ran; `None` if killed or timed out.
     pub exit_code: Option<i32>,
     /// Signal that ended the program, if any.
@@ -53,6 +58,10 @@ pub struct RunOutcome {
     pub container_age: Duration,
     /// CPU time the runner measured for the program (as reported from inside).
     pub cpu_time: Option<Duration>,
+    /// Highest memory use of the container, from its cgroup (kernel-accounted).
+    pub memory_peak: Option<u64>,
+    /// The kernel's OOM killer ended a process of this run.
+    pub oom_killed: bool,
     /// The container's unique name, for logs.
     pub container: String,
 }

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use whipcode_runner::{parse_header, Event, Job, JobFile};
 
+use super::cgroup;
 use super::container::{Ending, LiveContainer};
 use super::engine::Engine;
 use super::gate::Gate;
-use super::policy::{self, Plan, WORKDIR};
-use super::{BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
+use super::policy::{self, Plan, UserNamespace, WORKDIR};
+use super::{BoxFuture, Captured, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
 
 /// Longest podman may take to start a container (it is slow under load).
 const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -35,6 +36,7 @@ pub struct PodmanSandbox {
     runner: PathBuf,
     instance: String,
     output_limit: usize,
+    userns: UserNamespace,
 }
 
 impl PodmanSandbox {
@@ -44,6 +46,7 @@ impl PodmanSandbox {
         runner: PathBuf,
         instance: String,
         output_limit: usize,
+        userns: UserNamespace,
     ) -> Self {
         PodmanSandbox {
             engine,
@@ -51,6 +54,7 @@ impl PodmanSandbox {
             runner,
             instance,
             output_limit,
+            userns,
         }
     }
 
@@ -61,11 +65,14 @@ impl PodmanSandbox {
     async fn run_job(&self, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
         let permit = self.gate.enter().await?;
         let name = self.container_name();
+        let cidfile = self.engine.cid_path(&name);
         let args = policy::run_args(&Plan {
             name: &name,
             instance: &self.instance,
             image: &spec.image,
             runner: &self.runner,
+            cidfile: &cidfile,
+            userns: self.userns,
             limits: spec.limits,
         });
         let mut cmd = self.engine.command();
@@ -86,10 +93,18 @@ impl PodmanSandbox {
 
         let job = job_bytes(&spec);
         let mut stdin = container.process().stdin.take().expect("stdin is piped");
-        // The runner reads the whole job before starting; closing stdin after it is harmless.
+        // stdin stays open after the job: after its exit frame the runner
+        // waits for it to close, so that the cgroup can still be read.
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = stdin.write_all(&job).await;
+            let _ = released.await;
         });
+        let usage = || {
+            let id = std::fs::read_to_string(&cidfile).unwrap_or_default();
+            let _ = std::fs::remove_file(&cidfile);
+            cgroup::usage(id.trim())
+        };
         let stderr = container.process().stderr.take().expect("stderr is piped");
         let podman_stderr = tokio::spawn(read_capped(stderr, PODMAN_STDERR_CAP));
         let mut stdout = container.process().stdout.take().expect("stdout is piped");
@@ -103,6 +118,8 @@ impl PodmanSandbox {
         };
         match collected {
             Collected::Exit(output, report) => {
+                outcome.set_usage(usage());
+                drop(release);
                 output.into_outcome(&mut outcome);
                 outcome.exit_code = report.code;
                 outcome.signal = report.signal;
@@ -111,12 +128,14 @@ impl PodmanSandbox {
                 Ok(outcome)
             }
             Collected::TimedOut(output) => {
+                outcome.set_usage(usage());
                 output.into_outcome(&mut outcome);
                 outcome.timed_out = true;
                 container.end(Ending::Kill);
                 Ok(outcome)
             }
             Collected::Truncated(output) => {
+                outcome.set_usage(usage());
                 output.into_outcome(&mut outcome);
                 outcome.truncated = true;
                 outcome.signal = Some(9);
@@ -126,6 +145,7 @@ impl PodmanSandbox {
             Collected::Ended(output) => {
                 // The container ended without the runner's report: killed from
                 // outside (the memory limit) or podman failed to start it.
+                outcome.set_usage(usage());
                 let status = container.wait_exit(FAILURE_REPORT_DEADLINE).await;
                 let podman_err = podman_stderr.await.unwrap_or_default();
                 if !output.started {
@@ -141,6 +161,7 @@ impl PodmanSandbox {
                 Ok(outcome)
             }
             Collected::Broken(reason) => {
+                let _ = std::fs::remove_file(&cidfile);
                 container.end(Ending::Kill);
                 Err(SandboxError::Runner(reason))
             }
@@ -189,6 +210,13 @@ fn job_bytes(spec: &RunSpec) -> Vec<u8> {
     .encode()
 }
 
+impl RunOutcome {
+    fn set_usage(&mut self, usage: cgroup::Usage) {
+        self.memory_peak = usage.memory_peak;
+        self.oom_killed = usage.oom_kills.is_some_and(|n| n > 0);
+    }
+}
+
 fn classify_start_failure(
     image: &str,
     podman_err: &[u8],
@@ -208,8 +236,8 @@ fn classify_start_failure(
 /// Output gathered so far.
 #[derive(Default)]
 struct Output {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    stdout: Captured,
+    stderr: Captured,
     started: bool,
 }
 
@@ -252,12 +280,12 @@ async fn collect(
             }
             Event::Started => {}
             Event::Stdout(bytes) => {
-                if append_capped(&mut out.stdout, &bytes, output_limit) {
+                if out.stdout.push_capped(bytes, output_limit) {
                     return Collected::Truncated(out);
                 }
             }
             Event::Stderr(bytes) => {
-                if append_capped(&mut out.stderr, &bytes, output_limit) {
+                if out.stderr.push_capped(bytes, output_limit) {
                     return Collected::Truncated(out);
                 }
             }
@@ -265,13 +293,6 @@ async fn collect(
             Event::Error(message) => return Collected::Broken(message),
         }
     }
-}
-
-/// Appends up to the cap; true when the cap was exceeded.
-fn append_capped(buf: &mut Vec<u8>, bytes: &[u8], cap: usize) -> bool {
-    let room = cap.saturating_sub(buf.len());
-    buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
-    bytes.len() > room
 }
 
 async fn read_event(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<Event>> {
@@ -347,7 +368,7 @@ mod tests {
         match collect(&mut bytes.as_slice(), Duration::from_secs(5), 100).await {
             Collected::Exit(out, r) => {
                 assert_eq!(
-                    (out.stdout, out.stderr, r),
+                    (out.stdout.to_vec(), out.stderr.to_vec(), r),
                     (b"a".to_vec(), b"b".to_vec(), report)
                 );
             }
@@ -372,7 +393,7 @@ mod tests {
     async fn a_stream_that_ends_early_is_reported_as_ended() {
         let bytes = frames(&[Event::Started, Event::Stdout(b"partial".to_vec())]);
         match collect(&mut bytes.as_slice(), Duration::from_secs(5), 100).await {
-            Collected::Ended(out) => assert_eq!(out.stdout, b"partial"),
+            Collected::Ended(out) => assert_eq!(out.stdout.to_vec(), b"partial"),
             _ => panic!("expected ended"),
         }
     }

@@ -29,6 +29,8 @@ pub struct Limits {
     pub cpu_millis: u32,
     /// Open file descriptors per process.
     pub nofile: u32,
+    /// CPU seconds per process (RLIMIT_CPU): SIGXCPU at this, SIGKILL a second later.
+    pub cpu_seconds: u32,
 }
 
 impl Default for Limits {
@@ -39,6 +41,7 @@ impl Default for Limits {
             tmp_mb: 64,
             cpu_millis: 1000,
             nofile: 256,
+            cpu_seconds: 10,
         }
     }
 }
@@ -59,6 +62,32 @@ impl Limits {
     }
 }
 
+/// Whether each run gets its own user namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserNamespace {
+    /// The host's: uid 65534 inside is uid 65534 outside.
+    Host,
+    /// `--userns=auto`: a fresh range of host ids per container, taken from the
+    /// `containers` entries of /etc/subuid and /etc/subgid; uid 65534 inside
+    /// is an unused high id outside, root inside is not root outside.
+    Auto,
+}
+
+impl UserNamespace {
+    /// `Auto` when the host has id ranges for podman's `containers` user.
+    pub fn detect() -> UserNamespace {
+        let has_range = |file: &str| {
+            std::fs::read_to_string(file)
+                .is_ok_and(|text| text.lines().any(|l| l.starts_with("containers:")))
+        };
+        if has_range("/etc/subuid") && has_range("/etc/subgid") {
+            UserNamespace::Auto
+        } else {
+            UserNamespace::Host
+        }
+    }
+}
+
 /// RLIMIT_NPROC counts every process of uid 65534 on the host, across all
 /// runs, so it is set high and the per-container pids cgroup does the work.
 const NPROC: u32 = 8192;
@@ -69,6 +98,9 @@ pub struct Plan<'a> {
     pub instance: &'a str,
     pub image: &'a str,
     pub runner: &'a Path,
+    /// Where podman writes the container's id (a private directory of the server).
+    pub cidfile: &'a Path,
+    pub userns: UserNamespace,
     pub limits: Limits,
 }
 
@@ -98,6 +130,10 @@ pub fn run_args(plan: &Plan<'_>) -> Vec<OsString> {
         "--user=65534:65534".into(),
         "--cap-drop=ALL".into(),
         "--security-opt=no-new-privileges".into(),
+        match plan.userns {
+            UserNamespace::Auto => "--userns=auto".into(),
+            UserNamespace::Host => "--userns=host".into(),
+        },
         // Read-only root; the only writable mount is a sized, exec-able /tmp.
         "--read-only".into(),
         "--read-only-tmpfs=false".into(),
@@ -118,6 +154,7 @@ pub fn run_args(plan: &Plan<'_>) -> Vec<OsString> {
         format!("--ulimit=nofile={0}:{0}", l.nofile),
         format!("--ulimit=nproc={NPROC}:{NPROC}"),
         format!("--ulimit=fsize={0}:{0}", u64::from(l.tmp_mb) * 1024 * 1024),
+        format!("--ulimit=cpu={}:{}", l.cpu_seconds, l.cpu_seconds + 1),
         "--ulimit=core=0:0".into(),
         // The program's output reaches the server only through the runner's stream.
         "--log-driver=none".into(),
@@ -129,6 +166,9 @@ pub fn run_args(plan: &Plan<'_>) -> Vec<OsString> {
     .collect();
 
     let mut all = args;
+    let mut cidfile = OsString::from("--cidfile=");
+    cidfile.push(plan.cidfile.as_os_str());
+    all.push(cidfile);
     all.push("--mount".into());
     all.push(runner_mount);
     all.push(plan.image.into());
@@ -145,6 +185,8 @@ mod tests {
             instance: "test",
             image: "localhost/whipcode-python:latest",
             runner: Path::new("/opt/whipcode/whipcode-runner"),
+            cidfile: Path::new("/run/whipcode/cid/whipcode-test-1"),
+            userns: UserNamespace::Auto,
             limits: Limits::default(),
         })
         .into_iter()
@@ -169,6 +211,10 @@ mod tests {
             "--security-opt=proc-opts=hidepid=2,subset=pid",
             "--detach-keys=",
             "--rm",
+            "--ulimit=cpu=10:11",
+            "--ulimit=core=0:0",
+            "--cidfile=/run/whipcode/cid/whipcode-test-1",
+            "--userns=auto",
         ] {
             assert!(args.iter().any(|a| a == flag), "missing {flag}");
         }

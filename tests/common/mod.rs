@@ -197,16 +197,7 @@ impl Service {
 
     /// POST /run with the right key; returns status and JSON body.
     pub async fn run(&self, body: Value) -> (u16, Value) {
-        let response = Service::client()
-            .post(format!("{}/run", self.url))
-            .header("X-Master-Key", KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = response.json::<Value>().await.unwrap_or(Value::Null);
-        (status, body)
+        run_at(&self.url, body).await
     }
 
     /// Runs `code` in language `lang` and expects a 200.
@@ -238,6 +229,20 @@ impl Service {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
     }
+}
+
+/// POST /run to the service at `url` with the right key; status and JSON body.
+pub async fn run_at(url: &str, body: Value) -> (u16, Value) {
+    let response = Service::client()
+        .post(format!("{url}/run"))
+        .header("X-Master-Key", KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
 }
 
 /// Waits (bounded) until the host's container count is `expected`, then asserts it.
