@@ -97,8 +97,8 @@ pub struct Cli {
     #[arg(long = "max-queue", value_name = "COUNT")]
     pub max_queue: Option<usize>,
 
-    /// User namespace per run: auto (a fresh id range per container, from
-    /// /etc/subuid's `containers` entry) or host (default: auto when that range exists).
+    /// User namespace per run: host (default) or auto (a fresh id range per
+    /// container, from the `containers` entries of /etc/subuid and /etc/subgid).
     #[arg(long, value_name = "auto|host")]
     pub userns: Option<String>,
 

@@ -65,7 +65,7 @@ pub struct FileConfig {
     pub cpu_time: Option<u64>,
     /// Seconds a client gets for a request's headers, and again for its body. Default: 30.
     pub client_timeout: Option<u64>,
-    /// "auto" or "host"; `""` = auto when /etc/subuid has a `containers` range.
+    /// "host" or "auto". Default: host.
     pub userns: Option<String>,
 }
 
@@ -98,7 +98,7 @@ pub struct Settings {
     pub cpu_time: Option<u64>,
     /// For a request's headers, and again for its body.
     pub client_timeout: Duration,
-    /// `None`: detected at startup.
+    /// `None`: the host's.
     pub userns: Option<crate::sandbox::policy::UserNamespace>,
 }
 

@@ -123,7 +123,7 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         image: &language.image_ref(),
         runner: &settings.runner,
         cidfile: Path::new("/run/whipcode/cid/example"),
-        userns: settings.userns.unwrap_or_else(UserNamespace::detect),
+        userns: settings.userns.unwrap_or(UserNamespace::Host),
         limits: settings.limits().with_overrides(&language.limits),
     });
     let mut argv = vec![settings.podman_path.to_string_lossy().into_owned()];
@@ -161,10 +161,7 @@ async fn serve_api(
     }
     tokio::spawn(reaper::sweep_periodically(engine.clone(), instance.clone()));
 
-    let userns = settings.userns.unwrap_or_else(UserNamespace::detect);
-    if userns == UserNamespace::Host {
-        tracing::warn!("runs share the host's user namespace: add a `containers` range to /etc/subuid and /etc/subgid (./task setup does) or pass --userns auto");
-    }
+    let userns = settings.userns.unwrap_or(UserNamespace::Host);
     let gate = Arc::new(Gate::new(settings.max_concurrent, settings.max_queue));
     let sandbox = PodmanSandbox::new(
         engine.clone(),

@@ -70,22 +70,9 @@ pub enum UserNamespace {
     /// `--userns=auto`: a fresh range of host ids per container, taken from the
     /// `containers` entries of /etc/subuid and /etc/subgid; uid 65534 inside
     /// is an unused high id outside, root inside is not root outside.
+    /// Opt-in: podman 4.3.1 was seen to deadlock when several such
+    /// containers are created at once.
     Auto,
-}
-
-impl UserNamespace {
-    /// `Auto` when the host has id ranges for podman's `containers` user.
-    pub fn detect() -> UserNamespace {
-        let has_range = |file: &str| {
-            std::fs::read_to_string(file)
-                .is_ok_and(|text| text.lines().any(|l| l.starts_with("containers:")))
-        };
-        if has_range("/etc/subuid") && has_range("/etc/subgid") {
-            UserNamespace::Auto
-        } else {
-            UserNamespace::Host
-        }
-    }
 }
 
 /// RLIMIT_NPROC counts every process of uid 65534 on the host, across all
