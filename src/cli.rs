@@ -110,6 +110,11 @@ pub struct Cli {
     #[arg(long = "cpu-time", value_name = "SECONDS")]
     pub cpu_time: Option<u64>,
 
+    /// Warm containers kept ready across languages; 0 turns the pool off
+    /// (default: the CPU count, between 2 and 8).
+    #[arg(long = "pool-size", value_name = "COUNT")]
+    pub pool_size: Option<usize>,
+
     /// Byte cap on each of stdout and stderr (default: 1048576).
     #[arg(long = "output-limit", value_name = "BYTES")]
     pub output_limit: Option<u64>,

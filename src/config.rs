@@ -67,6 +67,8 @@ pub struct FileConfig {
     pub client_timeout: Option<u64>,
     /// "host" or "auto". Default: host.
     pub userns: Option<String>,
+    /// Warm containers kept ready; 0 = none. Default: CPUs, 2 to 8.
+    pub pool_size: Option<usize>,
 }
 
 /// The settings in force after layering.
@@ -100,6 +102,7 @@ pub struct Settings {
     pub client_timeout: Duration,
     /// `None`: the host's.
     pub userns: Option<crate::sandbox::policy::UserNamespace>,
+    pub pool_size: usize,
 }
 
 /// `--standalone`: each client IP gets `burst` tokens, one back every `refill`.
@@ -179,6 +182,7 @@ impl Default for Settings {
             cpu_time: None,
             client_timeout: Duration::from_secs(30),
             userns: None,
+            pool_size: cpus.clamp(2, 8),
         }
     }
 }
@@ -320,6 +324,9 @@ impl Settings {
         if let Some(n) = file.output_limit {
             self.output_limit = check_positive(n).map_err(|m| bad("outputLimit", m))?;
         }
+        if let Some(n) = file.pool_size {
+            self.pool_size = n;
+        }
         if let Some(mode) = set(file.userns) {
             self.userns = Some(parse_userns(&mode).map_err(|m| bad("userns", m))?);
         }
@@ -400,6 +407,9 @@ impl Settings {
         }
         if let Some(n) = cli.output_limit {
             self.output_limit = check_positive(n).map_err(|m| bad("--output-limit", m))?;
+        }
+        if let Some(n) = cli.pool_size {
+            self.pool_size = n;
         }
         if let Some(mode) = set(cli.userns.clone()) {
             self.userns = Some(parse_userns(&mode).map_err(|m| bad("--userns", m))?);

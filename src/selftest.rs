@@ -23,8 +23,11 @@ use crate::languages::Language;
 
 /// How long one request may take, compile and queue included.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(180);
-/// Languages tested at once.
-const PARALLEL: usize = 4;
+/// Languages tested at once: one per CPU (at most 4), so that the heavier
+/// toolchains (Crystal, Zig, .NET) stay well inside the default timeout.
+fn parallel() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
+}
 
 /// Where the service is and how to reach it.
 #[derive(Clone)]
@@ -74,7 +77,7 @@ impl LanguageResult {
 /// failures after it; `Err` when any language failed.
 pub async fn run(target: Target, languages: Vec<Arc<Language>>) -> Result<(), String> {
     let total = languages.len();
-    let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    let limit = Arc::new(tokio::sync::Semaphore::new(parallel()));
     let mut tasks = Vec::with_capacity(total);
     for language in languages {
         let target = target.clone();

@@ -170,8 +170,10 @@ async fn serve_api(
         instance.clone(),
         usize::try_from(settings.output_limit).unwrap_or(usize::MAX),
         userns,
+        settings.pool_size,
     );
-    let mut state = AppState::new(key, Arc::new(languages), Arc::new(sandbox));
+    let sandbox = Arc::new(sandbox);
+    let mut state = AppState::new(key, Arc::new(languages), sandbox.clone());
     state.max_bytes = settings.max_bytes;
     state.max_timeout = settings.timeout;
     state.limits = settings.limits();
@@ -204,7 +206,9 @@ async fn serve_api(
         }
     }
 
-    // Runs have finished; let their teardowns finish, then remove anything left.
+    // Runs have finished; no more warm containers; let teardowns finish,
+    // then remove anything left.
+    sandbox.close().await;
     let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
     while gate.in_use() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -202,7 +202,8 @@ async fn eight_concurrent_runs_all_complete() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_disconnects_leaves_no_container() {
     let _podman = podman_lock();
-    let svc = Service::start(&[]);
+    // No warm containers: every container of this instance is the run's.
+    let svc = Service::start(&["--pool-size", "0"]);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(1500))
         .build()
@@ -305,5 +306,38 @@ async fn with_userns_auto_a_run_is_not_the_hosts_uid_65534() {
             .starts_with("['0', '0', '4294967295']"),
         "{body}"
     );
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_warm_container_started_ahead_serves_the_next_run_and_only_that_run() {
+    let _podman = podman_lock();
+    let svc = Service::start(&["--pool-size", "1"]);
+    svc.run_ok(1, "print('first')", json!({})).await;
+    // The pool now starts one python container ahead of time.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let warm = loop {
+        let names = common::instance_containers(&svc.instance);
+        if names.len() == 1 {
+            break names[0].clone();
+        }
+        assert!(Instant::now() < deadline, "no warm container: {names:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let body = svc.run_ok(1, "print('second')", json!({})).await;
+    assert_eq!(body["stdout"], "second\n");
+    let logs = svc.log_text();
+    let served_by = |name: &str| {
+        logs.lines()
+            .filter(|l| l.contains(&format!("container={name}")))
+            .count()
+    };
+    assert_eq!(
+        served_by(&warm),
+        1,
+        "the warm container served the second run: {logs}"
+    );
+    svc.run_ok(1, "print('third')", json!({})).await;
+    assert_eq!(served_by(&warm), 1, "and no other run");
     svc.stop_and_check_clean();
 }

@@ -51,6 +51,12 @@ impl LiveContainer {
         &self.name
     }
 
+    /// Holds `permit` from now on, releasing the one held so far (a warm
+    /// container taken by a run trades the pool's slot for the run's).
+    pub fn replace_permit(&mut self, permit: OwnedSemaphorePermit) {
+        self.permit = Some(permit);
+    }
+
     pub fn process(&mut self) -> &mut Child {
         self.process
             .as_mut()

@@ -4,6 +4,7 @@
 //! - [`engine`]: podman invocations with deadlines (remove, list, image checks).
 //! - [`container`]: a live container that is killed and removed on every path.
 //! - [`podman`]: the [`Sandbox`] that runs a job through `podman run` and the runner.
+//! - [`pool`]: warm single-use containers started ahead of time, sized by demand.
 //! - [`gate`]: the bound on live containers and on requests waiting for one.
 //! - [`reaper`]: removing this instance's leftovers, at startup and periodically.
 //! - [`output`]: captured output, kept as the chunks that arrived, capped.
@@ -16,6 +17,7 @@ pub mod gate;
 pub mod output;
 pub mod podman;
 pub mod policy;
+pub mod pool;
 pub mod reaper;
 
 use std::future::Future;

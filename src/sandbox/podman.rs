@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{ChildStdin, ChildStdout};
+use tokio::sync::OwnedSemaphorePermit;
 use whipcode_runner::{parse_header, Event, Job, JobFile};
 
 use super::cgroup;
@@ -19,6 +21,7 @@ use super::container::{Ending, LiveContainer};
 use super::engine::Engine;
 use super::gate::Gate;
 use super::policy::{self, Plan, UserNamespace, WORKDIR};
+use super::pool::{Pool, PoolKey};
 use super::{BoxFuture, Captured, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
 
 /// Longest podman may take to start a container (it is slow under load).
@@ -31,12 +34,40 @@ const MAX_EVENT: usize = 1024 * 1024;
 const PODMAN_STDERR_CAP: usize = 16 * 1024;
 
 pub struct PodmanSandbox {
+    inner: Arc<Inner>,
+}
+
+/// Everything a run needs; shared with the pool's background refills.
+pub(super) struct Inner {
     engine: Engine,
     gate: Arc<Gate>,
     runner: PathBuf,
     instance: String,
     output_limit: usize,
     userns: UserNamespace,
+    pool: Pool,
+}
+
+/// A container whose `podman run` has been started and whose runner waits
+/// for its one job on stdin.
+pub(super) struct Spawned {
+    container: LiveContainer,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    podman_stderr: tokio::task::JoinHandle<Vec<u8>>,
+    cidfile: PathBuf,
+}
+
+impl Spawned {
+    /// The podman process has not ended (a warm container is still usable).
+    pub(super) fn is_alive(&mut self) -> bool {
+        matches!(self.container.process().try_wait(), Ok(None))
+    }
+
+    pub(super) fn discard(self) {
+        let _ = std::fs::remove_file(&self.cidfile);
+        self.container.end(Ending::Kill);
+    }
 }
 
 impl PodmanSandbox {
@@ -47,33 +78,57 @@ impl PodmanSandbox {
         instance: String,
         output_limit: usize,
         userns: UserNamespace,
+        pool_size: usize,
     ) -> Self {
-        PodmanSandbox {
+        let inner = Arc::new(Inner {
             engine,
             gate,
             runner,
             instance,
             output_limit,
             userns,
-        }
+            pool: Pool::new(pool_size),
+        });
+        Pool::start_trimming(Arc::downgrade(&inner));
+        PodmanSandbox { inner }
+    }
+
+    /// Warm containers waiting right now.
+    pub fn warm(&self) -> usize {
+        self.inner.pool.warm()
+    }
+
+    /// Stops the pool and removes its warm containers (at shutdown).
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+}
+
+impl Inner {
+    pub(super) fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     fn container_name(&self) -> String {
         format!("whipcode-{}-{:016x}", self.instance, rand::random::<u64>())
     }
 
-    async fn run_job(&self, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
-        let permit = self.gate.enter().await?;
+    /// Starts `podman run` for one container of `key`, holding `permit`.
+    pub(super) fn spawn(
+        &self,
+        key: &PoolKey,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Spawned, SandboxError> {
         let name = self.container_name();
         let cidfile = self.engine.cid_path(&name);
         let args = policy::run_args(&Plan {
             name: &name,
             instance: &self.instance,
-            image: &spec.image,
+            image: &key.image,
             runner: &self.runner,
             cidfile: &cidfile,
             userns: self.userns,
-            limits: spec.limits,
+            limits: key.limits,
         });
         let mut cmd = self.engine.command();
         cmd.args(&args)
@@ -81,7 +136,6 @@ impl PodmanSandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         self.engine.mark_live(&name);
-        let spawned_at = Instant::now();
         let process = match cmd.spawn() {
             Ok(process) => process,
             Err(e) => {
@@ -89,10 +143,48 @@ impl PodmanSandbox {
                 return Err(SandboxError::Spawn(e));
             }
         };
-        let mut container = LiveContainer::new(self.engine.clone(), name.clone(), process, permit);
+        let mut container = LiveContainer::new(self.engine.clone(), name, process, permit);
+        let stdin = container.process().stdin.take().expect("stdin is piped");
+        let stdout = container.process().stdout.take().expect("stdout is piped");
+        let stderr = container.process().stderr.take().expect("stderr is piped");
+        Ok(Spawned {
+            container,
+            stdin,
+            stdout,
+            podman_stderr: tokio::spawn(read_capped(stderr, PODMAN_STDERR_CAP)),
+            cidfile,
+        })
+    }
 
+    async fn run_job(self: &Arc<Self>, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
+        let permit = self.gate.enter().await?;
+        let key = PoolKey {
+            image: spec.image.clone(),
+            limits: spec.limits,
+        };
+        let spawned = match self.pool.take(&key) {
+            Some(mut warm) => {
+                warm.container.replace_permit(permit);
+                warm
+            }
+            None => self.spawn(&key, permit)?,
+        };
+        Pool::refill(self, key);
+        self.drive(spawned, spec).await
+    }
+
+    /// Hands the job to a spawned container and gathers its outcome.
+    async fn drive(&self, spawned: Spawned, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
+        let Spawned {
+            mut container,
+            mut stdin,
+            mut stdout,
+            podman_stderr,
+            cidfile,
+        } = spawned;
+        let name = container.name().to_owned();
+        let handed_at = Instant::now();
         let job = job_bytes(&spec);
-        let mut stdin = container.process().stdin.take().expect("stdin is piped");
         // stdin stays open after the job: after its exit frame the runner
         // waits for it to close, so that the cgroup can still be read.
         let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -105,12 +197,9 @@ impl PodmanSandbox {
             let _ = std::fs::remove_file(&cidfile);
             cgroup::usage(id.trim())
         };
-        let stderr = container.process().stderr.take().expect("stderr is piped");
-        let podman_stderr = tokio::spawn(read_capped(stderr, PODMAN_STDERR_CAP));
-        let mut stdout = container.process().stdout.take().expect("stdout is piped");
 
         let collected = collect(&mut stdout, spec.timeout, self.output_limit).await;
-        let container_age = spawned_at.elapsed();
+        let container_age = handed_at.elapsed();
         let mut outcome = RunOutcome {
             container: name.clone(),
             container_age,
@@ -171,12 +260,13 @@ impl PodmanSandbox {
 
 impl Sandbox for PodmanSandbox {
     fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
-        Box::pin(self.run_job(spec))
+        Box::pin(self.inner.run_job(spec))
     }
 
     fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
         Box::pin(async move {
             let listed = self
+                .inner
                 .engine
                 .project_images()
                 .await

@@ -17,7 +17,7 @@ pub const INSTANCE_LABEL: &str = "whipcode.instance";
 pub const WORKDIR: &str = "/tmp";
 
 /// Resource limits of one container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Memory in MiB; swap is pinned to the same value (no swap use).
     pub memory_mb: u32,
