@@ -100,9 +100,15 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     } else {
         json_response(Body::new(json), marker)
     };
+    if let Ok(value) = HeaderValue::from_str(&container.0) {
+        response.headers_mut().insert(CONTAINER_HEADER, value);
+    }
     response.extensions_mut().insert(container);
     Ok(response)
 }
+
+/// The response header naming the (single-use) container that ran the program.
+pub const CONTAINER_HEADER: &str = "x-whipcode-container";
 
 /// A JSON body, with the cache header when the cache is on.
 fn json_response(body: Body, cache: Option<&'static str>) -> Response {
