@@ -205,6 +205,9 @@ struct Entry {
     env: BTreeMap<String, String>,
     #[serde(default)]
     limits: Limits,
+    /// Shown with the language in listings, e.g. that its toolchain is unmaintained.
+    #[serde(default)]
+    notice: Option<String>,
     selftest: SelfTest,
 }
 
@@ -251,6 +254,8 @@ pub struct Language {
     /// The complete environment of a run before the request's `env`.
     pub env: BTreeMap<String, String>,
     pub limits: Limits,
+    /// Shown with the language in listings.
+    pub notice: Option<String>,
     pub selftest: SelfTest,
 }
 
@@ -548,6 +553,7 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
         run: entry.run,
         env,
         limits: entry.limits,
+        notice: entry.notice,
         selftest: entry.selftest,
     })
 }

@@ -57,6 +57,11 @@ async fn get_languages_lists_every_language_with_the_version_from_its_image() {
         let version = lang["version"].as_str().unwrap_or_default();
         assert!(version.contains(expected), "{lang}");
     }
+    for id in [26, 27] {
+        let notice = languages[id - 1]["notice"].as_str().unwrap_or_default();
+        assert!(notice.contains("end of life"), "{}", languages[id - 1]);
+    }
+    assert!(languages[0].get("notice").is_none());
     for lang in languages {
         if lang["installed"] == false {
             assert!(lang["version"].is_null(), "{lang}");

@@ -19,6 +19,9 @@ pub struct LanguageInfo {
     /// From the image's `whipcode.version` label; `null` when not installed.
     pub version: Option<String>,
     pub installed: bool,
+    /// What a user should know about this language here (e.g. an unmaintained toolchain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,6 +58,7 @@ pub async fn list(
                 installed: found.is_some(),
                 version: found.cloned().flatten(),
                 image,
+                notice: lang.notice.clone(),
             }
         })
         .collect();
