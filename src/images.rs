@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::languages::{Language, LanguageMap, Recipe, IMAGE_PREFIX};
-use crate::sandbox::engine::Engine;
+use crate::languages::{image_ref, Language, LanguageMap, Recipe};
+use crate::sandbox::engine::{parse_images, project_images_args, Engine};
 
 const RECIPE_LABEL: &str = "whipcode.recipe";
 /// The toolchain version detected in a built image.
@@ -48,11 +48,6 @@ pub struct BuildOptions {
     pub prune_unlisted: bool,
     /// Where fetched files are kept, by checksum, between builds.
     pub download_dir: PathBuf,
-}
-
-/// The full reference of a project image.
-pub fn image_ref(name: &str) -> String {
-    format!("{IMAGE_PREFIX}{name}:latest")
 }
 
 /// What happened to one image.
@@ -595,31 +590,18 @@ fn prune(engine: &Engine, map: &LanguageMap, unlisted: bool) {
     }
 }
 
-/// Project images as (reference, size in bytes).
+/// Project images as (reference, size in bytes): one `podman images` call.
 fn list_images(engine: &Engine) -> Vec<(String, u64)> {
     let out = engine
         .std_command()
-        .args([
-            "images",
-            "--filter",
-            &format!("reference={IMAGE_PREFIX}*"),
-            "--format",
-            "{{.Repository}}:{{.Tag}} {{.Size}}",
-            "--noheading",
-        ])
+        .args(project_images_args())
         .stderr(Stdio::null())
         .output();
     let Ok(out) = out else { return Vec::new() };
-    // Sizes are printed for humans ("1.22 GB"); inspect gives bytes.
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(|name| {
-            let size = inspect(engine, name, "{{.Size}}")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            (name.to_owned(), size)
-        })
+    parse_images(&String::from_utf8_lossy(&out.stdout))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|image| (image.reference, image.size))
         .collect()
 }
 

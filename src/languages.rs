@@ -20,6 +20,11 @@ pub const BUILT_IN: &str = include_str!("../langmap.toml");
 /// Prefix of every image name; images are local and never pulled.
 pub const IMAGE_PREFIX: &str = "localhost/whipcode-";
 
+/// The full reference of the project image `name`.
+pub fn image_ref(name: &str) -> String {
+    format!("{IMAGE_PREFIX}{name}:latest")
+}
+
 const ARGS: &str = "{args}";
 const SOURCE: &str = "{source}";
 
@@ -280,7 +285,7 @@ pub struct LanguageMap {
 impl Language {
     /// The image reference podman uses.
     pub fn image_ref(&self) -> String {
-        format!("{IMAGE_PREFIX}{}:latest", self.image)
+        image_ref(&self.image)
     }
 
     /// The argv steps of one run, placeholders expanded.

@@ -113,7 +113,7 @@ impl RateLimiter {
             .buckets
             .retain(|_, b| now.saturating_duration_since(b.updated) < full_after);
         table.next_sweep = (table.buckets.len() * 2)
-            .clamp(FIRST_SWEEP, usize::MAX)
+            .max(FIRST_SWEEP)
             .min(self.max_clients);
     }
 }

@@ -24,6 +24,57 @@ runtime = "runc"
 events_logger = "none"
 "#;
 
+/// One name of a project image, as `podman images --format json` lists it.
+#[derive(Debug, Clone)]
+pub struct ListedImage {
+    pub reference: String,
+    pub labels: HashMap<String, String>,
+    /// Bytes, counting layers shared with other images.
+    pub size: u64,
+}
+
+/// The arguments that list project images as JSON (blocking and async callers).
+pub fn project_images_args() -> [String; 5] {
+    [
+        "images".into(),
+        "--filter".into(),
+        format!("reference={}*", crate::languages::IMAGE_PREFIX),
+        "--format".into(),
+        "json".into(),
+    ]
+}
+
+/// Parses `podman images --format json` into one entry per image name.
+pub fn parse_images(text: &str) -> Result<Vec<ListedImage>, String> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        #[serde(rename = "Names", default)]
+        names: Option<Vec<String>>,
+        #[serde(rename = "Labels", default)]
+        labels: Option<HashMap<String, String>>,
+        #[serde(rename = "Size", default)]
+        size: u64,
+    }
+    let listed: Vec<Listed> = serde_json::from_str(text.trim())
+        .map_err(|e| format!("podman images printed unexpected JSON: {e}"))?;
+    Ok(listed
+        .into_iter()
+        .flat_map(|image| {
+            let labels = image.labels.unwrap_or_default();
+            let size = image.size;
+            image
+                .names
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |reference| ListedImage {
+                    reference,
+                    labels: labels.clone(),
+                    size,
+                })
+        })
+        .collect())
+}
+
 /// Deadline of one housekeeping podman call.
 const CALL_DEADLINE: Duration = Duration::from_secs(60);
 /// Attempts at removing one container before giving up (and logging it).
@@ -147,42 +198,12 @@ impl Engine {
             .collect())
     }
 
-    /// Images named `localhost/whipcode-*`, as (reference, labels).
-    pub async fn project_images(&self) -> Result<Vec<(String, HashMap<String, String>)>, String> {
-        #[derive(serde::Deserialize)]
-        struct Listed {
-            #[serde(rename = "Names", default)]
-            names: Option<Vec<String>>,
-            #[serde(rename = "Labels", default)]
-            labels: Option<HashMap<String, String>>,
-        }
-        let filter = format!("reference={}*", crate::languages::IMAGE_PREFIX);
-        let out = self
-            .call(&["images", "--filter", &filter, "--format", "json"])
-            .await?;
-        let listed: Vec<Listed> = serde_json::from_str(out.trim())
-            .map_err(|e| format!("podman images printed unexpected JSON: {e}"))?;
-        Ok(listed
-            .into_iter()
-            .flat_map(|image| {
-                let labels = image.labels.unwrap_or_default();
-                image
-                    .names
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(move |name| (name, labels.clone()))
-            })
-            .collect())
-    }
-
-    pub async fn image_exists(&self, image: &str) -> Result<bool, String> {
-        let mut cmd = self.command();
-        cmd.args(["image", "exists", image]);
-        let status = tokio::time::timeout(CALL_DEADLINE, cmd.status())
-            .await
-            .map_err(|_| "podman image exists timed out".to_string())?
-            .map_err(|e| format!("cannot run podman: {e}"))?;
-        Ok(status.success())
+    /// Images named `localhost/whipcode-*`, one entry per name.
+    pub async fn project_images(&self) -> Result<Vec<ListedImage>, String> {
+        let args = project_images_args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.call(&args).await?;
+        parse_images(&out)
     }
 
     pub fn mark_live(&self, name: &str) {
@@ -203,5 +224,23 @@ impl Engine {
             .lock()
             .map(|live| live.contains(name))
             .unwrap_or(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_listings_give_one_entry_per_name_with_labels_and_bytes() {
+        let text = r#"[{"Names":["localhost/whipcode-c:latest","localhost/whipcode-gcc:latest"],
+            "Labels":{"whipcode.version":"gcc 12"},"Size":415308090},
+            {"Names":null,"Labels":null,"Size":5}]"#;
+        let listed = parse_images(text).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[1].reference, "localhost/whipcode-gcc:latest");
+        assert_eq!(listed[0].labels["whipcode.version"], "gcc 12");
+        assert_eq!(listed[0].size, 415_308_090);
+        assert!(parse_images("not json").is_err());
     }
 }

@@ -273,9 +273,9 @@ impl Sandbox for PodmanSandbox {
                 .map_err(SandboxError::Engine)?;
             Ok(listed
                 .into_iter()
-                .map(|(reference, labels)| InstalledImage {
-                    reference,
-                    version: labels.get(crate::images::VERSION_LABEL).cloned(),
+                .map(|image| InstalledImage {
+                    version: image.labels.get(crate::images::VERSION_LABEL).cloned(),
+                    reference: image.reference,
                 })
                 .collect())
         })
