@@ -20,6 +20,7 @@ use crate::sandbox::gate::Gate;
 use crate::sandbox::podman::PodmanSandbox;
 use crate::sandbox::policy::UserNamespace;
 use crate::sandbox::reaper;
+use crate::sandbox::service::PodmanService;
 use crate::{images, keygen, listen, selftest, tls};
 
 /// Files image recipes fetch, kept by checksum between builds.
@@ -117,19 +118,16 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         .instance
         .clone()
         .unwrap_or_else(|| "example".into());
-    let args = crate::sandbox::policy::run_args(&crate::sandbox::policy::Plan {
+    let spec = crate::sandbox::policy::container_spec(&crate::sandbox::policy::Plan {
         name: &format!("whipcode-{instance}-example"),
         instance: &instance,
         image: &language.image_ref(),
         runner: &settings.runner,
-        cidfile: Path::new("/run/whipcode/cid/example"),
         userns: settings.userns.unwrap_or(UserNamespace::Host),
         limits: settings.limits().with_overrides(&language.limits),
     });
-    let mut argv = vec![settings.podman_path.to_string_lossy().into_owned()];
-    argv.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
     serde_json::json!({
-        "podman": argv,
+        "create": spec,
         "containers_conf": crate::sandbox::engine::CONTAINERS_CONF,
         "steps": language.steps(&[]),
         "env": language.env,
@@ -160,11 +158,13 @@ async fn serve_api(
         Err(e) => return Err(format!("podman is not usable: {e}").into()),
     }
     tokio::spawn(reaper::sweep_periodically(engine.clone(), instance.clone()));
+    let service = PodmanService::start(&engine).await?;
 
     let userns = settings.userns.unwrap_or(UserNamespace::Host);
     let gate = Arc::new(Gate::new(settings.max_concurrent, settings.max_queue));
     let sandbox = PodmanSandbox::new(
         engine.clone(),
+        service.api().clone(),
         Arc::clone(&gate),
         settings.runner.clone(),
         instance.clone(),
@@ -220,6 +220,7 @@ async fn serve_api(
     {
         engine.remove(&name).await;
     }
+    service.stop().await;
     tracing::info!("whipcode stopped");
     Ok(())
 }

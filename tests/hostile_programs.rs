@@ -167,11 +167,16 @@ async fn server_survives_kill_and_reaps_on_restart() {
         assert!(Instant::now() < deadline, "the run never started");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let podman_service = common::podman_service_of(svc.pid()).expect("podman's service runs");
     std::process::Command::new("kill")
         .args(["-KILL", &svc.pid().to_string()])
         .status()
         .unwrap();
     let _ = pending.await;
+    assert!(
+        common::wait_gone(podman_service, Duration::from_secs(10)),
+        "podman's REST API service outlived the killed server"
+    );
     assert!(
         !common::instance_containers(&instance).is_empty(),
         "after kill -9 the container outlives the server"

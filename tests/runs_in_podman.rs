@@ -341,3 +341,28 @@ async fn a_warm_container_started_ahead_serves_the_next_run_and_only_that_run() 
     assert_eq!(served_by(&warm), 1, "and no other run");
     svc.stop_and_check_clean();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_podmans_service_dies_it_is_started_again_and_runs_go_on() {
+    let _podman = podman_lock();
+    let svc = Service::start(&["--pool-size", "1"]);
+    svc.run_ok(1, "print('before')", json!({})).await;
+    let first = common::podman_service_of(svc.pid()).expect("podman's service runs");
+    std::process::Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
+    assert!(common::wait_gone(first, Duration::from_secs(10)));
+    // The warm container's stream broke with the service: the run goes to a
+    // fresh container once the service is back.
+    let body = svc.run_ok(1, "print('after')", json!({})).await;
+    assert_eq!(body["stdout"], "after\n", "{body}");
+    let second = common::podman_service_of(svc.pid()).expect("podman's service runs again");
+    assert_ne!(first, second);
+    assert!(
+        svc.log_text().contains("podman's REST API service died"),
+        "{}",
+        svc.log_text()
+    );
+    svc.stop_and_check_clean();
+}

@@ -1,48 +1,39 @@
 //! A live container and the promise that it goes away on every path.
 //!
-//! [`LiveContainer`] owns the `podman run` process and the container slot.
+//! [`LiveContainer`] owns a created container (its name) and its slot.
 //! Ending it (or dropping it, when the request is cancelled or panics) hands
-//! both to a background task that waits for podman's own `--rm`, or kills and
-//! removes the container by name, and only then frees the slot. The answer to
-//! the client never waits for this teardown.
+//! both to a background task that kills and removes the container through
+//! podman's service, retried, falling back to the CLI, and only then frees
+//! the slot. The answer to the client never waits for this teardown.
 
 use std::time::Duration;
 
-use tokio::process::Child;
+use hyper::Method;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::engine::Engine;
+use super::libpod::Libpod;
 
-/// How long podman gets to tear a finished container down by itself.
-const TEARDOWN_DEADLINE: Duration = Duration::from_secs(30);
-/// How long a killed container's podman process gets before the kill is repeated.
-const KILL_RETRY_EVERY: Duration = Duration::from_secs(10);
-/// Kill attempts before the podman process itself is killed.
-const KILL_ATTEMPTS: u32 = 3;
-
-/// How the run ended, which decides how the container is taken down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// The runner reported the program's end; `--rm` removes the container.
-    Reported,
-    /// Timeout, output cap, protocol error or cancellation: kill it by name.
-    Kill,
-}
+/// Deadline of one removal call.
+const REMOVE_DEADLINE: Duration = Duration::from_secs(30);
+/// Removal attempts through the service before the CLI is asked.
+const REMOVE_ATTEMPTS: u32 = 3;
 
 pub struct LiveContainer {
     engine: Engine,
+    api: Libpod,
     name: String,
-    process: Option<Child>,
     permit: Option<OwnedSemaphorePermit>,
 }
 
 impl LiveContainer {
-    /// Tracks a container whose `podman run` process has just started.
-    pub fn new(engine: Engine, name: String, process: Child, permit: OwnedSemaphorePermit) -> Self {
+    /// Tracks container `name`, about to be created, holding `permit`.
+    pub fn new(engine: Engine, api: Libpod, name: String, permit: OwnedSemaphorePermit) -> Self {
+        engine.mark_live(&name);
         LiveContainer {
             engine,
+            api,
             name,
-            process: Some(process),
             permit: Some(permit),
         }
     }
@@ -57,77 +48,61 @@ impl LiveContainer {
         self.permit = Some(permit);
     }
 
-    pub fn process(&mut self) -> &mut Child {
-        self.process
-            .as_mut()
-            .expect("process is present until the end")
+    /// Hands the container to a background removal.
+    pub fn end(mut self) {
+        self.teardown();
     }
 
-    /// Waits for podman to exit by itself (bounded); its exit status.
-    pub async fn wait_exit(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
-        let process = self.process.as_mut()?;
-        tokio::time::timeout(deadline, process.wait())
-            .await
-            .ok()?
-            .ok()
-    }
-
-    /// Hands the container to a background teardown.
-    pub fn end(mut self, ending: Ending) {
-        self.teardown(ending);
-    }
-
-    fn teardown(&mut self, ending: Ending) {
-        let (Some(process), Some(permit)) = (self.process.take(), self.permit.take()) else {
+    fn teardown(&mut self) {
+        let Some(permit) = self.permit.take() else {
             return;
         };
-        let engine = self.engine.clone();
-        let name = self.name.clone();
-        let task = teardown(engine.clone(), name.clone(), process, permit, ending);
+        let task = remove(
+            self.engine.clone(),
+            self.api.clone(),
+            self.name.clone(),
+            permit,
+        );
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(task);
             }
             // No runtime (process exit): the next start's sweep removes it.
-            Err(_) => tracing::warn!(container = %name, "no runtime to remove container"),
+            Err(_) => tracing::warn!(container = %self.name, "no runtime to remove container"),
         }
     }
 }
 
 impl Drop for LiveContainer {
     fn drop(&mut self) {
-        // Reached with the process still owned only when the run was cut
+        // Reached with the permit still held only when the run was cut
         // short: the request was cancelled or the task panicked.
-        self.teardown(Ending::Kill);
+        self.teardown();
     }
 }
 
-async fn teardown(
-    engine: Engine,
-    name: String,
-    mut process: Child,
-    permit: OwnedSemaphorePermit,
-    ending: Ending,
-) {
-    // A removal can race podman still creating the container (a request
-    // cancelled early), so a kill is retried until the podman process ends.
-    let deadline = match ending {
-        Ending::Reported => TEARDOWN_DEADLINE,
-        Ending::Kill => KILL_RETRY_EVERY,
-    };
-    let mut clean = false;
-    for attempt in 0..KILL_ATTEMPTS {
-        if ending == Ending::Kill || attempt > 0 {
-            engine.remove(&name).await;
+async fn remove(engine: Engine, api: Libpod, name: String, permit: OwnedSemaphorePermit) {
+    // force: a running container is killed at once (its stop timeout is 0).
+    let path = format!("/containers/{name}?force=true&timeout=0");
+    let mut gone = false;
+    for attempt in 1..=REMOVE_ATTEMPTS {
+        match api.call(Method::DELETE, &path, None, REMOVE_DEADLINE).await {
+            Ok(_) => {
+                gone = true;
+                break;
+            }
+            // Never created (a request cancelled early) or already removed.
+            Err(e) if e.is_not_found() => {
+                gone = true;
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(container = %name, attempt, error = %e, "container removal failed");
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            }
         }
-        if let Ok(Ok(_)) = tokio::time::timeout(deadline, process.wait()).await {
-            clean = true;
-            break;
-        }
-        tracing::warn!(container = %name, attempt, "podman has not finished; removing by name");
     }
-    if !clean {
-        let _ = process.kill().await;
+    if !gone {
         engine.remove(&name).await;
     }
     engine.mark_gone(&name);

@@ -14,11 +14,13 @@ pub mod cgroup;
 pub mod container;
 pub mod engine;
 pub mod gate;
+pub mod libpod;
 pub mod output;
 pub mod podman;
 pub mod policy;
 pub mod pool;
 pub mod reaper;
+pub mod service;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,37 +1,42 @@
-//! The [`Sandbox`] that runs each job in a fresh container via `podman run`.
+//! The [`Sandbox`] that runs each job in a fresh container through podman's
+//! REST API service.
 //!
-//! The job goes to the runner (PID 1) as frames on stdin; its events come back
-//! on stdout. The answer is ready at the runner's exit frame, not when podman
-//! finishes removing the container. Deadlines: one for podman to start the
-//! container, then the program's own timeout counted from its start, so time
-//! spent queueing or in podman never eats the program's time.
+//! A container is created, attached to and started, and its runner (PID 1)
+//! waits for one job on stdin; its events come back on stdout, inside
+//! podman's multiplexed attach stream. The answer is ready at the runner's
+//! exit frame, not when the container is removed. Deadlines: one for podman
+//! to create and start the container, then the program's own timeout counted
+//! from its start, so time spent queueing or in podman never eats the
+//! program's time.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{ChildStdin, ChildStdout};
+use hyper::Method;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use tokio::sync::OwnedSemaphorePermit;
 use whipcode_runner::{parse_header, Event, Job, JobFile};
 
 use super::cgroup;
-use super::container::{Ending, LiveContainer};
+use super::container::LiveContainer;
 use super::engine::Engine;
 use super::gate::Gate;
+use super::libpod::{read_frame, ApiError, AttachStream, Frame, Libpod};
 use super::policy::{self, Plan, UserNamespace, WORKDIR};
 use super::pool::{Pool, PoolKey};
 use super::{BoxFuture, Captured, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
 
-/// Longest podman may take to start a container (it is slow under load).
+/// Longest podman may take to create or start a container (slow under load).
 const START_DEADLINE: Duration = Duration::from_secs(60);
-/// How long podman gets to report why a container never started.
+/// How long podman gets to report how a container without a report ended.
 const FAILURE_REPORT_DEADLINE: Duration = Duration::from_secs(10);
 /// Largest event frame accepted from a container.
 const MAX_EVENT: usize = 1024 * 1024;
-/// Bytes of podman's own stderr kept for error messages.
-const PODMAN_STDERR_CAP: usize = 16 * 1024;
+/// Bytes of the container's own stderr (podman's or the runner's messages) kept.
+const STDERR_CAP: usize = 16 * 1024;
+/// Runner events buffered between the attach stream and the collector.
+const EVENT_BUFFER: usize = 256 * 1024;
 
 pub struct PodmanSandbox {
     inner: Arc<Inner>,
@@ -40,6 +45,7 @@ pub struct PodmanSandbox {
 /// Everything a run needs; shared with the pool's background refills.
 pub(super) struct Inner {
     engine: Engine,
+    api: Libpod,
     gate: Arc<Gate>,
     runner: PathBuf,
     instance: String,
@@ -48,31 +54,41 @@ pub(super) struct Inner {
     pool: Pool,
 }
 
-/// A container whose `podman run` has been started and whose runner waits
-/// for its one job on stdin.
+/// A started container whose runner waits for its one job on stdin.
 pub(super) struct Spawned {
     container: LiveContainer,
-    stdin: ChildStdin,
-    stdout: ChildStdout,
-    podman_stderr: tokio::task::JoinHandle<Vec<u8>>,
-    cidfile: PathBuf,
+    id: String,
+    stdin: WriteHalf<AttachStream>,
+    /// The runner's event stream (stdout of the attach stream).
+    events: DuplexStream,
+    /// Splits the attach stream; ends with it, giving back what came on stderr.
+    demux: tokio::task::JoinHandle<Vec<u8>>,
 }
 
 impl Spawned {
-    /// The podman process has not ended (a warm container is still usable).
-    pub(super) fn is_alive(&mut self) -> bool {
-        matches!(self.container.process().try_wait(), Ok(None))
+    /// The attach stream is still open (a warm container is still usable).
+    pub(super) fn is_alive(&self) -> bool {
+        !self.demux.is_finished()
     }
 
     pub(super) fn discard(self) {
-        let _ = std::fs::remove_file(&self.cidfile);
-        self.container.end(Ending::Kill);
+        self.demux.abort();
+        self.container.end();
     }
 }
 
+/// How a hand-over ended: with an outcome, or before the program started
+/// (so a warm container that had died can be replaced by a fresh one).
+enum Driven {
+    Done(Result<RunOutcome, SandboxError>),
+    NeverStarted(SandboxError),
+}
+
 impl PodmanSandbox {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         engine: Engine,
+        api: Libpod,
         gate: Arc<Gate>,
         runner: PathBuf,
         instance: String,
@@ -82,6 +98,7 @@ impl PodmanSandbox {
     ) -> Self {
         let inner = Arc::new(Inner {
             engine,
+            api,
             gate,
             runner,
             instance,
@@ -113,47 +130,79 @@ impl Inner {
         format!("whipcode-{}-{:016x}", self.instance, rand::random::<u64>())
     }
 
-    /// Starts `podman run` for one container of `key`, holding `permit`.
-    pub(super) fn spawn(
+    /// Creates, attaches to and starts one container of `key`, holding
+    /// `permit`. On any failure the container is removed.
+    pub(super) async fn spawn(
         &self,
         key: &PoolKey,
         permit: OwnedSemaphorePermit,
     ) -> Result<Spawned, SandboxError> {
         let name = self.container_name();
-        let cidfile = self.engine.cid_path(&name);
-        let args = policy::run_args(&Plan {
+        let container =
+            LiveContainer::new(self.engine.clone(), self.api.clone(), name.clone(), permit);
+        let spec = policy::container_spec(&Plan {
             name: &name,
             instance: &self.instance,
             image: &key.image,
             runner: &self.runner,
-            cidfile: &cidfile,
             userns: self.userns,
             limits: key.limits,
         });
-        let mut cmd = self.engine.command();
-        cmd.args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        self.engine.mark_live(&name);
-        let process = match cmd.spawn() {
-            Ok(process) => process,
-            Err(e) => {
-                self.engine.mark_gone(&name);
-                return Err(SandboxError::Spawn(e));
-            }
-        };
-        let mut container = LiveContainer::new(self.engine.clone(), name, process, permit);
-        let stdin = container.process().stdin.take().expect("stdin is piped");
-        let stdout = container.process().stdout.take().expect("stdout is piped");
-        let stderr = container.process().stderr.take().expect("stderr is piped");
+        let created = self
+            .api
+            .call(
+                Method::POST,
+                "/containers/create",
+                Some(&spec),
+                START_DEADLINE,
+            )
+            .await
+            .map_err(|e| classify_create_failure(&key.image, e))?;
+        let id = created["Id"]
+            .as_str()
+            .filter(|id| id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| {
+                SandboxError::Engine(format!("create answered without an id: {created}"))
+            })?
+            .to_owned();
+        let stream = self
+            .api
+            .attach(&id, START_DEADLINE)
+            .await
+            .map_err(engine_error)?;
+        self.api
+            .call(
+                Method::POST,
+                &format!("/containers/{id}/start"),
+                None,
+                START_DEADLINE,
+            )
+            .await
+            .map_err(engine_error)?;
+        let (read, stdin) = tokio::io::split(stream);
+        let (events_in, events) = tokio::io::duplex(EVENT_BUFFER);
         Ok(Spawned {
             container,
+            id,
             stdin,
-            stdout,
-            podman_stderr: tokio::spawn(read_capped(stderr, PODMAN_STDERR_CAP)),
-            cidfile,
+            events,
+            demux: tokio::spawn(demux(read, events_in)),
         })
+    }
+
+    /// A cold start, in a task of its own: a cancelled request never leaves a
+    /// container half-created (the task finishes, and dropping its result
+    /// removes the container).
+    async fn spawn_detached(
+        self: &Arc<Self>,
+        key: &PoolKey,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Spawned, SandboxError> {
+        let inner = Arc::clone(self);
+        let key = key.clone();
+        tokio::spawn(async move { inner.spawn(&key, permit).await })
+            .await
+            .map_err(|e| SandboxError::Engine(format!("container start task failed: {e}")))?
     }
 
     async fn run_job(self: &Arc<Self>, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
@@ -162,100 +211,163 @@ impl Inner {
             image: spec.image.clone(),
             limits: spec.limits,
         };
-        let spawned = match self.pool.take(&key) {
-            Some(mut warm) => {
-                warm.container.replace_permit(permit);
-                warm
-            }
-            None => self.spawn(&key, permit)?,
+        let warm = self.pool.take(&key);
+        Pool::refill(self, key.clone());
+        let Some(mut warm) = warm else {
+            let spawned = self.spawn_detached(&key, permit).await?;
+            return match self.drive(spawned, &spec).await {
+                Driven::Done(result) => result,
+                Driven::NeverStarted(e) => Err(e),
+            };
         };
-        Pool::refill(self, key);
-        self.drive(spawned, spec).await
+        // The warm container trades the pool's slot for this run's; if it
+        // died while waiting, the job goes to a fresh one.
+        warm.container.replace_permit(permit);
+        match self.drive(warm, &spec).await {
+            Driven::Done(result) => result,
+            Driven::NeverStarted(e) => {
+                tracing::warn!(error = %e, "a warm container had died; starting a fresh one");
+                let permit = self.gate.enter().await?;
+                let spawned = self.spawn_detached(&key, permit).await?;
+                match self.drive(spawned, &spec).await {
+                    Driven::Done(result) => result,
+                    Driven::NeverStarted(e) => Err(e),
+                }
+            }
+        }
     }
 
-    /// Hands the job to a spawned container and gathers its outcome.
-    async fn drive(&self, spawned: Spawned, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
+    /// Hands the job to a started container and gathers its outcome.
+    async fn drive(&self, spawned: Spawned, spec: &RunSpec) -> Driven {
         let Spawned {
-            mut container,
+            container,
+            id,
             mut stdin,
-            mut stdout,
-            podman_stderr,
-            cidfile,
+            mut events,
+            demux,
         } = spawned;
         let name = container.name().to_owned();
         let handed_at = Instant::now();
-        let job = job_bytes(&spec);
+        let job = job_bytes(spec);
         // stdin stays open after the job: after its exit frame the runner
         // waits for it to close, so that the cgroup can still be read.
         let (release, released) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = stdin.write_all(&job).await;
             let _ = released.await;
+            let _ = stdin.shutdown().await;
         });
-        let usage = || {
-            let id = std::fs::read_to_string(&cidfile).unwrap_or_default();
-            let _ = std::fs::remove_file(&cidfile);
-            cgroup::usage(id.trim())
-        };
 
-        let collected = collect(&mut stdout, spec.timeout, self.output_limit).await;
+        let collected = collect(&mut events, spec.timeout, self.output_limit).await;
         let container_age = handed_at.elapsed();
         let mut outcome = RunOutcome {
             container: name.clone(),
             container_age,
             ..RunOutcome::default()
         };
+        outcome.set_usage(cgroup::usage(&id));
+        drop(release);
         match collected {
             Collected::Exit(output, report) => {
-                outcome.set_usage(usage());
-                drop(release);
                 output.into_outcome(&mut outcome);
                 outcome.exit_code = report.code;
                 outcome.signal = report.signal;
                 outcome.cpu_time = Some(Duration::from_micros(report.cpu_micros));
-                container.end(Ending::Reported);
-                Ok(outcome)
             }
             Collected::TimedOut(output) => {
-                outcome.set_usage(usage());
                 output.into_outcome(&mut outcome);
                 outcome.timed_out = true;
-                container.end(Ending::Kill);
-                Ok(outcome)
             }
             Collected::Truncated(output) => {
-                outcome.set_usage(usage());
                 output.into_outcome(&mut outcome);
                 outcome.truncated = true;
                 outcome.signal = Some(9);
-                container.end(Ending::Kill);
-                Ok(outcome)
             }
             Collected::Ended(output) => {
                 // The container ended without the runner's report: killed from
-                // outside (the memory limit) or podman failed to start it.
-                outcome.set_usage(usage());
-                let status = container.wait_exit(FAILURE_REPORT_DEADLINE).await;
-                let podman_err = podman_stderr.await.unwrap_or_default();
+                // outside (the memory limit) or it never ran the job.
+                let stderr = tokio::time::timeout(FAILURE_REPORT_DEADLINE, demux)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
                 if !output.started {
-                    container.end(Ending::Kill);
-                    return Err(classify_start_failure(&spec.image, &podman_err, status));
+                    container.end();
+                    return Driven::NeverStarted(SandboxError::Engine(format!(
+                        "container ended before the program started: {}",
+                        String::from_utf8_lossy(&stderr).trim()
+                    )));
                 }
                 output.into_outcome(&mut outcome);
-                match status.and_then(|s| s.code()) {
+                match self.exit_code(&id).await {
                     Some(code) if code > 128 => outcome.signal = Some(code - 128),
                     code => outcome.exit_code = code,
                 }
-                container.end(Ending::Kill);
-                Ok(outcome)
             }
             Collected::Broken(reason) => {
-                let _ = std::fs::remove_file(&cidfile);
-                container.end(Ending::Kill);
-                Err(SandboxError::Runner(reason))
+                container.end();
+                return Driven::Done(Err(SandboxError::Runner(reason)));
+            }
+        }
+        container.end();
+        Driven::Done(Ok(outcome))
+    }
+
+    /// The exit code podman recorded for a container that has stopped.
+    async fn exit_code(&self, id: &str) -> Option<i32> {
+        let path = format!("/containers/{id}/json");
+        let give_up = tokio::time::Instant::now() + FAILURE_REPORT_DEADLINE;
+        while tokio::time::Instant::now() < give_up {
+            let state = self
+                .api
+                .call(Method::GET, &path, None, FAILURE_REPORT_DEADLINE)
+                .await
+                .ok()?;
+            let state = &state["State"];
+            if state["Running"] != true {
+                return state["ExitCode"]
+                    .as_i64()
+                    .and_then(|c| i32::try_from(c).ok());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+/// Copies the runner's events (stream 1) to `events` and keeps the start of
+/// stream 2; ends with the attach stream.
+async fn demux(mut attach: ReadHalf<AttachStream>, mut events: DuplexStream) -> Vec<u8> {
+    let mut stderr = Vec::new();
+    while let Ok(Some(frame)) = read_frame(&mut attach).await {
+        match frame {
+            Frame::Stdout(bytes) => {
+                if events.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+            Frame::Stderr(bytes) => {
+                let room = STDERR_CAP.saturating_sub(stderr.len());
+                stderr.extend_from_slice(&bytes[..bytes.len().min(room)]);
             }
         }
     }
+    stderr
+}
+
+fn engine_error(e: ApiError) -> SandboxError {
+    SandboxError::Engine(e.to_string())
+}
+
+fn classify_create_failure(image: &str, e: ApiError) -> SandboxError {
+    let message = e.message().unwrap_or_default();
+    if e.is_not_found() || message.contains("image not known") || message.contains("no such image")
+    {
+        return SandboxError::ImageMissing {
+            image: image.to_owned(),
+        };
+    }
+    engine_error(e)
 }
 
 impl Sandbox for PodmanSandbox {
@@ -305,22 +417,6 @@ impl RunOutcome {
         self.memory_peak = usage.memory_peak;
         self.oom_killed = usage.oom_kills.is_some_and(|n| n > 0);
     }
-}
-
-fn classify_start_failure(
-    image: &str,
-    podman_err: &[u8],
-    status: Option<std::process::ExitStatus>,
-) -> SandboxError {
-    let text = String::from_utf8_lossy(podman_err).trim().to_owned();
-    if text.contains("image not known") || text.contains("no such image") {
-        return SandboxError::ImageMissing {
-            image: image.to_owned(),
-        };
-    }
-    SandboxError::Engine(format!(
-        "container ended before the program started (status {status:?}): {text}"
-    ))
 }
 
 /// Output gathered so far.
@@ -402,20 +498,6 @@ async fn read_event(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Op
     let mut payload = vec![0u8; len];
     stream.read_exact(&mut payload).await?;
     Event::decode(tag, payload).map(Some)
-}
-
-async fn read_capped(mut stream: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> {
-    let mut kept = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return kept,
-            Ok(n) => {
-                let room = cap.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

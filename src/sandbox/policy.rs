@@ -1,16 +1,19 @@
-//! The security policy of every run's container, written out as podman flags.
+//! The security policy of every run's container, as podman's REST API takes it.
 //!
-//! Read [`run_args`] top to bottom: it is the whole policy. Anything a
+//! Read [`container_spec`] top to bottom: it is the whole policy. Anything a
 //! container may do that is not listed here comes from podman's defaults
 //! (notably its default seccomp profile, which stays on).
 
-use std::ffi::OsString;
 use std::path::Path;
+
+use serde_json::{json, Value};
 
 /// Where the runner is mounted inside every container.
 pub const RUNNER_PATH: &str = "/usr/local/libexec/whipcode-runner";
 /// Label naming the project on every container it starts.
 pub const PROJECT_LABEL: &str = "whipcode.project=whipcode";
+const PROJECT_LABEL_KEY: &str = "whipcode.project";
+const PROJECT_LABEL_VALUE: &str = "whipcode";
 /// Label key naming the instance that owns a container.
 pub const INSTANCE_LABEL: &str = "whipcode.instance";
 /// The only writable place inside the container, and the working directory.
@@ -85,146 +88,174 @@ pub struct Plan<'a> {
     pub instance: &'a str,
     pub image: &'a str,
     pub runner: &'a Path,
-    /// Where podman writes the container's id (a private directory of the server).
-    pub cidfile: &'a Path,
     pub userns: UserNamespace,
     pub limits: Limits,
 }
 
-/// The `podman run` arguments for one run: the security policy.
-pub fn run_args(plan: &Plan<'_>) -> Vec<OsString> {
+const MIB: u64 = 1024 * 1024;
+/// The CPU period (microseconds) the CPU quota is a share of.
+const CPU_PERIOD: u64 = 100_000;
+
+/// The container one run gets, as podman's REST API takes it (libpod's
+/// `SpecGenerator`): the security policy.
+pub fn container_spec(plan: &Plan<'_>) -> Value {
     let l = &plan.limits;
-    let mut runner_mount = OsString::from("type=bind,source=");
-    runner_mount.push(plan.runner.as_os_str());
-    runner_mount.push(format!(",destination={RUNNER_PATH},readonly=true"));
-
-    let args: Vec<OsString> = [
-        "run".into(),
-        // One container per run, removed when it ends; the job arrives on stdin.
-        "--rm".into(),
-        "--interactive".into(),
-        "--detach-keys=".into(), // stdin is data: no byte sequence may detach
-        format!("--name={}", plan.name),
-        format!("--label={PROJECT_LABEL}"),
-        format!("--label={INSTANCE_LABEL}={}", plan.instance),
-        // Local images only; never reach for a registry.
-        "--pull=never".into(),
-        // No network at all: only a loopback interface.
-        "--network=none".into(),
-        "--no-hosts".into(),
-        "--hostname=sandbox".into(),
-        // Unprivileged: user nobody, no capabilities, no privilege gain.
-        "--user=65534:65534".into(),
-        "--cap-drop=ALL".into(),
-        "--security-opt=no-new-privileges".into(),
-        match plan.userns {
-            UserNamespace::Auto => "--userns=auto".into(),
-            UserNamespace::Host => "--userns=host".into(),
+    let memory = u64::from(l.memory_mb) * MIB;
+    let rlimit =
+        |kind: &str, soft: u64, hard: u64| json!({"type": kind, "soft": soft, "hard": hard});
+    json!({
+        "name": plan.name,
+        "labels": {
+            PROJECT_LABEL_KEY: PROJECT_LABEL_VALUE,
+            INSTANCE_LABEL: plan.instance,
         },
-        // Read-only root; the only writable mount is a sized, exec-able /tmp.
-        "--read-only".into(),
-        "--read-only-tmpfs=false".into(),
-        format!(
-            "--tmpfs={WORKDIR}:rw,exec,nosuid,nodev,size={}m,mode=1777",
-            l.tmp_mb
-        ),
-        "--shm-size=1m".into(),
-        format!("--workdir={WORKDIR}"),
+        // Local images only: creating from a missing image fails, never pulls.
+        "image": plan.image,
+        // The static runner, read-only, is PID 1; it waits for one job on
+        // stdin and runs its steps. The container serves that run only and is
+        // removed by the service, which kills it at once (no stop grace).
+        "entrypoint": [RUNNER_PATH],
+        "command": [],
+        "mounts": [
+            {
+                "destination": RUNNER_PATH,
+                "type": "bind",
+                "source": plan.runner,
+                "options": ["ro", "nosuid", "nodev"],
+            },
+            // Read-only root; the only writable mount is a sized, exec-able /tmp.
+            {
+                "destination": WORKDIR,
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["rw", "exec", "nosuid", "nodev", format!("size={}m", l.tmp_mb), "mode=1777"],
+            },
+        ],
+        "read_only_filesystem": true,
+        "shm_size": MIB,
+        "work_dir": WORKDIR,
+        "stdin": true,
+        "terminal": false,
+        "remove": false,
+        "stop_timeout": 0,
+        // No network at all: only a loopback interface; no host names.
+        "netns": {"nsmode": "none"},
+        "use_image_hosts": true,
+        "hostname": "sandbox",
+        // Unprivileged: user nobody, no capabilities, no privilege gain.
+        "user": "65534:65534",
+        "cap_drop": ["ALL"],
+        "no_new_privileges": true,
+        "userns": {"nsmode": match plan.userns {
+            UserNamespace::Auto => "auto",
+            UserNamespace::Host => "host",
+        }},
+        // With "auto", podman picks a free range of host ids for this container.
+        "idmappings": match plan.userns {
+            UserNamespace::Auto => json!({"AutoUserNs": true}),
+            UserNamespace::Host => Value::Null,
+        },
         // Host paths hidden: /sys masked, /proc shows only this run's processes.
-        "--security-opt=mask=/sys:/proc/kcore:/proc/keys:/proc/timer_list:/proc/sched_debug:/proc/scsi".into(),
-        "--security-opt=proc-opts=hidepid=2,subset=pid".into(),
+        "mask": MASKED_PATHS,
+        "procfs_opts": ["hidepid=2", "subset=pid"],
         // Resources: memory with swap pinned to it, CPU, processes, files.
-        format!("--memory={}m", l.memory_mb),
-        format!("--memory-swap={}m", l.memory_mb),
-        format!("--cpus={}.{:03}", l.cpu_millis / 1000, l.cpu_millis % 1000),
-        format!("--pids-limit={}", l.pids),
-        format!("--ulimit=nofile={0}:{0}", l.nofile),
-        format!("--ulimit=nproc={NPROC}:{NPROC}"),
-        format!("--ulimit=fsize={0}:{0}", u64::from(l.tmp_mb) * 1024 * 1024),
-        format!("--ulimit=cpu={}:{}", l.cpu_seconds, l.cpu_seconds + 1),
-        "--ulimit=core=0:0".into(),
+        "resource_limits": {
+            "memory": {"limit": memory, "swap": memory},
+            "cpu": {"quota": u64::from(l.cpu_millis) * CPU_PERIOD / 1000, "period": CPU_PERIOD},
+            "pids": {"limit": l.pids},
+        },
+        "r_limits": [
+            rlimit("nofile", l.nofile.into(), l.nofile.into()),
+            rlimit("nproc", NPROC.into(), NPROC.into()),
+            rlimit("fsize", u64::from(l.tmp_mb) * MIB, u64::from(l.tmp_mb) * MIB),
+            rlimit("cpu", l.cpu_seconds.into(), u64::from(l.cpu_seconds) + 1),
+            rlimit("core", 0, 0),
+        ],
         // The program's output reaches the server only through the runner's stream.
-        "--log-driver=none".into(),
-        // The static runner, read-only, is PID 1 and runs the job's steps.
-        format!("--entrypoint={RUNNER_PATH}"),
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .collect();
-
-    let mut all = args;
-    let mut cidfile = OsString::from("--cidfile=");
-    cidfile.push(plan.cidfile.as_os_str());
-    all.push(cidfile);
-    all.push("--mount".into());
-    all.push(runner_mount);
-    all.push(plan.image.into());
-    all
+        "log_configuration": {"driver": "none"},
+    })
 }
+
+/// Paths hidden from the container, beyond podman's defaults.
+const MASKED_PATHS: [&str; 6] = [
+    "/sys",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/timer_list",
+    "/proc/sched_debug",
+    "/proc/scsi",
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args() -> Vec<String> {
-        run_args(&Plan {
+    fn spec() -> Value {
+        container_spec(&Plan {
             name: "whipcode-test-1",
             instance: "test",
             image: "localhost/whipcode-python:latest",
             runner: Path::new("/opt/whipcode/whipcode-runner"),
-            cidfile: Path::new("/run/whipcode/cid/whipcode-test-1"),
             userns: UserNamespace::Auto,
             limits: Limits::default(),
         })
-        .into_iter()
-        .map(|a| a.into_string().unwrap())
-        .collect()
     }
 
     #[test]
-    fn the_policy_has_every_hardening_flag() {
-        let args = args();
-        for flag in [
-            "--network=none",
-            "--cap-drop=ALL",
-            "--security-opt=no-new-privileges",
-            "--user=65534:65534",
-            "--read-only",
-            "--read-only-tmpfs=false",
-            "--pull=never",
-            "--memory=512m",
-            "--memory-swap=512m",
-            "--pids-limit=64",
-            "--security-opt=proc-opts=hidepid=2,subset=pid",
-            "--detach-keys=",
-            "--rm",
-            "--ulimit=cpu=10:11",
-            "--ulimit=core=0:0",
-            "--cidfile=/run/whipcode/cid/whipcode-test-1",
-            "--userns=auto",
-        ] {
-            assert!(args.iter().any(|a| a == flag), "missing {flag}");
-        }
-        assert!(args
-            .iter()
-            .any(|a| a.starts_with("--security-opt=mask=/sys")));
+    fn the_policy_has_every_hardening_setting() {
+        let s = spec();
+        assert_eq!(s["netns"]["nsmode"], "none");
+        assert_eq!(s["cap_drop"], json!(["ALL"]));
+        assert_eq!(s["no_new_privileges"], true);
+        assert_eq!(s["user"], "65534:65534");
+        assert_eq!(s["read_only_filesystem"], true);
+        assert_eq!(s["userns"]["nsmode"], "auto");
+        assert_eq!(s["idmappings"]["AutoUserNs"], true);
+        assert_eq!(s["procfs_opts"], json!(["hidepid=2", "subset=pid"]));
+        assert_eq!(s["mask"][0], "/sys");
+        assert_eq!(s["resource_limits"]["memory"]["limit"], 512 * MIB);
+        assert_eq!(s["resource_limits"]["memory"]["swap"], 512 * MIB);
+        assert_eq!(s["resource_limits"]["pids"]["limit"], 64);
+        assert_eq!(s["resource_limits"]["cpu"]["quota"], 100_000);
+        assert_eq!(s["log_configuration"]["driver"], "none");
+        assert_eq!(s["stop_timeout"], 0);
+        let rlimits = s["r_limits"].as_array().unwrap();
+        assert!(rlimits.contains(&json!({"type": "cpu", "soft": 10, "hard": 11})));
+        assert!(rlimits.contains(&json!({"type": "core", "soft": 0, "hard": 0})));
     }
 
     #[test]
     fn containers_carry_the_project_and_instance_labels_and_a_name() {
-        let args = args();
-        assert!(args.contains(&"--label=whipcode.project=whipcode".to_string()));
-        assert!(args.contains(&"--label=whipcode.instance=test".to_string()));
-        assert!(args.contains(&"--name=whipcode-test-1".to_string()));
+        let s = spec();
+        assert_eq!(s["labels"]["whipcode.project"], "whipcode");
+        assert_eq!(s["labels"]["whipcode.instance"], "test");
+        assert_eq!(s["name"], "whipcode-test-1");
+        assert_eq!(
+            PROJECT_LABEL,
+            format!("{PROJECT_LABEL_KEY}={PROJECT_LABEL_VALUE}")
+        );
     }
 
     #[test]
-    fn the_image_comes_last_and_the_runner_is_read_only() {
-        let args = args();
-        assert_eq!(args.last().unwrap(), "localhost/whipcode-python:latest");
-        assert!(args
+    fn the_runner_is_pid_1_and_read_only_and_tmp_is_the_only_writable_mount() {
+        let s = spec();
+        assert_eq!(s["entrypoint"], json!([RUNNER_PATH]));
+        let mounts = s["mounts"].as_array().unwrap();
+        let runner = mounts
             .iter()
-            .any(|a| a.contains(RUNNER_PATH) && a.ends_with("readonly=true")));
+            .find(|m| m["destination"] == RUNNER_PATH)
+            .unwrap();
+        assert!(runner["options"].as_array().unwrap().contains(&json!("ro")));
+        let writable: Vec<_> = mounts
+            .iter()
+            .filter(|m| m["options"].as_array().unwrap().contains(&json!("rw")))
+            .collect();
+        assert_eq!(writable.len(), 1);
+        assert_eq!(writable[0]["destination"], WORKDIR);
+        assert!(writable[0]["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("size=64m")));
     }
 
     #[test]

@@ -22,6 +22,8 @@ use super::Limits;
 pub const IDLE_AFTER: Duration = Duration::from_secs(300);
 /// How often idle keys are trimmed and targets decay.
 const TRIM_EVERY: Duration = Duration::from_secs(30);
+/// Pause between two refill starts.
+const REFILL_PAUSE: Duration = Duration::from_millis(50);
 /// A key whose target has not needed raising for this long loses one.
 const DECAY_AFTER: Duration = Duration::from_secs(120);
 
@@ -104,7 +106,7 @@ impl Pool {
             });
             state.last_used = now;
             let mut taken = None;
-            while let Some(mut candidate) = state.warm.pop_front() {
+            while let Some(candidate) = state.warm.pop_front() {
                 if candidate.is_alive() {
                     taken = Some(candidate);
                     break;
@@ -147,7 +149,7 @@ impl Pool {
                 let Ok(slot) = Arc::clone(&pool.slots).try_acquire_owned() else {
                     return;
                 };
-                match inner.spawn(&key, slot) {
+                match inner.spawn(&key, slot).await {
                     Ok(spawned) => {
                         let mut keys = pool.lock();
                         match keys.get_mut(&key) {
@@ -160,8 +162,8 @@ impl Pool {
                         return;
                     }
                 }
-                // Let podman finish creating it before starting the next.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                // A breath between starts, so refills never crowd out runs.
+                tokio::time::sleep(REFILL_PAUSE).await;
             }
         });
     }

@@ -272,3 +272,36 @@ impl Drop for Service {
         }
     }
 }
+
+/// The pid of the podman REST API service a server started, if it runs.
+pub fn podman_service_of(server_pid: u32) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let ppid: u32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let is_service = cmdline.windows(15).any(|w| w == b"system\0service\0");
+            (ppid == server_pid && is_service).then_some(pid)
+        })
+}
+
+/// Waits (bounded) until process `pid` is gone; whether it went.
+pub fn wait_gone(pid: u32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}

@@ -1,0 +1,170 @@
+//! podman's REST API service, started and supervised by this process.
+//!
+//! Containers are created, attached to, started and removed through one
+//! long-lived `podman system service` on a socket in this process's private
+//! directory, instead of one podman CLI process per container (the CLI pays
+//! Go's start-up and opening the storage database every time). If the
+//! service dies it is started again; calls made meanwhile wait for it a
+//! little (see [`Libpod`]) and then fail with a clear error. It dies with
+//! this process (parent-death signal) and is stopped at shutdown.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::process::Child;
+
+use super::engine::Engine;
+use super::libpod::Libpod;
+
+/// How long the service gets to answer its first ping.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+/// Pause before starting a service that died.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+pub struct PodmanService {
+    api: Libpod,
+    stopping: Arc<AtomicBool>,
+    restarts: Arc<AtomicU32>,
+    pid: Arc<AtomicU32>,
+    stop: tokio::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl PodmanService {
+    /// Starts the service and waits until it answers.
+    pub async fn start(engine: &Engine) -> Result<PodmanService, String> {
+        let socket = engine.service_socket();
+        let api = Libpod::new(socket);
+        let child = spawn(engine)?;
+        let pid = Arc::new(AtomicU32::new(child.id().unwrap_or(0)));
+        let mut child = child;
+        if !wait_ready(&api, &mut child).await {
+            let _ = child.kill().await;
+            return Err(format!(
+                "podman's REST API service did not come up within {READY_DEADLINE:?} \
+                 (podman system service on {})",
+                engine.service_socket().display()
+            ));
+        }
+        let stopping = Arc::new(AtomicBool::new(false));
+        let restarts = Arc::new(AtomicU32::new(0));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(supervise(
+            engine.clone(),
+            api.clone(),
+            child,
+            Arc::clone(&stopping),
+            Arc::clone(&restarts),
+            Arc::clone(&pid),
+            stopped,
+        ));
+        Ok(PodmanService {
+            api,
+            stopping,
+            restarts,
+            pid,
+            stop: tokio::sync::Mutex::new(Some(stop)),
+        })
+    }
+
+    pub fn api(&self) -> &Libpod {
+        &self.api
+    }
+
+    /// Times the service was started again after dying.
+    pub fn restarts(&self) -> u32 {
+        self.restarts.load(Ordering::SeqCst)
+    }
+
+    /// The service's process id right now.
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::SeqCst)
+    }
+
+    /// Stops the service (at shutdown, after the last container is removed).
+    pub async fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(stop) = self.stop.lock().await.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn spawn(engine: &Engine) -> Result<Child, String> {
+    let socket = engine.service_socket();
+    let _ = std::fs::remove_file(&socket);
+    // setpriv: the service gets SIGKILL if this process dies without
+    // stopping it (kill -9), so no service outlives its server.
+    let mut cmd = tokio::process::Command::new("setpriv");
+    cmd.arg("--pdeathsig=KILL")
+        .arg(engine.podman_path())
+        .args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", socket.display()))
+        .env("CONTAINERS_CONF", engine.service_conf_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    cmd.spawn()
+        .map_err(|e| format!("cannot start podman's REST API service (setpriv, podman): {e}"))
+}
+
+async fn wait_ready(api: &Libpod, child: &mut Child) -> bool {
+    let give_up = tokio::time::Instant::now() + READY_DEADLINE;
+    while tokio::time::Instant::now() < give_up {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if api.ping(Duration::from_secs(2)).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn supervise(
+    engine: Engine,
+    api: Libpod,
+    mut child: Child,
+    stopping: Arc<AtomicBool>,
+    restarts: Arc<AtomicU32>,
+    pid: Arc<AtomicU32>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                tracing::error!(?status, "podman's REST API service died; starting it again");
+            }
+            _ = &mut stopped => {
+                let _ = child.kill().await;
+                return;
+            }
+        }
+        loop {
+            tokio::time::sleep(RESTART_PAUSE).await;
+            if stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            match spawn(&engine) {
+                Ok(mut next) => {
+                    if wait_ready(&api, &mut next).await {
+                        pid.store(next.id().unwrap_or(0), Ordering::SeqCst);
+                        restarts.fetch_add(1, Ordering::SeqCst);
+                        tracing::info!("podman's REST API service is back");
+                        child = next;
+                        break;
+                    }
+                    let _ = next.kill().await;
+                    tracing::error!("podman's REST API service did not come back; retrying");
+                }
+                Err(e) => tracing::error!(error = %e, "cannot restart podman's REST API service"),
+            }
+        }
+    }
+}
