@@ -65,6 +65,8 @@ class Service:
         with urllib.request.urlopen(req, timeout=120) as r:
             out = json.load(r)
             self.containers.append(r.headers.get("X-Whipcode-Container"))
+            timing = dict(part.strip().split(";dur=") for part in r.headers.get("Server-Timing", "").split(",") if ";dur=" in part)
+            out["server_ms"] = float(timing.get("server", "nan"))
         took = time.perf_counter() - started
         if code.startswith(LANGUAGES[lang]["code"]):
             assert out["stdout"] == "Success!\n", out
@@ -133,6 +135,7 @@ def main():
 
     lat = {(l, w): [] for l in langs for w in ("warm", "cold", "base")}
     overhead = {l: [] for l in langs}
+    own = {l: [] for l in langs}
     rps = {(l, w, c): [] for l in langs for w in ("svc", "base") for c in CONCURRENCY}
     fresh = None
 
@@ -145,6 +148,7 @@ def main():
                 took, out = svc.run(lang)
                 lat[(lang, "warm")].append(took)
                 overhead[lang].append(took - out["container_age"])
+                own[lang].append(out["server_ms"])
                 time.sleep(0.4)  # let the pool refill: this is latency, not throughput
             for c in CONCURRENCY:
                 rps[(lang, "svc", c)].append(sustained(lambda: svc.run(lang), c, a.seconds))
@@ -184,6 +188,7 @@ def main():
         print(f"  baseline       {b50*1000:6.0f} ms {b90*1000:6.0f} ms {b99*1000:6.0f} ms")
         print(f"  ratio p50: whipcode/baseline {w50/b50:.2f}, cold/baseline {c50/b50:.2f}")
         print(f"  server overhead (client time - container_age), median {statistics.median(overhead[lang])*1000:.1f} ms")
+        print(f"  server's own time (Server-Timing: auth, parsing, JSON; sandbox excluded), median {statistics.median(own[lang]):.2f} ms")
         print(f"  requests/s     whole  (2nd half)   baseline whole (2nd half)   ratio")
         for c in CONCURRENCY:
             sw = statistics.median(x[0] for x in rps[(lang, "svc", c)])

@@ -1,58 +1,136 @@
 #!/usr/bin/env python3
-"""Where a container's CPU goes: runs N containers one after another exactly as
-the service does (same podman command, same containers.conf, same job through
-the runner), then prints the system-wide busy CPU per container and the share
-of the `podman run` process itself; the rest is conmon, runc, podman's
-cleanup exit command and the kernel. The python program itself is ~20 ms.
+"""Where a container's CPU goes, per process: N python hello worlds one after
+another through the real service (pool on), then the same through the
+baseline (`podman run --rm` with the original's flags), on an idle machine.
+
+For each, busy CPU system-wide per run (/proc/stat) and its split:
+  - whipcode server            /proc/PID/stat of the server
+  - podman REST API service    /proc/PID/stat of `podman system service`
+  - runc run by the service    the service's reaped children (start, kill, delete)
+  - conmon + runc create       the cgroup podman puts every conmon in
+    (+ podman's exit command, where it still runs: the baseline)
+  - `podman run` CLI           the baseline's own process (reaped by this script)
+  - the program                python's CPU as the runner reports it (cpu_time)
+  - rest                       kernel threads, this script, idle noise
 
 Usage: ./task build && python3 bench/cpu_per_container.py [--n 20]
-Run it on an otherwise idle machine.
 """
-import argparse, json, os, resource, struct, subprocess, time, uuid
+import argparse, base64, json, os, resource, subprocess, tempfile, time, urllib.request, uuid
 
 import service
 
-
-def frame(tag, payload):
-    return tag.encode() + struct.pack(">I", len(payload)) + payload
-
-
-def job(policy, code):
-    out = frame("H", struct.pack(">I", 1)) + frame("W", b"/tmp")
-    out += frame("F", struct.pack(">H", 9) + b"source.py" + code)
-    for k, v in policy["env"].items():
-        out += frame("E", f"{k}\0{v}".encode())
-    for step in policy["steps"]:
-        out += frame("S", "\0".join(step).encode())
-    return out + frame("I", b"") + frame("G", b"")
+KEY = "cpu-bench-key"
+CONMON_CGROUP = "/sys/fs/cgroup/cpuacct/libpod_parent/conmon/cpuacct.usage"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def busy_jiffies():
+def busy_ms():
     fields = list(map(int, open("/proc/stat").readline().split()[1:]))
-    return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+    return (sum(fields) - fields[3] - fields[4]) * 1000 / TICK  # minus idle and iowait
+
+
+def proc_ms(pid):
+    """(own CPU, reaped children's CPU) of a process, in ms."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) * 1000 / TICK, (int(f[13]) + int(f[14])) * 1000 / TICK
+
+
+def conmon_ms():
+    try:
+        return int(open(CONMON_CGROUP).read()) / 1e6
+    except OSError:
+        return float("nan")
+
+
+def service_pid(server_pid):
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            cmd = open(f"/proc/{entry}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if int(stat[1]) == server_pid and b"system\0service\0" in cmd:
+            return int(entry)
+    raise SystemExit("podman's REST API service not found")
+
+
+def run(url, code):
+    body = json.dumps({"language_id": 1, "code": base64.b64encode(code.encode()).decode()}).encode()
+    req = urllib.request.Request(url + "/run", body, {"Content-Type": "application/json", "X-Master-Key": KEY})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        out = json.load(r)
+    assert out["stdout"] == "1\n", out
+    return out["cpu_time"] or 0.0
+
+
+def line(name, ms):
+    print(f"  {name:<34} {ms:7.1f} ms")
+
+
+def measure_service(n, tmp):
+    proc, url = service.start(tmp, KEY, f"cpu{os.getpid()}", ["--pool-size", "1"])
+    try:
+        svc = service_pid(proc.pid)
+        run(url, "print(1)")
+        time.sleep(2)
+        b0, w0, s0, c0 = busy_ms(), proc_ms(proc.pid), proc_ms(svc), conmon_ms()
+        program = 0.0
+        for _ in range(n):
+            program += run(url, f"print(1)  # {uuid.uuid4().hex}") * 1000
+            time.sleep(0.5)  # the warm container is replaced and the used one removed
+        time.sleep(2)
+        b1, w1, s1, c1 = busy_ms(), proc_ms(proc.pid), proc_ms(svc), conmon_ms()
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    total = (b1 - b0) / n
+    parts = {
+        "whipcode server": (w1[0] - w0[0]) / n,
+        "podman REST API service": (s1[0] - s0[0]) / n,
+        "runc run by the service": (s1[1] - s0[1]) / n,
+        "conmon + runc create": (c1 - c0) / n,
+        "the program (python)": program / n,
+    }
+    return total, parts
+
+
+def measure_baseline(n, tmp, conf):
+    import bench
+    b0, r0, c0 = busy_ms(), resource.getrusage(resource.RUSAGE_CHILDREN), conmon_ms()
+    for _ in range(n):
+        bench.baseline("python", conf, tmp)
+        time.sleep(0.5)
+    time.sleep(2)
+    b1, r1, c1 = busy_ms(), resource.getrusage(resource.RUSAGE_CHILDREN), conmon_ms()
+    cli = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000 / n
+    total = (b1 - b0) / n
+    return total, {
+        "`podman run` CLI": cli,
+        "conmon + runc + podman exit command": (c1 - c0) / n,
+    }
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20)
     n = ap.parse_args().n
+    tmp = tempfile.mkdtemp()
     policy = json.loads(subprocess.check_output([service.BIN, "--print-policy", "python"]))
-    conf = "/tmp/whipcode-cpu-bench.conf"
+    conf = os.path.join(tmp, "containers.conf")
     with open(conf, "w") as f:
         f.write(policy["containers_conf"])
-    argv = [a for a in policy["podman"] if not a.startswith("--cidfile=")]
-    t0, r0 = busy_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    for _ in range(n):
-        named = [a if not a.startswith("--name=") else f"--name=whipcode-cpu-{uuid.uuid4().hex[:10]}" for a in argv]
-        p = subprocess.run(named, input=job(policy, f"print(1)  # {uuid.uuid4().hex}".encode()),
-                           capture_output=True, env={**os.environ, "CONTAINERS_CONF": conf})
-        assert p.returncode == 0, p.stderr
-    time.sleep(3)  # podman's cleanup runs after the answer
-    t1, r1 = busy_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = (t1 - t0) / os.sysconf("SC_CLK_TCK") / n
-    podman = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) / n
-    print(f"per container: {total * 1000:.0f} ms of busy CPU system-wide; the `podman run` process "
-          f"{podman * 1000:.0f} ms; conmon + runc + podman cleanup + kernel {(total - podman) * 1000:.0f} ms")
+    idle0 = busy_ms()
+    time.sleep(5)
+    idle = (busy_ms() - idle0) / 5
+    print(f"{n} python hello worlds one after another; idle machine busy {idle:.0f} ms/s")
+    for name, (total, parts) in (("whipcode (REST API service, warm pool)", measure_service(n, tmp)),
+                                 ("baseline (podman run --rm, original's flags)", measure_baseline(n, tmp, conf))):
+        print(f"\n{name}: {total:.0f} ms of busy CPU per run")
+        for part, ms in parts.items():
+            line(part, ms)
+        line("rest (kernel threads, client, idle)", total - sum(parts.values()))
 
 
 if __name__ == "__main__":

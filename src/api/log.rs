@@ -15,6 +15,13 @@ pub const REQUEST_ID: &str = "x-request-id";
 #[derive(Debug, Clone)]
 pub struct ContainerName(pub String);
 
+/// Set by a handler on its response: time spent waiting on the sandbox.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxTime(pub std::time::Duration);
+
+/// Response header with the server's own time and the sandbox's, in ms.
+pub const SERVER_TIMING: &str = "server-timing";
+
 /// Logs the request after it is answered and puts its id on the response.
 pub async fn log_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -33,6 +40,20 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;
+    let total = started.elapsed();
+    if let Some(SandboxTime(sandbox)) = response.extensions().get::<SandboxTime>().copied() {
+        // The server's own time (auth, parsing, JSON) is what is left when
+        // the sandbox's is taken away.
+        let own = total.saturating_sub(sandbox);
+        let timing = format!(
+            "server;dur={:.3}, sandbox;dur={:.3}",
+            own.as_secs_f64() * 1000.0,
+            sandbox.as_secs_f64() * 1000.0
+        );
+        if let Ok(value) = HeaderValue::from_str(&timing) {
+            response.headers_mut().insert(SERVER_TIMING, value);
+        }
+    }
     let container = response
         .extensions()
         .get::<ContainerName>()

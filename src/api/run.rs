@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::body::{RunJson, RunMeta};
 use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
-use super::log::ContainerName;
+use super::log::{ContainerName, SandboxTime};
 use super::request::{Context, RunBody, RunRequest};
 use super::{admit, AppState};
 use crate::auth::Verdict;
@@ -86,6 +86,7 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
         ms = started.elapsed().as_millis() as u64,
         "run finished"
     );
+    let sandbox_time = SandboxTime(started.elapsed());
     let container = ContainerName(outcome.container.clone());
     let cacheable = !outcome.timed_out && !outcome.truncated && outcome.exit_code.is_some();
     let meta = RunMeta::from(&outcome);
@@ -104,6 +105,7 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
         response.headers_mut().insert(CONTAINER_HEADER, value);
     }
     response.extensions_mut().insert(container);
+    response.extensions_mut().insert(sandbox_time);
     Ok(response)
 }
 

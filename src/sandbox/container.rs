@@ -14,6 +14,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::engine::Engine;
 use super::libpod::Libpod;
 
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Deadline of one removal call.
 const REMOVE_DEADLINE: Duration = Duration::from_secs(30);
 /// Removal attempts through the service before the CLI is asked.
@@ -50,19 +52,39 @@ impl LiveContainer {
 
     /// Hands the container to a background removal.
     pub fn end(mut self) {
-        self.teardown();
+        self.teardown(None);
     }
 
-    fn teardown(&mut self) {
+    /// Like [`LiveContainer::end`], but first gives the container up to
+    /// `grace` to exit by itself (`exited` resolves when it has), which
+    /// spares podman a kill.
+    pub fn end_after(
+        mut self,
+        exited: impl std::future::Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) {
+        let exited = Box::pin(async move {
+            let _ = tokio::time::timeout(grace, exited).await;
+        });
+        self.teardown(Some(exited));
+    }
+
+    fn teardown(&mut self, before: Option<BoxFuture>) {
         let Some(permit) = self.permit.take() else {
             return;
         };
-        let task = remove(
+        let remove = remove(
             self.engine.clone(),
             self.api.clone(),
             self.name.clone(),
             permit,
         );
+        let task = async move {
+            if let Some(before) = before {
+                before.await;
+            }
+            remove.await;
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(task);
@@ -77,7 +99,7 @@ impl Drop for LiveContainer {
     fn drop(&mut self) {
         // Reached with the permit still held only when the run was cut
         // short: the request was cancelled or the task panicked.
-        self.teardown();
+        self.teardown(None);
     }
 }
 

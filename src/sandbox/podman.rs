@@ -31,6 +31,9 @@ use super::{BoxFuture, Captured, InstalledImage, RunOutcome, RunSpec, Sandbox, S
 const START_DEADLINE: Duration = Duration::from_secs(60);
 /// How long podman gets to report how a container without a report ended.
 const FAILURE_REPORT_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a container that reported its end gets to exit by itself
+/// before it is killed and removed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// Largest event frame accepted from a container.
 const MAX_EVENT: usize = 1024 * 1024;
 /// Bytes of the container's own stderr (podman's or the runner's messages) kept.
@@ -273,6 +276,14 @@ impl Inner {
                 outcome.exit_code = report.code;
                 outcome.signal = report.signal;
                 outcome.cpu_time = Some(Duration::from_micros(report.cpu_micros));
+                // stdin is closed: the runner exits and the stream ends.
+                container.end_after(
+                    async move {
+                        let _ = demux.await;
+                    },
+                    EXIT_GRACE,
+                );
+                return Driven::Done(Ok(outcome));
             }
             Collected::TimedOut(output) => {
                 output.into_outcome(&mut outcome);
