@@ -60,6 +60,8 @@ def main():
         slowest = max(r[1] for r in results)
         proc.terminate()
         proc.wait(timeout=120)
+        for line in proc.log:
+            print(f"  server: {line}")
         time.sleep(1)
         left = containers(instance)
     print(f"{args.runs} concurrent {args.seconds:g}-second python runs, finished in {wall:.1f} s")

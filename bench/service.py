@@ -15,6 +15,7 @@ def start(tmp, key_text, instance, extra=()):
     for line in proc.stderr:
         m = re.match(r"whipcode listening on (\S+)", line)
         if m:
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+            proc.log = []  # the server's warnings and errors, for the report
+            threading.Thread(target=lambda: [proc.log.append(l.rstrip()) for l in proc.stderr], daemon=True).start()
             return proc, m.group(1)
     raise SystemExit("service did not start")

@@ -8,8 +8,8 @@
 //! flood of wrong keys therefore costs at most that much CPU and never delays
 //! clients that hold the right key.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 /// argon2 runs at once.
 const HASHERS: usize = 1;
-/// Requests allowed to wait for an argon2 run; more are refused as busy.
+/// Distinct keys allowed to wait for an argon2 run; more are refused as busy.
 const HASH_QUEUE: usize = 16;
 /// Longer keys are refused without hashing.
 const MAX_KEY_LEN: usize = 1024;
@@ -64,7 +64,8 @@ pub struct MasterKey {
     /// SHA-256 of the last key that passed argon2.
     remembered: Mutex<Option<[u8; 32]>>,
     hashers: Semaphore,
-    waiting: AtomicUsize,
+    /// Checks under way, by SHA-256 of the key; at most [`HASH_QUEUE`].
+    inflight: Mutex<HashMap<[u8; 32], tokio::sync::watch::Receiver<Option<Verdict>>>>,
 }
 
 impl MasterKey {
@@ -100,11 +101,14 @@ impl MasterKey {
             salt: salt.as_bytes().to_vec(),
             remembered: Mutex::new(None),
             hashers: Semaphore::new(HASHERS),
-            waiting: AtomicUsize::new(0),
+            inflight: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Checks a presented key; argon2 runs off the async threads.
+    /// Checks a presented key; argon2 runs off the async threads. Checks of
+    /// the same key at the same time share one argon2 run (a burst of
+    /// clients at startup costs one hash and is never refused), and only
+    /// distinct keys count against the queue.
     pub async fn verify(self: &std::sync::Arc<Self>, presented: &str) -> Verdict {
         if presented.is_empty() || presented.len() > MAX_KEY_LEN {
             return Verdict::Invalid;
@@ -113,30 +117,63 @@ impl MasterKey {
         if self.is_remembered(&digest) {
             return Verdict::Valid;
         }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= HASH_QUEUE {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Verdict::Busy;
-        }
-        let permit = self.hashers.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let Ok(_permit) = permit else {
-            return Verdict::Busy;
-        };
-        let this = std::sync::Arc::clone(self);
-        let key = presented.as_bytes().to_vec();
-        let matched = tokio::task::spawn_blocking(move || {
-            hash_key(&key, &this.salt).is_ok_and(|h| bool::from(h.ct_eq(&this.hash)))
-        })
-        .await
-        .unwrap_or(false);
-        if matched {
-            if let Ok(mut slot) = self.remembered.lock() {
-                *slot = Some(digest);
+        let mut outcome = {
+            let Ok(mut inflight) = self.inflight.lock() else {
+                return Verdict::Busy;
+            };
+            match inflight.get(&digest) {
+                Some(outcome) => outcome.clone(),
+                None if inflight.len() >= HASH_QUEUE => return Verdict::Busy,
+                None => {
+                    let (tell, outcome) = tokio::sync::watch::channel(None);
+                    inflight.insert(digest, outcome.clone());
+                    // Its own task: the check finishes even if this request goes away.
+                    tokio::spawn(std::sync::Arc::clone(self).check(
+                        presented.as_bytes().to_vec(),
+                        digest,
+                        tell,
+                    ));
+                    outcome
+                }
             }
-            Verdict::Valid
-        } else {
-            Verdict::Invalid
+        };
+        let verdict = match outcome.wait_for(Option::is_some).await {
+            Ok(verdict) => verdict.unwrap_or(Verdict::Busy),
+            Err(_) => Verdict::Busy,
+        };
+        verdict
+    }
+
+    /// One argon2 run for `key`, one at a time, told to every waiter.
+    async fn check(
+        self: std::sync::Arc<Self>,
+        key: Vec<u8>,
+        digest: [u8; 32],
+        tell: tokio::sync::watch::Sender<Option<Verdict>>,
+    ) {
+        let verdict = match self.hashers.acquire().await {
+            Err(_) => Verdict::Busy,
+            Ok(_permit) => {
+                let this = std::sync::Arc::clone(&self);
+                let matched = tokio::task::spawn_blocking(move || {
+                    hash_key(&key, &this.salt).is_ok_and(|h| bool::from(h.ct_eq(&this.hash)))
+                })
+                .await
+                .unwrap_or(false);
+                if matched {
+                    if let Ok(mut slot) = self.remembered.lock() {
+                        *slot = Some(digest);
+                    }
+                    Verdict::Valid
+                } else {
+                    Verdict::Invalid
+                }
+            }
+        };
+        if let Ok(mut inflight) = self.inflight.lock() {
+            inflight.remove(&digest);
         }
+        let _ = tell.send(Some(verdict));
     }
 
     fn is_remembered(&self, digest: &[u8; 32]) -> bool {
@@ -203,7 +240,7 @@ mod tests {
         let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
         assert_eq!(key.verify("").await, Verdict::Invalid);
         assert_eq!(key.verify(&"k".repeat(5000)).await, Verdict::Invalid);
-        assert_eq!(key.waiting.load(Ordering::SeqCst), 0);
+        assert!(key.inflight.lock().unwrap().is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,5 +264,20 @@ mod tests {
             }
         }
         assert!(busy > 0, "the hashing queue is bounded");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_the_right_key_before_it_is_remembered_shares_one_hash() {
+        let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
+        let burst: Vec<_> = (0..64)
+            .map(|_| {
+                let key = Arc::clone(&key);
+                tokio::spawn(async move { key.verify(FIXTURE_KEY).await })
+            })
+            .collect();
+        for task in burst {
+            assert_eq!(task.await.unwrap(), Verdict::Valid);
+        }
+        assert!(key.inflight.lock().unwrap().is_empty());
     }
 }

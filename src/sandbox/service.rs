@@ -104,10 +104,26 @@ fn spawn(engine: &Engine) -> Result<Child, String> {
         .env("CONTAINERS_CONF", engine.service_conf_path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
-    cmd.spawn()
-        .map_err(|e| format!("cannot start podman's REST API service (setpriv, podman): {e}"))
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start podman's REST API service (setpriv, podman): {e}"))?;
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(forward_log(stderr));
+    }
+    Ok(child)
+}
+
+/// The service's own log goes to this process's log at debug level: what
+/// matters reaches the caller of the failing call; the rest is mostly about
+/// attach connections this process closed on purpose.
+async fn forward_log(stderr: tokio::process::ChildStderr) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!(target: "podman", "{line}");
+    }
 }
 
 async fn wait_ready(api: &Libpod, child: &mut Child) -> bool {
