@@ -1,6 +1,6 @@
 //! The bound on live containers and on requests waiting for one.
 //!
-//! A permit is held from before `podman run` until the container is removed,
+//! A permit is held from before the container is created until the container is removed,
 //! so the limit counts containers, not requests. Waiting is bounded in count
 //! and in time; beyond either, the caller gets [`SandboxError::Busy`] at once.
 

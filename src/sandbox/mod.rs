@@ -1,9 +1,11 @@
 //! Running one job in one fresh container. Knows nothing of HTTP.
 //!
-//! - [`policy`]: the container's security policy, as podman flags, in one place.
-//! - [`engine`]: podman invocations with deadlines (remove, list, image checks).
+//! - [`policy`]: the container's security policy, as podman's create spec, in one place.
+//! - [`service`]: podman's REST API service, started and supervised by this process.
+//! - [`libpod`]: calls to that service over its unix socket, each with a deadline.
+//! - [`engine`]: podman's configuration and CLI calls (listing, sweeping, builds).
 //! - [`container`]: a live container that is killed and removed on every path.
-//! - [`podman`]: the [`Sandbox`] that runs a job through `podman run` and the runner.
+//! - [`podman`]: the [`Sandbox`] that runs a job in a fresh container through the runner.
 //! - [`pool`]: warm single-use containers started ahead of time, sized by demand.
 //! - [`gate`]: the bound on live containers and on requests waiting for one.
 //! - [`reaper`]: removing this instance's leftovers, at startup and periodically.

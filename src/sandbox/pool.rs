@@ -24,6 +24,9 @@ pub const IDLE_AFTER: Duration = Duration::from_secs(300);
 const TRIM_EVERY: Duration = Duration::from_secs(30);
 /// Pause between two refill starts.
 const REFILL_PAUSE: Duration = Duration::from_millis(50);
+/// Containers started at once by refills (podman's create and start are
+/// mostly waiting on the kernel and runc; two overlap well on two cores).
+const REFILLS_AT_ONCE: usize = 2;
 /// A key whose target has not needed raising for this long loses one.
 const DECAY_AFTER: Duration = Duration::from_secs(120);
 
@@ -36,6 +39,8 @@ pub struct PoolKey {
 
 struct KeyState {
     warm: VecDeque<Spawned>,
+    /// Containers being started for this key right now.
+    starting: usize,
     target: usize,
     last_used: Instant,
     last_raised: Instant,
@@ -45,8 +50,8 @@ pub struct Pool {
     size: usize,
     slots: Arc<Semaphore>,
     keys: Mutex<HashMap<PoolKey, KeyState>>,
-    /// One container is started at a time.
-    refilling: tokio::sync::Mutex<()>,
+    /// At most [`REFILLS_AT_ONCE`] containers are started at a time.
+    refilling: Semaphore,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -56,7 +61,7 @@ impl Pool {
             size,
             slots: Arc::new(Semaphore::new(size)),
             keys: Mutex::new(HashMap::new()),
-            refilling: tokio::sync::Mutex::new(()),
+            refilling: Semaphore::new(REFILLS_AT_ONCE),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -69,7 +74,7 @@ impl Pool {
     /// Waits for a refill in progress, so none starts after this returns.
     pub async fn close(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _no_refill_running = self.refilling.lock().await;
+        let _no_refill_running = self.refilling.acquire_many(REFILLS_AT_ONCE as u32).await;
         let drained: Vec<Spawned> = self
             .lock()
             .drain()
@@ -100,6 +105,7 @@ impl Pool {
             let mut keys = self.lock();
             let state = keys.entry(key.clone()).or_insert_with(|| KeyState {
                 warm: VecDeque::new(),
+                starting: 0,
                 target: 0,
                 last_used: now,
                 last_raised: now,
@@ -134,33 +140,45 @@ impl Pool {
         let inner = Arc::clone(inner);
         tokio::spawn(async move {
             let pool = inner.pool();
-            let _one_at_a_time = pool.refilling.lock().await;
+            let Ok(_refill) = pool.refilling.acquire().await else {
+                return;
+            };
             loop {
                 if pool.is_closed() {
-                    return;
-                }
-                let wanted = {
-                    let keys = pool.lock();
-                    keys.get(&key).is_some_and(|s| s.warm.len() < s.target)
-                };
-                if !wanted {
                     return;
                 }
                 let Ok(slot) = Arc::clone(&pool.slots).try_acquire_owned() else {
                     return;
                 };
-                match inner.spawn(&key, slot).await {
-                    Ok(spawned) => {
-                        let mut keys = pool.lock();
-                        match keys.get_mut(&key) {
-                            Some(state) => state.warm.push_back(spawned),
-                            None => spawned.discard(),
+                {
+                    let mut keys = pool.lock();
+                    match keys.get_mut(&key) {
+                        Some(s) if s.warm.len() + s.starting < s.target => s.starting += 1,
+                        _ => return,
+                    }
+                }
+                let started = inner.spawn(&key, slot).await;
+                let unwanted = {
+                    let mut keys = pool.lock();
+                    match (keys.get_mut(&key), started) {
+                        (Some(state), Ok(spawned)) => {
+                            state.starting -= 1;
+                            state.warm.push_back(spawned);
+                            None
+                        }
+                        (None, Ok(spawned)) => Some(spawned),
+                        (state, Err(e)) => {
+                            if let Some(state) = state {
+                                state.starting -= 1;
+                            }
+                            tracing::warn!(image = %key.image, error = %e, "pool refill failed");
+                            return;
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(image = %key.image, error = %e, "pool refill failed");
-                        return;
-                    }
+                };
+                if let Some(spawned) = unwanted {
+                    spawned.discard();
+                    return;
                 }
                 // A breath between starts, so refills never crowd out runs.
                 tokio::time::sleep(REFILL_PAUSE).await;
