@@ -82,9 +82,6 @@ pub enum SandboxError {
     /// The language's image is not installed.
     #[error("image {image} is not installed")]
     ImageMissing { image: String },
-    /// podman could not be started at all.
-    #[error("cannot start podman: {0}")]
-    Spawn(#[source] std::io::Error),
     /// podman failed before the program started.
     #[error("podman failed: {0}")]
     Engine(String),

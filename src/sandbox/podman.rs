@@ -87,6 +87,15 @@ enum Driven {
     NeverStarted(SandboxError),
 }
 
+impl Driven {
+    fn into_result(self) -> Result<RunOutcome, SandboxError> {
+        match self {
+            Driven::Done(result) => result,
+            Driven::NeverStarted(e) => Err(e),
+        }
+    }
+}
+
 impl PodmanSandbox {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -218,10 +227,7 @@ impl Inner {
         Pool::refill(self, key.clone());
         let Some(mut warm) = warm else {
             let spawned = self.spawn_detached(&key, permit).await?;
-            return match self.drive(spawned, &spec).await {
-                Driven::Done(result) => result,
-                Driven::NeverStarted(e) => Err(e),
-            };
+            return self.drive(spawned, &spec).await.into_result();
         };
         // The warm container trades the pool's slot for this run's; if it
         // died while waiting, the job goes to a fresh one.
@@ -232,10 +238,7 @@ impl Inner {
                 tracing::warn!(error = %e, "a warm container had died; starting a fresh one");
                 let permit = self.gate.enter().await?;
                 let spawned = self.spawn_detached(&key, permit).await?;
-                match self.drive(spawned, &spec).await {
-                    Driven::Done(result) => result,
-                    Driven::NeverStarted(e) => Err(e),
-                }
+                self.drive(spawned, &spec).await.into_result()
             }
         }
     }

@@ -122,6 +122,7 @@ impl Pool {
             if taken.is_none() && state.target < self.size {
                 state.target += 1;
                 state.last_raised = now;
+                tracing::info!(image = %key.image, target = state.target, "pool grows");
             }
             taken
         };
