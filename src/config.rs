@@ -28,11 +28,11 @@ pub struct FileConfig {
     /// Largest run time in seconds (a request may ask for less). Default: 10.
     pub timeout: Option<u64>,
     /// Key file path. Default: `.masterkey`.
-    pub key: Option<String>,
+    pub key: Option<PathBuf>,
     /// Language map path; `""` = `langmap.toml` if present, else built in.
-    pub lang_map: Option<String>,
+    pub lang_map: Option<PathBuf>,
     /// Podman binary. Default: `/usr/bin/podman`.
-    pub podman_path: Option<String>,
+    pub podman_path: Option<PathBuf>,
     /// Only peer allowed to connect; `""` = any. Default: any.
     pub proxy: Option<String>,
     /// Cache run results in memory. Default: false.
@@ -42,7 +42,7 @@ pub struct FileConfig {
     /// Serve HTTPS. Default: false.
     pub tls: Option<bool>,
     /// Directory of cert.pem and key.pem, used with `tls`. Default: `tls`.
-    pub tls_dir: Option<String>,
+    pub tls_dir: Option<PathBuf>,
     /// Enable `GET /ping`. Default: false.
     pub ping: Option<bool>,
     /// Per-IP rate limiting. Default: false.
@@ -54,7 +54,7 @@ pub struct FileConfig {
     /// Instance name for container labels; `""` = derived from address and port.
     pub instance: Option<String>,
     /// Static runner binary; `""` = `whipcode-runner` beside this binary.
-    pub runner: Option<String>,
+    pub runner: Option<PathBuf>,
     /// Most containers alive at once. Default: twice the CPU count, at least 2.
     pub max_concurrent: Option<usize>,
     /// Most requests waiting for a container. Default: 64.
@@ -153,7 +153,7 @@ pub enum ConfigError {
     #[error("{origin}: `{key}`: {message}")]
     Value {
         origin: String,
-        key: &'static str,
+        key: String,
         message: String,
     },
 }
@@ -199,6 +199,81 @@ fn set(value: Option<String>) -> Option<String> {
     value.filter(|s| !s.is_empty())
 }
 
+/// Like [`set`], for paths.
+fn set_path(value: Option<PathBuf>) -> Option<PathBuf> {
+    value.filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Where a layer of settings came from, and how it spells its keys.
+enum Origin {
+    /// A config file (or "defaults"): keys as written there (`maxBytes`).
+    File(String),
+    /// The command line: keys as flags (`--max-bytes`).
+    Flags,
+}
+
+impl Origin {
+    /// `key` (the file's camelCase spelling) as this origin spells it.
+    fn key(&self, key: &str) -> String {
+        match self {
+            Origin::File(_) => key.to_owned(),
+            Origin::Flags => {
+                let mut flag = String::from("--");
+                for c in key.chars() {
+                    if c.is_ascii_uppercase() {
+                        flag.push('-');
+                    }
+                    flag.push(c.to_ascii_lowercase());
+                }
+                flag
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(name) => f.write_str(name),
+            Origin::Flags => f.write_str("command line"),
+        }
+    }
+}
+
+/// The flags as a layer over the file: a flag given overrides; switches
+/// (`--cache`, `--tls`, `--standalone`, `--ping`) can only turn things on.
+impl From<&Cli> for FileConfig {
+    fn from(cli: &Cli) -> FileConfig {
+        FileConfig {
+            addr: cli.addr.clone(),
+            port: cli.port,
+            max_bytes: cli.max_bytes,
+            timeout: cli.timeout,
+            key: cli.key.clone(),
+            lang_map: cli.lang_map.clone(),
+            podman_path: cli.podman_path.clone(),
+            proxy: cli.proxy.clone(),
+            cache: cli.cache.then_some(true),
+            cache_size: cli.cache_size,
+            tls: cli.tls.then_some(true),
+            tls_dir: cli.tls_dir.clone(),
+            ping: cli.ping.then_some(true),
+            standalone: cli.standalone.then_some(true),
+            burst: cli.burst,
+            refill: cli.refill,
+            instance: cli.instance.clone(),
+            runner: cli.runner.clone(),
+            max_concurrent: cli.max_concurrent,
+            max_queue: cli.max_queue,
+            output_limit: cli.output_limit,
+            cpu_time: cli.cpu_time,
+            client_timeout: cli.client_timeout,
+            userns: cli.userns.clone(),
+            pool_size: cli.pool_size,
+        }
+    }
+}
+
 impl FileConfig {
     pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
@@ -234,8 +309,15 @@ impl Settings {
     pub fn layer(file: FileConfig, origin: &str, cli: &Cli) -> Result<Settings, ConfigError> {
         let mut settings = Settings::default();
         let mut switches = Switches::default();
-        settings.apply_file(file, origin, &mut switches)?;
-        settings.apply_flags(cli, &mut switches)?;
+        settings.apply(file, &Origin::File(origin.to_owned()), &mut switches)?;
+        settings.apply(FileConfig::from(cli), &Origin::Flags, &mut switches)?;
+        if (cli.burst.is_some() || cli.refill.is_some()) && !switches.standalone {
+            return Err(ConfigError::Value {
+                origin: Origin::Flags.to_string(),
+                key: "--burst/--refill".into(),
+                message: "only apply with --standalone (or standalone = true)".into(),
+            });
+        }
         settings.resolve(switches);
         Ok(settings)
     }
@@ -250,179 +332,93 @@ impl Settings {
         });
     }
 
-    fn apply_file(
+    /// Applies one layer (the file, or the flags as a layer); `origin`
+    /// names it and its keys in errors.
+    fn apply(
         &mut self,
-        file: FileConfig,
-        origin: &str,
+        layer: FileConfig,
+        origin: &Origin,
         switches: &mut Switches,
     ) -> Result<(), ConfigError> {
-        let bad = |key, message: String| ConfigError::Value {
-            origin: origin.to_owned(),
-            key,
+        let bad = |key: &'static str, message: String| ConfigError::Value {
+            origin: origin.to_string(),
+            key: origin.key(key),
             message,
         };
-        if let Some(on) = file.cache {
+        if let Some(on) = layer.cache {
             switches.cache = on;
         }
-        if let Some(bytes) = file.cache_size {
+        if let Some(bytes) = layer.cache_size {
             switches.cache_size = check_cache_size(bytes).map_err(|m| bad("cacheSize", m))?;
         }
-        if let Some(on) = file.tls {
+        if let Some(on) = layer.tls {
             switches.tls = on;
         }
-        if let Some(dir) = set(file.tls_dir) {
-            switches.tls_dir = dir.into();
+        if let Some(dir) = set_path(layer.tls_dir) {
+            switches.tls_dir = dir;
         }
-        if let Some(on) = file.standalone {
+        if let Some(on) = layer.standalone {
             switches.standalone = on;
         }
-        if let Some(burst) = file.burst {
+        if let Some(burst) = layer.burst {
             switches.burst = check_positive(burst).map_err(|m| bad("burst", m))?;
         }
-        if let Some(refill) = file.refill {
+        if let Some(refill) = layer.refill {
             switches.refill = check_refill(refill).map_err(|m| bad("refill", m))?;
         }
-        if let Some(addr) = set(file.addr) {
+        if let Some(addr) = set(layer.addr) {
             self.addr = parse_ip(&addr).map_err(|m| bad("addr", m))?;
         }
-        if let Some(port) = file.port {
+        if let Some(port) = layer.port {
             self.port = port;
         }
-        if let Some(max_bytes) = file.max_bytes {
+        if let Some(max_bytes) = layer.max_bytes {
             self.max_bytes = check_max_bytes(max_bytes).map_err(|m| bad("maxBytes", m))?;
         }
-        if let Some(timeout) = file.timeout {
+        if let Some(timeout) = layer.timeout {
             self.timeout = check_timeout(timeout).map_err(|m| bad("timeout", m))?;
         }
-        if let Some(key) = set(file.key) {
-            self.key = key.into();
+        if let Some(key) = set_path(layer.key) {
+            self.key = key;
         }
-        if let Some(map) = set(file.lang_map) {
-            self.lang_map = Some(map.into());
+        if let Some(map) = set_path(layer.lang_map) {
+            self.lang_map = Some(map);
         }
-        if let Some(podman) = set(file.podman_path) {
-            self.podman_path = podman.into();
+        if let Some(podman) = set_path(layer.podman_path) {
+            self.podman_path = podman;
         }
-        if let Some(proxy) = set(file.proxy) {
+        if let Some(proxy) = set(layer.proxy) {
             self.proxy = Some(parse_ip(&proxy).map_err(|m| bad("proxy", m))?);
         }
-        if let Some(ping) = file.ping {
+        if let Some(ping) = layer.ping {
             self.ping = ping;
         }
-        if let Some(instance) = set(file.instance) {
+        if let Some(instance) = set(layer.instance) {
             self.instance = Some(check_instance(&instance).map_err(|m| bad("instance", m))?);
         }
-        if let Some(runner) = set(file.runner) {
-            self.runner = runner.into();
+        if let Some(runner) = set_path(layer.runner) {
+            self.runner = runner;
         }
-        if let Some(n) = file.max_concurrent {
+        if let Some(n) = layer.max_concurrent {
             self.max_concurrent = check_positive(n).map_err(|m| bad("maxConcurrent", m))?;
         }
-        if let Some(n) = file.max_queue {
+        if let Some(n) = layer.max_queue {
             self.max_queue = n;
         }
-        if let Some(n) = file.output_limit {
+        if let Some(n) = layer.output_limit {
             self.output_limit = check_positive(n).map_err(|m| bad("outputLimit", m))?;
         }
-        if let Some(n) = file.pool_size {
+        if let Some(n) = layer.pool_size {
             self.pool_size = n;
         }
-        if let Some(mode) = set(file.userns) {
+        if let Some(mode) = set(layer.userns) {
             self.userns = Some(parse_userns(&mode).map_err(|m| bad("userns", m))?);
         }
-        if let Some(n) = file.client_timeout {
+        if let Some(n) = layer.client_timeout {
             self.client_timeout = check_timeout(n).map_err(|m| bad("clientTimeout", m))?;
         }
-        if let Some(n) = file.cpu_time {
+        if let Some(n) = layer.cpu_time {
             self.cpu_time = Some(check_timeout(n).map_err(|m| bad("cpuTime", m))?.as_secs());
-        }
-        Ok(())
-    }
-
-    fn apply_flags(&mut self, cli: &Cli, switches: &mut Switches) -> Result<(), ConfigError> {
-        let bad = |key, message: String| ConfigError::Value {
-            origin: "command line".to_owned(),
-            key,
-            message,
-        };
-        switches.cache |= cli.cache;
-        if let Some(bytes) = cli.cache_size {
-            switches.cache_size = check_cache_size(bytes).map_err(|m| bad("--cache-size", m))?;
-        }
-        switches.tls |= cli.tls;
-        if let Some(dir) = &cli.tls_dir {
-            switches.tls_dir = dir.clone();
-        }
-        switches.standalone |= cli.standalone;
-        if let Some(burst) = cli.burst {
-            switches.burst = check_positive(burst).map_err(|m| bad("--burst", m))?;
-        }
-        if let Some(refill) = cli.refill {
-            switches.refill = check_refill(refill).map_err(|m| bad("--refill", m))?;
-        }
-        if (cli.burst.is_some() || cli.refill.is_some()) && !switches.standalone {
-            return Err(bad(
-                "--burst/--refill",
-                "only apply with --standalone (or standalone = true)".into(),
-            ));
-        }
-        if let Some(addr) = set(cli.addr.clone()) {
-            self.addr = parse_ip(&addr).map_err(|m| bad("--addr", m))?;
-        }
-        if let Some(port) = cli.port {
-            self.port = port;
-        }
-        if let Some(max_bytes) = cli.max_bytes {
-            self.max_bytes = check_max_bytes(max_bytes).map_err(|m| bad("--max-bytes", m))?;
-        }
-        if let Some(timeout) = cli.timeout {
-            self.timeout = check_timeout(timeout).map_err(|m| bad("--timeout", m))?;
-        }
-        if let Some(key) = &cli.key {
-            self.key = key.clone();
-        }
-        if let Some(map) = &cli.lang_map {
-            self.lang_map = Some(map.clone());
-        }
-        if let Some(podman) = &cli.podman_path {
-            self.podman_path = podman.clone();
-        }
-        if let Some(proxy) = set(cli.proxy.clone()) {
-            self.proxy = Some(parse_ip(&proxy).map_err(|m| bad("--proxy", m))?);
-        }
-        if cli.ping {
-            self.ping = true;
-        }
-        if let Some(instance) = &cli.instance {
-            self.instance = Some(check_instance(instance).map_err(|m| bad("--instance", m))?);
-        }
-        if let Some(runner) = &cli.runner {
-            self.runner = runner.clone();
-        }
-        if let Some(n) = cli.max_concurrent {
-            self.max_concurrent = check_positive(n).map_err(|m| bad("--max-concurrent", m))?;
-        }
-        if let Some(n) = cli.max_queue {
-            self.max_queue = n;
-        }
-        if let Some(n) = cli.output_limit {
-            self.output_limit = check_positive(n).map_err(|m| bad("--output-limit", m))?;
-        }
-        if let Some(n) = cli.pool_size {
-            self.pool_size = n;
-        }
-        if let Some(mode) = set(cli.userns.clone()) {
-            self.userns = Some(parse_userns(&mode).map_err(|m| bad("--userns", m))?);
-        }
-        if let Some(n) = cli.client_timeout {
-            self.client_timeout = check_timeout(n).map_err(|m| bad("--client-timeout", m))?;
-        }
-        if let Some(n) = cli.cpu_time {
-            self.cpu_time = Some(
-                check_timeout(n)
-                    .map_err(|m| bad("--cpu-time", m))?
-                    .as_secs(),
-            );
         }
         Ok(())
     }
@@ -595,6 +591,29 @@ mod tests {
             let err = from_file(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn every_config_key_has_a_flag_and_bad_flags_are_named_as_flags() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let flags: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        let keys: Vec<&str> = include_str!("../config.default.toml")
+            .lines()
+            .map(|l| l.trim_start_matches("# "))
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
+            .filter(|k| k.chars().all(|c| c.is_ascii_alphabetic()))
+            .collect();
+        assert!(keys.len() >= 25, "{keys:?}");
+        for key in keys {
+            let flag = Origin::Flags.key(key);
+            assert!(flags.contains(&flag), "{key} has no flag {flag}");
+        }
+        let err = layered("", &["--max-concurrent", "0"]).unwrap_err().to_string();
+        assert!(err.contains("command line: `--max-concurrent`"), "{err}");
     }
 
     #[test]
