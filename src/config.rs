@@ -612,7 +612,9 @@ mod tests {
             let flag = Origin::Flags.key(key);
             assert!(flags.contains(&flag), "{key} has no flag {flag}");
         }
-        let err = layered("", &["--max-concurrent", "0"]).unwrap_err().to_string();
+        let err = layered("", &["--max-concurrent", "0"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("command line: `--max-concurrent`"), "{err}");
     }
 

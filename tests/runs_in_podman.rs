@@ -347,12 +347,23 @@ async fn when_podmans_service_dies_it_is_started_again_and_runs_go_on() {
     let _podman = podman_lock();
     let svc = Service::start(&["--pool-size", "1"]);
     svc.run_ok(1, "print('before')", json!({})).await;
+    let url = svc.url.clone();
+    let code = "import time\nprint('started', flush=True)\ntime.sleep(4)\nprint('done')";
+    let in_flight = tokio::spawn(async move {
+        common::run_at(&url, json!({"language_id": 1, "code": common::b64(code)})).await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let first = common::podman_service_of(svc.pid()).expect("podman's service runs");
     std::process::Command::new("kill")
         .args(["-KILL", &first.to_string()])
         .status()
         .unwrap();
     assert!(common::wait_gone(first, Duration::from_secs(10)));
+    // The run in flight lost its stream with the service: an error, not a
+    // made-up answer with half the output.
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert!(body["detail"].is_string(), "{body}");
     // The warm container's stream broke with the service: the run goes to a
     // fresh container once the service is back.
     let body = svc.run_ok(1, "print('after')", json!({})).await;

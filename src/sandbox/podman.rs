@@ -314,8 +314,18 @@ impl Inner {
                 }
                 output.into_outcome(&mut outcome);
                 match self.exit_code(&id).await {
+                    // The runner was killed from outside (PID 1 cannot be
+                    // signalled from inside): the memory limit.
                     Some(code) if code > 128 => outcome.signal = Some(code - 128),
-                    code => outcome.exit_code = code,
+                    // The runner ended by itself, so it wrote a report that
+                    // never arrived, or it is still running: the stream broke
+                    // (podman's service died mid-run). No answer is made up.
+                    _ => {
+                        container.end();
+                        return Driven::Done(Err(SandboxError::Engine(
+                            "lost the container's stream before its report".into(),
+                        )));
+                    }
                 }
             }
             Collected::Broken(reason) => {
@@ -327,7 +337,8 @@ impl Inner {
         Driven::Done(Ok(outcome))
     }
 
-    /// The exit code podman recorded for a container that has stopped.
+    /// The exit code podman recorded for a container that has stopped;
+    /// `None` if it is still running after a while or podman cannot say.
     async fn exit_code(&self, id: &str) -> Option<i32> {
         let path = format!("/containers/{id}/json");
         let give_up = tokio::time::Instant::now() + FAILURE_REPORT_DEADLINE;
