@@ -9,7 +9,7 @@
 //! this process (parent-death signal) and is stopped at shutdown.
 
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +26,6 @@ const RESTART_PAUSE: Duration = Duration::from_secs(1);
 pub struct PodmanService {
     api: Libpod,
     stopping: Arc<AtomicBool>,
-    restarts: Arc<AtomicU32>,
-    pid: Arc<AtomicU32>,
     stop: tokio::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
@@ -36,9 +34,7 @@ impl PodmanService {
     pub async fn start(engine: &Engine) -> Result<PodmanService, String> {
         let socket = engine.service_socket();
         let api = Libpod::new(socket);
-        let child = spawn(engine)?;
-        let pid = Arc::new(AtomicU32::new(child.id().unwrap_or(0)));
-        let mut child = child;
+        let mut child = spawn(engine)?;
         if !wait_ready(&api, &mut child).await {
             let _ = child.kill().await;
             return Err(format!(
@@ -48,38 +44,23 @@ impl PodmanService {
             ));
         }
         let stopping = Arc::new(AtomicBool::new(false));
-        let restarts = Arc::new(AtomicU32::new(0));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         tokio::spawn(supervise(
             engine.clone(),
             api.clone(),
             child,
             Arc::clone(&stopping),
-            Arc::clone(&restarts),
-            Arc::clone(&pid),
             stopped,
         ));
         Ok(PodmanService {
             api,
             stopping,
-            restarts,
-            pid,
             stop: tokio::sync::Mutex::new(Some(stop)),
         })
     }
 
     pub fn api(&self) -> &Libpod {
         &self.api
-    }
-
-    /// Times the service was started again after dying.
-    pub fn restarts(&self) -> u32 {
-        self.restarts.load(Ordering::SeqCst)
-    }
-
-    /// The service's process id right now.
-    pub fn pid(&self) -> u32 {
-        self.pid.load(Ordering::SeqCst)
     }
 
     /// Stops the service (at shutdown, after the last container is removed).
@@ -145,8 +126,6 @@ async fn supervise(
     api: Libpod,
     mut child: Child,
     stopping: Arc<AtomicBool>,
-    restarts: Arc<AtomicU32>,
-    pid: Arc<AtomicU32>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     loop {
@@ -170,8 +149,6 @@ async fn supervise(
             match spawn(&engine) {
                 Ok(mut next) => {
                     if wait_ready(&api, &mut next).await {
-                        pid.store(next.id().unwrap_or(0), Ordering::SeqCst);
-                        restarts.fetch_add(1, Ordering::SeqCst);
                         tracing::info!("podman's REST API service is back");
                         child = next;
                         break;
