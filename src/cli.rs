@@ -127,6 +127,11 @@ pub struct Cli {
     #[arg(long = "build-jobs", value_name = "COUNT", requires = "build_images")]
     pub build_jobs: Option<usize>,
 
+    /// With --build-images: where files that recipes fetch are kept by checksum
+    /// between builds (default: /var/cache/whipcode/downloads).
+    #[arg(long = "download-dir", value_name = "DIR", requires = "build_images")]
+    pub download_dir: Option<PathBuf>,
+
     /// Print, as a JSON array, the podman command one run of this language uses
     /// (the security policy made concrete), then exit.
     #[arg(long = "print-policy", value_name = "LANG")]

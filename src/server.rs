@@ -48,7 +48,10 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
             jobs: cli.build_jobs.unwrap_or_else(default_build_jobs),
             log_dir: std::env::temp_dir().join("whipcode-build-logs"),
             prune_unlisted: wanted.is_empty(),
-            download_dir: PathBuf::from(DOWNLOAD_DIR),
+            download_dir: cli
+                .download_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DOWNLOAD_DIR)),
         };
         let engine = engine.clone();
         tokio::task::spawn_blocking(move || {

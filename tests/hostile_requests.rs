@@ -2,6 +2,10 @@
 //! `detail` where it reaches the API) or is cut off; none crashes the server
 //! or gets a 500, and the server answers normally afterwards.
 
+// Each test has its own runtime on its own thread; the podman lock is meant to
+// block the thread, serialising podman tests across the whole binary.
+#![allow(clippy::await_holding_lock)]
+
 mod common;
 
 use std::io::{Read, Write};
@@ -54,6 +58,9 @@ fn read_all(stream: &mut TcpStream) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_types_in_every_field_are_400_with_a_detail() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let code = b64("print(1)");
     let cases = [
@@ -92,6 +99,9 @@ async fn wrong_types_in_every_field_are_400_with_a_detail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deeply_nested_or_malformed_json_is_400_not_a_crash() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&["-b", "4000000"]);
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let (status, body) = post(&svc, deep).await;
@@ -117,6 +127,9 @@ async fn deeply_nested_or_malformed_json_is_400_not_a_crash() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn giant_headers_are_refused_and_the_server_stays_up() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let huge = "x".repeat(512 * 1024);
     let mut stream = connect(&svc);
@@ -145,6 +158,9 @@ async fn giant_headers_are_refused_and_the_server_stays_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_stalls_in_its_headers_is_cut_off() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&["--client-timeout", "2"]);
     let mut stream = connect(&svc);
     stream
@@ -163,6 +179,9 @@ async fn a_client_that_stalls_in_its_headers_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_stalls_in_its_body_gets_408() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&["--client-timeout", "2"]);
     let mut stream = connect(&svc);
     let head = format!(
@@ -179,6 +198,9 @@ async fn a_client_that_stalls_in_its_body_gets_408() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_connection_flood_does_not_stop_real_clients() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&["--client-timeout", "5"]);
     // 300 connections that never send a byte.
     let idle: Vec<TcpStream> = (0..300).map(|_| connect(&svc)).collect();

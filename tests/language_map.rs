@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{b64, podman_lock, Service, KEY};
+use common::{b64, Service, KEY};
 use serde_json::{json, Value};
 
 /// The built-in map plus `extra` entries, written into `dir`.
@@ -23,8 +23,26 @@ fn map_with(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// The ids of the built-in map's languages, in order.
+fn built_in_ids() -> Vec<u64> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("langmap.toml"))
+        .unwrap();
+    let map: toml::Table = text.parse().unwrap();
+    let mut ids: Vec<u64> = map["language"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_integer().unwrap() as u64)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn get_languages_lists_every_language_with_the_version_from_its_image() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let url = format!("{}/languages", svc.url);
     let anonymous = reqwest::get(&url).await.unwrap();
@@ -39,12 +57,11 @@ async fn get_languages_lists_every_language_with_the_version_from_its_image() {
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
     let languages = body["languages"].as_array().unwrap();
-    assert_eq!(languages.len(), 28, "{body}");
     let ids: Vec<u64> = languages
         .iter()
         .map(|l| l["id"].as_u64().unwrap())
         .collect();
-    assert_eq!(ids, (1..=28).collect::<Vec<_>>());
+    assert_eq!(ids, built_in_ids(), "every language of the map, by id");
     // The test suite builds these four; their versions come from image labels.
     for (id, expected) in [
         (1, "Python 3"),
@@ -71,7 +88,9 @@ async fn get_languages_lists_every_language_with_the_version_from_its_image() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_toy_language_added_only_in_the_map_file_runs() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     // `tac` on the bash image: a "language" whose programs are printed backwards.
     let map = map_with(
@@ -95,6 +114,9 @@ async fn a_toy_language_added_only_in_the_map_file_runs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_language_whose_image_is_not_installed_is_503_naming_it() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let map = map_with(
         dir.path(),

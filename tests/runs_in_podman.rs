@@ -10,12 +10,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{b64, podman_lock, Service};
+use common::{b64, Service};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_javascript_bash_and_c_print_hello_world() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let programs = [
         (1, "print('Success!')"),
@@ -39,7 +41,9 @@ async fn python_javascript_bash_and_c_print_hello_world() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stdin_arrives_byte_for_byte() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let echo = "import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read())";
     let mut big = String::new();
@@ -69,7 +73,9 @@ async fn stdin_arrives_byte_for_byte() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn args_reach_the_compiler_literally_and_shell_syntax_stays_inert() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let code = "#include <stdio.h>\n#define S(x) #x\n#define STR(x) S(x)\n\
                 int main(void){puts(STR(MSG));return 0;}";
@@ -98,7 +104,9 @@ async fn args_reach_the_compiler_literally_and_shell_syntax_stays_inert() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn env_reaches_the_program_and_reserved_names_are_refused() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let body = svc
         .run_ok(
@@ -118,7 +126,9 @@ async fn env_reaches_the_program_and_reserved_names_are_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stderr_and_exit_codes_are_reported_and_compile_errors_are_200() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let body = svc
         .run_ok(
@@ -146,7 +156,9 @@ async fn stderr_and_exit_codes_are_reported_and_compile_errors_are_200() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timeouts_stop_the_program_and_are_capped_by_the_server() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&["-t", "3"]);
     let started = Instant::now();
     let body = svc
@@ -182,7 +194,9 @@ async fn timeouts_stop_the_program_and_are_capped_by_the_server() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn eight_concurrent_runs_all_complete() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = std::sync::Arc::new(Service::start(&[]));
     let runs: Vec<_> = (0..8)
         .map(|i| {
@@ -201,7 +215,9 @@ async fn eight_concurrent_runs_all_complete() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_disconnects_leaves_no_container() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     // No warm containers: every container of this instance is the run's.
     let svc = Service::start(&["--pool-size", "0"]);
     let client = reqwest::Client::builder()
@@ -225,7 +241,9 @@ async fn a_client_that_disconnects_leaves_no_container() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_run_gets_a_fresh_container() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let probe = "ls /tmp/marker 2>/dev/null || echo absent; touch /tmp/marker; id -u; \
                  grep -o 'libpod-[0-9a-f]*' /proc/self/cgroup | head -n 1";
@@ -255,7 +273,9 @@ async fn each_run_gets_a_fresh_container() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn only_loopback_no_capabilities_read_only_root_and_masked_sys() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&[]);
     let code = "import os, socket\n\
         print([l.split(':')[0].strip() for l in open('/proc/self/net/dev').readlines()[2:]])\n\
@@ -283,7 +303,9 @@ async fn only_loopback_no_capabilities_read_only_root_and_masked_sys() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_userns_auto_a_run_is_not_the_hosts_uid_65534() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let code =
         "print(open('/proc/self/uid_map').read().split()[:3])\nimport os\nprint(os.getuid())";
     let svc = Service::start(&["--userns", "auto"]);
@@ -311,7 +333,9 @@ async fn with_userns_auto_a_run_is_not_the_hosts_uid_65534() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_warm_container_started_ahead_serves_the_next_run_and_only_that_run() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&["--pool-size", "1"]);
     svc.run_ok(1, "print('first')", json!({})).await;
     // The pool now starts one python container ahead of time.
@@ -344,7 +368,9 @@ async fn a_warm_container_started_ahead_serves_the_next_run_and_only_that_run() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn when_podmans_service_dies_it_is_started_again_and_runs_go_on() {
-    let _podman = podman_lock();
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
     let svc = Service::start(&["--pool-size", "1"]);
     svc.run_ok(1, "print('before')", json!({})).await;
     let url = svc.url.clone();

@@ -18,9 +18,69 @@ pub const KEY: &str = "integration-test-key";
 
 static PODMAN: Mutex<()> = Mutex::new(());
 
+/// Set (to anything but empty) by `./task test` and CI: a podman test that
+/// cannot run is then a failure, never a skip, so a broken image build or a
+/// missing podman can never turn the suite green.
+pub const REQUIRE_PODMAN: &str = "WHIPCODE_REQUIRE_PODMAN";
+
+/// The images every podman test may use: what `./task test` builds.
+pub const CORE_IMAGES: [&str; 5] = ["base", "python", "javascript", "bash", "c"];
+
 /// Serialises podman tests; survives a test that panicked while holding it.
 pub fn podman_lock() -> MutexGuard<'static, ()> {
     PODMAN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The start of every test that needs real podman: the podman lock, or
+/// `None` (the test returns at once) when podman, the runner or a core image
+/// is missing and [`REQUIRE_PODMAN`] is not set. With it set, a missing
+/// piece fails the test, naming what is missing.
+pub fn podman_test() -> Option<MutexGuard<'static, ()>> {
+    match podman_missing() {
+        None => Some(podman_lock()),
+        Some(reason) if std::env::var_os(REQUIRE_PODMAN).is_some_and(|v| !v.is_empty()) => {
+            panic!("{REQUIRE_PODMAN} is set, but this podman test cannot run: {reason}")
+        }
+        Some(reason) => {
+            use std::io::Write as _;
+            // Straight to stderr, past the test harness's capture, so the
+            // skip is seen even though the test counts as passed.
+            let test = std::thread::current().name().unwrap_or("?").to_owned();
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: {reason} (`./task test` builds what it needs)"
+            );
+            None
+        }
+    }
+}
+
+/// What keeps podman tests from running here, if anything; asked once.
+fn podman_missing() -> Option<String> {
+    static MISSING: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    MISSING
+        .get_or_init(|| {
+            let version = Command::new("podman").arg("--version").output();
+            if !version.is_ok_and(|o| o.status.success()) {
+                return Some("podman is not installed".into());
+            }
+            let runner = runner_path();
+            if !runner.is_file() {
+                return Some(format!("no runner at {}", runner.display()));
+            }
+            let missing: Vec<String> = CORE_IMAGES
+                .iter()
+                .map(|name| format!("localhost/whipcode-{name}:latest"))
+                .filter(|image| {
+                    !Command::new("podman")
+                        .args(["image", "exists", image])
+                        .status()
+                        .is_ok_and(|s| s.success())
+                })
+                .collect();
+            (!missing.is_empty()).then(|| format!("images not built: {}", missing.join(", ")))
+        })
+        .clone()
 }
 
 pub fn bin() -> &'static str {
@@ -29,17 +89,21 @@ pub fn bin() -> &'static str {
 
 /// The statically linked runner; `./task test` builds it and sets the variable.
 pub fn runner() -> PathBuf {
-    let path = std::env::var_os("WHIPCODE_TEST_RUNNER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/runner/whipcode-runner")
-        });
+    let path = runner_path();
     assert!(
         path.is_file(),
         "no runner at {} (run ./task test)",
         path.display()
     );
     path
+}
+
+fn runner_path() -> PathBuf {
+    std::env::var_os("WHIPCODE_TEST_RUNNER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/runner/whipcode-runner")
+        })
 }
 
 /// Every container on the host, whoever owns it.
