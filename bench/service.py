@@ -1,21 +1,29 @@
 """Starting a whipcode instance for the benchmarks: a fresh key, a free port."""
-import os, re, subprocess, threading
+import os, subprocess, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target/release/whipcode")
 
 
 def start(tmp, key_text, instance, extra=()):
-    """Starts the release binary; returns (process, base url)."""
+    """Starts the release binary on a free port; returns (process, base url)."""
     key = os.path.join(tmp, "key")
+    port_file = os.path.join(tmp, f"port-{instance}")
+    if os.path.exists(port_file):
+        os.unlink(port_file)
     subprocess.run([BIN, "--gen-key", "--force", "-k", key], env={**os.environ, "WHIPCODE_MASTER_KEY": key_text},
                    check=True, stderr=subprocess.DEVNULL)
-    proc = subprocess.Popen([BIN, "-a", "127.0.0.1", "-p", "0", "-k", key, "--instance", instance, *extra],
+    proc = subprocess.Popen([BIN, "-a", "127.0.0.1", "-p", "0", "-k", key, "--instance", instance,
+                             "--port-file", port_file, *extra],
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "warn"})
-    for line in proc.stderr:
-        m = re.match(r"whipcode listening on (\S+)", line)
-        if m:
-            proc.log = []  # the server's warnings and errors, for the report
-            threading.Thread(target=lambda: [proc.log.append(l.rstrip()) for l in proc.stderr], daemon=True).start()
-            return proc, m.group(1)
+    proc.log = []  # the server's warnings and errors, for the report
+    threading.Thread(target=lambda: [proc.log.append(l.rstrip()) for l in proc.stderr], daemon=True).start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if os.path.exists(port_file):
+            with open(port_file) as f:
+                return proc, f"http://127.0.0.1:{f.read().strip()}"
+        if proc.poll() is not None:
+            raise SystemExit("service exited: " + "\n".join(proc.log))
+        time.sleep(0.02)
     raise SystemExit("service did not start")

@@ -85,6 +85,11 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
 
+    /// Once listening, write the bound port to this file (for scripts and
+    /// tests that start whipcode on port 0).
+    #[arg(long = "port-file", value_name = "FILE")]
+    pub port_file: Option<PathBuf>,
+
     /// Path to the static in-container runner (default: whipcode-runner beside this binary).
     #[arg(long, value_name = "PATH")]
     pub runner: Option<PathBuf>,

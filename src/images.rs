@@ -18,12 +18,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::languages::{image_ref, Language, LanguageMap, Recipe};
-use crate::sandbox::engine::{parse_images, project_images_args, Engine};
-
-const RECIPE_LABEL: &str = "whipcode.recipe";
-/// The toolchain version detected in a built image.
-pub const VERSION_LABEL: &str = "whipcode.version";
+use crate::languages::{Language, LanguageMap, Recipe};
+use crate::naming::{image_ref, RECIPE_LABEL, VERSION_LABEL};
+use crate::sandbox::podman::{cli, Podman};
 const MIRROR: &str = "http://deb.debian.org/debian";
 /// Lines of apt cleanup every package install ends with (the `*.bin` caches
 /// alone are ~76 MB per image).
@@ -68,7 +65,7 @@ pub enum Outcome {
 
 /// Builds the images of `languages` (and what they build on), `jobs` at a time.
 pub fn build_all(
-    engine: &Engine,
+    podman: &Podman,
     map: &LanguageMap,
     languages: &[Arc<Language>],
     options: &BuildOptions,
@@ -80,7 +77,7 @@ pub fn build_all(
     wanted.dedup();
     let order = map.build_order(&wanted).map_err(ImageError::Setup)?;
     let started = Instant::now();
-    let outcomes = schedule(engine, map, &order, options);
+    let outcomes = schedule(podman, map, &order, options);
     let failed: Vec<String> = order
         .iter()
         .filter(|name| {
@@ -105,8 +102,8 @@ pub fn build_all(
             .count(),
         failed.len()
     );
-    prune(engine, map, options.prune_unlisted);
-    report_disk(engine);
+    prune(podman, map, options.prune_unlisted);
+    report_disk(podman);
     if failed.is_empty() {
         Ok(())
     } else {
@@ -116,7 +113,7 @@ pub fn build_all(
 
 /// Runs builds in dependency order, at most `jobs` at once, printing progress.
 fn schedule(
-    engine: &Engine,
+    podman: &Podman,
     map: &LanguageMap,
     order: &[String],
     options: &BuildOptions,
@@ -156,14 +153,14 @@ fn schedule(
             }
             let dep_ids: Vec<(String, String)> =
                 deps.iter().map(|d| (d.clone(), ids[d].clone())).collect();
-            let (engine, tx, name_owned) = (engine.clone(), tx.clone(), name.clone());
+            let (podman, tx, name_owned) = (podman.clone(), tx.clone(), name.clone());
             let dirs = (options.log_dir.clone(), options.download_dir.clone());
             running.insert(name.clone(), Instant::now());
             std::thread::spawn(move || {
-                let outcome = build_one(&engine, &name_owned, &recipe, &dep_ids, &dirs.0, &dirs.1);
+                let outcome = build_one(&podman, &name_owned, &recipe, &dep_ids, &dirs.0, &dirs.1);
                 let id = match outcome {
                     Outcome::UpToDate | Outcome::Built { .. } => {
-                        image_id(&engine, &image_ref(&name_owned))
+                        image_id(&podman, &image_ref(&name_owned))
                     }
                     _ => None,
                 };
@@ -292,7 +289,7 @@ pub fn recipe_hash(recipe: &Recipe, dep_ids: &[(String, String)]) -> String {
 }
 
 fn build_one(
-    engine: &Engine,
+    podman: &Podman,
     name: &str,
     recipe: &Recipe,
     dep_ids: &[(String, String)],
@@ -302,7 +299,7 @@ fn build_one(
     let image = image_ref(name);
     let hash = recipe_hash(recipe, dep_ids);
     if inspect(
-        engine,
+        podman,
         &image,
         &format!("{{{{index .Labels \"{RECIPE_LABEL}\"}}}}"),
     )
@@ -314,11 +311,11 @@ fn build_one(
     let started = Instant::now();
     let log = log_dir.join(format!("{name}.log"));
     let built = match &recipe.debootstrap {
-        Some(suite) => debootstrap(engine, &image, suite, &hash, &log),
-        None => podman_build(engine, &image, recipe, &hash, &log, download_dir),
+        Some(suite) => debootstrap(podman, &image, suite, &hash, &log),
+        None => podman_build(podman, &image, recipe, &hash, &log, download_dir),
     };
     let labelled = built.and_then(|()| match &recipe.version {
-        Some(command) => label_version(engine, &image, command, &log),
+        Some(command) => label_version(podman, &image, command, &log),
         None => Ok(()),
     });
     match labelled {
@@ -349,7 +346,7 @@ fn log_files(log: &Path) -> Result<(std::fs::File, std::fs::File), String> {
 }
 
 fn debootstrap(
-    engine: &Engine,
+    podman: &Podman,
     image: &str,
     suite: &str,
     hash: &str,
@@ -380,8 +377,7 @@ fn debootstrap(
         .map_err(|e| format!("cannot run tar: {e}"))?;
     let tar_out = tar.stdout.take().expect("piped");
     let (out, err) = log_files(&log.with_extension("import.log"))?;
-    let imported = engine
-        .std_command()
+    let imported = cli::command(podman)
         .args([
             "import",
             "--change",
@@ -403,7 +399,7 @@ fn debootstrap(
 }
 
 fn podman_build(
-    engine: &Engine,
+    podman: &Podman,
     image: &str,
     recipe: &Recipe,
     hash: &str,
@@ -422,8 +418,7 @@ fn podman_build(
     let file = context.path().join("Containerfile");
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
     let (out, err) = log_files(log)?;
-    let status = engine
-        .std_command()
+    let status = cli::command(podman)
         .args(["build", "--network=host", "--pull=never", "--layers=false"])
         .arg(format!("--label={RECIPE_LABEL}={hash}"))
         .arg(format!("--tag={image}"))
@@ -479,9 +474,8 @@ fn download(fetch: &crate::languages::Fetch, dir: &Path) -> Result<PathBuf, Stri
 }
 
 /// Runs `command` in `image` and records its first line as the version label.
-fn label_version(engine: &Engine, image: &str, command: &str, log: &Path) -> Result<(), String> {
-    let out = engine
-        .std_command()
+fn label_version(podman: &Podman, image: &str, command: &str, log: &Path) -> Result<(), String> {
+    let out = cli::command(podman)
         .args([
             "run",
             "--rm",
@@ -516,12 +510,11 @@ fn label_version(engine: &Engine, image: &str, command: &str, log: &Path) -> Res
         ));
     }
     append_log(log, &format!("version: {version}"));
-    let id = image_id(engine, image).ok_or("image missing after build")?;
+    let id = image_id(podman, image).ok_or("image missing after build")?;
     let context = tempfile::tempdir().map_err(|e| e.to_string())?;
     let file = context.path().join("Containerfile");
     std::fs::write(&file, format!("FROM {id}\n")).map_err(|e| e.to_string())?;
-    let status = engine
-        .std_command()
+    let status = cli::command(podman)
         .args(["build", "--pull=never", "--quiet"])
         .arg(format!("--label={VERSION_LABEL}={version}"))
         .arg(format!("--tag={image}"))
@@ -539,9 +532,8 @@ fn label_version(engine: &Engine, image: &str, command: &str, log: &Path) -> Res
     }
 }
 
-fn inspect(engine: &Engine, image: &str, format: &str) -> Option<String> {
-    let out = engine
-        .std_command()
+fn inspect(podman: &Podman, image: &str, format: &str) -> Option<String> {
+    let out = cli::command(podman)
         .args(["image", "inspect", "--format", format, image])
         .stderr(Stdio::null())
         .output()
@@ -551,15 +543,14 @@ fn inspect(engine: &Engine, image: &str, format: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn image_id(engine: &Engine, image: &str) -> Option<String> {
-    inspect(engine, image, "{{.Id}}")
+fn image_id(podman: &Podman, image: &str) -> Option<String> {
+    inspect(podman, image, "{{.Id}}")
 }
 
 /// Removes dangling project images (left by rebuilds) and, when asked,
 /// project images that no recipe names any more.
-fn prune(engine: &Engine, map: &LanguageMap, unlisted: bool) {
-    let _ = engine
-        .std_command()
+fn prune(podman: &Podman, map: &LanguageMap, unlisted: bool) {
+    let _ = cli::command(podman)
         .args([
             "image",
             "prune",
@@ -574,10 +565,9 @@ fn prune(engine: &Engine, map: &LanguageMap, unlisted: bool) {
         return;
     }
     let known: Vec<String> = map.image_names().map(|n| image_ref(n)).collect();
-    for (name, _) in list_images(engine) {
+    for (name, _) in list_images(podman) {
         if !known.contains(&name) {
-            let removed = engine
-                .std_command()
+            let removed = cli::command(podman)
                 .args(["rmi", "--force", &name])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -591,15 +581,8 @@ fn prune(engine: &Engine, map: &LanguageMap, unlisted: bool) {
 }
 
 /// Project images as (reference, size in bytes): one `podman images` call.
-fn list_images(engine: &Engine) -> Vec<(String, u64)> {
-    let out = engine
-        .std_command()
-        .args(project_images_args())
-        .stderr(Stdio::null())
-        .output();
-    let Ok(out) = out else { return Vec::new() };
-    parse_images(&String::from_utf8_lossy(&out.stdout))
-        .unwrap_or_default()
+fn list_images(podman: &Podman) -> Vec<(String, u64)> {
+    cli::project_images(podman)
         .into_iter()
         .map(|image| (image.reference, image.size))
         .collect()
@@ -607,11 +590,10 @@ fn list_images(engine: &Engine) -> Vec<(String, u64)> {
 
 /// Prints the project images' disk use: each image's size, and the space
 /// their storage takes (shared layers counted once).
-fn report_disk(engine: &Engine) {
-    let images = list_images(engine);
+fn report_disk(podman: &Podman) {
+    let images = list_images(podman);
     let sum: u64 = images.iter().map(|(_, s)| s).sum();
-    let unique = engine
-        .std_command()
+    let unique = cli::command(podman)
         .args(["system", "df", "--format", "{{.Type}} {{.Size}}"])
         .stderr(Stdio::null())
         .output()

@@ -13,16 +13,20 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::naming::image_ref;
+
 /// The map read from the working directory when none is configured.
 pub const DEFAULT_FILE: &str = "langmap.toml";
 /// The map compiled into the binary.
 pub const BUILT_IN: &str = include_str!("../langmap.toml");
-/// Prefix of every image name; images are local and never pulled.
-pub const IMAGE_PREFIX: &str = "localhost/whipcode-";
-
-/// The full reference of the project image `name`.
-pub fn image_ref(name: &str) -> String {
-    format!("{IMAGE_PREFIX}{name}:latest")
+/// `^[A-Za-z_][A-Za-z0-9_]*$`: a name the map may reserve and a request
+/// may set in a program's environment.
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 const ARGS: &str = "{args}";
@@ -542,7 +546,7 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
     let mut env = defaults.env.clone();
     env.extend(entry.env);
     for (name, value) in &env {
-        if !crate::api::request::is_env_name(name) || value.contains('\0') {
+        if !is_env_name(name) || value.contains('\0') {
             return Err(format!("bad environment variable {name:?}"));
         }
     }

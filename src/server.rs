@@ -1,4 +1,6 @@
-//! Startup, serving and shutdown.
+//! The modes of `main`, and serving: settings wired to their owners (the
+//! sandbox, the application state, the listener), [`run`] until the
+//! shutdown signal, then the sandbox's own shutdown.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -8,20 +10,14 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
-use crate::api::cache::ResultCache;
-use crate::api::ratelimit::RateLimiter;
 use crate::api::{self, AppState};
 use crate::auth::MasterKey;
 use crate::cli::Cli;
 use crate::config::{instance_for, Settings};
 use crate::languages::{Language, LanguageMap};
-use crate::sandbox::engine::Engine;
-use crate::sandbox::gate::Gate;
-use crate::sandbox::podman::PodmanSandbox;
-use crate::sandbox::policy::UserNamespace;
-use crate::sandbox::reaper;
-use crate::sandbox::service::PodmanService;
-use crate::{images, keygen, listen, selftest, tls};
+use crate::sandbox::podman::{Podman, CONTAINERS_CONF};
+use crate::sandbox::policy::{self, UserNamespace};
+use crate::{images, keygen, listen, sandbox, selftest, tls};
 
 /// Files image recipes fetch, kept by checksum between builds.
 const DOWNLOAD_DIR: &str = "/var/cache/whipcode/downloads";
@@ -41,8 +37,8 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
     if let Some(wanted) = &cli.self_test {
         return self_test(&settings, &cli, languages.select(wanted)?).await;
     }
-    let engine = Engine::new(&settings.podman_path)?;
     if let Some(wanted) = &cli.build_images {
+        let podman = Podman::new(&settings.podman_path)?;
         let selected = languages.select(wanted)?;
         let options = images::BuildOptions {
             jobs: cli.build_jobs.unwrap_or_else(default_build_jobs),
@@ -53,9 +49,8 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DOWNLOAD_DIR)),
         };
-        let engine = engine.clone();
         tokio::task::spawn_blocking(move || {
-            images::build_all(&engine, &languages, &selected, &options)
+            images::build_all(&podman, &languages, &selected, &options)
         })
         .await??;
         return Ok(());
@@ -65,7 +60,7 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
         println!("{}", policy_json(&settings, &language));
         return Ok(());
     }
-    serve_api(settings, languages, engine).await
+    serve_api(settings, cli.port_file.as_deref(), languages).await
 }
 
 /// Builds are mostly downloads and unpacking: a few at once pays even on 2 cores.
@@ -121,7 +116,7 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         .instance
         .clone()
         .unwrap_or_else(|| "example".into());
-    let spec = crate::sandbox::policy::container_spec(&crate::sandbox::policy::Plan {
+    let spec = policy::container_spec(&policy::Plan {
         name: &format!("whipcode-{instance}-example"),
         instance: &instance,
         image: &language.image_ref(),
@@ -131,7 +126,7 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
     });
     serde_json::json!({
         "create": spec,
-        "containers_conf": crate::sandbox::engine::CONTAINERS_CONF,
+        "containers_conf": CONTAINERS_CONF,
         "steps": language.steps(&[]),
         "env": language.env,
     })
@@ -139,8 +134,8 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
 
 async fn serve_api(
     settings: Settings,
+    port_file: Option<&Path>,
     languages: LanguageMap,
-    engine: Engine,
 ) -> Result<(), Box<dyn Error>> {
     let key = Arc::new(MasterKey::load(&settings.key)?);
     check_runner(&settings.runner)?;
@@ -155,77 +150,73 @@ async fn serve_api(
         .instance
         .clone()
         .unwrap_or_else(|| instance_for(local));
-    match reaper::sweep(&engine, &instance).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(removed = n, %instance, "removed leftover containers"),
-        Err(e) => return Err(format!("podman is not usable: {e}").into()),
-    }
-    tokio::spawn(reaper::sweep_periodically(engine.clone(), instance.clone()));
-    let service = PodmanService::start(&engine).await?;
-
-    let userns = settings.userns.unwrap_or(UserNamespace::Host);
-    let gate = Arc::new(Gate::new(settings.max_concurrent, settings.max_queue));
-    let sandbox = PodmanSandbox::new(
-        engine.clone(),
-        service.api().clone(),
-        Arc::clone(&gate),
-        settings.runner.clone(),
-        instance.clone(),
-        usize::try_from(settings.output_limit).unwrap_or(usize::MAX),
-        userns,
-        settings.pool_size,
-    );
-    let sandbox = Arc::new(sandbox);
-    let mut state = AppState::new(key, Arc::new(languages), sandbox.clone());
-    state.max_bytes = settings.max_bytes;
-    state.max_timeout = settings.timeout;
-    state.limits = settings.limits();
-    state.body_deadline = settings.client_timeout;
-    state.proxy = settings.proxy;
-    state.rate_limit = settings.rate_limit.map(|l| Arc::new(RateLimiter::new(l)));
-    state.cache = settings
-        .cache
-        .map(|bytes| Arc::new(ResultCache::new(bytes)));
+    let sandbox = sandbox::start(sandbox_settings(&settings, instance.clone())).await?;
+    let state = AppState::from_settings(&settings, key, Arc::new(languages), sandbox.sandbox());
     let app = api::router(state, settings.ping);
 
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %local, %instance, %scheme, "whipcode listening");
     eprintln!("whipcode listening on {scheme}://{local} (instance {instance})");
+    if let Some(file) = port_file {
+        write_port_file(file, local.port())?;
+    }
     let deadlines = listen::Deadlines {
         headers: settings.client_timeout,
         // In-flight runs may queue for a slot (60 s) and then run (the timeout).
         drain: DRAIN_DEADLINE + settings.timeout,
     };
+    run(listener, app, tls, deadlines, shutdown_signal()).await?;
+
+    // Runs have finished: the sandbox removes what is left and stops.
+    sandbox.shutdown(DRAIN_DEADLINE).await;
+    tracing::info!("whipcode stopped");
+    Ok(())
+}
+
+/// Serves `app` on `listener` (over TLS when `tls` is given) until
+/// `shutdown` resolves, then lets open connections finish within the
+/// deadlines. Tests call this in-process on a listener bound to port 0.
+pub async fn run(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    deadlines: listen::Deadlines,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     match tls {
         None => {
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            listen::serve(listener, app, shutdown_signal(), deadlines).await;
+            listen::serve(listener, app, shutdown, deadlines).await;
         }
         Some(config) => {
             let listener = tls::TlsListener::new(listener, config)?;
-            listen::serve(listener, app, shutdown_signal(), deadlines).await;
+            listen::serve(listener, app, shutdown, deadlines).await;
         }
     }
-
-    // Runs have finished; no more warm containers; let teardowns finish,
-    // then remove anything left.
-    sandbox.close().await;
-    let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
-    while gate.in_use() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for name in engine
-        .instance_containers(&instance)
-        .await
-        .unwrap_or_default()
-    {
-        engine.remove(&name).await;
-    }
-    service.stop().await;
-    tracing::info!("whipcode stopped");
     Ok(())
+}
+
+/// The sandbox's settings, from the service's.
+fn sandbox_settings(settings: &Settings, instance: String) -> sandbox::Settings {
+    sandbox::Settings {
+        podman: settings.podman_path.clone(),
+        runner: settings.runner.clone(),
+        instance,
+        max_concurrent: settings.max_concurrent,
+        max_queue: settings.max_queue,
+        output_limit: usize::try_from(settings.output_limit).unwrap_or(usize::MAX),
+        userns: settings.userns.unwrap_or(UserNamespace::Host),
+        pool_size: settings.pool_size,
+    }
+}
+
+/// Writes the port where readers never see a half-written file.
+fn write_port_file(file: &Path, port: u16) -> std::io::Result<()> {
+    let partial = file.with_extension("partial");
+    std::fs::write(&partial, format!("{port}\n"))?;
+    std::fs::rename(&partial, file)
 }
 
 async fn shutdown_signal() {

@@ -178,7 +178,11 @@ async fn tls_serves_https_with_the_configured_certificate_and_the_self_test_uses
     gen_key_file(&key);
     let tls_arg = tls.to_str().unwrap();
     let svc = Service::start_with_key(&key, &["--tls", "--tls-dir", tls_arg, "--ping"], dir);
-    assert!(svc.url.starts_with("https://"), "{}", svc.url);
+    assert!(
+        svc.wait_for_log("listening on https://", Duration::from_secs(5)),
+        "{}",
+        svc.log_text()
+    );
 
     let cacert = svc.dir().join("certs/cert.pem");
     let url = format!("https://localhost:{}/ping", svc.port());
@@ -342,7 +346,7 @@ fn self_test_without_a_key_says_how_to_give_one() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn readiness_reports_podman_and_missing_images_without_a_key() {
+async fn readiness_reports_podman_and_missing_images_without_a_key_and_recovers() {
     let Some(_podman) = common::podman_test() else {
         return;
     };
@@ -375,19 +379,40 @@ async fn readiness_reports_podman_and_missing_images_without_a_key() {
     );
     assert_eq!(body["missing"], json!(["Never Built"]));
 
+    // podman goes down: its service is killed and cannot be started again.
     std::fs::write(dir.path().join("podman-down"), "").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (status, body) = loop {
-        let (status, body) = ready().await;
-        if status != 200 || Instant::now() > deadline {
-            break (status, body);
+    let service = common::podman_service_of(svc.pid()).expect("podman's service runs");
+    Command::new("kill")
+        .args(["-9", &service.to_string()])
+        .status()
+        .unwrap();
+    let wait_for = |want: u16| {
+        let ready = &ready;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(40);
+            loop {
+                let (status, body) = ready().await;
+                if status == want || Instant::now() > deadline {
+                    return (status, body);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    let (status, body) = wait_for(503).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["podman"], false);
-    assert!(body["detail"].as_str().unwrap().contains("podman"));
+    assert!(
+        body["detail"].as_str().unwrap().contains("podman"),
+        "{body}"
+    );
+
+    // podman is back: the service is started again and /ready says so.
     std::fs::remove_file(dir.path().join("podman-down")).unwrap();
+    let (status, body) = wait_for(200).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["missing"], json!(["Never Built"]));
+    svc.stop_and_check_clean();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! The server reports its own time apart from the sandbox's (`Server-Timing`),
 //! so its overhead can be measured without the container's. A fake sandbox
-//! that takes a known time stands in: this checks the HTTP layer only.
+//! that takes a known time stands in: this checks the HTTP layer only, and
+//! that the whole service runs in-process on port 0 with its own shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,4 +75,50 @@ async fn server_timing_separates_the_servers_own_time_from_the_sandboxs() {
     let (server, sandbox) = durations(header);
     assert!(sandbox >= 60.0, "{header}");
     assert!(server < sandbox, "{header}");
+}
+
+#[tokio::test]
+async fn the_service_runs_in_process_on_port_0_and_stops_at_its_shutdown_signal() {
+    let state = AppState::new(
+        Arc::new(MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap()),
+        Arc::new(LanguageMap::load(None).unwrap()),
+        Arc::new(Slow(Duration::from_millis(10))),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let deadlines = whipcode::listen::Deadlines {
+        headers: Duration::from_secs(5),
+        drain: Duration::from_secs(5),
+    };
+    let server = tokio::spawn(whipcode::server::run(
+        listener,
+        router(state, true),
+        None,
+        deadlines,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{url}/run"))
+        .header("X-Master-Key", "fixture-master-key")
+        .json(&json!({"language_id": 1, "code": "eA=="}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let pong = client.get(format!("{url}/ping")).send().await.unwrap();
+    assert_eq!(pong.text().await.unwrap(), "pong");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops at its signal")
+        .unwrap()
+        .unwrap();
+    assert!(
+        reqwest::get(format!("{url}/ping")).await.is_err(),
+        "nothing listens any more"
+    );
 }

@@ -80,6 +80,30 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The state the service runs with: every setting the HTTP layer uses,
+    /// taken from the service's settings in this one place.
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        key: Arc<MasterKey>,
+        languages: Arc<LanguageMap>,
+        sandbox: Arc<dyn Sandbox>,
+    ) -> AppState {
+        AppState {
+            max_bytes: settings.max_bytes,
+            max_timeout: settings.timeout,
+            limits: settings.limits(),
+            body_deadline: settings.client_timeout,
+            proxy: settings.proxy,
+            rate_limit: settings.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
+            cache: settings
+                .cache
+                .map(|bytes| Arc::new(ResultCache::new(bytes))),
+            ..AppState::new(key, languages, sandbox)
+        }
+    }
+}
+
 /// The service's routes. `/ping` exists only when enabled.
 pub fn router(state: AppState, ping: bool) -> Router {
     let not_allowed = || async { ApiError::MethodNotAllowed };

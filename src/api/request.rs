@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use crate::languages::{Language, LanguageMap};
+use crate::languages::{is_env_name, Language, LanguageMap};
 
 /// Most arguments in `args`, and most bytes in one argument.
 pub const MAX_ARGS: usize = 64;
@@ -195,15 +195,6 @@ fn stdin(value: Value) -> Result<Vec<u8>, ApiError> {
         Value::String(s) => Ok(s.into_bytes()),
         _ => Err(ApiError::bad("stdin must be a string")),
     }
-}
-
-/// `^[A-Za-z_][A-Za-z0-9_]*$`
-pub fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn env(value: &Value, language: &Language) -> Result<Vec<(String, String)>, ApiError> {

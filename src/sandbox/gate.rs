@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::SandboxError;
+use super::job::SandboxError;
 
 /// Longest a request waits for a container slot.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -57,6 +57,16 @@ impl Gate {
         self.limit - self.slots.available_permits()
     }
 
+    /// Waits until no slot is held (every container removed), at most
+    /// `within`; whether that happened. No new run can enter meanwhile.
+    pub async fn idle(&self, within: Duration) -> bool {
+        let all = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        matches!(
+            tokio::time::timeout(within, self.slots.acquire_many(all)).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// Requests waiting right now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
@@ -86,5 +96,21 @@ mod tests {
             .unwrap()
             .expect("the queued caller gets the freed slot");
         assert_eq!(gate.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn idle_waits_for_the_last_slot_and_gives_up_at_its_deadline() {
+        let gate = Arc::new(Gate::new(2, 0));
+        let held = gate.enter().await.unwrap();
+        assert!(
+            !gate.idle(Duration::from_millis(50)).await,
+            "a slot is held"
+        );
+        let releaser = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(held);
+        });
+        assert!(gate.idle(Duration::from_secs(5)).await);
+        releaser.await.unwrap();
     }
 }

@@ -1,137 +1,39 @@
 //! Running one job in one fresh container. Knows nothing of HTTP.
 //!
+//! One run reads top to bottom: [`gate`] (a slot) → [`pool`] (a warm
+//! container) or [`launch`] (a new one) → [`events`] (the runner's frames,
+//! capped) → [`cgroup`] (the kernel's figures) → [`registry`] (removal).
+//!
+//! - [`job`]: the job, its outcome, [`SandboxError`] and the [`Sandbox`] trait.
+//! - [`lifecycle`]: the sandbox started from its [`Settings`] and shut down with a deadline.
+//! - [`run`]: [`PodmanSandbox`], one run from slot to outcome.
 //! - [`policy`]: the container's security policy, as podman's create spec, in one place.
-//! - [`service`]: podman's REST API service, started and supervised by this process.
-//! - [`libpod`]: calls to that service over its unix socket, each with a deadline.
-//! - [`engine`]: podman's configuration and CLI calls (listing, sweeping, builds).
-//! - [`container`]: a live container that is killed and removed on every path.
-//! - [`podman`]: the [`Sandbox`] that runs a job in a fresh container through the runner.
-//! - [`pool`]: warm single-use containers started ahead of time, sized by demand.
+//! - [`launch`]: creating, naming, attaching to and starting one container.
+//! - [`pool`]: warm single-use containers started ahead on top of the launcher, sized by demand.
+//! - [`events`]: reading the runner's event frames into an outcome, within the byte cap.
 //! - [`gate`]: the bound on live containers and on requests waiting for one.
-//! - [`reaper`]: removing this instance's leftovers, at startup and periodically.
+//! - [`registry`]: the live containers of this process; removal and sweeps.
+//! - [`container`]: a live container that is killed and removed on every path.
 //! - [`output`]: captured output, kept as the chunks that arrived, capped.
 //! - [`cgroup`]: a container's peak memory and OOM kills, read from the host's cgroup files.
+//! - [`podman`]: podman's configuration, its REST client and service, and its CLI (image builds).
 
 pub mod cgroup;
 pub mod container;
-pub mod engine;
+pub mod events;
 pub mod gate;
-pub mod libpod;
+pub mod job;
+pub mod launch;
+pub mod lifecycle;
 pub mod output;
 pub mod podman;
 pub mod policy;
 pub mod pool;
-pub mod reaper;
-pub mod service;
+pub mod registry;
+pub mod run;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::time::Duration;
-
+pub use job::{signal_name, BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
+pub use lifecycle::{start, SandboxHandle, Settings};
 pub use output::Captured;
-pub use policy::Limits;
-
-/// One job: what to write, what to run, with what input and limits.
-#[derive(Debug, Clone)]
-pub struct RunSpec {
-    /// Full image reference (`localhost/...`); never pulled.
-    pub image: String,
-    /// Files written into the working directory: (plain name, content).
-    pub files: Vec<(String, Vec<u8>)>,
-    /// argv steps run in order; the last one gets `stdin`.
-    pub steps: Vec<Vec<String>>,
-    /// The complete environment of every step.
-    pub env: Vec<(String, String)>,
-    pub stdin: Vec<u8>,
-    /// Wall-clock limit of the program, counted from the moment it starts.
-    pub timeout: Duration,
-    pub limits: Limits,
-}
-
-/// What a run produced. Output is capped; see `truncated`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunOutcome {
-    pub stdout: Captured,
-    pub stderr: Captured,
-    /// Exit code of the last step that ran; `None` if killed or timed out.
-    pub exit_code: Option<i32>,
-    /// Signal that ended the program, if any.
-    pub signal: Option<i32>,
-    pub timed_out: bool,
-    /// An output stream reached its byte cap and the run was stopped.
-    pub truncated: bool,
-    /// From starting the container to the program's end.
-    pub container_age: Duration,
-    /// CPU time the runner measured for the program (as reported from inside).
-    pub cpu_time: Option<Duration>,
-    /// Highest memory use of the container, from its cgroup (kernel-accounted).
-    pub memory_peak: Option<u64>,
-    /// The kernel's OOM killer ended a process of this run.
-    pub oom_killed: bool,
-    /// The container's unique name, for logs.
-    pub container: String,
-}
-
-/// Why a run could not produce an outcome.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SandboxError {
-    /// Every container slot is taken and the waiting queue is full.
-    #[error("all {limit} container slots are busy and the queue is full")]
-    Busy { limit: usize },
-    /// The language's image is not installed.
-    #[error("image {image} is not installed")]
-    ImageMissing { image: String },
-    /// podman failed before the program started.
-    #[error("podman failed: {0}")]
-    Engine(String),
-    /// The runner refused the job or broke the protocol.
-    #[error("runner: {0}")]
-    Runner(String),
-}
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// A project image present on this host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstalledImage {
-    /// Full reference, e.g. `localhost/whipcode-python:latest`.
-    pub reference: String,
-    /// The toolchain version recorded when it was built, if any.
-    pub version: Option<String>,
-}
-
-/// Something that runs jobs in isolation. The HTTP layer only sees this.
-pub trait Sandbox: Send + Sync + 'static {
-    fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>>;
-
-    /// The project's images installed right now; an error when the engine
-    /// cannot be reached.
-    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>>;
-}
-
-/// The conventional name of a signal number, e.g. 9 → `SIGKILL`.
-pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        31 => "SIGSYS",
-        other => return format!("SIG{other}"),
-    };
-    name.to_owned()
-}
+pub use policy::{Limits, UserNamespace};
+pub use run::PodmanSandbox;

@@ -8,14 +8,10 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::naming::{INSTANCE_LABEL, PROJECT_LABEL_KEY, PROJECT_LABEL_VALUE};
+
 /// Where the runner is mounted inside every container.
 pub const RUNNER_PATH: &str = "/usr/local/libexec/whipcode-runner";
-/// Label naming the project on every container it starts.
-pub const PROJECT_LABEL: &str = "whipcode.project=whipcode";
-const PROJECT_LABEL_KEY: &str = "whipcode.project";
-const PROJECT_LABEL_VALUE: &str = "whipcode";
-/// Label key naming the instance that owns a container.
-pub const INSTANCE_LABEL: &str = "whipcode.instance";
 /// The only writable place inside the container, and the working directory.
 pub const WORKDIR: &str = "/tmp";
 
@@ -230,10 +226,6 @@ mod tests {
         assert_eq!(s["labels"]["whipcode.project"], "whipcode");
         assert_eq!(s["labels"]["whipcode.instance"], "test");
         assert_eq!(s["name"], "whipcode-test-1");
-        assert_eq!(
-            PROJECT_LABEL,
-            format!("{PROJECT_LABEL_KEY}={PROJECT_LABEL_VALUE}")
-        );
     }
 
     #[test]

@@ -176,11 +176,14 @@ impl Service {
         } else {
             &["--instance", &instance]
         };
+        let port_file = dir.path().join("port");
         let mut child = Command::new(bin())
             .args(["-a", "127.0.0.1", "-p", "0", "-k"])
             .arg(key)
             .arg("--runner")
             .arg(runner())
+            .arg("--port-file")
+            .arg(&port_file)
             .args(own_instance)
             .args(extra)
             .current_dir(dir.path())
@@ -190,28 +193,21 @@ impl Service {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&logs);
         std::thread::spawn(move || {
-            let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && line.starts_with("whipcode listening on ") {
-                    let url = line["whipcode listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .to_owned();
-                    let _ = tx.send(url);
-                    sent = true;
-                }
                 eprintln!("[server] {line}");
                 sink.lock().unwrap().push(line);
             }
         });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("whipcode did not start listening");
+        let port = wait_for_port(&port_file, &mut child);
+        let scheme = if extra.contains(&"--tls") {
+            "https"
+        } else {
+            "http"
+        };
+        let url = format!("{scheme}://127.0.0.1:{port}");
         Service {
             url,
             instance,
@@ -245,6 +241,18 @@ impl Service {
             assert!(Instant::now() < deadline, "whipcode did not exit");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Waits (bounded) until the server's log contains `needle`; whether it did.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while !self.log_text().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 
     /// The server's log so far, as one string.
@@ -292,6 +300,24 @@ impl Service {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+    }
+}
+
+/// The port a server wrote to its `--port-file`, waiting (bounded) for it.
+fn wait_for_port(file: &Path, child: &mut Child) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            return text.trim().parse().expect("a port number");
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("whipcode exited before listening: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "whipcode did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

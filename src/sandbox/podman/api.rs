@@ -1,5 +1,6 @@
-//! Calls to podman's REST API (libpod) over its unix socket, each with a
-//! deadline. One connection per call: on a local socket that costs less than
+//! The client of podman's REST API (libpod) on the service's unix socket:
+//! every call with a deadline, and the calls this project makes as typed
+//! methods. One connection per call: on a local socket that costs less than
 //! a millisecond and leaves nothing to go stale.
 
 use std::path::PathBuf;
@@ -10,8 +11,11 @@ use hyper::body::Bytes;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::net::UnixStream;
+
+use super::{parse_images, ListedImage};
+use crate::naming::IMAGE_PREFIX;
 
 /// The API version podman 4 serves.
 const PREFIX: &str = "/v4.0.0/libpod";
@@ -20,7 +24,7 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// What went wrong talking to podman's service.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum PodmanError {
     #[error("podman's service is not reachable at {socket}: {reason}")]
     Unreachable { socket: String, reason: String },
     #[error("podman's service did not answer {call} within {deadline:?}")]
@@ -35,16 +39,16 @@ pub enum ApiError {
     Protocol(String),
 }
 
-impl ApiError {
+impl PodmanError {
     /// The named container or image does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ApiError::Refused { status, .. } if *status == StatusCode::NOT_FOUND)
+        matches!(self, PodmanError::Refused { status, .. } if *status == StatusCode::NOT_FOUND)
     }
 
     /// Podman's own message, if it answered at all.
     pub fn message(&self) -> Option<&str> {
         match self {
-            ApiError::Refused { message, .. } => Some(message),
+            PodmanError::Refused { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -55,13 +59,13 @@ pub type AttachStream = TokioIo<hyper::upgrade::Upgraded>;
 
 /// A handle on the service's socket.
 #[derive(Debug, Clone)]
-pub struct Libpod {
+pub struct PodmanApi {
     socket: PathBuf,
 }
 
-impl Libpod {
-    pub fn new(socket: PathBuf) -> Libpod {
-        Libpod { socket }
+impl PodmanApi {
+    pub fn new(socket: PathBuf) -> PodmanApi {
+        PodmanApi { socket }
     }
 
     /// Whether the service answers its ping.
@@ -84,7 +88,7 @@ impl Libpod {
         path: &str,
         body: Option<&Value>,
         deadline: Duration,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, PodmanError> {
         let name = format!("{method} {path}");
         let call = async {
             let mut sender = handshake(self.connect().await?).await?;
@@ -92,13 +96,13 @@ impl Libpod {
             let response = sender
                 .send_request(request(method, path, body))
                 .await
-                .map_err(|e| ApiError::Protocol(e.to_string()))?;
+                .map_err(|e| PodmanError::Protocol(e.to_string()))?;
             let status = response.status();
             let bytes = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| ApiError::Protocol(e.to_string()))?
+                .map_err(|e| PodmanError::Protocol(e.to_string()))?
                 .to_bytes();
             let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             if status.is_success() {
@@ -108,7 +112,7 @@ impl Libpod {
                     .as_str()
                     .map(str::to_owned)
                     .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
-                Err(ApiError::Refused {
+                Err(PodmanError::Refused {
                     call: name.clone(),
                     status,
                     message,
@@ -117,7 +121,7 @@ impl Libpod {
         };
         tokio::time::timeout(deadline, call)
             .await
-            .map_err(|_| ApiError::Timeout {
+            .map_err(|_| PodmanError::Timeout {
                 call: name.clone(),
                 deadline,
             })?
@@ -125,7 +129,7 @@ impl Libpod {
 
     /// Attaches to a container's stdin, stdout and stderr (before it starts,
     /// so nothing it prints is missed).
-    pub async fn attach(&self, id: &str, deadline: Duration) -> Result<AttachStream, ApiError> {
+    pub async fn attach(&self, id: &str, deadline: Duration) -> Result<AttachStream, PodmanError> {
         let path =
             format!("/containers/{id}/attach?stdin=true&stdout=true&stderr=true&stream=true");
         let call = async {
@@ -138,9 +142,9 @@ impl Libpod {
             let response = sender
                 .send_request(req)
                 .await
-                .map_err(|e| ApiError::Protocol(e.to_string()))?;
+                .map_err(|e| PodmanError::Protocol(e.to_string()))?;
             if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-                return Err(ApiError::Refused {
+                return Err(PodmanError::Refused {
                     call: format!("POST {path}"),
                     status: response.status(),
                     message: "attach was not upgraded".into(),
@@ -148,25 +152,103 @@ impl Libpod {
             }
             let upgraded = hyper::upgrade::on(response)
                 .await
-                .map_err(|e| ApiError::Protocol(e.to_string()))?;
+                .map_err(|e| PodmanError::Protocol(e.to_string()))?;
             Ok(TokioIo::new(upgraded))
         };
         tokio::time::timeout(deadline, call)
             .await
-            .map_err(|_| ApiError::Timeout {
+            .map_err(|_| PodmanError::Timeout {
                 call: format!("POST {path}"),
                 deadline,
             })?
     }
 
+    /// Creates a container from libpod's create spec; its full id.
+    pub async fn create(&self, spec: &Value, deadline: Duration) -> Result<String, PodmanError> {
+        let created = self
+            .call(Method::POST, "/containers/create", Some(spec), deadline)
+            .await?;
+        created["Id"]
+            .as_str()
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                PodmanError::Protocol(format!("create answered without an id: {created}"))
+            })
+    }
+
+    pub async fn start(&self, id: &str, deadline: Duration) -> Result<(), PodmanError> {
+        let path = format!("/containers/{id}/start");
+        self.call(Method::POST, &path, None, deadline)
+            .await
+            .map(drop)
+    }
+
+    /// Kills (no stop grace) and removes a container; one that does not
+    /// exist counts as removed.
+    pub async fn remove(&self, name: &str, deadline: Duration) -> Result<(), PodmanError> {
+        let path = format!("/containers/{name}?force=true&timeout=0");
+        match self.call(Method::DELETE, &path, None, deadline).await {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a container is still running, and its exit code once not.
+    pub async fn state(
+        &self,
+        id: &str,
+        deadline: Duration,
+    ) -> Result<(bool, Option<i32>), PodmanError> {
+        let path = format!("/containers/{id}/json");
+        let info = self.call(Method::GET, &path, None, deadline).await?;
+        let state = &info["State"];
+        let code = state["ExitCode"]
+            .as_i64()
+            .and_then(|c| i32::try_from(c).ok());
+        Ok((state["Running"] == true, code))
+    }
+
+    /// Names of every container (running or not) carrying all these
+    /// `key=value` labels.
+    pub async fn containers_labelled(
+        &self,
+        labels: &[String],
+        deadline: Duration,
+    ) -> Result<Vec<String>, PodmanError> {
+        let filters = json!({ "label": labels }).to_string();
+        let path = format!(
+            "/containers/json?all=true&filters={}",
+            query_escape(&filters)
+        );
+        let listed = self.call(Method::GET, &path, None, deadline).await?;
+        Ok(listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["Names"].as_array()?.first()?.as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// The project's images (`localhost/whipcode-*`), one entry per name.
+    pub async fn project_images(
+        &self,
+        deadline: Duration,
+    ) -> Result<Vec<ListedImage>, PodmanError> {
+        let filters = json!({ "reference": [format!("{IMAGE_PREFIX}*")] }).to_string();
+        let path = format!("/images/json?filters={}", query_escape(&filters));
+        let listed = self.call(Method::GET, &path, None, deadline).await?;
+        parse_images(&listed.to_string()).map_err(PodmanError::Protocol)
+    }
+
     /// Connects, waiting a little while the service is being (re)started.
-    async fn connect(&self) -> Result<UnixStream, ApiError> {
+    async fn connect(&self) -> Result<UnixStream, PodmanError> {
         let give_up = tokio::time::Instant::now() + CONNECT_PATIENCE;
         loop {
             match UnixStream::connect(&self.socket).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) if tokio::time::Instant::now() >= give_up => {
-                    return Err(ApiError::Unreachable {
+                    return Err(PodmanError::Unreachable {
                         socket: self.socket.display().to_string(),
                         reason: e.to_string(),
                     })
@@ -177,12 +259,25 @@ impl Libpod {
     }
 }
 
+/// Percent-encodes a query value (the JSON of podman's `filters`).
+fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn handshake(stream: UnixStream) -> Result<Sender, ApiError> {
+async fn handshake(stream: UnixStream) -> Result<Sender, PodmanError> {
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| ApiError::Protocol(e.to_string()))?;
+        .map_err(|e| PodmanError::Protocol(e.to_string()))?;
     tokio::spawn(async move {
         let _ = connection.with_upgrades().await;
     });
@@ -266,15 +361,23 @@ mod tests {
         assert!(read_frame(&mut bytes.as_slice()).await.is_err());
     }
 
+    #[test]
+    fn filters_are_percent_encoded_in_the_query() {
+        assert_eq!(
+            query_escape(r#"{"label":["a=b"]}"#),
+            "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D"
+        );
+    }
+
     #[tokio::test]
     async fn a_call_never_outlives_its_deadline_even_without_a_socket() {
-        let lib = Libpod::new(PathBuf::from("/nonexistent/whipcode/podman.sock"));
+        let lib = PodmanApi::new(PathBuf::from("/nonexistent/whipcode/podman.sock"));
         let started = std::time::Instant::now();
         let err = lib
             .call(Method::GET, "/_ping", None, Duration::from_millis(300))
             .await
             .unwrap_err();
-        assert!(matches!(err, ApiError::Timeout { .. }), "{err}");
+        assert!(matches!(err, PodmanError::Timeout { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 }

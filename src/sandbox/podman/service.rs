@@ -5,7 +5,7 @@
 //! directory, instead of one podman CLI process per container (the CLI pays
 //! Go's start-up and opening the storage database every time). If the
 //! service dies it is started again; calls made meanwhile wait for it a
-//! little (see [`Libpod`]) and then fail with a clear error. It dies with
+//! little (see [`PodmanApi`]) and then fail with a clear error. It dies with
 //! this process (parent-death signal) and is stopped at shutdown.
 
 use std::process::Stdio;
@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use tokio::process::Child;
 
-use super::engine::Engine;
-use super::libpod::Libpod;
+use super::api::PodmanApi;
+use super::Podman;
 
 /// How long the service gets to answer its first ping.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -24,29 +24,29 @@ const READY_DEADLINE: Duration = Duration::from_secs(30);
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
 pub struct PodmanService {
-    api: Libpod,
+    api: PodmanApi,
     stopping: Arc<AtomicBool>,
     stop: tokio::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl PodmanService {
     /// Starts the service and waits until it answers.
-    pub async fn start(engine: &Engine) -> Result<PodmanService, String> {
-        let socket = engine.service_socket();
-        let api = Libpod::new(socket);
-        let mut child = spawn(engine)?;
+    pub async fn start(podman: &Podman) -> Result<PodmanService, String> {
+        let socket = podman.service_socket();
+        let api = PodmanApi::new(socket);
+        let mut child = spawn(podman)?;
         if !wait_ready(&api, &mut child).await {
             let _ = child.kill().await;
             return Err(format!(
                 "podman's REST API service did not come up within {READY_DEADLINE:?} \
                  (podman system service on {})",
-                engine.service_socket().display()
+                podman.service_socket().display()
             ));
         }
         let stopping = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         tokio::spawn(supervise(
-            engine.clone(),
+            podman.clone(),
             api.clone(),
             child,
             Arc::clone(&stopping),
@@ -59,7 +59,7 @@ impl PodmanService {
         })
     }
 
-    pub fn api(&self) -> &Libpod {
+    pub fn api(&self) -> &PodmanApi {
         &self.api
     }
 
@@ -72,17 +72,17 @@ impl PodmanService {
     }
 }
 
-fn spawn(engine: &Engine) -> Result<Child, String> {
-    let socket = engine.service_socket();
+fn spawn(podman: &Podman) -> Result<Child, String> {
+    let socket = podman.service_socket();
     let _ = std::fs::remove_file(&socket);
     // setpriv: the service gets SIGKILL if this process dies without
     // stopping it (kill -9), so no service outlives its server.
     let mut cmd = tokio::process::Command::new("setpriv");
     cmd.arg("--pdeathsig=KILL")
-        .arg(engine.podman_path())
+        .arg(podman.binary())
         .args(["system", "service", "--time=0"])
         .arg(format!("unix://{}", socket.display()))
-        .env("CONTAINERS_CONF", engine.service_conf_path())
+        .env("CONTAINERS_CONF", podman.service_conf_path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -107,7 +107,7 @@ async fn forward_log(stderr: tokio::process::ChildStderr) {
     }
 }
 
-async fn wait_ready(api: &Libpod, child: &mut Child) -> bool {
+async fn wait_ready(api: &PodmanApi, child: &mut Child) -> bool {
     let give_up = tokio::time::Instant::now() + READY_DEADLINE;
     while tokio::time::Instant::now() < give_up {
         if let Ok(Some(_)) = child.try_wait() {
@@ -122,8 +122,8 @@ async fn wait_ready(api: &Libpod, child: &mut Child) -> bool {
 }
 
 async fn supervise(
-    engine: Engine,
-    api: Libpod,
+    podman: Podman,
+    api: PodmanApi,
     mut child: Child,
     stopping: Arc<AtomicBool>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
@@ -146,7 +146,7 @@ async fn supervise(
             if stopping.load(Ordering::SeqCst) {
                 return;
             }
-            match spawn(&engine) {
+            match spawn(&podman) {
                 Ok(mut next) => {
                     if wait_ready(&api, &mut next).await {
                         tracing::info!("podman's REST API service is back");

@@ -1,0 +1,109 @@
+//! The sandbox's lifecycle: started from its own [`Settings`] (podman's
+//! configuration, the supervised REST service, a sweep of this instance's
+//! leftovers and the periodic one, the gate, the launcher and the pool),
+//! and shut down with a deadline (no warm container left, runs and their
+//! teardowns waited for, a last sweep, the service stopped).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::gate::Gate;
+use super::job::SandboxError;
+use super::launch::Launcher;
+use super::podman::service::PodmanService;
+use super::podman::Podman;
+use super::policy::UserNamespace;
+use super::pool::Pool;
+use super::registry::Registry;
+use super::run::PodmanSandbox;
+
+/// What the sandbox is made of; the server fills it from its configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// podman's binary.
+    pub podman: PathBuf,
+    /// The static in-container runner, mounted read-only into every container.
+    pub runner: PathBuf,
+    /// Names this process's containers (label and name); unique per host.
+    pub instance: String,
+    /// Containers alive at once.
+    pub max_concurrent: usize,
+    /// Runs waiting for a slot before more are refused.
+    pub max_queue: usize,
+    /// Byte cap on each of stdout and stderr.
+    pub output_limit: usize,
+    pub userns: UserNamespace,
+    /// Warm containers at most (0: none).
+    pub pool_size: usize,
+}
+
+/// A started sandbox: the [`PodmanSandbox`] runs go to, and what it owns
+/// until [`SandboxHandle::shutdown`].
+pub struct SandboxHandle {
+    sandbox: Arc<PodmanSandbox>,
+    registry: Registry,
+    service: PodmanService,
+    sweeper: tokio::task::JoinHandle<()>,
+    /// Holds podman's configuration directory (and the service's socket).
+    _podman: Podman,
+}
+
+/// Starts the sandbox; an error when podman cannot be used.
+pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
+    let engine = |e: String| SandboxError::Engine(e);
+    let podman = Podman::new(&settings.podman)
+        .map_err(|e| engine(format!("cannot write podman's configuration: {e}")))?;
+    let service = PodmanService::start(&podman).await.map_err(engine)?;
+    let registry = Registry::new(service.api().clone(), settings.instance.clone());
+    match registry.sweep().await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!(removed = n, instance = %settings.instance, "removed leftover containers")
+        }
+        Err(e) => {
+            service.stop().await;
+            return Err(engine(format!("podman is not usable: {e}")));
+        }
+    }
+    let sweeper = registry.sweep_periodically();
+    let launcher = Arc::new(Launcher::new(
+        service.api().clone(),
+        registry.clone(),
+        settings.runner.clone(),
+        settings.userns,
+    ));
+    let sandbox = PodmanSandbox {
+        api: service.api().clone(),
+        gate: Arc::new(Gate::new(settings.max_concurrent, settings.max_queue)),
+        pool: Pool::start(Arc::clone(&launcher), settings.pool_size),
+        launcher,
+        output_limit: settings.output_limit,
+    };
+    Ok(SandboxHandle {
+        sandbox: Arc::new(sandbox),
+        registry,
+        service,
+        sweeper,
+        _podman: podman,
+    })
+}
+
+impl SandboxHandle {
+    pub fn sandbox(&self) -> Arc<PodmanSandbox> {
+        Arc::clone(&self.sandbox)
+    }
+
+    /// After the last request: removes the warm containers, waits (up to
+    /// `deadline`) for runs still holding a slot and for their teardowns,
+    /// removes anything of this instance still there, and stops the service.
+    pub async fn shutdown(self, deadline: Duration) {
+        self.sandbox.pool.close().await;
+        if !self.sandbox.gate.idle(deadline).await {
+            tracing::warn!("runs still held slots at the shutdown deadline");
+        }
+        self.sweeper.abort();
+        self.registry.remove_all().await;
+        self.service.stop().await;
+    }
+}

@@ -1,0 +1,218 @@
+//! podman as this process uses it: the project's own configuration, written
+//! at startup into a private directory (so the host's podman setup is
+//! untouched), and the listing format its CLI and its REST API share.
+//!
+//! - [`api`]: the REST client (libpod) on the service's socket, every call with a deadline.
+//! - [`service`]: the supervised `podman system service` behind that socket.
+//! - [`cli`]: what still needs the CLI: image builds.
+
+pub mod api;
+pub mod cli;
+pub mod service;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The project's podman configuration. crun does not work on cgroup-v1
+/// hybrid hosts and podman's default ulimits exceed some hosts' hard limits.
+pub const CONTAINERS_CONF: &str = r#"[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=8192:8192"]
+log_driver = "none"
+
+[engine]
+runtime = "runc"
+events_logger = "none"
+"#;
+
+/// conmon as the REST API service starts it: podman's own conmon without the
+/// per-container exit command. That command is a second podman process per
+/// container (~45 ms of CPU here) that cleans up after the container exits;
+/// this service removes every container itself, right after its run.
+const CONMON_WRAPPER: &str = r#"#!/bin/sh
+# whipcode: conmon without podman's per-container exit command.
+n=$#
+skip=0
+for a in "$@"; do
+  if [ "$skip" = 1 ]; then skip=0
+  elif [ "$a" = --exit-command ] || [ "$a" = --exit-command-arg ]; then skip=1
+  else set -- "$@" "$a"
+  fi
+done
+shift "$n"
+exec CONMON "$@"
+"#;
+
+/// Where distributions install conmon.
+const CONMON_PATHS: [&str; 5] = [
+    "/usr/libexec/podman/conmon",
+    "/usr/local/libexec/podman/conmon",
+    "/usr/bin/conmon",
+    "/usr/sbin/conmon",
+    "/usr/local/bin/conmon",
+];
+
+/// The REST API service's configuration: the project's, plus the conmon
+/// wrapper when conmon is found.
+fn service_conf(wrapper: Option<&Path>) -> String {
+    match wrapper {
+        Some(path) => CONTAINERS_CONF.replace(
+            "[engine]\n",
+            &format!("[engine]\nconmon_path = [\"{}\"]\n", path.display()),
+        ),
+        None => CONTAINERS_CONF.to_owned(),
+    }
+}
+
+/// One name of a project image, as `podman images --format json` lists it.
+#[derive(Debug, Clone)]
+pub struct ListedImage {
+    pub reference: String,
+    pub labels: HashMap<String, String>,
+    /// Bytes, counting layers shared with other images.
+    pub size: u64,
+}
+
+/// Parses an image listing (`podman images --format json`, or the REST
+/// API's `GET /images/json`: the same fields) into one entry per image name.
+pub fn parse_images(text: &str) -> Result<Vec<ListedImage>, String> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        #[serde(rename = "Names", default)]
+        names: Option<Vec<String>>,
+        #[serde(rename = "Labels", default)]
+        labels: Option<HashMap<String, String>>,
+        #[serde(rename = "Size", default)]
+        size: u64,
+    }
+    let listed: Vec<Listed> = serde_json::from_str(text.trim())
+        .map_err(|e| format!("podman images printed unexpected JSON: {e}"))?;
+    Ok(listed
+        .into_iter()
+        .flat_map(|image| {
+            let labels = image.labels.unwrap_or_default();
+            let size = image.size;
+            image
+                .names
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |reference| ListedImage {
+                    reference,
+                    labels: labels.clone(),
+                    size,
+                })
+        })
+        .collect())
+}
+
+/// podman's binary and the project's configuration files for it, in a
+/// directory only this process uses (mode 0700), removed when the last
+/// handle goes.
+#[derive(Debug, Clone)]
+pub struct Podman {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    /// Writes the configuration (and the conmon wrapper, when conmon is found).
+    pub fn new(binary: &Path) -> std::io::Result<Podman> {
+        let dir = tempfile::Builder::new()
+            .prefix("whipcode-podman-")
+            .tempdir()?;
+        std::fs::write(dir.path().join("containers.conf"), CONTAINERS_CONF)?;
+        let wrapper = match CONMON_PATHS.iter().map(Path::new).find(|p| p.is_file()) {
+            Some(conmon) => {
+                let path = dir.path().join("conmon");
+                let script = CONMON_WRAPPER.replace("CONMON", &conmon.display().to_string());
+                std::fs::write(&path, script)?;
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o700),
+                )?;
+                Some(path)
+            }
+            None => None,
+        };
+        std::fs::write(
+            dir.path().join("service.conf"),
+            service_conf(wrapper.as_deref()),
+        )?;
+        Ok(Podman {
+            inner: Arc::new(Inner {
+                binary: binary.to_owned(),
+                dir,
+            }),
+        })
+    }
+
+    pub fn binary(&self) -> &Path {
+        &self.inner.binary
+    }
+
+    /// The configuration of CLI calls (`CONTAINERS_CONF`).
+    pub fn conf_path(&self) -> PathBuf {
+        self.inner.dir.path().join("containers.conf")
+    }
+
+    /// The REST API service's configuration file.
+    pub fn service_conf_path(&self) -> PathBuf {
+        self.inner.dir.path().join("service.conf")
+    }
+
+    /// The REST API service's socket, in the private directory, so no other
+    /// user can reach it.
+    pub fn service_socket(&self) -> PathBuf {
+        self.inner.dir.path().join("podman.sock")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_conf_names_the_conmon_wrapper_and_keeps_runc() {
+        let conf = service_conf(Some(Path::new("/run/x/conmon")));
+        assert!(conf.contains("[engine]\nconmon_path = [\"/run/x/conmon\"]\n"));
+        assert!(conf.contains("runtime = \"runc\""));
+        assert_eq!(service_conf(None), CONTAINERS_CONF);
+    }
+
+    #[test]
+    fn the_conmon_wrapper_drops_only_the_exit_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = CONMON_WRAPPER.replace("CONMON", "printf '%s\\n'");
+        let path = dir.path().join("conmon");
+        std::fs::write(&path, script).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg(&path)
+            .args(["--cid", "abc", "--exit-command", "/usr/bin/podman"])
+            .args(["--exit-command-arg", "--root", "--exit-command-arg", "x y"])
+            .args(["--log-level", "warning", "--", "a b"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "--cid\nabc\n--log-level\nwarning\n--\na b\n"
+        );
+    }
+
+    #[test]
+    fn image_listings_give_one_entry_per_name_with_labels_and_bytes() {
+        let text = r#"[{"Names":["localhost/whipcode-c:latest","localhost/whipcode-gcc:latest"],
+            "Labels":{"whipcode.version":"gcc 12"},"Size":415308090},
+            {"Names":null,"Labels":null,"Size":5}]"#;
+        let listed = parse_images(text).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[1].reference, "localhost/whipcode-gcc:latest");
+        assert_eq!(listed[0].labels["whipcode.version"], "gcc 12");
+        assert_eq!(listed[0].size, 415_308_090);
+        assert!(parse_images("not json").is_err());
+    }
+}

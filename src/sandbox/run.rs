@@ -1,0 +1,230 @@
+//! [`PodmanSandbox`]: one run from slot to outcome. A slot from the gate;
+//! a warm container from the pool, or a new one from the launcher; the job
+//! handed to its runner; the runner's events read within the byte cap; the
+//! kernel's figures from the cgroup; the container handed to the registry
+//! for removal. The answer is ready at the runner's exit frame, not when
+//! the container is removed. Deadlines: one for podman to create and start
+//! the container, then the program's own timeout counted from its start, so
+//! time spent queueing or in podman never eats the program's time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use whipcode_runner::{Job, JobFile};
+
+use super::cgroup;
+use super::events::{collect, Collected};
+use super::gate::Gate;
+use super::job::{BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
+use super::launch::{ContainerKind, Launcher, Started, START_DEADLINE};
+use super::podman::api::PodmanApi;
+use super::policy::WORKDIR;
+use super::pool::Pool;
+use crate::naming::VERSION_LABEL;
+
+/// How long podman gets to report how a container without a report ended.
+const FAILURE_REPORT_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a container that reported its end gets to exit by itself
+/// before it is killed and removed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long podman gets to list the images.
+const LIST_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The [`Sandbox`] on podman; made by the lifecycle's `start`.
+pub struct PodmanSandbox {
+    pub(super) api: PodmanApi,
+    pub(super) gate: Arc<Gate>,
+    pub(super) launcher: Arc<Launcher>,
+    pub(super) pool: Arc<Pool<Launcher>>,
+    pub(super) output_limit: usize,
+}
+
+/// How a hand-over ended: with an outcome, or before the program started
+/// (so a warm container that had died can be replaced by a fresh one).
+enum Driven {
+    Done(Result<RunOutcome, SandboxError>),
+    NeverStarted(SandboxError),
+}
+
+impl Driven {
+    fn into_result(self) -> Result<RunOutcome, SandboxError> {
+        match self {
+            Driven::Done(result) => result,
+            Driven::NeverStarted(e) => Err(e),
+        }
+    }
+}
+
+impl PodmanSandbox {
+    /// Warm containers waiting right now.
+    pub fn warm(&self) -> usize {
+        self.pool.warm()
+    }
+
+    async fn run_job(&self, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
+        let permit = self.gate.enter().await?;
+        let kind = ContainerKind {
+            image: spec.image.clone(),
+            limits: spec.limits,
+        };
+        let Some(mut warm) = self.pool.take(&kind) else {
+            let started = self.launcher.start_detached(&kind, permit).await?;
+            return self.drive(started, &spec).await.into_result();
+        };
+        // The warm container trades the pool's slot for this run's; if it
+        // died while waiting, the job goes to a fresh one.
+        warm.container.replace_permit(permit);
+        match self.drive(warm, &spec).await {
+            Driven::Done(result) => result,
+            Driven::NeverStarted(e) => {
+                tracing::warn!(error = %e, "a warm container had died; starting a fresh one");
+                let permit = self.gate.enter().await?;
+                let started = self.launcher.start_detached(&kind, permit).await?;
+                self.drive(started, &spec).await.into_result()
+            }
+        }
+    }
+
+    /// Hands the job to a started container and gathers its outcome.
+    async fn drive(&self, started: Started, spec: &RunSpec) -> Driven {
+        let Started {
+            container,
+            id,
+            mut stdin,
+            mut events,
+            demux,
+        } = started;
+        let name = container.name().to_owned();
+        let handed_at = Instant::now();
+        let job = job_bytes(spec);
+        // stdin stays open after the job: after its exit frame the runner
+        // waits for it to close, so that the cgroup can still be read.
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&job).await;
+            let _ = released.await;
+            let _ = stdin.shutdown().await;
+        });
+
+        let collected = collect(&mut events, START_DEADLINE, spec.timeout, self.output_limit).await;
+        let container_age = handed_at.elapsed();
+        let mut outcome = RunOutcome {
+            container: name.clone(),
+            container_age,
+            ..RunOutcome::default()
+        };
+        outcome.set_usage(cgroup::usage(&id));
+        drop(release);
+        match collected {
+            Collected::Exit(output, report) => {
+                output.into_outcome(&mut outcome);
+                outcome.exit_code = report.code;
+                outcome.signal = report.signal;
+                outcome.cpu_time = Some(Duration::from_micros(report.cpu_micros));
+                // stdin is closed: the runner exits and the stream ends.
+                container.end_after(
+                    async move {
+                        let _ = demux.await;
+                    },
+                    EXIT_GRACE,
+                );
+                return Driven::Done(Ok(outcome));
+            }
+            Collected::TimedOut(output) => {
+                output.into_outcome(&mut outcome);
+                outcome.timed_out = true;
+            }
+            Collected::Truncated(output) => {
+                output.into_outcome(&mut outcome);
+                outcome.truncated = true;
+                outcome.signal = Some(9);
+            }
+            Collected::Ended(output) => {
+                // The container ended without the runner's report: killed from
+                // outside (the memory limit) or it never ran the job.
+                let stderr = tokio::time::timeout(FAILURE_REPORT_DEADLINE, demux)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                if !output.started {
+                    container.end();
+                    return Driven::NeverStarted(SandboxError::Engine(format!(
+                        "container ended before the program started: {}",
+                        String::from_utf8_lossy(&stderr).trim()
+                    )));
+                }
+                output.into_outcome(&mut outcome);
+                match self.launcher.exit_code(&id, FAILURE_REPORT_DEADLINE).await {
+                    // The runner was killed from outside (PID 1 cannot be
+                    // signalled from inside): the memory limit.
+                    Some(code) if code > 128 => outcome.signal = Some(code - 128),
+                    // The runner ended by itself, so it wrote a report that
+                    // never arrived, or it is still running: the stream broke
+                    // (podman's service died mid-run). No answer is made up.
+                    _ => {
+                        container.end();
+                        return Driven::Done(Err(SandboxError::Engine(
+                            "lost the container's stream before its report".into(),
+                        )));
+                    }
+                }
+            }
+            Collected::Broken(reason) => {
+                container.end();
+                return Driven::Done(Err(SandboxError::Runner(reason)));
+            }
+        }
+        container.end();
+        Driven::Done(Ok(outcome))
+    }
+}
+
+impl Sandbox for PodmanSandbox {
+    fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
+        Box::pin(self.run_job(spec))
+    }
+
+    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
+        Box::pin(async move {
+            let listed = self
+                .api
+                .project_images(LIST_DEADLINE)
+                .await
+                .map_err(|e| SandboxError::Engine(e.to_string()))?;
+            Ok(listed
+                .into_iter()
+                .map(|image| InstalledImage {
+                    version: image.labels.get(VERSION_LABEL).cloned(),
+                    reference: image.reference,
+                })
+                .collect())
+        })
+    }
+}
+
+fn job_bytes(spec: &RunSpec) -> Vec<u8> {
+    Job {
+        workdir: WORKDIR.to_owned(),
+        files: spec
+            .files
+            .iter()
+            .map(|(name, content)| JobFile {
+                name: name.clone(),
+                content: content.clone(),
+            })
+            .collect(),
+        env: spec.env.clone(),
+        steps: spec.steps.clone(),
+        stdin: spec.stdin.clone(),
+    }
+    .encode()
+}
+
+impl RunOutcome {
+    fn set_usage(&mut self, usage: cgroup::Usage) {
+        self.memory_peak = usage.memory_peak;
+        self.oom_killed = usage.oom_kills.is_some_and(|n| n > 0);
+    }
+}

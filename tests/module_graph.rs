@@ -1,0 +1,263 @@
+//! The modules of `src/` import each other without cycles: arrows only point
+//! down. Read from the source: every `use` and every `crate::`/`super::`/
+//! `self::` path outside test modules is an edge from the file it is in to the
+//! deepest module it names.
+//!
+//! Hand-written because the tool that checks this (`cargo modules
+//! dependencies --acyclic`) builds rust-analyzer from source, minutes of CI
+//! time on two cores for a check this small.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// A module as its path from the crate root, e.g. `["sandbox", "pool"]`.
+type Module = Vec<String>;
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every module of the library and the file that holds it.
+fn modules(dir: &Path, prefix: &Module, out: &mut BTreeMap<Module, PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            let mut module = prefix.clone();
+            module.push(name);
+            modules(&path, &module, out);
+        } else if let Some(stem) = name.strip_suffix(".rs") {
+            let module = match stem {
+                "mod" => prefix.clone(),
+                "lib" if prefix.is_empty() => Vec::new(),
+                "main" if prefix.is_empty() => continue, // the binary, not a module
+                _ => [prefix.clone(), vec![stem.to_owned()]].concat(),
+            };
+            out.insert(module, path);
+        }
+    }
+}
+
+/// The source without comments and without its `#[cfg(test)]` module.
+fn code_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut kept = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim();
+        if trimmed == "#[cfg(test)]" && lines.peek().is_some_and(|l| l.trim() == "mod tests {") {
+            break;
+        }
+        if trimmed.starts_with("//") {
+            continue;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    kept
+}
+
+/// `a::{b, c::{d, e}}` → `a::b`, `a::c::d`, `a::c::e`.
+fn expand(tree: &str) -> Vec<String> {
+    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(open) = tree.find('{') else {
+        return vec![tree];
+    };
+    let head = &tree[..open];
+    let inner = &tree[open + 1..tree.rfind('}').unwrap()];
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&inner[start..]);
+    parts
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .flat_map(|p| expand(p).into_iter().map(move |e| format!("{head}{e}")))
+        .collect()
+}
+
+/// Every path the code names: the trees of its `use` items, expanded, and
+/// each inline `crate::`, `super::` or `self::` path.
+fn paths_in(code: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut rest = code;
+    while let Some(at) = find_word(rest, "use ") {
+        let after = &rest[at + 4..];
+        let end = after.find(';').unwrap_or(after.len());
+        paths.extend(expand(&after[..end]));
+        rest = &after[end..];
+    }
+    for root in ["crate::", "super::", "self::"] {
+        let mut rest = code;
+        while let Some(at) = find_word(rest, root) {
+            let path: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            if path.len() > root.len() {
+                paths.push(path); // not the start of a `use crate::{...}` tree
+            }
+            rest = &rest[at + root.len()..];
+        }
+    }
+    paths
+}
+
+/// The position of `word` in `text` where it starts a word.
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find(word) {
+        let at = from + at;
+        let before = text[..at].chars().next_back();
+        if !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+            return Some(at);
+        }
+        from = at + word.len();
+    }
+    None
+}
+
+/// The deepest known module `path` names, seen from module `from` (a file
+/// that is a `mod.rs` or `lib.rs` is its own module; others are leaves).
+fn resolve(path: &str, from: &Module, known: &BTreeMap<Module, PathBuf>) -> Option<Module> {
+    let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+    let (mut base, rest) = match segments.first()? {
+        &"crate" => (Vec::new(), &segments[1..]),
+        &"self" => (from.clone(), &segments[1..]),
+        &"super" => {
+            let mut base = from.clone();
+            let mut rest = &segments[..];
+            while rest.first() == Some(&"super") {
+                base.pop()?;
+                rest = &rest[1..];
+            }
+            (base, rest)
+        }
+        // A path that starts at a child module of this one.
+        first => {
+            let child = [from.clone(), vec![(*first).to_owned()]].concat();
+            if !known.contains_key(&child) {
+                return None; // another crate, or a name in scope
+            }
+            (from.clone(), &segments[..])
+        }
+    };
+    let mut deepest = base.clone();
+    for segment in rest {
+        base.push((*segment).to_owned());
+        if known.contains_key(&base) {
+            deepest = base.clone();
+        } else {
+            break;
+        }
+    }
+    Some(deepest)
+}
+
+fn module_graph() -> BTreeMap<Module, BTreeSet<Module>> {
+    let mut known = BTreeMap::new();
+    modules(&src(), &Vec::new(), &mut known);
+    let mut graph = BTreeMap::new();
+    for (module, file) in &known {
+        let edges: BTreeSet<Module> = paths_in(&code_of(file))
+            .iter()
+            .filter_map(|p| resolve(p, module, &known))
+            .filter(|target| target != module)
+            .collect();
+        graph.insert(module.clone(), edges);
+    }
+    graph
+}
+
+/// One cycle of the graph, as the modules along it, if there is any.
+fn find_cycle(graph: &BTreeMap<Module, BTreeSet<Module>>) -> Option<Vec<Module>> {
+    fn visit(
+        node: &Module,
+        graph: &BTreeMap<Module, BTreeSet<Module>>,
+        stack: &mut Vec<Module>,
+        done: &mut BTreeSet<Module>,
+    ) -> Option<Vec<Module>> {
+        if let Some(at) = stack.iter().position(|m| m == node) {
+            let mut cycle = stack[at..].to_vec();
+            cycle.push(node.clone());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        stack.push(node.clone());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, stack, done) {
+                return Some(cycle);
+            }
+        }
+        stack.pop();
+        done.insert(node.clone());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+fn show(module: &Module) -> String {
+    if module.is_empty() {
+        "crate".into()
+    } else {
+        module.join("::")
+    }
+}
+
+#[test]
+fn no_module_imports_form_a_cycle() {
+    let graph = module_graph();
+    assert!(graph.len() > 10, "the modules were found: {graph:?}");
+    // Every cycle at once: report one, cut its last edge, look again.
+    let mut rest = graph.clone();
+    let mut cycles = Vec::new();
+    while let Some(cycle) = find_cycle(&rest) {
+        let (from, to) = (&cycle[cycle.len() - 2], &cycle[cycle.len() - 1]);
+        rest.get_mut(from).unwrap().remove(to);
+        cycles.push(cycle.iter().map(show).collect::<Vec<_>>().join(" -> "));
+    }
+    assert!(cycles.is_empty(), "import cycles:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn the_checker_sees_use_trees_inline_paths_and_child_modules() {
+    let mut known = BTreeMap::new();
+    for m in ["", "a", "a::b", "c"] {
+        let module: Module = m
+            .split("::")
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        known.insert(module, PathBuf::new());
+    }
+    let a: Module = vec!["a".into()];
+    let ab: Module = vec!["a".into(), "b".into()];
+    let c: Module = vec!["c".into()];
+    let code = "use crate::{c::X, a::b::{Y, Z}};\nuse b::W;\nfn f() { super::c::g(); }";
+    let targets: BTreeSet<Module> = paths_in(code)
+        .iter()
+        .filter_map(|p| resolve(p, &a, &known))
+        .collect();
+    assert_eq!(targets, BTreeSet::from([ab.clone(), c.clone()]));
+    let graph = BTreeMap::from([
+        (a.clone(), BTreeSet::from([c.clone()])),
+        (c.clone(), BTreeSet::from([ab.clone()])),
+        (ab.clone(), BTreeSet::from([a.clone()])),
+    ]);
+    assert_eq!(find_cycle(&graph).map(|c| c.len()), Some(4));
+}
