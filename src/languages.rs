@@ -598,6 +598,12 @@ fn check_command(argv: &[String]) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn env_names_follow_the_shell_rule() {
+        assert!(is_env_name("A") && is_env_name("_") && is_env_name("a_1"));
+        assert!(!is_env_name("1a") && !is_env_name("a.b") && !is_env_name("é"));
+    }
+
     const MINI: &str = r#"
 [defaults.env]
 PATH = "/usr/bin:/bin"

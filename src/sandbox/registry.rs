@@ -55,11 +55,6 @@ impl Registry {
         self.live().insert(name.to_owned());
     }
 
-    /// Containers created and not yet removed.
-    pub fn live_count(&self) -> usize {
-        self.live().len()
-    }
-
     /// Kills and removes a container by name, retried; then forgets it
     /// (one that could not be removed is left to the next sweep).
     pub async fn remove(&self, name: &str) {

@@ -57,11 +57,6 @@ impl Driven {
 }
 
 impl PodmanSandbox {
-    /// Warm containers waiting right now.
-    pub fn warm(&self) -> usize {
-        self.pool.warm()
-    }
-
     async fn run_job(&self, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
         let permit = self.gate.enter().await?;
         let kind = ContainerKind {

@@ -82,7 +82,7 @@ impl PodmanApi {
     }
 
     /// `method path` with an optional JSON body; the answer's JSON (or null).
-    pub async fn call(
+    async fn call(
         &self,
         method: Method,
         path: &str,
