@@ -213,7 +213,7 @@ struct Entry {
     #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(default)]
-    limits: Limits,
+    limits: LimitOverrides,
     /// Shown with the language in listings, e.g. that its toolchain is unmaintained.
     #[serde(default)]
     notice: Option<String>,
@@ -240,7 +240,7 @@ pub struct SelfTest {
 /// Per-language overrides of the sandbox's resource limits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Limits {
+pub struct LimitOverrides {
     /// Process count limit (pids cgroup).
     pub pids: Option<u32>,
     /// Memory limit in MiB (swap pinned to the same).
@@ -262,7 +262,7 @@ pub struct Language {
     pub run: Vec<String>,
     /// The complete environment of a run before the request's `env`.
     pub env: BTreeMap<String, String>,
-    pub limits: Limits,
+    pub limits: LimitOverrides,
     /// Shown with the language in listings.
     pub notice: Option<String>,
     pub selftest: SelfTest,

@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::job::BoxFuture;
 use super::registry::Registry;
-
-type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 pub struct LiveContainer {
     registry: Registry,
@@ -59,7 +58,7 @@ impl LiveContainer {
         self.teardown(Some(exited));
     }
 
-    fn teardown(&mut self, before: Option<BoxFuture>) {
+    fn teardown(&mut self, before: Option<BoxFuture<'static, ()>>) {
         let Some(permit) = self.permit.take() else {
             return;
         };

@@ -47,7 +47,7 @@ impl Default for Limits {
 
 impl Limits {
     /// These limits with a language's overrides applied.
-    pub fn with_overrides(mut self, o: &crate::languages::Limits) -> Limits {
+    pub fn with_overrides(mut self, o: &crate::languages::LimitOverrides) -> Limits {
         if let Some(memory) = o.memory_mb {
             self.memory_mb = memory;
         }
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn language_overrides_replace_only_what_they_name() {
-        let o = crate::languages::Limits {
+        let o = crate::languages::LimitOverrides {
             pids: Some(128),
             memory_mb: None,
             tmp_mb: Some(256),

@@ -21,11 +21,11 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
-struct Inner {
+struct Shared {
     api: PodmanApi,
     instance: String,
     live: Mutex<HashSet<String>>,
@@ -34,7 +34,7 @@ struct Inner {
 impl Registry {
     pub fn new(api: PodmanApi, instance: String) -> Registry {
         Registry {
-            inner: Arc::new(Inner {
+            shared: Arc::new(Shared {
                 api,
                 instance,
                 live: Mutex::new(HashSet::new()),
@@ -43,11 +43,11 @@ impl Registry {
     }
 
     pub fn instance(&self) -> &str {
-        &self.inner.instance
+        &self.shared.instance
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.inner.live.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records container `name`, about to be created: sweeps leave it alone.
@@ -60,7 +60,7 @@ impl Registry {
     pub async fn remove(&self, name: &str) {
         let mut gone = false;
         for attempt in 1..=REMOVE_ATTEMPTS {
-            match self.inner.api.remove(name, CALL_DEADLINE).await {
+            match self.shared.api.remove(name, CALL_DEADLINE).await {
                 Ok(()) => {
                     gone = true;
                     break;
@@ -84,9 +84,9 @@ impl Registry {
     async fn instance_containers(&self) -> Result<Vec<String>, PodmanError> {
         let labels = [
             PROJECT_LABEL.to_owned(),
-            format!("{INSTANCE_LABEL}={}", self.inner.instance),
+            format!("{INSTANCE_LABEL}={}", self.shared.instance),
         ];
-        self.inner
+        self.shared
             .api
             .containers_labelled(&labels, CALL_DEADLINE)
             .await

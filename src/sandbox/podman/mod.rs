@@ -110,11 +110,12 @@ pub fn parse_images(text: &str) -> Result<Vec<ListedImage>, String> {
 /// handle goes.
 #[derive(Debug, Clone)]
 pub struct Podman {
-    inner: Arc<Inner>,
+    files: Arc<Files>,
 }
 
+/// The binary and the private directory of configuration files.
 #[derive(Debug)]
-struct Inner {
+struct Files {
     binary: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -144,7 +145,7 @@ impl Podman {
             service_conf(wrapper.as_deref()),
         )?;
         Ok(Podman {
-            inner: Arc::new(Inner {
+            files: Arc::new(Files {
                 binary: binary.to_owned(),
                 dir,
             }),
@@ -152,23 +153,23 @@ impl Podman {
     }
 
     pub fn binary(&self) -> &Path {
-        &self.inner.binary
+        &self.files.binary
     }
 
     /// The configuration of CLI calls (`CONTAINERS_CONF`).
     pub fn conf_path(&self) -> PathBuf {
-        self.inner.dir.path().join("containers.conf")
+        self.files.dir.path().join("containers.conf")
     }
 
     /// The REST API service's configuration file.
     pub fn service_conf_path(&self) -> PathBuf {
-        self.inner.dir.path().join("service.conf")
+        self.files.dir.path().join("service.conf")
     }
 
     /// The REST API service's socket, in the private directory, so no other
     /// user can reach it.
     pub fn service_socket(&self) -> PathBuf {
-        self.inner.dir.path().join("podman.sock")
+        self.files.dir.path().join("podman.sock")
     }
 }
 
