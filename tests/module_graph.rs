@@ -1,7 +1,8 @@
 //! The modules of `src/` import each other without cycles: arrows only point
-//! down. Read from the source: every `use` and every `crate::`/`super::`/
-//! `self::` path outside test modules is an edge from the file it is in to the
-//! deepest module it names.
+//! down, a parent and its children included. Read from the source: every
+//! `use` and every inline path (from `crate`, `super`, `self`, a name a `use`
+//! brought in, or a child module) outside test modules is an edge from the
+//! file it is in to the deepest module it names.
 //!
 //! Hand-written because the tool that checks this (`cargo modules
 //! dependencies --acyclic`) builds rust-analyzer from source, minutes of CI
@@ -57,13 +58,13 @@ fn code_of(path: &Path) -> String {
     kept
 }
 
-/// `a::{b, c::{d, e}}` → `a::b`, `a::c::d`, `a::c::e`.
+/// `a::{b, c::{d as e, f}}` → `a::b`, `a::c::d as e`, `a::c::f`.
 fn expand(tree: &str) -> Vec<String> {
-    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
+    let tree = tree.split_whitespace().collect::<Vec<_>>().join(" ");
     let Some(open) = tree.find('{') else {
-        return vec![tree];
+        return vec![tree.replace(":: ", "::").replace(" ::", "::")];
     };
-    let head = &tree[..open];
+    let head = tree[..open].trim();
     let inner = &tree[open + 1..tree.rfind('}').unwrap()];
     let mut parts = Vec::new();
     let (mut depth, mut start) = (0, 0);
@@ -81,33 +82,70 @@ fn expand(tree: &str) -> Vec<String> {
     parts.push(&inner[start..]);
     parts
         .into_iter()
+        .map(str::trim)
         .filter(|p| !p.is_empty())
         .flat_map(|p| expand(p).into_iter().map(move |e| format!("{head}{e}")))
         .collect()
 }
 
 /// Every path the code names: the trees of its `use` items, expanded, and
-/// each inline `crate::`, `super::` or `self::` path.
+/// every inline path (`a::b::c`): from `crate`, `super` or `self`, from a
+/// name a `use` brought in (aliases included), or from a child module.
 fn paths_in(code: &str) -> Vec<String> {
     let mut paths = Vec::new();
+    // What each name a `use` brings into scope stands for.
+    let mut scope = std::collections::HashMap::new();
+    let mut without_uses = String::new();
     let mut rest = code;
     while let Some(at) = find_word(rest, "use ") {
+        without_uses.push_str(&rest[..at]);
         let after = &rest[at + 4..];
         let end = after.find(';').unwrap_or(after.len());
-        paths.extend(expand(&after[..end]));
+        for entry in expand(&after[..end]) {
+            let (path, name) = match entry.split_once(" as ") {
+                Some((path, alias)) => (path.trim().to_owned(), alias.trim().to_owned()),
+                None => {
+                    let path = entry.trim_end_matches("::self").to_owned();
+                    let name = path.rsplit("::").next().unwrap_or_default().to_owned();
+                    (path, name)
+                }
+            };
+            if name != "*" && name != "_" {
+                scope.insert(name, path.clone());
+            }
+            paths.push(path);
+        }
         rest = &after[end..];
     }
-    for root in ["crate::", "super::", "self::"] {
-        let mut rest = code;
-        while let Some(at) = find_word(rest, root) {
-            let path: String = rest[at..]
+    without_uses.push_str(rest);
+    let text = without_uses.as_str();
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i..].chars().next().unwrap();
+        let starts_word = is_ident(c)
+            && !text[..i]
                 .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-                .collect();
-            if path.len() > root.len() {
-                paths.push(path); // not the start of a `use crate::{...}` tree
+                .next_back()
+                .is_some_and(|b| is_ident(b) || b == ':');
+        if !starts_word {
+            i += c.len_utf8();
+            continue;
+        }
+        let token: String = text[i..]
+            .chars()
+            .take_while(|c| is_ident(*c) || *c == ':')
+            .collect();
+        i += token.len();
+        let token = token.trim_end_matches(':');
+        let Some((first, tail)) = token.split_once("::") else {
+            continue;
+        };
+        match scope.get(first) {
+            Some(path) if !["crate", "super", "self"].contains(&first) => {
+                paths.push(format!("{path}::{tail}"))
             }
-            rest = &rest[at + root.len()..];
+            _ => paths.push(token.to_owned()),
         }
     }
     paths
@@ -249,11 +287,29 @@ fn the_checker_sees_use_trees_inline_paths_and_child_modules() {
     let ab: Module = vec!["a".into(), "b".into()];
     let c: Module = vec!["c".into()];
     let code = "use crate::{c::X, a::b::{Y, Z}};\nuse b::W;\nfn f() { super::c::g(); }";
+    let inline = "fn g() -> b::T { todo!() }";
+    let aliased = "use crate::c as other;\nfn h() { other::f(); }";
     let targets: BTreeSet<Module> = paths_in(code)
         .iter()
         .filter_map(|p| resolve(p, &a, &known))
         .collect();
     assert_eq!(targets, BTreeSet::from([ab.clone(), c.clone()]));
+    let resolved = |code: &str| -> BTreeSet<Module> {
+        paths_in(code)
+            .iter()
+            .filter_map(|p| resolve(p, &a, &known))
+            .collect()
+    };
+    assert_eq!(
+        resolved(inline),
+        BTreeSet::from([ab.clone()]),
+        "a child module inline"
+    );
+    assert_eq!(
+        resolved(aliased),
+        BTreeSet::from([c.clone()]),
+        "through an alias"
+    );
     let graph = BTreeMap::from([
         (a.clone(), BTreeSet::from([c.clone()])),
         (c.clone(), BTreeSet::from([ab.clone()])),

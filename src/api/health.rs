@@ -13,10 +13,10 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 
 use super::error::ApiError;
-use super::{check_peer, AppState};
+use super::readiness::Report;
+use super::state::{check_peer, AppState};
 
 /// How long one readiness answer is reused.
 pub const READY_TTL: Duration = Duration::from_secs(2);
@@ -29,26 +29,6 @@ pub async fn pong(
 ) -> Result<&'static str, ApiError> {
     check_peer(&state, &request)?;
     Ok("pong")
-}
-
-/// The body of `GET /ready`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// Podman answered and at least one language can run.
-    pub ready: bool,
-    pub podman: bool,
-    /// Names of the languages whose image is installed.
-    pub installed: Vec<String>,
-    /// Names of the languages whose image is missing (these get 503).
-    pub missing: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-/// The last answer and when it was made.
-#[derive(Default)]
-pub struct Readiness {
-    last: tokio::sync::Mutex<Option<(Instant, Report)>>,
 }
 
 pub async fn ready(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {

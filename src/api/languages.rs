@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::run::authorize;
-use super::{admit, AppState};
+use super::state::{admit, AppState};
 
 #[derive(Debug, Serialize)]
 pub struct LanguageInfo {

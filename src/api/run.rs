@@ -14,7 +14,7 @@ use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
 use super::log::{ContainerName, SandboxTime};
 use super::request::{Context, RunBody, RunRequest};
-use super::{admit, AppState};
+use super::state::{admit, AppState};
 use crate::auth::Verdict;
 use crate::sandbox::{signal_name, RunOutcome, RunSpec, SandboxError};
 

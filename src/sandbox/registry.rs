@@ -14,8 +14,13 @@ use crate::naming::{INSTANCE_LABEL, PROJECT_LABEL};
 
 /// Deadline of one listing or removal call.
 const CALL_DEADLINE: Duration = Duration::from_secs(30);
-/// Removal attempts before giving up (the periodic sweep tries again).
-const REMOVE_ATTEMPTS: u32 = 3;
+/// How long a removal keeps trying (podman's service may be restarting)
+/// before it gives up and leaves the container to the periodic sweep. The
+/// container's slot stays held meanwhile, so a container that may still run
+/// keeps counting against the concurrency limit.
+const REMOVE_PATIENCE: Duration = Duration::from_secs(90);
+/// The longest pause between two removal attempts.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 /// How often the sweep looks for containers this process no longer tracks.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -55,11 +60,14 @@ impl Registry {
         self.live().insert(name.to_owned());
     }
 
-    /// Kills and removes a container by name, retried; then forgets it
-    /// (one that could not be removed is left to the next sweep).
+    /// Kills and removes a container by name, retried for up to
+    /// [`REMOVE_PATIENCE`]; then forgets it (one that could not be removed
+    /// is left to the next sweep).
     pub async fn remove(&self, name: &str) {
+        let give_up = tokio::time::Instant::now() + REMOVE_PATIENCE;
+        let mut pause = Duration::from_millis(500);
         let mut gone = false;
-        for attempt in 1..=REMOVE_ATTEMPTS {
+        for attempt in 1u32.. {
             match self.shared.api.remove(name, CALL_DEADLINE).await {
                 Ok(()) => {
                     gone = true;
@@ -67,9 +75,13 @@ impl Registry {
                 }
                 Err(e) => {
                     tracing::warn!(container = name, attempt, error = %e, "container removal failed");
-                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
                 }
             }
+            if tokio::time::Instant::now() + pause > give_up {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_RETRY_PAUSE);
         }
         if !gone {
             tracing::error!(

@@ -1,0 +1,25 @@
+//! `GET /ready`'s answer, and the last one, remembered for a while.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// The body of `GET /ready`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Podman answered and at least one language can run.
+    pub ready: bool,
+    pub podman: bool,
+    /// Names of the languages whose image is installed.
+    pub installed: Vec<String>,
+    /// Names of the languages whose image is missing (these get 503).
+    pub missing: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The last answer and when it was made.
+#[derive(Default)]
+pub struct Readiness {
+    pub(super) last: tokio::sync::Mutex<Option<(Instant, Report)>>,
+}
