@@ -137,8 +137,9 @@ pub struct Cli {
     #[arg(long = "download-dir", value_name = "DIR", requires = "build_images")]
     pub download_dir: Option<PathBuf>,
 
-    /// Print, as a JSON array, the podman command one run of this language uses
-    /// (the security policy made concrete), then exit.
+    /// Print, as JSON, what one run of this language gets (libpod's create spec,
+    /// podman's configuration, the steps and environment): the security
+    /// policy made concrete.
     #[arg(long = "print-policy", value_name = "LANG")]
     pub print_policy: Option<String>,
 

@@ -109,8 +109,8 @@ async fn self_test(
     Ok(())
 }
 
-/// The podman command one run of `language` uses, as JSON: the security
-/// policy made concrete.
+/// What one run of `language` gets, as JSON: libpod's create spec (the
+/// security policy made concrete), podman's configuration, steps and env.
 fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
     let instance = settings
         .instance
@@ -162,7 +162,7 @@ async fn serve_api(
     }
     let deadlines = listen::Deadlines {
         headers: settings.client_timeout,
-        // In-flight runs may queue for a slot (60 s) and then run (the timeout).
+        // In-flight runs get the drain allowance plus the longest a program may run.
         drain: DRAIN_DEADLINE + settings.timeout,
     };
     run(listener, app, tls, deadlines, shutdown_signal()).await?;

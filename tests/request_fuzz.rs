@@ -114,11 +114,6 @@ proptest! {
     }
 
     #[test]
-    fn any_bytes_as_a_body_parse_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = serde_json::from_slice::<RunBody>(&bytes);
-    }
-
-    #[test]
     fn the_http_layer_never_answers_500_and_refusals_have_a_detail(
         body in prop_oneof![
             any_run_body().prop_map(|v| v.to_string().into_bytes()),

@@ -37,7 +37,8 @@ pub struct RunOutcome {
     pub timed_out: bool,
     /// An output stream reached its byte cap and the run was stopped.
     pub truncated: bool,
-    /// From starting the container to the program's end.
+    /// From handing the job to the container's runner to the runner's report
+    /// of the program's end (or the deadline, or the output cap).
     pub container_age: Duration,
     /// CPU time the runner measured for the program (as reported from inside).
     pub cpu_time: Option<Duration>,
@@ -87,28 +88,62 @@ pub trait Sandbox: Send + Sync + 'static {
     fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>>;
 }
 
-/// The conventional name of a signal number, e.g. 9 → `SIGKILL`.
+/// The conventional name of a Linux signal number, e.g. 9 → `SIGKILL`;
+/// real-time signals as `SIGRTMIN+n`.
 pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        31 => "SIGSYS",
-        other => return format!("SIG{other}"),
-    };
-    name.to_owned()
+    const NAMES: [&str; 31] = [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    /// glibc's SIGRTMIN (the kernel's 32 and 33 are taken by the C library).
+    const RTMIN: i32 = 34;
+    match signal {
+        1..=31 => NAMES[(signal - 1) as usize].to_owned(),
+        RTMIN..=64 => format!("SIGRTMIN+{}", signal - RTMIN),
+        other => format!("SIG{other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_linux_signal_has_its_name() {
+        assert_eq!(signal_name(9), "SIGKILL");
+        assert_eq!(signal_name(26), "SIGVTALRM");
+        assert_eq!(signal_name(31), "SIGSYS");
+        assert_eq!(signal_name(34), "SIGRTMIN+0");
+        assert_eq!(signal_name(64), "SIGRTMIN+30");
+        assert_eq!(signal_name(99), "SIG99");
+    }
 }
