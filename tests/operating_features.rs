@@ -266,6 +266,11 @@ fn self_test(languages: &[&str], flags: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Map entries of a language whose image is never built.
+const NEVER_BUILT: &str = "\n[[image]]\nname = \"never-built\"\nfrom = \"base\"\n\
+    \n[[language]]\nid = 999\nname = \"Never Built\"\nimage = \"never-built\"\n\
+    source = \"x\"\nrun = [\"true\"]\nselftest = { hello = \"x\" }\n";
+
 /// The built-in language map with Bash's run step replaced by one that
 /// prints the wrong thing, plus a language whose image was never built.
 fn broken_map(dir: &Path) -> PathBuf {
@@ -273,11 +278,8 @@ fn broken_map(dir: &Path) -> PathBuf {
     let good = r#"run = ["bash", "{args}", "{source}"]"#;
     assert!(text.contains(good));
     let broken = text.replace(good, r#"run = ["bash", "-c", "echo Failure"]"#);
-    let extra = "\n[[image]]\nname = \"never-built\"\nfrom = \"base\"\n\
-                 \n[[language]]\nid = 999\nname = \"Never Built\"\nimage = \"never-built\"\n\
-                 source = \"x\"\nrun = [\"true\"]\nselftest = { hello = \"x\" }\n";
     let path = dir.join("broken-langmap.toml");
-    std::fs::write(&path, broken + extra).unwrap();
+    std::fs::write(&path, broken + NEVER_BUILT).unwrap();
     path
 }
 
@@ -291,11 +293,8 @@ fn core_map_with_an_unbuilt_language(dir: &Path) -> PathBuf {
     let languages = map["language"].as_array_mut().unwrap();
     languages.retain(|l| core.contains(&l["image"].as_str().unwrap_or_default()));
     assert_eq!(languages.len(), core.len(), "one language per core image");
-    let extra = "\n[[image]]\nname = \"never-built\"\nfrom = \"base\"\n\
-                 \n[[language]]\nid = 999\nname = \"Never Built\"\nimage = \"never-built\"\n\
-                 source = \"x\"\nrun = [\"true\"]\nselftest = { hello = \"x\" }\n";
     let path = dir.join("core-langmap.toml");
-    std::fs::write(&path, toml::to_string(&map).unwrap() + extra).unwrap();
+    std::fs::write(&path, toml::to_string(&map).unwrap() + NEVER_BUILT).unwrap();
     path
 }
 

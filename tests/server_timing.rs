@@ -35,6 +35,15 @@ impl Sandbox for Slow {
     }
 }
 
+/// The service's state with the fixture key, the built-in map and `sandbox`.
+fn state_with(sandbox: Slow) -> AppState {
+    AppState::new(
+        Arc::new(MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap()),
+        Arc::new(LanguageMap::load(None).unwrap()),
+        Arc::new(sandbox),
+    )
+}
+
 fn durations(header: &str) -> (f64, f64) {
     let mut server = None;
     let mut sandbox = None;
@@ -52,11 +61,7 @@ fn durations(header: &str) -> (f64, f64) {
 
 #[tokio::test]
 async fn server_timing_separates_the_servers_own_time_from_the_sandboxs() {
-    let state = AppState::new(
-        Arc::new(MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap()),
-        Arc::new(LanguageMap::load(None).unwrap()),
-        Arc::new(Slow(Duration::from_millis(60))),
-    );
+    let state = state_with(Slow(Duration::from_millis(60)));
     let app = router(state, false);
     let request = || {
         Request::post("/run")
@@ -79,11 +84,7 @@ async fn server_timing_separates_the_servers_own_time_from_the_sandboxs() {
 
 #[tokio::test]
 async fn the_service_runs_in_process_on_port_0_and_stops_at_its_shutdown_signal() {
-    let state = AppState::new(
-        Arc::new(MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap()),
-        Arc::new(LanguageMap::load(None).unwrap()),
-        Arc::new(Slow(Duration::from_millis(10))),
-    );
+    let state = state_with(Slow(Duration::from_millis(10)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

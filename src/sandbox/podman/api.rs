@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::UnixStream;
 
-use super::{parse_images, ListedImage};
+use super::{images_from_json, ListedImage};
 use crate::naming::IMAGE_PREFIX;
 
 /// The API version podman 4 serves.
@@ -238,7 +238,7 @@ impl PodmanApi {
         let filters = json!({ "reference": [format!("{IMAGE_PREFIX}*")] }).to_string();
         let path = format!("/images/json?filters={}", query_escape(&filters));
         let listed = self.call(Method::GET, &path, None, deadline).await?;
-        parse_images(&listed.to_string()).map_err(PodmanError::Protocol)
+        images_from_json(listed).map_err(PodmanError::Protocol)
     }
 
     /// Connects, waiting a little while the service is being (re)started.

@@ -76,18 +76,31 @@ pub struct ListedImage {
 /// Parses an image listing (`podman images --format json`, or the REST
 /// API's `GET /images/json`: the same fields) into one entry per image name.
 pub fn parse_images(text: &str) -> Result<Vec<ListedImage>, String> {
-    #[derive(serde::Deserialize)]
-    struct Listed {
-        #[serde(rename = "Names", default)]
-        names: Option<Vec<String>>,
-        #[serde(rename = "Labels", default)]
-        labels: Option<HashMap<String, String>>,
-        #[serde(rename = "Size", default)]
-        size: u64,
-    }
-    let listed: Vec<Listed> = serde_json::from_str(text.trim())
-        .map_err(|e| format!("podman images printed unexpected JSON: {e}"))?;
-    Ok(listed
+    serde_json::from_str(text.trim())
+        .map(one_per_name)
+        .map_err(|e| format!("podman images printed unexpected JSON: {e}"))
+}
+
+/// The same listing, already parsed as JSON (the REST API's answer).
+pub fn images_from_json(value: serde_json::Value) -> Result<Vec<ListedImage>, String> {
+    serde_json::from_value(value)
+        .map(one_per_name)
+        .map_err(|e| format!("podman listed images as unexpected JSON: {e}"))
+}
+
+/// One image as podman lists it.
+#[derive(serde::Deserialize)]
+struct Listed {
+    #[serde(rename = "Names", default)]
+    names: Option<Vec<String>>,
+    #[serde(rename = "Labels", default)]
+    labels: Option<HashMap<String, String>>,
+    #[serde(rename = "Size", default)]
+    size: u64,
+}
+
+fn one_per_name(listed: Vec<Listed>) -> Vec<ListedImage> {
+    listed
         .into_iter()
         .flat_map(|image| {
             let labels = image.labels.unwrap_or_default();
@@ -102,7 +115,7 @@ pub fn parse_images(text: &str) -> Result<Vec<ListedImage>, String> {
                     size,
                 })
         })
-        .collect())
+        .collect()
 }
 
 /// podman's binary and the project's configuration files for it, in a
