@@ -1,9 +1,12 @@
-//! Command-line flags. Names follow the original whipcode; every setting flag is
-//! optional so that an absent flag leaves the config file's value in force.
+//! Command-line flags: the settings ([`Options`], shared with the config
+//! file) and the modes (`--gen-key`, `--build-images`, `--self-test`, …).
+//! Names follow the original whipcode.
 
 use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
+
+use crate::config::Options;
 
 /// A stateless REST API that runs untrusted code in Podman containers.
 #[derive(Debug, Default, Parser)]
@@ -17,112 +20,14 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// The address to listen on (default: all interfaces).
-    #[arg(short = 'a', long, value_name = "ADDR")]
-    pub addr: Option<String>,
-
-    /// The port to listen on (default: 8000).
-    #[arg(short = 'p', long, value_name = "PORT")]
-    pub port: Option<u16>,
-
-    /// The maximum size of a request body in bytes (default: 1000000).
-    #[arg(short = 'b', long = "max-bytes", value_name = "BYTES")]
-    pub max_bytes: Option<u64>,
-
-    /// The maximum run time of a program, in seconds (default: 10).
-    #[arg(short = 't', long, value_name = "SECONDS")]
-    pub timeout: Option<u64>,
-
-    /// The key file: argon2id hash of the master key, then its salt (default: .masterkey).
-    #[arg(short = 'k', long, value_name = "FILE")]
-    pub key: Option<PathBuf>,
-
-    /// The language map (default: langmap.toml if present, else the built-in one).
-    #[arg(short = 'm', long = "lang-map", value_name = "FILE")]
-    pub lang_map: Option<PathBuf>,
-
-    /// Path to the podman binary (default: /usr/bin/podman).
-    #[arg(long = "podman-path", value_name = "PATH")]
-    pub podman_path: Option<PathBuf>,
-
-    /// Only accept requests from this peer address (the reverse proxy or gateway).
-    #[arg(long, value_name = "ADDR")]
-    pub proxy: Option<String>,
-
-    /// Enable GET /ping, which answers "pong".
-    #[arg(long, action = ArgAction::SetTrue)]
-    pub ping: bool,
-
-    /// Cache results of runs in memory (LRU, bounded by --cache-size).
-    #[arg(long, action = ArgAction::SetTrue)]
-    pub cache: bool,
-
-    /// Bytes the result cache may hold (default: 67108864).
-    #[arg(long = "cache-size", value_name = "BYTES")]
-    pub cache_size: Option<u64>,
-
-    /// Serve HTTPS with cert.pem and key.pem from --tls-dir.
-    #[arg(long, action = ArgAction::SetTrue)]
-    pub tls: bool,
-
-    /// The directory holding cert.pem and key.pem (default: tls).
-    #[arg(long = "tls-dir", value_name = "DIR")]
-    pub tls_dir: Option<PathBuf>,
-
-    /// Rate-limit each client IP (a token bucket) without a gateway in front.
-    #[arg(long, action = ArgAction::SetTrue)]
-    pub standalone: bool,
-
-    /// With --standalone: requests a client may make in a burst (default: 3).
-    #[arg(long, value_name = "COUNT")]
-    pub burst: Option<u32>,
-
-    /// With --standalone: seconds for one request to come back to a bucket (default: 1).
-    #[arg(long, value_name = "SECONDS")]
-    pub refill: Option<u64>,
-
-    /// Name of this instance; labels its containers (default: derived from address and port).
-    #[arg(long, value_name = "NAME")]
-    pub instance: Option<String>,
+    /// The settings, shared with the config file.
+    #[command(flatten)]
+    pub options: Options,
 
     /// Once listening, write the bound port to this file (for scripts and
     /// tests that start whipcode on port 0).
     #[arg(long = "port-file", value_name = "FILE")]
     pub port_file: Option<PathBuf>,
-
-    /// Path to the static in-container runner (default: whipcode-runner beside this binary).
-    #[arg(long, value_name = "PATH")]
-    pub runner: Option<PathBuf>,
-
-    /// Most containers alive at once (default: twice the CPU count, at least 2).
-    #[arg(long = "max-concurrent", value_name = "COUNT")]
-    pub max_concurrent: Option<usize>,
-
-    /// Most requests waiting for a container before new ones get 503 (default: 64).
-    #[arg(long = "max-queue", value_name = "COUNT")]
-    pub max_queue: Option<usize>,
-
-    /// User namespace per run: host (default) or auto (a fresh id range per
-    /// container, from the `containers` entries of /etc/subuid and /etc/subgid).
-    #[arg(long, value_name = "auto|host")]
-    pub userns: Option<String>,
-
-    /// Seconds a client gets to send a request's headers, and again its body (default: 30).
-    #[arg(long = "client-timeout", value_name = "SECONDS")]
-    pub client_timeout: Option<u64>,
-
-    /// CPU seconds each process of a run may use (default: the --timeout value).
-    #[arg(long = "cpu-time", value_name = "SECONDS")]
-    pub cpu_time: Option<u64>,
-
-    /// Warm containers kept ready across languages; 0 turns the pool off
-    /// (default: the CPU count, between 2 and 8).
-    #[arg(long = "pool-size", value_name = "COUNT")]
-    pub pool_size: Option<usize>,
-
-    /// Byte cap on each of stdout and stderr (default: 1048576).
-    #[arg(long = "output-limit", value_name = "BYTES")]
-    pub output_limit: Option<u64>,
 
     /// Build the base image and the language images (all, or the ids/names given), then exit.
     #[arg(long = "build-images", value_name = "LANG", num_args = 0.., value_delimiter = ',')]
@@ -193,14 +98,14 @@ mod tests {
             "--ping",
         ])
         .unwrap();
-        assert_eq!(cli.addr.as_deref(), Some("127.0.0.1"));
-        assert_eq!(cli.port, Some(6060));
-        assert_eq!(cli.max_bytes, Some(500));
-        assert_eq!(cli.timeout, Some(5));
-        assert_eq!(cli.key, Some(PathBuf::from("k")));
-        assert_eq!(cli.lang_map, Some(PathBuf::from("m.toml")));
-        assert_eq!(cli.podman_path, Some(PathBuf::from("/bin/podman")));
-        assert!(cli.ping);
+        assert_eq!(cli.options.addr.as_deref(), Some("127.0.0.1"));
+        assert_eq!(cli.options.port, Some(6060));
+        assert_eq!(cli.options.max_bytes, Some(500));
+        assert_eq!(cli.options.timeout, Some(5));
+        assert_eq!(cli.options.key, Some(PathBuf::from("k")));
+        assert_eq!(cli.options.lang_map, Some(PathBuf::from("m.toml")));
+        assert_eq!(cli.options.podman_path, Some(PathBuf::from("/bin/podman")));
+        assert_eq!(cli.options.ping, Some(true));
     }
 
     #[test]

@@ -29,7 +29,7 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 /// printing, the self-test, or serving.
 pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
     init_logging();
-    let settings = Settings::load(&cli)?;
+    let settings = Settings::load(cli.config.as_deref(), &cli.options)?;
     if cli.gen_key {
         return gen_key(&settings, &cli);
     }

@@ -1,0 +1,487 @@
+//! Typed settings: built-in defaults, then the config file, then flags.
+//!
+//! Every setting is declared once, in [`Options`]: the file and the flags
+//! are two layers of the same struct. The file uses the original whipcode's
+//! key names (`maxBytes`, `langMap`, …), and an empty string means "unset",
+//! as in its `config.default.toml`. The layers are merged, then resolved
+//! once into [`Settings`]; an unknown key or a bad value is a startup error
+//! naming where it came from (the file and key, or the flag).
+
+mod options;
+mod values;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use options::Options;
+use values::{
+    check_cache_size, check_instance, check_max_bytes, check_positive, check_refill, check_timeout,
+    parse_ip, parse_userns, set, set_path, Origin,
+};
+
+/// The file read when `--config` is not given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
+
+/// The settings in force after layering.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub max_bytes: u64,
+    pub timeout: Duration,
+    pub key: PathBuf,
+    /// `None`: the built-in language map.
+    pub lang_map: Option<PathBuf>,
+    pub podman_path: PathBuf,
+    pub proxy: Option<IpAddr>,
+    pub ping: bool,
+    /// Bytes of results to cache; `None`: no cache.
+    pub cache: Option<u64>,
+    /// Directory of cert.pem and key.pem; `None`: plain HTTP.
+    pub tls: Option<PathBuf>,
+    /// Per-client-IP token bucket; `None`: no rate limit.
+    pub rate_limit: Option<RateLimit>,
+    /// `None`: derived from the bound address once listening.
+    pub instance: Option<String>,
+    pub runner: PathBuf,
+    pub max_concurrent: usize,
+    pub max_queue: usize,
+    pub output_limit: u64,
+    /// `None`: the timeout.
+    pub cpu_time: Option<u64>,
+    /// For a request's headers, and again for its body.
+    pub client_timeout: Duration,
+    /// `None`: the host's.
+    pub userns: Option<crate::sandbox::policy::UserNamespace>,
+    pub pool_size: usize,
+}
+
+/// `--standalone`: each client IP gets `burst` tokens, one back every `refill`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub burst: u32,
+    pub refill: Duration,
+}
+
+/// Default bytes of the result cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default `tlsDir`.
+const DEFAULT_TLS_DIR: &str = "tls";
+/// Default rate-limit burst and refill seconds.
+const DEFAULT_BURST: u32 = 3;
+const DEFAULT_REFILL: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: `{key}`: {message}")]
+    Value {
+        origin: String,
+        key: String,
+        message: String,
+    },
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Settings {
+            addr: IpAddr::from([0, 0, 0, 0]),
+            port: 8000,
+            max_bytes: 1_000_000,
+            timeout: Duration::from_secs(10),
+            key: PathBuf::from(".masterkey"),
+            lang_map: None,
+            podman_path: PathBuf::from("/usr/bin/podman"),
+            proxy: None,
+            ping: false,
+            cache: None,
+            tls: None,
+            rate_limit: None,
+            instance: None,
+            runner: default_runner_path(),
+            max_concurrent: (cpus * 2).max(2),
+            max_queue: 64,
+            output_limit: 1024 * 1024,
+            cpu_time: None,
+            client_timeout: Duration::from_secs(30),
+            userns: None,
+            pool_size: cpus.clamp(2, 8),
+        }
+    }
+}
+
+fn default_runner_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("whipcode-runner")))
+        .unwrap_or_else(|| PathBuf::from("whipcode-runner"))
+}
+
+impl Options {
+    pub fn parse(text: &str, path: &Path) -> Result<Options, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Options, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Options::parse(&text, path)
+    }
+
+    /// The keys this layer sets.
+    fn given(&self) -> HashSet<String> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k)
+                .collect(),
+            _ => HashSet::new(),
+        }
+    }
+
+    /// This layer with every setting `over` gives replacing its own.
+    fn overlaid_by(&self, over: &Options) -> Options {
+        let (Ok(serde_json::Value::Object(mut below)), Ok(serde_json::Value::Object(above))) =
+            (serde_json::to_value(self), serde_json::to_value(over))
+        else {
+            unreachable!("Options serialise as a JSON object");
+        };
+        below.extend(above.into_iter().filter(|(_, v)| !v.is_null()));
+        serde_json::from_value(serde_json::Value::Object(below))
+            .expect("a merge of two Options is an Options")
+    }
+}
+
+impl Settings {
+    /// Defaults, then the config file (`--config`, or `./config.toml` if present), then flags.
+    pub fn load(config: Option<&Path>, flags: &Options) -> Result<Settings, ConfigError> {
+        let (file, origin) = match config {
+            Some(path) => (Options::load(path)?, path.display().to_string()),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => (
+                Options::load(Path::new(DEFAULT_CONFIG_FILE))?,
+                DEFAULT_CONFIG_FILE.to_owned(),
+            ),
+            None => (Options::default(), "defaults".to_owned()),
+        };
+        Settings::layer(file, &origin, flags)
+    }
+
+    /// Defaults, then `file` (named `origin` in errors), then `flags`.
+    pub fn layer(file: Options, origin: &str, flags: &Options) -> Result<Settings, ConfigError> {
+        let from_flags = flags.given();
+        let origin_of = |key: &str| {
+            if from_flags.contains(key) {
+                Origin::Flags
+            } else {
+                Origin::File(origin.to_owned())
+            }
+        };
+        let merged = file.overlaid_by(flags);
+        if (flags.burst.is_some() || flags.refill.is_some()) && merged.standalone != Some(true) {
+            return Err(ConfigError::Value {
+                origin: Origin::Flags.to_string(),
+                key: "--burst/--refill".into(),
+                message: "only apply with --standalone (or standalone = true)".into(),
+            });
+        }
+        Settings::resolve(merged, origin_of)
+    }
+
+    /// The merged layers as concrete values; a bad one is named by
+    /// `origin_of` its key.
+    fn resolve(o: Options, origin_of: impl Fn(&str) -> Origin) -> Result<Settings, ConfigError> {
+        let bad = |key: &'static str| {
+            let origin = origin_of(key);
+            move |message: String| ConfigError::Value {
+                origin: origin.to_string(),
+                key: origin.key(key),
+                message,
+            }
+        };
+        let d = Settings::default();
+        let standalone = o.standalone.unwrap_or(false);
+        let burst = match o.burst {
+            Some(n) => check_positive(n).map_err(bad("burst"))?,
+            None => DEFAULT_BURST,
+        };
+        let refill = match o.refill {
+            Some(n) => check_refill(n).map_err(bad("refill"))?,
+            None => DEFAULT_REFILL,
+        };
+        let cache_size = match o.cache_size {
+            Some(n) => check_cache_size(n).map_err(bad("cacheSize"))?,
+            None => DEFAULT_CACHE_BYTES,
+        };
+        let tls_dir = set_path(o.tls_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_TLS_DIR));
+        Ok(Settings {
+            addr: set(o.addr)
+                .map_or(Ok(d.addr), |a| parse_ip(&a))
+                .map_err(bad("addr"))?,
+            port: o.port.unwrap_or(d.port),
+            max_bytes: o
+                .max_bytes
+                .map_or(Ok(d.max_bytes), check_max_bytes)
+                .map_err(bad("maxBytes"))?,
+            timeout: o
+                .timeout
+                .map_or(Ok(d.timeout), check_timeout)
+                .map_err(bad("timeout"))?,
+            key: set_path(o.key).unwrap_or(d.key),
+            lang_map: set_path(o.lang_map),
+            podman_path: set_path(o.podman_path).unwrap_or(d.podman_path),
+            proxy: set(o.proxy)
+                .map(|p| parse_ip(&p))
+                .transpose()
+                .map_err(bad("proxy"))?,
+            ping: o.ping.unwrap_or(false),
+            cache: o.cache.unwrap_or(false).then_some(cache_size),
+            tls: o.tls.unwrap_or(false).then_some(tls_dir),
+            rate_limit: standalone.then_some(RateLimit {
+                burst,
+                refill: Duration::from_secs(refill),
+            }),
+            instance: set(o.instance)
+                .map(|i| check_instance(&i))
+                .transpose()
+                .map_err(bad("instance"))?,
+            runner: set_path(o.runner).unwrap_or(d.runner),
+            max_concurrent: o
+                .max_concurrent
+                .map_or(Ok(d.max_concurrent), check_positive)
+                .map_err(bad("maxConcurrent"))?,
+            max_queue: o.max_queue.unwrap_or(d.max_queue),
+            output_limit: o
+                .output_limit
+                .map_or(Ok(d.output_limit), check_positive)
+                .map_err(bad("outputLimit"))?,
+            cpu_time: o
+                .cpu_time
+                .map(|n| check_timeout(n).map(|t| t.as_secs()))
+                .transpose()
+                .map_err(bad("cpuTime"))?,
+            client_timeout: o
+                .client_timeout
+                .map_or(Ok(d.client_timeout), check_timeout)
+                .map_err(bad("clientTimeout"))?,
+            userns: set(o.userns)
+                .map(|m| parse_userns(&m))
+                .transpose()
+                .map_err(bad("userns"))?,
+            pool_size: o.pool_size.unwrap_or(d.pool_size),
+        })
+    }
+
+    /// The sandbox limits every run starts from (languages may override some).
+    pub fn limits(&self) -> crate::sandbox::Limits {
+        let cpu = self.cpu_time.unwrap_or(self.timeout.as_secs());
+        crate::sandbox::Limits {
+            cpu_seconds: u32::try_from(cpu).unwrap_or(u32::MAX - 1),
+            ..crate::sandbox::Limits::default()
+        }
+    }
+
+    /// The language map path in force: the configured one, else `./langmap.toml`
+    /// when it exists, else `None` for the built-in map.
+    pub fn lang_map_path(&self) -> Option<PathBuf> {
+        self.lang_map.clone().or_else(|| {
+            let local = PathBuf::from(crate::languages::DEFAULT_FILE);
+            local.exists().then_some(local)
+        })
+    }
+}
+
+/// The default instance name for a bound address: unique per address and port.
+pub fn instance_for(addr: std::net::SocketAddr) -> String {
+    let host: String = addr
+        .ip()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{host}-{}", addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The settings' flags alone, as the command line parses them.
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    /// The original whipcode's `config.default.toml`, in its shape.
+    const ORIGINAL_DEFAULT: &str =
+        include_str!("../../tests/fixtures/original-config.default.toml");
+
+    fn layered(text: &str, flags: &[&str]) -> Result<Settings, ConfigError> {
+        let file = Options::parse(text, Path::new("test.toml"))?;
+        let argv = std::iter::once("whipcode").chain(flags.iter().copied());
+        Settings::layer(
+            file,
+            "test.toml",
+            &Cli::try_parse_from(argv).unwrap().options,
+        )
+    }
+
+    fn from_file(text: &str) -> Result<Settings, ConfigError> {
+        layered(text, &[])
+    }
+
+    #[test]
+    fn runs_with_no_config_file_on_built_in_defaults() {
+        let s = Settings::default();
+        assert_eq!(s.port, 8000);
+        assert_eq!(s.max_bytes, 1_000_000);
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert_eq!(s.key, PathBuf::from(".masterkey"));
+        assert_eq!(s.podman_path, PathBuf::from("/usr/bin/podman"));
+        assert!(s.proxy.is_none() && !s.ping);
+    }
+
+    #[test]
+    fn the_original_default_config_loads_unchanged() {
+        let s = from_file(ORIGINAL_DEFAULT).expect("original config loads");
+        assert_eq!(s.port, 8000);
+        assert_eq!(s.addr, IpAddr::from([0, 0, 0, 0]), "empty addr means all");
+        assert!(s.proxy.is_none(), "empty proxy means none");
+        assert_eq!(s.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_shipped_config_loads() {
+        let text = include_str!("../../config.default.toml");
+        from_file(text).expect("shipped config loads");
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file = "port = 7000\ntimeout = 5\nmaxBytes = 2048\n";
+        let s = from_file(file).unwrap();
+        assert_eq!((s.port, s.timeout.as_secs(), s.max_bytes), (7000, 5, 2048));
+        let s = layered(file, &["-p", "9000"]).unwrap();
+        assert_eq!(s.port, 9000, "flag wins");
+        assert_eq!(s.timeout.as_secs(), 5, "file value kept when no flag");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_file_and_key() {
+        let err = from_file("prot = 8000\n").unwrap_err().to_string();
+        assert!(err.contains("test.toml") && err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_key() {
+        for (text, key) in [
+            ("timeout = 0\n", "timeout"),
+            ("addr = \"not-an-ip\"\n", "addr"),
+            ("maxBytes = 3\n", "maxBytes"),
+            ("port = \"eighty\"\n", "port"),
+            ("instance = \"a b\"\n", "instance"),
+        ] {
+            let err = from_file(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_config_key_has_a_flag_and_bad_flags_are_named_as_flags() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let flags: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        let keys: Vec<&str> = include_str!("../../config.default.toml")
+            .lines()
+            .map(|l| l.trim_start_matches("# "))
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
+            .filter(|k| k.chars().all(|c| c.is_ascii_alphabetic()))
+            .collect();
+        for key in &keys {
+            let flag = Origin::Flags.key(key);
+            assert!(flags.contains(&flag), "{key} has no flag {flag}");
+        }
+        // And the other way: config.default.toml lists every setting.
+        let settings = <Options as clap::Args>::augment_args(clap::Command::new("x"));
+        for arg in settings.get_arguments() {
+            let key = arg.get_id().as_str().replace('_', "-");
+            let listed = keys
+                .iter()
+                .any(|k| Origin::Flags.key(k) == format!("--{key}"));
+            assert!(listed, "config.default.toml does not list --{key}");
+        }
+        let err = layered("", &["--max-concurrent", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("command line: `--max-concurrent`"), "{err}");
+    }
+
+    #[test]
+    fn cache_tls_and_standalone_switch_on_their_features() {
+        let off = from_file("cache = false\ntls = false\nstandalone = false\n").unwrap();
+        assert!(off.cache.is_none() && off.tls.is_none() && off.rate_limit.is_none());
+        let on = from_file(
+            "cache = true\ncacheSize = 1048576\ntls = true\ntlsDir = \"certs\"\n\
+             standalone = true\nburst = 5\nrefill = 2\n",
+        )
+        .unwrap();
+        assert_eq!(on.cache, Some(1_048_576));
+        assert_eq!(on.tls, Some(PathBuf::from("certs")));
+        assert_eq!(
+            on.rate_limit,
+            Some(RateLimit {
+                burst: 5,
+                refill: Duration::from_secs(2)
+            })
+        );
+    }
+
+    #[test]
+    fn switch_flags_only_turn_features_on() {
+        let on = layered("", &["--cache", "--tls", "--standalone", "--ping"]).unwrap();
+        assert!(on.cache.is_some() && on.tls.is_some() && on.rate_limit.is_some() && on.ping);
+        let kept = layered("cache = true\nping = true\n", &[]).unwrap();
+        assert!(
+            kept.cache.is_some() && kept.ping,
+            "absent flags leave the file's value"
+        );
+        assert!(Cli::try_parse_from(["whipcode", "--ping=false"]).is_err());
+    }
+
+    #[test]
+    fn burst_and_refill_flags_need_standalone() {
+        let err = layered("", &["--burst", "5"]).unwrap_err().to_string();
+        assert!(err.contains("--standalone"), "{err}");
+        layered("standalone = true\n", &["--burst", "5"]).expect("file enables it");
+        let limit = layered("", &["--standalone", "--refill", "4"])
+            .unwrap()
+            .rate_limit
+            .unwrap();
+        assert_eq!((limit.burst, limit.refill), (3, Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn instance_names_derive_from_address_and_port() {
+        let addr: std::net::SocketAddr = "127.0.0.1:8123".parse().unwrap();
+        assert_eq!(instance_for(addr), "127_0_0_1-8123");
+    }
+}

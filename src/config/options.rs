@@ -1,0 +1,116 @@
+//! Every setting, declared once. A field's name gives its flag (kebab case,
+//! `--max-bytes`, plus the original's short flags) and its config-file key
+//! (camel case, `maxBytes`, as the original spells them); its doc comment is
+//! the flag's help and says its default; `config.default.toml` lists every
+//! key (a test checks it). Every field is optional: an absent flag or key
+//! leaves the layer below in force, and an empty string means "unset".
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Options {
+    /// The address to listen on (default: all interfaces).
+    #[arg(short = 'a', long, value_name = "ADDR")]
+    pub addr: Option<String>,
+
+    /// The port to listen on (default: 8000).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// The maximum size of a request body in bytes (default: 1000000).
+    #[arg(short = 'b', long, value_name = "BYTES")]
+    pub max_bytes: Option<u64>,
+
+    /// The maximum run time of a program, in seconds (default: 10).
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
+    /// The key file: argon2id hash of the master key, then its salt (default: .masterkey).
+    #[arg(short = 'k', long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// The language map (default: langmap.toml if present, else the built-in one).
+    #[arg(short = 'm', long, value_name = "FILE")]
+    pub lang_map: Option<PathBuf>,
+
+    /// Path to the podman binary (default: /usr/bin/podman).
+    #[arg(long, value_name = "PATH")]
+    pub podman_path: Option<PathBuf>,
+
+    /// Only accept requests from this peer address (the reverse proxy or gateway).
+    #[arg(long, value_name = "ADDR")]
+    pub proxy: Option<String>,
+
+    /// Enable GET /ping, which answers "pong".
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub ping: Option<bool>,
+
+    /// Cache results of runs in memory (LRU, bounded by --cache-size).
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub cache: Option<bool>,
+
+    /// Bytes the result cache may hold (default: 67108864).
+    #[arg(long, value_name = "BYTES")]
+    pub cache_size: Option<u64>,
+
+    /// Serve HTTPS with cert.pem and key.pem from --tls-dir.
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub tls: Option<bool>,
+
+    /// The directory holding cert.pem and key.pem (default: tls).
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
+
+    /// Rate-limit each client IP (a token bucket) without a gateway in front.
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub standalone: Option<bool>,
+
+    /// With --standalone: requests a client may make in a burst (default: 3).
+    #[arg(long, value_name = "COUNT")]
+    pub burst: Option<u32>,
+
+    /// With --standalone: seconds for one request to come back to a bucket (default: 1).
+    #[arg(long, value_name = "SECONDS")]
+    pub refill: Option<u64>,
+
+    /// Name of this instance; labels its containers (default: derived from address and port).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+
+    /// Path to the static in-container runner (default: whipcode-runner beside this binary).
+    #[arg(long, value_name = "PATH")]
+    pub runner: Option<PathBuf>,
+
+    /// Most containers alive at once (default: twice the CPU count, at least 2).
+    #[arg(long, value_name = "COUNT")]
+    pub max_concurrent: Option<usize>,
+
+    /// Most requests waiting for a container before new ones get 503 (default: 64).
+    #[arg(long, value_name = "COUNT")]
+    pub max_queue: Option<usize>,
+
+    /// User namespace per run: host (default) or auto (a fresh id range per
+    /// container, from the `containers` entries of /etc/subuid and /etc/subgid).
+    #[arg(long, value_name = "auto|host")]
+    pub userns: Option<String>,
+
+    /// Seconds a client gets to send a request's headers, and again its body (default: 30).
+    #[arg(long, value_name = "SECONDS")]
+    pub client_timeout: Option<u64>,
+
+    /// CPU seconds each process of a run may use (default: the --timeout value).
+    #[arg(long, value_name = "SECONDS")]
+    pub cpu_time: Option<u64>,
+
+    /// Warm containers kept ready across languages; 0 turns the pool off
+    /// (default: the CPU count, between 2 and 8).
+    #[arg(long, value_name = "COUNT")]
+    pub pool_size: Option<usize>,
+
+    /// Byte cap on each of stdout and stderr (default: 1048576).
+    #[arg(long, value_name = "BYTES")]
+    pub output_limit: Option<u64>,
+}
