@@ -91,31 +91,9 @@ pub enum ConfigError {
 }
 
 impl Default for Settings {
+    /// Every setting at its default: nothing given in a file or a flag.
     fn default() -> Self {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Settings {
-            addr: IpAddr::from([0, 0, 0, 0]),
-            port: 8000,
-            max_bytes: 1_000_000,
-            timeout: Duration::from_secs(10),
-            key: PathBuf::from(".masterkey"),
-            lang_map: None,
-            podman_path: PathBuf::from("/usr/bin/podman"),
-            proxy: None,
-            ping: false,
-            cache: None,
-            tls: None,
-            rate_limit: None,
-            instance: None,
-            runner: default_runner_path(),
-            max_concurrent: (cpus * 2).max(2),
-            max_queue: 64,
-            output_limit: 1024 * 1024,
-            cpu_time: None,
-            client_timeout: Duration::from_secs(30),
-            userns: None,
-            pool_size: cpus.clamp(2, 8),
-        }
+        Settings::resolve(Options::default(), |_| Origin::Flags).expect("the defaults are valid")
     }
 }
 
@@ -202,7 +180,8 @@ impl Settings {
         Settings::resolve(merged, origin_of)
     }
 
-    /// The merged layers as concrete values; a bad one is named by
+    /// The merged layers as concrete values, each with its default when no
+    /// layer gives it (the one place defaults live); a bad one is named by
     /// `origin_of` its key.
     fn resolve(o: Options, origin_of: impl Fn(&str) -> Origin) -> Result<Settings, ConfigError> {
         let bad = |key: &'static str| {
@@ -213,7 +192,7 @@ impl Settings {
                 message,
             }
         };
-        let d = Settings::default();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let standalone = o.standalone.unwrap_or(false);
         let burst = match o.burst {
             Some(n) => check_positive(n).map_err(bad("burst"))?,
@@ -230,20 +209,21 @@ impl Settings {
         let tls_dir = set_path(o.tls_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_TLS_DIR));
         Ok(Settings {
             addr: set(o.addr)
-                .map_or(Ok(d.addr), |a| parse_ip(&a))
+                .map_or(Ok(IpAddr::from([0, 0, 0, 0])), |a| parse_ip(&a))
                 .map_err(bad("addr"))?,
-            port: o.port.unwrap_or(d.port),
+            port: o.port.unwrap_or(8000),
             max_bytes: o
                 .max_bytes
-                .map_or(Ok(d.max_bytes), check_max_bytes)
+                .map_or(Ok(1_000_000), check_max_bytes)
                 .map_err(bad("maxBytes"))?,
             timeout: o
                 .timeout
-                .map_or(Ok(d.timeout), check_timeout)
+                .map_or(Ok(Duration::from_secs(10)), check_timeout)
                 .map_err(bad("timeout"))?,
-            key: set_path(o.key).unwrap_or(d.key),
+            key: set_path(o.key).unwrap_or_else(|| PathBuf::from(".masterkey")),
             lang_map: set_path(o.lang_map),
-            podman_path: set_path(o.podman_path).unwrap_or(d.podman_path),
+            podman_path: set_path(o.podman_path)
+                .unwrap_or_else(|| PathBuf::from("/usr/bin/podman")),
             proxy: set(o.proxy)
                 .map(|p| parse_ip(&p))
                 .transpose()
@@ -259,15 +239,15 @@ impl Settings {
                 .map(|i| check_instance(&i))
                 .transpose()
                 .map_err(bad("instance"))?,
-            runner: set_path(o.runner).unwrap_or(d.runner),
+            runner: set_path(o.runner).unwrap_or_else(default_runner_path),
             max_concurrent: o
                 .max_concurrent
-                .map_or(Ok(d.max_concurrent), check_positive)
+                .map_or(Ok((cpus * 2).max(2)), check_positive)
                 .map_err(bad("maxConcurrent"))?,
-            max_queue: o.max_queue.unwrap_or(d.max_queue),
+            max_queue: o.max_queue.unwrap_or(64),
             output_limit: o
                 .output_limit
-                .map_or(Ok(d.output_limit), check_positive)
+                .map_or(Ok(1024 * 1024), check_positive)
                 .map_err(bad("outputLimit"))?,
             cpu_time: o
                 .cpu_time
@@ -276,13 +256,13 @@ impl Settings {
                 .map_err(bad("cpuTime"))?,
             client_timeout: o
                 .client_timeout
-                .map_or(Ok(d.client_timeout), check_timeout)
+                .map_or(Ok(Duration::from_secs(30)), check_timeout)
                 .map_err(bad("clientTimeout"))?,
             userns: set(o.userns)
                 .map(|m| parse_userns(&m))
                 .transpose()
                 .map_err(bad("userns"))?,
-            pool_size: o.pool_size.unwrap_or(d.pool_size),
+            pool_size: o.pool_size.unwrap_or(cpus.clamp(2, 8)),
         })
     }
 
