@@ -2,41 +2,24 @@
 //! be provoked reliably on real podman): busy → 503 with Retry-After, missing
 //! image → 503 naming the language, anything else → an opaque 500.
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::inprocess::{state, Fake};
+use common::KEY;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use whipcode::api::{router, AppState};
-use whipcode::auth::MasterKey;
-use whipcode::languages::LanguageMap;
-use whipcode::sandbox::{BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
-
-struct Failing(fn() -> SandboxError);
-
-impl Sandbox for Failing {
-    fn run(&self, _: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
-        let error = (self.0)();
-        Box::pin(async move { Err(error) })
-    }
-
-    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
+use whipcode::api::router;
+use whipcode::sandbox::SandboxError;
 
 async fn call(error: fn() -> SandboxError) -> (StatusCode, Option<String>, Value) {
-    let mut state = AppState::new(
-        Arc::new(MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap()),
-        Arc::new(LanguageMap::load(None).unwrap()),
-        Arc::new(Failing(error)),
-    );
+    let mut state = state(Fake::Failing(error));
     state.max_bytes = 10_000;
     let request = Request::post("/run")
         .header("content-type", "application/json")
-        .header("x-master-key", "fixture-master-key")
+        .header("x-master-key", KEY)
         .body(Body::from(
             json!({"language_id": 1, "code": "eA=="}).to_string(),
         ))

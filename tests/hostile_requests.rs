@@ -1,10 +1,8 @@
-//! Hostile requests against the real binary: each gets a clear 4xx (with a
-//! `detail` where it reaches the API) or is cut off; none crashes the server
-//! or gets a 500, and the server answers normally afterwards.
-
-// Each test has its own runtime on its own thread; the podman lock is meant to
-// block the thread, serialising podman tests across the whole binary.
-#![allow(clippy::await_holding_lock)]
+//! Hostile requests against the service's listener and router (in process,
+//! with a fake sandbox: none of this reaches a container): each gets a clear
+//! 4xx (with a `detail` where it reaches the API) or is cut off; none
+//! crashes the server or gets a 500, and the server answers normally
+//! afterwards.
 
 mod common;
 
@@ -12,11 +10,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::inprocess::{state, App, Fake};
 use common::{b64, Service, KEY};
 use serde_json::{json, Value};
 
 /// POST /run with the key and this raw body.
-async fn post(svc: &Service, body: impl Into<reqwest::Body>) -> (u16, Value) {
+async fn post(svc: &App, body: impl Into<reqwest::Body>) -> (u16, Value) {
     let response = Service::client()
         .post(format!("{}/run", svc.url))
         .header("X-Master-Key", KEY)
@@ -36,12 +35,12 @@ fn assert_refused(status: u16, body: &Value, what: &str) {
 }
 
 /// The server still answers a cheap request.
-async fn still_up(svc: &Service) {
+async fn still_up(svc: &App) {
     let (status, body) = post(svc, "{}").await;
     assert_eq!(status, 400, "server still answers: {body}");
 }
 
-fn connect(svc: &Service) -> TcpStream {
+fn connect(svc: &App) -> TcpStream {
     let stream = TcpStream::connect(("127.0.0.1", svc.port())).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -56,12 +55,16 @@ fn read_all(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&text).into_owned()
 }
 
+/// The service in process giving clients `seconds` for headers and for a body.
+async fn with_client_timeout(seconds: u64) -> App {
+    let mut state = state(Fake::Echo);
+    state.body_deadline = Duration::from_secs(seconds);
+    App::start(state, false, Duration::from_secs(seconds)).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_types_in_every_field_are_400_with_a_detail() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&[]);
+    let svc = App::echo().await;
     let code = b64("print(1)");
     let cases = [
         json!({"language_id": {"id": 1}, "code": code}),
@@ -99,10 +102,9 @@ async fn wrong_types_in_every_field_are_400_with_a_detail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deeply_nested_or_malformed_json_is_400_not_a_crash() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&["-b", "4000000"]);
+    let mut state = state(Fake::Echo);
+    state.max_bytes = 4_000_000;
+    let svc = App::start(state, false, Duration::from_secs(30)).await;
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let (status, body) = post(&svc, deep).await;
     assert_refused(status, &body, "100 000 nested arrays");
@@ -127,10 +129,7 @@ async fn deeply_nested_or_malformed_json_is_400_not_a_crash() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn giant_headers_are_refused_and_the_server_stays_up() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&[]);
+    let svc = App::echo().await;
     let huge = "x".repeat(512 * 1024);
     let mut stream = connect(&svc);
     let request =
@@ -158,10 +157,7 @@ async fn giant_headers_are_refused_and_the_server_stays_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_stalls_in_its_headers_is_cut_off() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&["--client-timeout", "2"]);
+    let svc = with_client_timeout(2).await;
     let mut stream = connect(&svc);
     stream
         .write_all(b"POST /run HTTP/1.1\r\nHost: a\r\n")
@@ -179,10 +175,7 @@ async fn a_client_that_stalls_in_its_headers_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_stalls_in_its_body_gets_408() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&["--client-timeout", "2"]);
+    let svc = with_client_timeout(2).await;
     let mut stream = connect(&svc);
     let head = format!(
         "POST /run HTTP/1.1\r\nHost: a\r\nX-Master-Key: {KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"lang"
@@ -198,10 +191,7 @@ async fn a_client_that_stalls_in_its_body_gets_408() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_connection_flood_does_not_stop_real_clients() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&["--client-timeout", "5"]);
+    let svc = with_client_timeout(5).await;
     // 300 connections that never send a byte.
     let idle: Vec<TcpStream> = (0..300).map(|_| connect(&svc)).collect();
     let started = Instant::now();

@@ -1,5 +1,6 @@
-//! The reference's HTTP contract against the real binary: statuses, their
-//! order, the key file, the README's curl example, and startup cleanup.
+//! The reference's HTTP contract: statuses and their order (in process, with
+//! a fake sandbox), and against the real binary the key file, the README's
+//! curl example and startup cleanup.
 
 // Each test has its own runtime on its own thread; the podman lock is meant to
 // block the thread, serialising podman tests across the whole binary.
@@ -9,17 +10,18 @@ mod common;
 
 use std::process::Command;
 
+use common::inprocess::App;
 use common::{b64, Service, KEY};
 use serde_json::{json, Value};
 
 async fn raw(
-    svc: &Service,
+    url: &str,
     method: reqwest::Method,
     path: &str,
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, Value) {
-    let mut request = Service::client().request(method, format!("{}{path}", svc.url));
+    let mut request = Service::client().request(method, format!("{url}{path}"));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -47,12 +49,16 @@ fn hello() -> Vec<u8> {
         .into_bytes()
 }
 
+/// The service in process with a 2048-byte body limit (`-b 2048`).
+async fn small_bodies() -> App {
+    let mut state = common::inprocess::state(common::inprocess::Fake::Echo);
+    state.max_bytes = 2048;
+    App::start(state, false, std::time::Duration::from_secs(30)).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_error_status_has_a_detail_and_the_documented_precedence() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&["-b", "2048"]);
+    let app = small_bodies().await;
     use reqwest::Method;
     let big = vec![b' '; 4096];
     let cases: Vec<Case> = vec![
@@ -162,25 +168,21 @@ async fn every_error_status_has_a_detail_and_the_documented_precedence() {
         ),
     ];
     for (what, method, path, headers, body, want) in cases {
-        let (status, body) = raw(&svc, method, path, &headers, body).await;
+        let (status, body) = raw(&app.url, method, path, &headers, body).await;
         assert_eq!(status, want, "{what}: {body}");
         assert!(
             body["detail"].as_str().is_some_and(|d| !d.is_empty()),
             "{what}: {body}"
         );
     }
-    svc.stop_and_check_clean();
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chunked_body_over_the_limit_is_413() {
     use std::io::{Read, Write};
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&["-b", "2048"]);
-    let addr = svc.url.trim_start_matches("http://").to_owned();
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let app = small_bodies().await;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", app.port())).unwrap();
     let chunk = format!("{:x}\r\n{}\r\n", 1500, " ".repeat(1500));
     let request = format!(
         "POST /run HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
@@ -191,7 +193,7 @@ async fn a_chunked_body_over_the_limit_is_413() {
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
-    svc.stop_and_check_clean();
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

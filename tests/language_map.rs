@@ -84,6 +84,7 @@ async fn get_languages_lists_every_language_with_the_version_from_its_image() {
             assert!(lang["version"].is_null(), "{lang}");
         }
     }
+    svc.stop_and_check_clean();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -131,4 +132,5 @@ async fn a_language_whose_image_is_not_installed_is_503_naming_it() {
         body["detail"].as_str().unwrap().contains("Unbuilt"),
         "{body}"
     );
+    svc.stop_and_check_clean();
 }

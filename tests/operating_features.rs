@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::inprocess::{state_from_flags, App, Fake};
 use common::{b64, bin, Service, KEY};
 use serde_json::{json, Value};
 
@@ -38,9 +39,9 @@ async fn run_raw(svc: &Service, body: &Value) -> (u16, Option<String>, String) {
 
 /// `POST /run` without a key: a cheap 401 that still spends a rate-limit
 /// token. Status, `Retry-After` and the body.
-async fn post_without_key(svc: &Service) -> (u16, Option<String>, Value) {
+async fn post_without_key(url: &str) -> (u16, Option<String>, Value) {
     let r = Service::client()
-        .post(format!("{}/run", svc.url))
+        .post(format!("{url}/run"))
         .header("content-type", "application/json")
         .body("{}")
         .send()
@@ -56,11 +57,14 @@ async fn post_without_key(svc: &Service) -> (u16, Option<String>, Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn standalone_allows_a_burst_then_429_with_retry_after_until_a_token_returns() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&["--standalone", "--burst", "2", "--refill", "1"]);
-    let post = || post_without_key(&svc);
+    let flags = ["--standalone", "--burst", "2", "--refill", "1"];
+    let svc = App::start(
+        state_from_flags(&flags, Fake::Echo),
+        false,
+        Duration::from_secs(30),
+    )
+    .await;
+    let post = || post_without_key(&svc.url);
     assert_eq!(post().await.0, 401);
     assert_eq!(post().await.0, 401);
     let (status, retry, body) = post().await;
@@ -78,12 +82,14 @@ async fn standalone_allows_a_burst_then_429_with_retry_after_until_a_token_retur
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_standalone_there_is_no_rate_limit() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let svc = Service::start(&[]);
+    let svc = App::start(
+        state_from_flags(&[], Fake::Echo),
+        false,
+        Duration::from_secs(30),
+    )
+    .await;
     for _ in 0..10 {
-        assert_eq!(post_without_key(&svc).await.0, 401);
+        assert_eq!(post_without_key(&svc.url).await.0, 401);
     }
 }
 
@@ -474,6 +480,7 @@ async fn gen_key_prints_a_new_key_once_refuses_to_overwrite_and_the_server_accep
             .unwrap();
         assert_eq!(r.status().as_u16(), expected);
     }
+    svc.stop_and_check_clean();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,49 +5,20 @@
 //!
 //! Longer runs: `PROPTEST_CASES=20000 cargo test --release --test request_fuzz`.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
+use common::inprocess::{languages, state, Fake};
+use common::KEY;
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use tower::ServiceExt;
 use whipcode::api::request::{Context, RunBody, MAX_ARGS, MAX_ARG_LEN};
-use whipcode::api::{router, AppState};
-use whipcode::auth::MasterKey;
-use whipcode::languages::LanguageMap;
-use whipcode::sandbox::{
-    BoxFuture, Captured, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError,
-};
-
-/// A sandbox that answers at once, echoing what it was asked to run, so the
-/// properties cover the response path too.
-struct Echo;
-
-impl Sandbox for Echo {
-    fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
-        Box::pin(async move {
-            Ok(RunOutcome {
-                stdout: Captured::from(spec.stdin.as_slice()),
-                stderr: Captured::from(spec.files[0].1.as_slice()),
-                exit_code: Some(0),
-                container: "fuzz".into(),
-                ..RunOutcome::default()
-            })
-        })
-    }
-
-    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
-fn languages() -> &'static LanguageMap {
-    static MAP: std::sync::OnceLock<LanguageMap> = std::sync::OnceLock::new();
-    MAP.get_or_init(|| LanguageMap::load(None).unwrap())
-}
+use whipcode::api::router;
 
 /// Any JSON value, a few levels deep, with strings that like edge cases.
 fn any_json() -> BoxedStrategy<Value> {
@@ -97,7 +68,8 @@ proptest! {
     #[test]
     fn validation_never_panics_and_accepts_only_well_formed_requests(body in any_run_body()) {
         let parsed: RunBody = serde_json::from_value(body).unwrap();
-        let ctx = Context { languages: languages(), max_timeout: Duration::from_secs(10) };
+        let languages = languages();
+        let ctx = Context { languages: &languages, max_timeout: Duration::from_secs(10) };
         if let Ok(request) = parsed.validate(&ctx) {
             prop_assert!(!request.code.is_empty());
             prop_assert!(request.timeout <= Duration::from_secs(10));
@@ -129,14 +101,13 @@ proptest! {
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let (status, text) = runtime.block_on(async {
-            let key = MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap();
-            let state = AppState::new(Arc::new(key), Arc::new(languages().clone()), Arc::new(Echo));
+            let state = state(Fake::Echo);
             let mut request = Request::post("/run");
             if !content_type.is_empty() {
                 request = request.header("content-type", content_type);
             }
             if keyed {
-                request = request.header("x-master-key", "fixture-master-key");
+                request = request.header("x-master-key", KEY);
             }
             let response = router(state, false)
                 .oneshot(request.body(Body::from(body)).unwrap())

@@ -3,46 +3,17 @@
 //! that takes a known time stands in: this checks the HTTP layer only, and
 //! that the whole service runs in-process on port 0 with its own shutdown.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
+use common::inprocess::{state, App, Fake};
+use common::KEY;
 use serde_json::json;
 use tower::ServiceExt;
-use whipcode::api::{router, AppState};
-use whipcode::auth::MasterKey;
-use whipcode::languages::LanguageMap;
-use whipcode::sandbox::{BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
-
-struct Slow(Duration);
-
-impl Sandbox for Slow {
-    fn run(&self, _: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
-        let took = self.0;
-        Box::pin(async move {
-            tokio::time::sleep(took).await;
-            Ok(RunOutcome {
-                exit_code: Some(0),
-                container_age: took,
-                ..RunOutcome::default()
-            })
-        })
-    }
-
-    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
-/// The service's state with the fixture key, the built-in map and `sandbox`.
-fn state_with(sandbox: Slow) -> AppState {
-    AppState::new(
-        Arc::new(MasterKey::parse(include_str!("fixtures/argon2-cffi.masterkey")).unwrap()),
-        Arc::new(LanguageMap::load(None).unwrap()),
-        Arc::new(sandbox),
-    )
-}
+use whipcode::api::router;
 
 fn durations(header: &str) -> (f64, f64) {
     let mut server = None;
@@ -61,12 +32,12 @@ fn durations(header: &str) -> (f64, f64) {
 
 #[tokio::test]
 async fn server_timing_separates_the_servers_own_time_from_the_sandboxs() {
-    let state = state_with(Slow(Duration::from_millis(60)));
+    let state = state(Fake::Slow(Duration::from_millis(60)));
     let app = router(state, false);
     let request = || {
         Request::post("/run")
             .header("content-type", "application/json")
-            .header("x-master-key", "fixture-master-key")
+            .header("x-master-key", KEY)
             .body(Body::from(
                 json!({"language_id": 1, "code": "eA=="}).to_string(),
             ))
@@ -84,27 +55,17 @@ async fn server_timing_separates_the_servers_own_time_from_the_sandboxs() {
 
 #[tokio::test]
 async fn the_service_runs_in_process_on_port_0_and_stops_at_its_shutdown_signal() {
-    let state = state_with(Slow(Duration::from_millis(10)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let deadlines = whipcode::listen::Deadlines {
-        headers: Duration::from_secs(5),
-        drain: Duration::from_secs(5),
-    };
-    let server = tokio::spawn(whipcode::server::run(
-        listener,
-        router(state, true),
-        None,
-        deadlines,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let app = App::start(
+        state(Fake::Slow(Duration::from_millis(10))),
+        true,
+        Duration::from_secs(5),
+    )
+    .await;
+    let url = app.url.clone();
     let client = reqwest::Client::new();
     let response = client
         .post(format!("{url}/run"))
-        .header("X-Master-Key", "fixture-master-key")
+        .header("X-Master-Key", KEY)
         .json(&json!({"language_id": 1, "code": "eA=="}))
         .send()
         .await
@@ -112,12 +73,7 @@ async fn the_service_runs_in_process_on_port_0_and_stops_at_its_shutdown_signal(
     assert_eq!(response.status(), 200);
     let pong = client.get(format!("{url}/ping")).send().await.unwrap();
     assert_eq!(pong.text().await.unwrap(), "pong");
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .expect("the server stops at its signal")
-        .unwrap()
-        .unwrap();
+    app.stop().await;
     assert!(
         reqwest::get(format!("{url}/ping")).await.is_err(),
         "nothing listens any more"

@@ -1,9 +1,13 @@
-//! Starts the real `whipcode` binary against real podman for integration tests.
+//! The two test harnesses. This module starts the real `whipcode` binary
+//! against real podman (for what needs the sandbox); [`inprocess`] serves the
+//! router in the test's own process with a fake sandbox (for the HTTP layer).
 //!
 //! Podman tests take [`podman_lock`] so that only one runs at a time on this
 //! 2-core machine, and so that each can compare the host's whole container
 //! count before and after itself.
 #![allow(dead_code)]
+
+pub mod inprocess;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,160 @@
+//! The in-process harness: the service's router and listener, served by
+//! `whipcode::server::run` on a free port of this process, with a fake
+//! sandbox that never runs anything. For the HTTP contract, the order of
+//! checks, the error paths and hostile clients: everything above the
+//! sandbox, without podman.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use whipcode::api::{router, AppState};
+use whipcode::auth::MasterKey;
+use whipcode::languages::LanguageMap;
+use whipcode::sandbox::{
+    BoxFuture, Captured, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError,
+};
+
+use super::KEY;
+
+/// A sandbox that runs nothing; each run answers as the variant says.
+pub enum Fake {
+    /// At once, stdout the job's stdin, stderr its first file, exit code 0.
+    Echo,
+    /// After this long, an empty successful outcome.
+    Slow(Duration),
+    /// The error this makes.
+    Failing(fn() -> SandboxError),
+}
+
+impl Sandbox for Fake {
+    fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
+        Box::pin(async move {
+            match self {
+                Fake::Echo => Ok(RunOutcome {
+                    stdout: Captured::from(spec.stdin.as_slice()),
+                    stderr: Captured::from(spec.files[0].1.as_slice()),
+                    exit_code: Some(0),
+                    container: "fake".into(),
+                    ..RunOutcome::default()
+                }),
+                Fake::Slow(took) => {
+                    tokio::time::sleep(*took).await;
+                    Ok(RunOutcome {
+                        exit_code: Some(0),
+                        container_age: *took,
+                        ..RunOutcome::default()
+                    })
+                }
+                Fake::Failing(error) => Err(error()),
+            }
+        })
+    }
+
+    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// The master key [`KEY`] as a key file holds it (one argon2 run per test binary).
+fn master_key() -> Arc<MasterKey> {
+    static KEY_FILE: OnceLock<Arc<MasterKey>> = OnceLock::new();
+    Arc::clone(KEY_FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("masterkey");
+        whipcode::keygen::generate(&path, Some(KEY.to_owned()), None, false).unwrap();
+        Arc::new(MasterKey::load(&path).unwrap())
+    }))
+}
+
+/// The built-in language map, read once.
+pub fn languages() -> Arc<LanguageMap> {
+    static MAP: OnceLock<Arc<LanguageMap>> = OnceLock::new();
+    Arc::clone(MAP.get_or_init(|| Arc::new(LanguageMap::load(None).unwrap())))
+}
+
+/// The service's state with the key [`KEY`], the built-in map and `fake`.
+pub fn state(fake: Fake) -> AppState {
+    AppState::new(master_key(), languages(), Arc::new(fake))
+}
+
+/// The state the binary would build from these command-line flags (no
+/// config file), with `fake` as the sandbox.
+pub fn state_from_flags(flags: &[&str], fake: Fake) -> AppState {
+    use clap::Parser;
+    let argv = std::iter::once("whipcode").chain(flags.iter().copied());
+    let cli = whipcode::cli::Cli::try_parse_from(argv).unwrap();
+    let settings = whipcode::config::Settings::layer(
+        whipcode::config::Options::default(),
+        "defaults",
+        &cli.options,
+    )
+    .unwrap();
+    AppState::from_settings(&settings, master_key(), languages(), Arc::new(fake))
+}
+
+/// A service serving in this process until it is stopped or dropped.
+pub struct App {
+    pub url: String,
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl App {
+    /// Serves `state` on a free loopback port; `/ping` when `ping`; clients
+    /// get `headers` for each request's headers.
+    pub async fn start(state: AppState, ping: bool, headers: Duration) -> App {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let deadlines = whipcode::listen::Deadlines {
+            headers,
+            drain: Duration::from_secs(5),
+        };
+        let server = tokio::spawn(whipcode::server::run(
+            listener,
+            router(state, ping),
+            None,
+            deadlines,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        App {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// [`App::start`] with a fake that echoes, no `/ping`, 30 s for headers.
+    pub async fn echo() -> App {
+        App::start(state(Fake::Echo), false, Duration::from_secs(30)).await
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops serving; the server must end by itself within 10 s.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let server = self.server.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stops at its signal")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
