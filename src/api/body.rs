@@ -156,30 +156,21 @@ fn escape_into(out: &mut Vec<u8>, carry: &mut Vec<u8>, chunk: &[u8], last: bool)
         &joined
     };
     let mut next_carry = Vec::new();
-    loop {
-        match std::str::from_utf8(rest) {
-            Ok(text) => {
-                escape_str(out, text);
-                break;
-            }
-            Err(e) => {
-                let (valid, after) = rest.split_at(e.valid_up_to());
-                escape_str(out, std::str::from_utf8(valid).unwrap_or_default());
-                match e.error_len() {
-                    Some(bad) => {
-                        out.extend_from_slice("\u{FFFD}".as_bytes());
-                        rest = &after[bad..];
-                    }
-                    None if last => {
-                        out.extend_from_slice("\u{FFFD}".as_bytes());
-                        break;
-                    }
-                    None => {
-                        next_carry = after.to_vec();
-                        break;
-                    }
-                }
-            }
+    let mut pieces = rest.utf8_chunks().peekable();
+    while let Some(piece) = pieces.next() {
+        escape_str(out, piece.valid());
+        let invalid = piece.invalid();
+        if invalid.is_empty() {
+            continue;
+        }
+        // At the very end, bytes that only lack their continuation may be
+        // completed by the next chunk.
+        let incomplete = pieces.peek().is_none()
+            && std::str::from_utf8(invalid).is_err_and(|e| e.error_len().is_none());
+        if incomplete && !last {
+            next_carry = invalid.to_vec();
+        } else {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
         }
     }
     *carry = next_carry;

@@ -7,10 +7,10 @@
 //! requests share a key by moving bytes between fields. Only runs that ended on
 //! their own (an exit status, no timeout, no cap hit) are stored.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use axum::body::Bytes;
+use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use super::request::RunRequest;
@@ -52,17 +52,16 @@ impl CacheKey {
     }
 }
 
+/// The recency order is the `lru` crate's; it holds no weights, so the
+/// bytes are counted here and the least recently used entries popped until
+/// the cache fits.
 pub struct ResultCache {
     capacity: usize,
     inner: Mutex<Lru>,
 }
 
-#[derive(Default)]
 struct Lru {
-    entries: HashMap<CacheKey, (Bytes, u64)>,
-    /// Use tick → key; the first is the least recently used.
-    order: BTreeMap<u64, CacheKey>,
-    tick: u64,
+    entries: LruCache<CacheKey, Bytes>,
     bytes: usize,
 }
 
@@ -74,7 +73,10 @@ impl ResultCache {
     pub fn new(capacity_bytes: u64) -> ResultCache {
         ResultCache {
             capacity: usize::try_from(capacity_bytes).unwrap_or(usize::MAX),
-            inner: Mutex::new(Lru::default()),
+            inner: Mutex::new(Lru {
+                entries: LruCache::unbounded(),
+                bytes: 0,
+            }),
         }
     }
 
@@ -82,16 +84,9 @@ impl ResultCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The stored body, now the most recently used.
     pub fn get(&self, key: &CacheKey) -> Option<Bytes> {
-        let mut lru = self.lock();
-        lru.tick += 1;
-        let tick = lru.tick;
-        let (body, used) = lru.entries.get_mut(key)?;
-        let body = body.clone();
-        let previous = std::mem::replace(used, tick);
-        lru.order.remove(&previous);
-        lru.order.insert(tick, *key);
-        Some(body)
+        self.lock().entries.get(key).cloned()
     }
 
     /// Stores `body`, evicting the least recently used entries to make room.
@@ -102,21 +97,15 @@ impl ResultCache {
             return;
         }
         let mut lru = self.lock();
-        lru.tick += 1;
-        let tick = lru.tick;
         lru.bytes += cost(&body);
-        if let Some((old, used)) = lru.entries.insert(key, (body, tick)) {
+        if let Some(old) = lru.entries.put(key, body) {
             lru.bytes -= cost(&old);
-            lru.order.remove(&used);
         }
-        lru.order.insert(tick, key);
         while lru.bytes > self.capacity {
-            let Some((_, oldest)) = lru.order.pop_first() else {
+            let Some((_, gone)) = lru.entries.pop_lru() else {
                 break;
             };
-            if let Some((gone, _)) = lru.entries.remove(&oldest) {
-                lru.bytes -= cost(&gone);
-            }
+            lru.bytes -= cost(&gone);
         }
     }
 

@@ -1,5 +1,11 @@
 //! One structured log line per request, and `X-Request-Id` echoed or made.
 //! Never logs the key, the code, stdin or env values.
+//!
+//! Hand-written rather than tower-http's request-id and trace layers: those
+//! echo any id a client sends (this keeps only 1–128 printable ASCII
+//! characters, so a client cannot put control bytes or a megabyte into the
+//! log), and the trace layer's events carry no container name or
+//! Server-Timing split; one small middleware does all of it in one place.
 
 use std::net::SocketAddr;
 use std::time::Instant;
