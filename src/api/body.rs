@@ -149,7 +149,7 @@ impl Body for RunJson {
 /// end is carried to the next chunk, or replaced when `last`.
 fn escape_into(out: &mut Vec<u8>, carry: &mut Vec<u8>, chunk: &[u8], last: bool) {
     let joined;
-    let mut rest: &[u8] = if carry.is_empty() {
+    let rest: &[u8] = if carry.is_empty() {
         chunk
     } else {
         joined = [carry.as_slice(), chunk].concat();
