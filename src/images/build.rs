@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::fetch::download;
-use super::outcome::Outcome;
+use super::outcome::{BuildError, Outcome};
 use super::plan::{containerfile, recipe_hash, MIRROR};
 use super::store::{image_id, inspect};
 use crate::languages::Recipe;
@@ -49,8 +49,8 @@ pub(super) fn build_one(
         Ok(()) => Outcome::Built {
             seconds: started.elapsed().as_secs(),
         },
-        Err(message) => {
-            append_log(&log, &message);
+        Err(error) => {
+            append_log(&log, &error.to_string());
             Outcome::Failed { log }
         }
     }
@@ -66,9 +66,9 @@ fn append_log(log: &Path, message: &str) {
     }
 }
 
-fn log_files(log: &Path) -> Result<(std::fs::File, std::fs::File), String> {
-    let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let copy = file.try_clone().map_err(|e| e.to_string())?;
+fn log_files(log: &Path) -> Result<(std::fs::File, std::fs::File), BuildError> {
+    let file = std::fs::File::create(log).map_err(BuildError::io(log.display()))?;
+    let copy = file.try_clone().map_err(BuildError::io(log.display()))?;
     Ok((file, copy))
 }
 
@@ -78,11 +78,11 @@ fn debootstrap(
     suite: &str,
     hash: &str,
     log: &Path,
-) -> Result<(), String> {
+) -> Result<(), BuildError> {
     let root = tempfile::Builder::new()
         .prefix("whipcode-rootfs-")
         .tempdir_in("/var/tmp")
-        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+        .map_err(BuildError::io("a temporary directory in /var/tmp"))?;
     let (out, err) = log_files(log)?;
     let status = Command::new("debootstrap")
         .args(["--variant=minbase", suite])
@@ -91,9 +91,11 @@ fn debootstrap(
         .stdout(out)
         .stderr(err)
         .status()
-        .map_err(|e| format!("cannot run debootstrap (apt-get install debootstrap): {e}"))?;
+        .map_err(BuildError::spawn(
+            "debootstrap (apt-get install debootstrap)",
+        ))?;
     if !status.success() {
-        return Err(format!("debootstrap {suite} failed"));
+        return Err(BuildError::failed(format!("debootstrap {suite}"), status));
     }
     let mut tar = Command::new("tar")
         .arg("-C")
@@ -101,7 +103,7 @@ fn debootstrap(
         .args(["-c", "."])
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run tar: {e}"))?;
+        .map_err(BuildError::spawn("tar"))?;
     let tar_out = tar.stdout.take().expect("piped");
     let (out, err) = log_files(&log.with_extension("import.log"))?;
     let imported = cli::command(podman)
@@ -116,12 +118,12 @@ fn debootstrap(
         .stdout(out)
         .stderr(err)
         .status()
-        .map_err(|e| format!("cannot run podman import: {e}"))?;
+        .map_err(BuildError::spawn("podman import"))?;
     let _ = tar.wait();
     if imported.success() {
         Ok(())
     } else {
-        Err("podman import failed".into())
+        Err(BuildError::failed("podman import", imported))
     }
 }
 
@@ -132,18 +134,19 @@ fn podman_build(
     hash: &str,
     log: &Path,
     download_dir: &Path,
-) -> Result<(), String> {
-    let text = containerfile(recipe).ok_or("no Containerfile")?;
-    let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+) -> Result<(), BuildError> {
+    let text = containerfile(recipe)
+        .ok_or_else(|| BuildError::failed("planning", "the recipe makes no Containerfile"))?;
+    let context = tempfile::tempdir().map_err(BuildError::io("a build context directory"))?;
     for fetch in &recipe.fetch {
         let cached = download(fetch, download_dir)?;
         let target = context.path().join(&fetch.file);
         if std::fs::hard_link(&cached, &target).is_err() {
-            std::fs::copy(&cached, &target).map_err(|e| format!("{}: {e}", fetch.file))?;
+            std::fs::copy(&cached, &target).map_err(BuildError::io(&fetch.file))?;
         }
     }
     let file = context.path().join("Containerfile");
-    std::fs::write(&file, text).map_err(|e| e.to_string())?;
+    std::fs::write(&file, text).map_err(BuildError::io(file.display()))?;
     let (out, err) = log_files(log)?;
     let status = cli::command(podman)
         .args(["build", "--network=host", "--pull=never", "--layers=false"])
@@ -155,16 +158,21 @@ fn podman_build(
         .stdout(out)
         .stderr(err)
         .status()
-        .map_err(|e| format!("cannot run podman build: {e}"))?;
+        .map_err(BuildError::spawn("podman build"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("podman build failed ({status})"))
+        Err(BuildError::failed("podman build", status))
     }
 }
 
 /// Runs `command` in `image` and records its first line as the version label.
-fn label_version(podman: &Podman, image: &str, command: &str, log: &Path) -> Result<(), String> {
+fn label_version(
+    podman: &Podman,
+    image: &str,
+    command: &str,
+    log: &Path,
+) -> Result<(), BuildError> {
     let out = cli::command(podman)
         .args([
             "run",
@@ -182,7 +190,7 @@ fn label_version(podman: &Podman, image: &str, command: &str, log: &Path) -> Res
         ])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run podman: {e}"))?;
+        .map_err(BuildError::spawn("podman run"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let version: String = text
         .lines()
@@ -194,16 +202,16 @@ fn label_version(podman: &Podman, image: &str, command: &str, log: &Path) -> Res
         .take(100)
         .collect();
     if !out.status.success() || version.is_empty() {
-        return Err(format!(
-            "version command {command:?} failed: {}",
-            text.trim()
+        return Err(BuildError::failed(
+            format!("version command {command:?}"),
+            text.trim(),
         ));
     }
     append_log(log, &format!("version: {version}"));
-    let id = image_id(podman, image).ok_or("image missing after build")?;
-    let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let id = image_id(podman, image).ok_or_else(|| BuildError::Missing(image.to_owned()))?;
+    let context = tempfile::tempdir().map_err(BuildError::io("a build context directory"))?;
     let file = context.path().join("Containerfile");
-    std::fs::write(&file, format!("FROM {id}\n")).map_err(|e| e.to_string())?;
+    std::fs::write(&file, format!("FROM {id}\n")).map_err(BuildError::io(file.display()))?;
     let status = cli::command(podman)
         .args(["build", "--pull=never", "--quiet"])
         .arg(format!("--label={VERSION_LABEL}={version}"))
@@ -214,10 +222,10 @@ fn label_version(podman: &Podman, image: &str, command: &str, log: &Path) -> Res
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map_err(|e| format!("cannot run podman build: {e}"))?;
+        .map_err(BuildError::spawn("podman build"))?;
     if status.success() {
         Ok(())
     } else {
-        Err("labelling the version failed".into())
+        Err(BuildError::failed("labelling the version", status))
     }
 }

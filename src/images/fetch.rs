@@ -5,39 +5,87 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+use super::outcome::BuildError;
+
 /// The file `fetch` names, downloaded by the host (curl) once and kept under
 /// `dir` by its checksum; a download whose SHA-256 differs is refused.
-pub(super) fn download(fetch: &crate::languages::Fetch, dir: &Path) -> Result<PathBuf, String> {
+pub(super) fn download(fetch: &crate::languages::Fetch, dir: &Path) -> Result<PathBuf, BuildError> {
     let cached = dir.join(fetch.sha256.to_ascii_lowercase());
     if cached.is_file() {
         return Ok(cached);
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(BuildError::io(dir.display()))?;
     let partial = tempfile::Builder::new()
         .prefix(".partial-")
         .tempfile_in(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+        .map_err(BuildError::io(dir.display()))?;
     let status = Command::new("curl")
         .args(["-fsSL", "--retry", "3", "--max-time", "900", "-o"])
         .arg(partial.path())
         .arg(&fetch.url)
         .status()
-        .map_err(|e| format!("cannot run curl (apt-get install curl): {e}"))?;
+        .map_err(BuildError::spawn("curl (apt-get install curl)"))?;
     if !status.success() {
-        return Err(format!("downloading {} failed ({status})", fetch.url));
+        return Err(BuildError::failed(
+            format!("downloading {}", fetch.url),
+            status,
+        ));
     }
     let mut hasher = Sha256::new();
-    let mut file = std::fs::File::open(partial.path()).map_err(|e| e.to_string())?;
-    std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
+    let read = BuildError::io(partial.path().display());
+    std::fs::File::open(partial.path())
+        .and_then(|mut file| std::io::copy(&mut file, &mut hasher))
+        .map_err(read)?;
     let got = hex::encode(hasher.finalize());
     if !got.eq_ignore_ascii_case(&fetch.sha256) {
-        return Err(format!(
-            "{} has SHA-256 {got}, the recipe expects {}",
-            fetch.url, fetch.sha256
-        ));
+        return Err(BuildError::Checksum {
+            url: fetch.url.clone(),
+            got,
+            want: fetch.sha256.clone(),
+        });
     }
     partial
         .persist(&cached)
-        .map_err(|e| format!("{}: {}", cached.display(), e.error))?;
+        .map_err(|e| BuildError::io(cached.display())(e.error))?;
     Ok(cached)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::languages::Fetch;
+
+    fn fetch_of(source: &Path, sha256: &str) -> Fetch {
+        Fetch {
+            url: format!("file://{}", source.display()),
+            sha256: sha256.to_owned(),
+            file: "payload".into(),
+        }
+    }
+
+    #[test]
+    fn a_download_is_kept_by_its_checksum_and_a_wrong_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("payload");
+        std::fs::write(&source, b"hello").unwrap();
+        let cache = dir.path().join("cache");
+        let wrong = "0".repeat(64);
+        match download(&fetch_of(&source, &wrong), &cache) {
+            Err(BuildError::Checksum { got, .. }) => assert_eq!(got.len(), 64),
+            other => panic!("expected a checksum error, got {other:?}"),
+        }
+        assert!(
+            !cache.join(&wrong).exists(),
+            "a refused download is not kept"
+        );
+        let right = hex::encode(Sha256::digest(b"hello"));
+        let kept = download(&fetch_of(&source, &right), &cache).unwrap();
+        assert_eq!(std::fs::read(&kept).unwrap(), b"hello");
+        std::fs::remove_file(&source).unwrap();
+        assert_eq!(
+            download(&fetch_of(&source, &right), &cache).unwrap(),
+            kept,
+            "from the cache"
+        );
+    }
 }

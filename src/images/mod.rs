@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use crate::languages::{Language, LanguageMap};
 use crate::sandbox::podman::Podman;
-pub use outcome::{BuildOptions, ImageError, Outcome};
+pub use outcome::{BuildError, BuildOptions, ImageError, Outcome};
 use schedule::schedule;
 use store::{prune, report_disk};
 
@@ -40,13 +40,14 @@ pub fn build_all(
     languages: &[Arc<Language>],
     options: &BuildOptions,
 ) -> Result<(), ImageError> {
-    std::fs::create_dir_all(&options.log_dir).map_err(|e| {
-        ImageError::Setup(format!("cannot create {}: {e}", options.log_dir.display()))
+    std::fs::create_dir_all(&options.log_dir).map_err(|source| ImageError::LogDir {
+        path: options.log_dir.clone(),
+        source,
     })?;
     let mut wanted: Vec<String> = languages.iter().map(|l| l.image.clone()).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let order = map.build_order(&wanted).map_err(ImageError::Setup)?;
+    let order = map.build_order(&wanted).map_err(ImageError::Plan)?;
     let started = Instant::now();
     let outcomes = schedule(podman, map, &order, options);
     let failed: Vec<String> = order

@@ -4,8 +4,14 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    #[error("cannot create the build log directory {}: {source}", path.display())]
+    LogDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The language map names images it cannot order (a cycle, a missing recipe).
     #[error("{0}")]
-    Setup(String),
+    Plan(String),
     #[error("{} image(s) failed: {}", .0.len(), .0.join(", "))]
     Failed(Vec<String>),
 }
@@ -36,4 +42,49 @@ pub enum Outcome {
     Blocked {
         on: String,
     },
+}
+
+/// Why building one image failed; written at the end of the image's log.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{step} failed: {detail}")]
+    Failed { step: String, detail: String },
+    #[error("{url} has SHA-256 {got}, the recipe expects {want}")]
+    Checksum {
+        url: String,
+        got: String,
+        want: String,
+    },
+    #[error("image {0} is missing after its build")]
+    Missing(String),
+}
+
+impl BuildError {
+    /// An I/O error about `what` (a path, or what was being made).
+    pub fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> BuildError {
+        let what = what.to_string();
+        move |source| BuildError::Io { what, source }
+    }
+
+    /// `program` could not be started.
+    pub fn spawn(program: &'static str) -> impl FnOnce(std::io::Error) -> BuildError {
+        move |source| BuildError::Spawn { program, source }
+    }
+
+    pub fn failed(step: impl Into<String>, detail: impl std::fmt::Display) -> BuildError {
+        BuildError::Failed {
+            step: step.into(),
+            detail: detail.to_string(),
+        }
+    }
 }
