@@ -16,7 +16,7 @@ use crate::cli::Cli;
 use crate::config::{instance_for, Settings};
 use crate::languages::{Language, LanguageMap};
 use crate::sandbox::podman::{Podman, CONTAINERS_CONF};
-use crate::sandbox::policy::{self, UserNamespace};
+use crate::sandbox::policy;
 use crate::{images, keygen, listen, sandbox, selftest, tls};
 
 /// Files image recipes fetch, kept by checksum between builds.
@@ -121,7 +121,7 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         instance: &instance,
         image: &language.image_ref(),
         runner: &settings.runner,
-        userns: settings.userns.unwrap_or(UserNamespace::Host),
+        userns: settings.userns,
         limits: settings.limits().with_overrides(&language.limits),
     });
     serde_json::json!({
@@ -207,7 +207,7 @@ fn sandbox_settings(settings: &Settings, instance: String) -> sandbox::Settings 
         max_concurrent: settings.max_concurrent,
         max_queue: settings.max_queue,
         output_limit: usize::try_from(settings.output_limit).unwrap_or(usize::MAX),
-        userns: settings.userns.unwrap_or(UserNamespace::Host),
+        userns: settings.userns,
         pool_size: settings.pool_size,
     }
 }

@@ -49,12 +49,11 @@ pub struct Settings {
     pub max_concurrent: usize,
     pub max_queue: usize,
     pub output_limit: u64,
-    /// `None`: the timeout.
-    pub cpu_time: Option<u64>,
+    /// CPU time per process of a run (the timeout unless set).
+    pub cpu_time: Duration,
     /// For a request's headers, and again for its body.
     pub client_timeout: Duration,
-    /// `None`: the host's.
-    pub userns: Option<crate::sandbox::policy::UserNamespace>,
+    pub userns: crate::sandbox::policy::UserNamespace,
     pub pool_size: usize,
 }
 
@@ -206,6 +205,10 @@ impl Settings {
             Some(n) => check_cache_size(n).map_err(bad("cacheSize"))?,
             None => DEFAULT_CACHE_BYTES,
         };
+        let timeout = o
+            .timeout
+            .map_or(Ok(Duration::from_secs(10)), check_timeout)
+            .map_err(bad("timeout"))?;
         let tls_dir = set_path(o.tls_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_TLS_DIR));
         Ok(Settings {
             addr: set(o.addr)
@@ -216,10 +219,7 @@ impl Settings {
                 .max_bytes
                 .map_or(Ok(1_000_000), check_max_bytes)
                 .map_err(bad("maxBytes"))?,
-            timeout: o
-                .timeout
-                .map_or(Ok(Duration::from_secs(10)), check_timeout)
-                .map_err(bad("timeout"))?,
+            timeout,
             key: set_path(o.key).unwrap_or_else(|| PathBuf::from(".masterkey")),
             lang_map: set_path(o.lang_map),
             podman_path: set_path(o.podman_path)
@@ -251,16 +251,16 @@ impl Settings {
                 .map_err(bad("outputLimit"))?,
             cpu_time: o
                 .cpu_time
-                .map(|n| check_timeout(n).map(|t| t.as_secs()))
-                .transpose()
+                .map_or(Ok(timeout), check_timeout)
                 .map_err(bad("cpuTime"))?,
             client_timeout: o
                 .client_timeout
                 .map_or(Ok(Duration::from_secs(30)), check_timeout)
                 .map_err(bad("clientTimeout"))?,
             userns: set(o.userns)
-                .map(|m| parse_userns(&m))
-                .transpose()
+                .map_or(Ok(crate::sandbox::policy::UserNamespace::Host), |m| {
+                    parse_userns(&m)
+                })
                 .map_err(bad("userns"))?,
             pool_size: o.pool_size.unwrap_or(cpus.clamp(2, 8)),
         })
@@ -268,9 +268,8 @@ impl Settings {
 
     /// The sandbox limits every run starts from (languages may override some).
     pub fn limits(&self) -> crate::sandbox::Limits {
-        let cpu = self.cpu_time.unwrap_or(self.timeout.as_secs());
         crate::sandbox::Limits {
-            cpu_seconds: u32::try_from(cpu).unwrap_or(u32::MAX - 1),
+            cpu_seconds: u32::try_from(self.cpu_time.as_secs()).unwrap_or(u32::MAX - 1),
             ..crate::sandbox::Limits::default()
         }
     }
@@ -433,6 +432,21 @@ mod tests {
                 refill: Duration::from_secs(2)
             })
         );
+    }
+
+    #[test]
+    fn cpu_time_and_userns_resolve_to_concrete_values_at_load() {
+        let plain = layered("timeout = 7\n", &[]).unwrap();
+        assert_eq!(
+            plain.cpu_time,
+            Duration::from_secs(7),
+            "the timeout by default"
+        );
+        assert_eq!(plain.userns, crate::sandbox::policy::UserNamespace::Host);
+        assert_eq!(plain.limits().cpu_seconds, 7);
+        let given = layered("timeout = 7\ncpuTime = 3\nuserns = \"auto\"\n", &[]).unwrap();
+        assert_eq!(given.cpu_time, Duration::from_secs(3));
+        assert_eq!(given.userns, crate::sandbox::policy::UserNamespace::Auto);
     }
 
     #[test]
