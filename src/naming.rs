@@ -24,6 +24,13 @@ pub const PROJECT_LABEL: &str = "whipcode.project=whipcode";
 /// Container label key naming the instance that owns a container.
 pub const INSTANCE_LABEL: &str = "whipcode.instance";
 
+/// Container labels naming the server process that owns a container: its
+/// pid, its start time (clock ticks after boot) and the boot's id. Together
+/// they tell whether that process still runs, whatever its instance name.
+pub const OWNER_PID_LABEL: &str = "whipcode.owner.pid";
+pub const OWNER_START_LABEL: &str = "whipcode.owner.start";
+pub const OWNER_BOOT_LABEL: &str = "whipcode.owner.boot";
+
 /// A new, unique container name for `instance`.
 pub fn container_name(instance: &str) -> String {
     format!("whipcode-{instance}-{:016x}", rand::random::<u64>())

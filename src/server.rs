@@ -120,12 +120,16 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         name: &format!("whipcode-{instance}-example"),
         instance: &instance,
         image: &language.image_ref(),
-        runner: &settings.runner,
+        runner: Path::new("<private directory>/whipcode-runner"),
+        seccomp: Path::new("<private directory>/seccomp.json"),
+        owner: &crate::sandbox::registry::Owner::current().labels(),
         userns: settings.userns,
         limits: settings.limits().with_overrides(&language.limits),
     });
     serde_json::json!({
         "create": spec,
+        "runner_copied_from": settings.runner,
+        "seccomp_profile": crate::sandbox::seccomp::profile(),
         "containers_conf": CONTAINERS_CONF,
         "steps": language.steps(&[]),
         "env": language.env,

@@ -78,7 +78,11 @@ impl Warm for Started {
 pub struct Launcher {
     api: PodmanApi,
     registry: Registry,
+    /// The sealed copy of the runner (see [`super::lifecycle`]).
     runner: PathBuf,
+    /// The seccomp profile's file.
+    seccomp: PathBuf,
+    owner: Vec<(&'static str, String)>,
     userns: UserNamespace,
 }
 
@@ -87,12 +91,15 @@ impl Launcher {
         api: PodmanApi,
         registry: Registry,
         runner: PathBuf,
+        seccomp: PathBuf,
         userns: UserNamespace,
     ) -> Launcher {
         Launcher {
             api,
+            owner: registry.owner_labels(),
             registry,
             runner,
+            seccomp,
             userns,
         }
     }
@@ -109,6 +116,8 @@ impl Launcher {
             instance: self.registry.instance(),
             image: &kind.image,
             runner: &self.runner,
+            seccomp: &self.seccomp,
+            owner: &self.owner,
             userns: self.userns,
             limits: kind.limits,
         });

@@ -17,6 +17,7 @@ use super::policy::UserNamespace;
 use super::pool::Pool;
 use super::registry::Registry;
 use super::run::PodmanSandbox;
+use super::seccomp;
 
 /// What the sandbox is made of; the server fills it from its configuration.
 #[derive(Debug, Clone)]
@@ -54,6 +55,11 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
     let engine = |e: String| SandboxError::Engine(e);
     let podman = Podman::new(&settings.podman)
         .map_err(|e| engine(format!("cannot write podman's configuration: {e}")))?;
+    let (runner, seccomp) = write_private_files(&podman, &settings.runner).map_err(|e| {
+        engine(format!(
+            "cannot write the runner's copy or the seccomp profile: {e}"
+        ))
+    })?;
     let service = PodmanService::start(&podman).await.map_err(engine)?;
     let registry = Registry::new(service.api().clone(), settings.instance.clone());
     match registry.sweep().await {
@@ -70,7 +76,8 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
     let launcher = Arc::new(Launcher::new(
         service.api().clone(),
         registry.clone(),
-        settings.runner.clone(),
+        runner,
+        seccomp,
         settings.userns,
     ));
     let sandbox = PodmanSandbox {
@@ -87,6 +94,25 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
         sweeper,
         _podman: podman,
     })
+}
+
+/// Into podman's private directory: the seccomp profile, and the runner's
+/// sealed copy. The copy is root's and mode 0711, so the program (another
+/// uid) can execute it but not read it, and a process that runs a file it
+/// cannot read is not dumpable: the runner's /proc/1/fd, /proc/1/mem and
+/// ptrace are closed to the program.
+fn write_private_files(
+    podman: &Podman,
+    runner: &std::path::Path,
+) -> std::io::Result<(PathBuf, PathBuf)> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = podman.private_dir();
+    let sealed = dir.join("whipcode-runner");
+    std::fs::copy(runner, &sealed)?;
+    std::fs::set_permissions(&sealed, std::fs::Permissions::from_mode(0o711))?;
+    let profile = dir.join("seccomp.json");
+    std::fs::write(&profile, seccomp::profile().to_string())?;
+    Ok((sealed, profile))
 }
 
 impl SandboxHandle {

@@ -8,6 +8,7 @@
 //! - [`lifecycle`]: the sandbox started from its [`Settings`] and shut down with a deadline.
 //! - [`run`]: [`PodmanSandbox`], one run from slot to outcome.
 //! - [`policy`]: the container's security policy, as podman's create spec, in one place.
+//! - [`seccomp`]: the project's seccomp profile: which system calls a run may make.
 //! - [`launch`]: creating, naming, attaching to and starting one container.
 //! - [`pool`]: warm single-use containers started ahead on top of the launcher, sized by demand.
 //! - [`events`]: reading the runner's event frames into an outcome, within the byte cap.
@@ -31,6 +32,7 @@ pub mod policy;
 pub mod pool;
 pub mod registry;
 pub mod run;
+pub mod seccomp;
 
 pub use job::{signal_name, BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
 pub use lifecycle::{start, SandboxHandle, Settings};

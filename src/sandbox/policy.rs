@@ -83,7 +83,12 @@ pub struct Plan<'a> {
     pub name: &'a str,
     pub instance: &'a str,
     pub image: &'a str,
+    /// The runner as the container sees it: a root-owned copy, mode 0711.
     pub runner: &'a Path,
+    /// The project's seccomp profile (see [`super::seccomp`]), as a file.
+    pub seccomp: &'a Path,
+    /// Labels naming the server process that owns the container.
+    pub owner: &'a [(&'static str, String)],
     pub userns: UserNamespace,
     pub limits: Limits,
 }
@@ -99,16 +104,21 @@ pub fn container_spec(plan: &Plan<'_>) -> Value {
     let memory = u64::from(l.memory_mb) * MIB;
     let rlimit =
         |kind: &str, soft: u64, hard: u64| json!({"type": kind, "soft": soft, "hard": hard});
+    let mut labels = serde_json::Map::new();
+    labels.insert(PROJECT_LABEL_KEY.into(), PROJECT_LABEL_VALUE.into());
+    labels.insert(INSTANCE_LABEL.into(), plan.instance.into());
+    for (key, value) in plan.owner {
+        labels.insert((*key).into(), value.clone().into());
+    }
     json!({
         "name": plan.name,
-        "labels": {
-            PROJECT_LABEL_KEY: PROJECT_LABEL_VALUE,
-            INSTANCE_LABEL: plan.instance,
-        },
+        "labels": labels,
         // Local images only: creating from a missing image fails, never pulls.
         "image": plan.image,
         // The static runner, read-only, is PID 1; it waits for one job on
-        // stdin and runs its steps. The container serves that run only and is
+        // stdin and runs its steps. It is mounted from a root-owned copy the
+        // program may execute but not read, so PID 1 is not dumpable: its
+        // /proc/1/fd and /proc/1/mem are closed to the program. The container serves that run only and is
         // removed by the service, which kills it at once (no stop grace).
         "entrypoint": [RUNNER_PATH],
         "command": [],
@@ -151,6 +161,10 @@ pub fn container_spec(plan: &Plan<'_>) -> Value {
             UserNamespace::Auto => json!({"AutoUserNs": true}),
             UserNamespace::Host => Value::Null,
         },
+        // The project's own seccomp profile instead of podman's default:
+        // no namespaces, mounts, keyrings, BPF, perf, io_uring or ptrace.
+        "seccomp_policy": "default",
+        "seccomp_profile_path": plan.seccomp,
         // Host paths hidden: /sys masked, /proc shows only this run's processes.
         "mask": MASKED_PATHS,
         "procfs_opts": ["hidepid=2", "subset=pid"],
@@ -192,9 +206,18 @@ mod tests {
             instance: "test",
             image: "localhost/whipcode-python:latest",
             runner: Path::new("/opt/whipcode/whipcode-runner"),
+            seccomp: Path::new("/run/whipcode/seccomp.json"),
+            owner: &[("whipcode.owner.pid", "42".to_owned())],
             userns: UserNamespace::Auto,
             limits: Limits::default(),
         })
+    }
+
+    #[test]
+    fn the_projects_seccomp_profile_and_the_owner_are_in_every_spec() {
+        let s = spec();
+        assert_eq!(s["seccomp_profile_path"], "/run/whipcode/seccomp.json");
+        assert_eq!(s["labels"]["whipcode.owner.pid"], "42");
     }
 
     #[test]

@@ -1,16 +1,21 @@
 //! The containers of this process: which are live (created and not yet
-//! removed), removing one by name, and sweeping this instance's leftovers at
-//! startup (after a crash or `kill -9`), periodically (a removal that
-//! failed), and at shutdown. Only containers labelled with this instance are
-//! touched, so several instances and parallel test runs can share a host.
-//! Everything goes through podman's REST API service.
+//! removed), removing one by name, and sweeping leftovers at startup,
+//! periodically and at shutdown. Every container names its owner (the
+//! server process: pid, start time, boot id); a sweep removes this
+//! instance's containers it no longer tracks, and any instance's whose
+//! owner is gone (a server killed with `kill -9`, whatever its name or port)
+//! — never a container whose owner still runs, and a container with no
+//! owner label only by its own instance. Several instances and parallel test
+//! runs share a host this way. Everything goes through podman's REST API.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::podman::api::{PodmanApi, PodmanError};
-use crate::naming::{INSTANCE_LABEL, PROJECT_LABEL};
+use crate::naming::{
+    INSTANCE_LABEL, OWNER_BOOT_LABEL, OWNER_PID_LABEL, OWNER_START_LABEL, PROJECT_LABEL,
+};
 
 /// Deadline of one listing or removal call.
 const CALL_DEADLINE: Duration = Duration::from_secs(30);
@@ -24,6 +29,83 @@ const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 /// How often the sweep looks for containers this process no longer tracks.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// A server process, as its containers' labels name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pid: u32,
+    /// Clock ticks after boot when it started (field 22 of /proc/PID/stat).
+    started: u64,
+    boot: String,
+}
+
+impl Owner {
+    /// This process.
+    pub fn current() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            pid,
+            started: start_time(pid).unwrap_or(0),
+            boot: boot_id(),
+        }
+    }
+
+    pub fn labels(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (OWNER_PID_LABEL, self.pid.to_string()),
+            (OWNER_START_LABEL, self.started.to_string()),
+            (OWNER_BOOT_LABEL, self.boot.clone()),
+        ]
+    }
+
+    fn from_labels(labels: &HashMap<String, String>) -> Option<Owner> {
+        Some(Owner {
+            pid: labels.get(OWNER_PID_LABEL)?.parse().ok()?,
+            started: labels.get(OWNER_START_LABEL)?.parse().ok()?,
+            boot: labels.get(OWNER_BOOT_LABEL)?.clone(),
+        })
+    }
+
+    /// Still running: the same boot, and a process with this pid that
+    /// started at the same tick (so not a later process given the pid).
+    fn is_alive(&self) -> bool {
+        self.boot == boot_id() && start_time(self.pid) == Some(self.started)
+    }
+}
+
+/// When process `pid` started, unless it is gone or a zombie.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at 3.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// What a sweep does with one container of the project.
+fn is_stale(
+    labels: &HashMap<String, String>,
+    instance: &str,
+    live: &HashSet<String>,
+    name: &str,
+    me: &Owner,
+) -> bool {
+    let owner = Owner::from_labels(labels);
+    if labels.get(INSTANCE_LABEL).map(String::as_str) == Some(instance) {
+        // Ours: stale unless running a job, or owned by another live process
+        // that happens to have the same instance name.
+        return !live.contains(name) && owner.is_none_or(|o| o == *me || !o.is_alive());
+    }
+    owner.is_some_and(|o| !o.is_alive())
+}
+
 #[derive(Debug, Clone)]
 pub struct Registry {
     shared: Arc<Shared>,
@@ -33,6 +115,7 @@ pub struct Registry {
 struct Shared {
     api: PodmanApi,
     instance: String,
+    owner: Owner,
     live: Mutex<HashSet<String>>,
 }
 
@@ -42,6 +125,7 @@ impl Registry {
             shared: Arc::new(Shared {
                 api,
                 instance,
+                owner: Owner::current(),
                 live: Mutex::new(HashSet::new()),
             }),
         }
@@ -49,6 +133,11 @@ impl Registry {
 
     pub fn instance(&self) -> &str {
         &self.shared.instance
+    }
+
+    /// The labels naming this process as the owner of a container.
+    pub fn owner_labels(&self) -> Vec<(&'static str, String)> {
+        self.shared.owner.labels()
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -104,12 +193,28 @@ impl Registry {
             .await
     }
 
-    /// Removes every container of this instance that is not live; how many.
+    /// Removes the stale containers of the project (see the module's
+    /// description); how many.
     pub async fn sweep(&self) -> Result<usize, PodmanError> {
-        let names = self.instance_containers().await?;
+        let all = self
+            .shared
+            .api
+            .containers_with_labels(PROJECT_LABEL, CALL_DEADLINE)
+            .await?;
         let stale: Vec<String> = {
             let live = self.live();
-            names.into_iter().filter(|n| !live.contains(n)).collect()
+            all.into_iter()
+                .filter(|(name, labels)| {
+                    is_stale(
+                        labels,
+                        &self.shared.instance,
+                        &live,
+                        name,
+                        &self.shared.owner,
+                    )
+                })
+                .map(|(name, _)| name)
+                .collect()
         };
         for name in &stale {
             self.remove(name).await;
@@ -139,5 +244,64 @@ impl Registry {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(instance: &str, owner: Option<&Owner>) -> HashMap<String, String> {
+        let mut l = HashMap::from([(INSTANCE_LABEL.to_owned(), instance.to_owned())]);
+        for (k, v) in owner.map(Owner::labels).unwrap_or_default() {
+            l.insert(k.to_owned(), v);
+        }
+        l
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_gone_or_reused_pid_is_not() {
+        let me = Owner::current();
+        assert!(me.is_alive());
+        let reused = Owner {
+            started: me.started + 1,
+            ..me.clone()
+        };
+        assert!(!reused.is_alive(), "same pid, other start: another process");
+        let other_boot = Owner {
+            boot: "another-boot".into(),
+            ..me.clone()
+        };
+        assert!(!other_boot.is_alive());
+        assert_eq!(Owner::from_labels(&labels("x", Some(&me))), Some(me));
+    }
+
+    #[test]
+    fn a_sweep_takes_its_own_untracked_and_any_dead_owners_containers_only() {
+        let me = Owner::current();
+        let dead = Owner {
+            started: me.started + 1,
+            ..me.clone()
+        };
+        let live: HashSet<String> = HashSet::from(["running".to_owned()]);
+        let stale = |l: HashMap<String, String>, name: &str| is_stale(&l, "mine", &live, name, &me);
+        assert!(stale(labels("mine", Some(&me)), "left"), "own, untracked");
+        assert!(
+            !stale(labels("mine", Some(&me)), "running"),
+            "own, running a job"
+        );
+        assert!(stale(labels("mine", None), "left"), "own, no owner label");
+        assert!(
+            stale(labels("other", Some(&dead)), "x"),
+            "another's, owner gone"
+        );
+        assert!(
+            !stale(labels("other", Some(&me)), "x"),
+            "another's, owner alive"
+        );
+        assert!(
+            !stale(labels("other", None), "x"),
+            "another's, no owner label"
+        );
     }
 }

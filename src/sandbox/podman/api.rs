@@ -230,6 +230,38 @@ impl PodmanApi {
             .collect())
     }
 
+    /// Every container (running or not) carrying the `key=value` label, with
+    /// its name and all its labels.
+    pub async fn containers_with_labels(
+        &self,
+        label: &str,
+        deadline: Duration,
+    ) -> Result<Vec<(String, std::collections::HashMap<String, String>)>, PodmanError> {
+        let filters = json!({ "label": [label] }).to_string();
+        let path = format!(
+            "/containers/json?all=true&filters={}",
+            query_escape(&filters)
+        );
+        let listed = self.call(Method::GET, &path, None, deadline).await?;
+        Ok(listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                let name = c["Names"].as_array()?.first()?.as_str()?.to_owned();
+                let labels = c["Labels"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some((name, labels))
+            })
+            .collect())
+    }
+
     /// The project's images (`localhost/whipcode-*`), one entry per name.
     pub async fn project_images(
         &self,

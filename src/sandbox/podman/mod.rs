@@ -179,6 +179,11 @@ impl Podman {
         self.files.dir.path().join("service.conf")
     }
 
+    /// The private directory (mode 0700) this process keeps its files in.
+    pub fn private_dir(&self) -> &Path {
+        self.files.dir.path()
+    }
+
     /// The REST API service's socket, in the private directory, so no other
     /// user can reach it.
     pub fn service_socket(&self) -> PathBuf {
