@@ -162,3 +162,67 @@ async fn containers_of_a_killed_server_are_removed_by_the_next_server_whatever_i
     second.stop_and_check_clean();
     drop(first);
 }
+
+/// A service whose containers run the misbehaving runner; each run's
+/// "source" tells it how to misbehave.
+fn misbehaving_service(extra: &[&str]) -> Service {
+    let runner = common::runner().with_file_name("misbehaving-runner");
+    assert!(
+        runner.is_file(),
+        "no {} (./task test builds it)",
+        runner.display()
+    );
+    let mut args = vec!["--runner", runner.to_str().unwrap(), "--pool-size", "0"];
+    args.extend_from_slice(extra);
+    Service::start(&args)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runner_that_breaks_the_protocol_after_start_gives_a_200_with_what_was_captured() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = misbehaving_service(&[]);
+    let body = svc.run_ok(3, "garbage", json!({})).await;
+    assert_eq!(body["stdout"], "captured before\n", "{body}");
+    let why = body["channel_error"].as_str().unwrap_or_default();
+    assert!(why.contains("malformed"), "{body}");
+    assert_eq!(body["signal"], "SIGKILL", "{body}");
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_tiny_frames_is_cut_off_by_the_byte_budget() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = misbehaving_service(&["--output-limit", "65536", "--timeout", "30"]);
+    let started = Instant::now();
+    let body = svc.run_ok(3, "empty", json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "cut off, not timed out"
+    );
+    assert_eq!(body["timeout"], false, "{body}");
+    assert_eq!(body["stdout"], "captured before\n", "{body}");
+    let why = body["channel_error"].as_str().unwrap_or_default();
+    assert!(why.contains("frames"), "{body}");
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_on_the_containers_own_stderr_is_cut_off_by_the_byte_budget() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = misbehaving_service(&["--output-limit", "65536", "--timeout", "30"]);
+    let started = Instant::now();
+    let body = svc.run_ok(3, "stderr", json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "cut off, not timed out"
+    );
+    let why = body["channel_error"].as_str().unwrap_or_default();
+    assert!(why.contains("bytes"), "{body}");
+    svc.stop_and_check_clean();
+}

@@ -271,7 +271,29 @@ curl -s -X POST $ENDPOINT \
     svc.stop_and_check_clean();
 }
 
-fn podman_create(name: &str, instance: &str) {
+/// The owner labels naming this test process, which is alive.
+fn live_owner_labels() -> Vec<String> {
+    let pid = std::process::id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let started = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_owned();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    vec![
+        format!("--label=whipcode.owner.pid={pid}"),
+        format!("--label=whipcode.owner.start={started}"),
+        format!("--label=whipcode.owner.boot={}", boot.trim()),
+    ]
+}
+
+/// A project container of `instance`, owned by this (live) test process
+/// when `owned`, with no owner label otherwise.
+fn podman_create(name: &str, instance: &str, owned: bool) {
     let status = Command::new("podman")
         .args([
             "create",
@@ -283,6 +305,11 @@ fn podman_create(name: &str, instance: &str) {
             "whipcode.project=whipcode",
         ])
         .arg(format!("--label=whipcode.instance={instance}"))
+        .args(if owned {
+            live_owner_labels()
+        } else {
+            Vec::new()
+        })
         .args(["localhost/whipcode-base:latest", "true"])
         .stdout(std::process::Stdio::null())
         .status()
@@ -298,8 +325,8 @@ async fn startup_removes_this_instances_leftovers_and_only_those() {
     let before = common::host_container_count();
     let instance = format!("leftover{:06x}", rand::random::<u32>() & 0xffffff);
     let other = format!("{instance}-other");
-    podman_create(&format!("whipcode-{instance}-stale"), &instance);
-    podman_create(&format!("whipcode-{other}-alive"), &other);
+    podman_create(&format!("whipcode-{instance}-stale"), &instance, false);
+    podman_create(&format!("whipcode-{other}-alive"), &other, true);
     let mut svc = Service::start(&["--instance", &instance]);
     svc.host_before -= 1; // its own leftover is gone, the other instance's stays
     assert_eq!(svc.instance, instance, "the flag given last wins");

@@ -35,6 +35,8 @@ pub struct RunMeta {
     pub memory_peak: Option<u64>,
     /// The kernel's OOM killer ended a process of this run.
     pub oom_killed: bool,
+    /// Why the run was stopped for breaking the runner's channel, if it was.
+    pub channel_error: Option<String>,
 }
 
 enum Stage {
@@ -207,6 +209,7 @@ mod tests {
             cpu_time: Some(0.01),
             memory_peak: Some(4096),
             oom_killed: false,
+            channel_error: None,
         }
     }
 

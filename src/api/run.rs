@@ -33,6 +33,7 @@ impl From<&RunOutcome> for RunMeta {
             cpu_time: o.cpu_time.map(|d| d.as_secs_f64()),
             memory_peak: o.memory_peak,
             oom_killed: o.oom_killed,
+            channel_error: o.channel_error.clone(),
         }
     }
 }
@@ -88,7 +89,10 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     );
     let sandbox_time = SandboxTime(started.elapsed());
     let container = ContainerName(outcome.container.clone());
-    let cacheable = !outcome.timed_out && !outcome.truncated && outcome.exit_code.is_some();
+    let cacheable = !outcome.timed_out
+        && !outcome.truncated
+        && outcome.channel_error.is_none()
+        && outcome.exit_code.is_some();
     let meta = RunMeta::from(&outcome);
     let json = RunJson::new(outcome.stdout, outcome.stderr, &meta);
     let marker = state.cache.as_ref().map(|_| "miss");

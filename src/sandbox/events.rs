@@ -37,7 +37,18 @@ pub enum Collected {
     Truncated(Output),
     /// The stream ended without an exit report.
     Ended(Output),
-    Broken(String),
+    /// The runner's channel broke the protocol (malformed or too many
+    /// frames); what was captured until then.
+    Broken(Output, String),
+    /// The container never reported the program's start, or the runner
+    /// reported a failure of its own (e.g. a compiler it cannot start).
+    Failed(String),
+}
+
+/// Most event frames one run may send: with output frames of at least a
+/// few bytes, far above what the output caps let through.
+pub fn max_events(output_limit: usize) -> usize {
+    output_limit.saturating_mul(2) / 4 + 4096
 }
 
 /// Reads events until the exit report, the deadline, the output cap or EOF.
@@ -49,13 +60,17 @@ pub async fn collect(
 ) -> Collected {
     let mut out = Output::default();
     let mut deadline = tokio::time::Instant::now() + start_deadline;
-    loop {
+    let most = max_events(output_limit);
+    for _ in 0..most {
         let frame = match tokio::time::timeout_at(deadline, read_event(stream)).await {
             Err(_) if out.started => return Collected::TimedOut(out),
-            Err(_) => return Collected::Broken("container did not start in time".into()),
+            Err(_) => return Collected::Failed("container did not start in time".into()),
             Ok(Ok(Some(event))) => event,
             Ok(Ok(None)) => return Collected::Ended(out),
-            Ok(Err(e)) => return Collected::Broken(format!("bad event stream: {e}")),
+            Ok(Err(e)) if out.started => {
+                return Collected::Broken(out, format!("malformed frame: {e}"))
+            }
+            Ok(Err(e)) => return Collected::Failed(format!("bad event stream: {e}")),
         };
         match frame {
             Event::Started if !out.started => {
@@ -74,9 +89,10 @@ pub async fn collect(
                 }
             }
             Event::Exit(report) => return Collected::Exit(out, report),
-            Event::Error(message) => return Collected::Broken(message),
+            Event::Error(message) => return Collected::Failed(message),
         }
     }
+    Collected::Broken(out, format!("more than {most} frames"))
 }
 
 async fn read_event(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<Event>> {
@@ -168,6 +184,42 @@ mod tests {
         match collect(&mut bytes.as_slice(), START, Duration::from_secs(5), 100).await {
             Collected::Ended(out) => assert_eq!(out.stdout.to_vec(), b"partial"),
             _ => panic!("expected ended"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_frame_after_the_start_keeps_what_was_captured() {
+        let mut bytes = frames(&[Event::Started, Event::Stdout(b"kept".to_vec())]);
+        bytes.extend_from_slice(&[0xee, 0, 0, 0, 1, b'x']);
+        match collect(&mut bytes.as_slice(), START, Duration::from_secs(5), 100).await {
+            Collected::Broken(out, reason) => {
+                assert_eq!(out.stdout.to_vec(), b"kept");
+                assert!(reason.contains("malformed"), "{reason}");
+            }
+            _ => panic!("expected a broken channel"),
+        }
+        let garbage = [0xeeu8, 0, 0, 0, 1, b'x'];
+        assert!(matches!(
+            collect(&mut garbage.as_slice(), START, Duration::from_secs(5), 100).await,
+            Collected::Failed(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn empty_frames_count_against_the_frame_bound() {
+        let limit = 100;
+        let mut events = vec![Event::Started];
+        events.extend(std::iter::repeat_n(
+            Event::Stdout(Vec::new()),
+            max_events(limit) + 10,
+        ));
+        let bytes = frames(&events);
+        match collect(&mut bytes.as_slice(), START, Duration::from_secs(5), limit).await {
+            Collected::Broken(out, reason) => {
+                assert!(out.stdout.is_empty());
+                assert!(reason.contains("frames"), "{reason}");
+            }
+            _ => panic!("expected the frame bound"),
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct RunOutcome {
     pub memory_peak: Option<u64>,
     /// The kernel's OOM killer ended a process of this run.
     pub oom_killed: bool,
+    /// Set when the container broke the runner's channel after the program
+    /// started (malformed frames, or more than its budget): why.
+    pub channel_error: Option<String>,
     /// The container's unique name, for logs.
     pub container: String,
 }

@@ -59,8 +59,36 @@ pub struct Started {
     pub stdin: WriteHalf<AttachStream>,
     /// The runner's event stream (stdout of the attach stream).
     pub events: DuplexStream,
-    /// Splits the attach stream; ends with it, giving back what came on stderr.
-    pub demux: tokio::task::JoinHandle<Vec<u8>>,
+    /// Splits the attach stream; ends with it, or at the budget.
+    pub demux: tokio::task::JoinHandle<Demuxed>,
+}
+
+/// What a container may send back over its whole attach stream, whatever
+/// runs inside: bytes (frame headers, empty frames and podman's stderr
+/// included) and frames. Well above what the output caps let through.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub bytes: u64,
+    pub frames: u64,
+}
+
+impl Budget {
+    pub fn for_output_limit(limit: usize) -> Budget {
+        let limit = limit as u64;
+        Budget {
+            bytes: limit.saturating_mul(4).saturating_add(1024 * 1024),
+            frames: super::events::max_events(limit as usize) as u64 + 4096,
+        }
+    }
+}
+
+/// How an attach stream ended.
+#[derive(Debug, Default)]
+pub struct Demuxed {
+    /// The start of what came on stderr (podman's or the runner's messages).
+    pub stderr: Vec<u8>,
+    /// Set when the container went over its [`Budget`]: reading stopped.
+    pub over_budget: Option<String>,
 }
 
 impl Warm for Started {
@@ -84,6 +112,7 @@ pub struct Launcher {
     seccomp: PathBuf,
     owner: Vec<(&'static str, String)>,
     userns: UserNamespace,
+    budget: Budget,
 }
 
 impl Launcher {
@@ -93,8 +122,10 @@ impl Launcher {
         runner: PathBuf,
         seccomp: PathBuf,
         userns: UserNamespace,
+        budget: Budget,
     ) -> Launcher {
         Launcher {
+            budget,
             api,
             owner: registry.owner_labels(),
             registry,
@@ -142,7 +173,7 @@ impl Launcher {
             id,
             stdin,
             events,
-            demux: tokio::spawn(demux(read, events_in)),
+            demux: tokio::spawn(demux(read, events_in, self.budget)),
         })
     }
 
@@ -191,10 +222,28 @@ impl Launch for Launcher {
 }
 
 /// Copies the runner's events (stream 1) to `events` and keeps the start of
-/// stream 2; ends with the attach stream.
-async fn demux(mut attach: ReadHalf<AttachStream>, mut events: DuplexStream) -> Vec<u8> {
+/// stream 2; ends with the attach stream, or when the container goes over
+/// its budget (then `events` ends too).
+async fn demux(
+    mut attach: ReadHalf<AttachStream>,
+    mut events: DuplexStream,
+    budget: Budget,
+) -> Demuxed {
     let mut stderr = Vec::new();
+    let (mut bytes, mut frames) = (0u64, 0u64);
     while let Ok(Some(frame)) = read_frame(&mut attach).await {
+        frames += 1;
+        bytes += 8 + frame.len() as u64;
+        if bytes > budget.bytes || frames > budget.frames {
+            let over_budget = Some(format!(
+                "the container sent more than {} bytes or {} frames",
+                budget.bytes, budget.frames
+            ));
+            return Demuxed {
+                stderr,
+                over_budget,
+            };
+        }
         match frame {
             Frame::Stdout(bytes) => {
                 if events.write_all(&bytes).await.is_err() {
@@ -207,7 +256,10 @@ async fn demux(mut attach: ReadHalf<AttachStream>, mut events: DuplexStream) -> 
             }
         }
     }
-    stderr
+    Demuxed {
+        stderr,
+        over_budget: None,
+    }
 }
 
 fn engine_error(e: PodmanError) -> SandboxError {

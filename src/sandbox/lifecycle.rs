@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::gate::Gate;
 use super::job::SandboxError;
-use super::launch::Launcher;
+use super::launch::{Budget, Launcher};
 use super::podman::service::PodmanService;
 use super::podman::Podman;
 use super::policy::UserNamespace;
@@ -79,6 +79,7 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
         runner,
         seccomp,
         settings.userns,
+        Budget::for_output_limit(settings.output_limit),
     ));
     let sandbox = PodmanSandbox {
         api: service.api().clone(),

@@ -138,11 +138,17 @@ impl PodmanSandbox {
             Collected::Ended(output) => {
                 // The container ended without the runner's report: killed from
                 // outside (the memory limit) or it never ran the job.
-                let stderr = tokio::time::timeout(FAILURE_REPORT_DEADLINE, demux)
+                let demuxed = tokio::time::timeout(FAILURE_REPORT_DEADLINE, demux)
                     .await
                     .ok()
                     .and_then(Result::ok)
                     .unwrap_or_default();
+                let stderr = demuxed.stderr;
+                if let (Some(reason), true) = (demuxed.over_budget, output.started) {
+                    container.end();
+                    output.into_outcome(&mut outcome);
+                    return Driven::Done(Ok(broke_the_channel(outcome, reason)));
+                }
                 if !output.started {
                     container.end();
                     return Driven::NeverStarted(SandboxError::Engine(format!(
@@ -166,9 +172,14 @@ impl PodmanSandbox {
                     }
                 }
             }
-            Collected::Broken(reason) => {
+            Collected::Broken(output, reason) => {
                 container.end();
-                return Driven::Done(Err(SandboxError::Runner(reason)));
+                output.into_outcome(&mut outcome);
+                return Driven::Done(Ok(broke_the_channel(outcome, reason)));
+            }
+            Collected::Failed(reason) => {
+                container.end();
+                return Driven::Done(Err(SandboxError::Runner(short(&reason))));
             }
         }
         container.end();
@@ -196,6 +207,27 @@ impl Sandbox for PodmanSandbox {
                 })
                 .collect())
         })
+    }
+}
+
+/// A run whose container broke the runner's channel after the program
+/// started (malformed frames, over its budget): what was captured, the run
+/// stopped, and the reason — the program's doing, so an answer, not a 5xx.
+fn broke_the_channel(mut outcome: RunOutcome, reason: String) -> RunOutcome {
+    let reason = short(&reason);
+    tracing::warn!(container = %outcome.container, %reason, "a run broke the runner's channel");
+    outcome.signal = Some(9);
+    outcome.channel_error = Some(reason);
+    outcome
+}
+
+/// A message from inside a container, as it may be shown and logged: at
+/// most 200 characters, control characters escaped.
+fn short(message: &str) -> String {
+    let escaped: String = message.chars().flat_map(char::escape_debug).collect();
+    match escaped.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
     }
 }
 

@@ -110,6 +110,15 @@ fn runner_path() -> PathBuf {
         })
 }
 
+/// `--runner PATH` of the built runner, unless the test gives its own.
+fn own_runner(extra: &[&str]) -> Vec<String> {
+    if extra.contains(&"--runner") {
+        Vec::new()
+    } else {
+        vec!["--runner".into(), runner().display().to_string()]
+    }
+}
+
 /// Every container on the host, whoever owns it.
 pub fn host_container_count() -> usize {
     let out = Command::new("podman")
@@ -184,8 +193,7 @@ impl Service {
         let mut child = Command::new(bin())
             .args(["-a", "127.0.0.1", "-p", "0", "-k"])
             .arg(key)
-            .arg("--runner")
-            .arg(runner())
+            .args(own_runner(extra))
             .arg("--port-file")
             .arg(&port_file)
             .args(own_instance)

@@ -336,6 +336,19 @@ pub enum Frame {
     Stderr(Vec<u8>),
 }
 
+impl Frame {
+    /// Bytes of payload.
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Stdout(b) | Frame::Stderr(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Largest attach frame accepted (podman sends at most a few KiB at a time).
 const MAX_FRAME: usize = 1024 * 1024;
 
