@@ -164,12 +164,7 @@ async fn serve_api(
     if let Some(file) = port_file {
         write_port_file(file, local.port())?;
     }
-    let deadlines = listen::Deadlines {
-        headers: settings.client_timeout,
-        // In-flight runs get the drain allowance plus the longest a program may run.
-        drain: DRAIN_DEADLINE + settings.timeout,
-    };
-    run(listener, app, tls, deadlines, shutdown_signal()).await?;
+    run(listener, app, tls, deadlines(&settings), shutdown_signal()).await?;
 
     // Runs have finished: the sandbox removes what is left and stops.
     sandbox.shutdown(DRAIN_DEADLINE).await;
@@ -200,6 +195,15 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The listener's deadlines, from the settings.
+pub fn deadlines(settings: &Settings) -> listen::Deadlines {
+    listen::Deadlines {
+        headers: settings.client_timeout,
+        // In-flight runs get the drain allowance plus the longest a program may run.
+        drain: DRAIN_DEADLINE + settings.timeout,
+    }
 }
 
 /// The sandbox's settings, from the service's.

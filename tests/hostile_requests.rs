@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::inprocess::{state, App, Fake};
+use common::inprocess::{App, Fake};
 use common::{b64, Service, KEY};
 use serde_json::{json, Value};
 
@@ -55,11 +55,9 @@ fn read_all(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&text).into_owned()
 }
 
-/// The service in process giving clients `seconds` for headers and for a body.
+/// The service in process started with `--client-timeout seconds`.
 async fn with_client_timeout(seconds: u64) -> App {
-    let mut state = state(Fake::Echo);
-    state.body_deadline = Duration::from_secs(seconds);
-    App::start(state, false, Duration::from_secs(seconds)).await
+    App::from_flags(&["--client-timeout", &seconds.to_string()], Fake::Echo).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -102,9 +100,7 @@ async fn wrong_types_in_every_field_are_400_with_a_detail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deeply_nested_or_malformed_json_is_400_not_a_crash() {
-    let mut state = state(Fake::Echo);
-    state.max_bytes = 4_000_000;
-    let svc = App::start(state, false, Duration::from_secs(30)).await;
+    let svc = App::from_flags(&["-b", "4000000"], Fake::Echo).await;
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let (status, body) = post(&svc, deep).await;
     assert_refused(status, &body, "100 000 nested arrays");

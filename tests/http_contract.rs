@@ -51,9 +51,7 @@ fn hello() -> Vec<u8> {
 
 /// The service in process with a 2048-byte body limit (`-b 2048`).
 async fn small_bodies() -> App {
-    let mut state = common::inprocess::state(common::inprocess::Fake::Echo);
-    state.max_bytes = 2048;
-    App::start(state, false, std::time::Duration::from_secs(30)).await
+    App::from_flags(&["-b", "2048"], common::inprocess::Fake::Echo).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::inprocess::{state_from_flags, App, Fake};
+use common::inprocess::{App, Fake};
 use common::{b64, bin, Service, KEY};
 use serde_json::{json, Value};
 
@@ -58,12 +58,7 @@ async fn post_without_key(url: &str) -> (u16, Option<String>, Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn standalone_allows_a_burst_then_429_with_retry_after_until_a_token_returns() {
     let flags = ["--standalone", "--burst", "2", "--refill", "1"];
-    let svc = App::start(
-        state_from_flags(&flags, Fake::Echo),
-        false,
-        Duration::from_secs(30),
-    )
-    .await;
+    let svc = App::from_flags(&flags, Fake::Echo).await;
     let post = || post_without_key(&svc.url);
     assert_eq!(post().await.0, 401);
     assert_eq!(post().await.0, 401);
@@ -82,12 +77,7 @@ async fn standalone_allows_a_burst_then_429_with_retry_after_until_a_token_retur
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_standalone_there_is_no_rate_limit() {
-    let svc = App::start(
-        state_from_flags(&[], Fake::Echo),
-        false,
-        Duration::from_secs(30),
-    )
-    .await;
+    let svc = App::from_flags(&[], Fake::Echo).await;
     for _ in 0..10 {
         assert_eq!(post_without_key(&svc.url).await.0, 401);
     }

@@ -10,7 +10,6 @@
 mod options;
 mod values;
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -119,28 +118,24 @@ impl Options {
         Options::parse(&text, path)
     }
 
-    /// The keys this layer sets.
-    fn given(&self) -> HashSet<String> {
+    /// The settings this layer gives, by key: unset ones (absent, or `""`,
+    /// the original's "unset") left out.
+    fn given(
+        &self,
+        origin: &Origin,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ConfigError> {
+        let unset = |v: &serde_json::Value| v.is_null() || v.as_str() == Some("");
         match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => map
-                .into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| k)
-                .collect(),
-            _ => HashSet::new(),
+            Ok(serde_json::Value::Object(map)) => {
+                Ok(map.into_iter().filter(|(_, v)| !unset(v)).collect())
+            }
+            // The only values JSON cannot hold: paths that are not UTF-8.
+            _ => Err(ConfigError::Value {
+                origin: origin.to_string(),
+                key: "a path".into(),
+                message: "is not valid UTF-8".into(),
+            }),
         }
-    }
-
-    /// This layer with every setting `over` gives replacing its own.
-    fn overlaid_by(&self, over: &Options) -> Options {
-        let (Ok(serde_json::Value::Object(mut below)), Ok(serde_json::Value::Object(above))) =
-            (serde_json::to_value(self), serde_json::to_value(over))
-        else {
-            unreachable!("Options serialise as a JSON object");
-        };
-        below.extend(above.into_iter().filter(|(_, v)| !v.is_null()));
-        serde_json::from_value(serde_json::Value::Object(below))
-            .expect("a merge of two Options is an Options")
     }
 }
 
@@ -160,15 +155,19 @@ impl Settings {
 
     /// Defaults, then `file` (named `origin` in errors), then `flags`.
     pub fn layer(file: Options, origin: &str, flags: &Options) -> Result<Settings, ConfigError> {
-        let from_flags = flags.given();
+        let file_origin = Origin::File(origin.to_owned());
+        let mut merged = file.given(&file_origin)?;
+        let from_flags = flags.given(&Origin::Flags)?;
         let origin_of = |key: &str| {
-            if from_flags.contains(key) {
+            if from_flags.contains_key(key) {
                 Origin::Flags
             } else {
                 Origin::File(origin.to_owned())
             }
         };
-        let merged = file.overlaid_by(flags);
+        merged.extend(from_flags.clone());
+        let merged: Options = serde_json::from_value(serde_json::Value::Object(merged))
+            .expect("a merge of two Options is an Options");
         if (flags.burst.is_some() || flags.refill.is_some()) && merged.standalone != Some(true) {
             return Err(ConfigError::Value {
                 origin: Origin::Flags.to_string(),
@@ -447,6 +446,28 @@ mod tests {
         let given = layered("timeout = 7\ncpuTime = 3\nuserns = \"auto\"\n", &[]).unwrap();
         assert_eq!(given.cpu_time, Duration::from_secs(3));
         assert_eq!(given.userns, crate::sandbox::policy::UserNamespace::Auto);
+    }
+
+    #[test]
+    fn an_empty_flag_is_unset_and_leaves_the_files_value() {
+        let s = layered(
+            "proxy = \"10.0.0.1\"\naddr = \"127.0.0.1\"\n",
+            &["--proxy", "", "--addr", ""],
+        )
+        .unwrap();
+        assert_eq!(s.proxy, Some(IpAddr::from([10, 0, 0, 1])));
+        assert_eq!(s.addr, IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_an_error_not_a_crash() {
+        use std::os::unix::ffi::OsStrExt;
+        let flags = Options {
+            key: Some(PathBuf::from(std::ffi::OsStr::from_bytes(b"/tmp/\xff"))),
+            ..Options::default()
+        };
+        let err = Settings::layer(Options::default(), "defaults", &flags).unwrap_err();
+        assert!(err.to_string().contains("UTF-8"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! (camel case, `maxBytes`, as the original spells them); its doc comment is
 //! the flag's help and says its default; `config.default.toml` lists every
 //! key (a test checks it). Every field is optional: an absent flag or key
-//! leaves the layer below in force, and an empty string means "unset".
+//! leaves the layer below in force, and an empty string means "unset". The
+//! switches (`--ping`, `--cache`, `--tls`, `--standalone`) take no value on
+//! the command line: a flag can only turn its feature on; the file can turn
+//! it either way.
 
 use std::path::PathBuf;
 
@@ -12,7 +15,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Options {
-    /// The address to listen on (default: all interfaces).
+    /// The address to listen on (default, or `""`: all interfaces).
     #[arg(short = 'a', long, value_name = "ADDR")]
     pub addr: Option<String>,
 
@@ -40,7 +43,8 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub podman_path: Option<PathBuf>,
 
-    /// Only accept requests from this peer address (the reverse proxy or gateway).
+    /// Only accept requests from this peer address, the reverse proxy or gateway
+    /// (default, or `""`: any peer).
     #[arg(long, value_name = "ADDR")]
     pub proxy: Option<String>,
 
@@ -76,11 +80,13 @@ pub struct Options {
     #[arg(long, value_name = "SECONDS")]
     pub refill: Option<u64>,
 
-    /// Name of this instance; labels its containers (default: derived from address and port).
+    /// Name of this instance; labels its containers (default, or `""`: derived from
+    /// address and port).
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
 
-    /// Path to the static in-container runner (default: whipcode-runner beside this binary).
+    /// Path to the static in-container runner (default, or `""`: whipcode-runner
+    /// beside this binary).
     #[arg(long, value_name = "PATH")]
     pub runner: Option<PathBuf>,
 

@@ -77,19 +77,18 @@ pub fn state(fake: Fake) -> AppState {
     AppState::new(master_key(), languages(), Arc::new(fake))
 }
 
-/// The state the binary would build from these command-line flags (no
-/// config file), with `fake` as the sandbox.
-pub fn state_from_flags(flags: &[&str], fake: Fake) -> AppState {
+/// The settings the binary would load from these command-line flags (no
+/// config file).
+fn settings_from_flags(flags: &[&str]) -> whipcode::config::Settings {
     use clap::Parser;
     let argv = std::iter::once("whipcode").chain(flags.iter().copied());
     let cli = whipcode::cli::Cli::try_parse_from(argv).unwrap();
-    let settings = whipcode::config::Settings::layer(
+    whipcode::config::Settings::layer(
         whipcode::config::Options::default(),
         "defaults",
         &cli.options,
     )
-    .unwrap();
-    AppState::from_settings(&settings, master_key(), languages(), Arc::new(fake))
+    .unwrap()
 }
 
 /// A service serving in this process until it is stopped or dropped.
@@ -104,13 +103,17 @@ impl App {
     /// Serves `state` on a free loopback port; `/ping` when `ping`; clients
     /// get `headers` for each request's headers.
     pub async fn start(state: AppState, ping: bool, headers: Duration) -> App {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let deadlines = whipcode::listen::Deadlines {
             headers,
             drain: Duration::from_secs(5),
         };
+        App::serve(state, ping, deadlines).await
+    }
+
+    async fn serve(state: AppState, ping: bool, deadlines: whipcode::listen::Deadlines) -> App {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(whipcode::server::run(
             listener,
             router(state, ping),
@@ -126,6 +129,15 @@ impl App {
             stop: Some(stop),
             server: Some(server),
         }
+    }
+
+    /// The service as the binary would serve it with these flags (its state,
+    /// `/ping`, the listener's deadlines), with `fake` as the sandbox.
+    pub async fn from_flags(flags: &[&str], fake: Fake) -> App {
+        let settings = settings_from_flags(flags);
+        let state = AppState::from_settings(&settings, master_key(), languages(), Arc::new(fake));
+        let deadlines = whipcode::server::deadlines(&settings);
+        App::serve(state, settings.ping, deadlines).await
     }
 
     /// [`App::start`] with a fake that echoes, no `/ping`, 30 s for headers.
