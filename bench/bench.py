@@ -2,6 +2,7 @@
 """whipcode's benchmark: the service against a pinned baseline, in one run.
 
 Usage: ./task build && python3 bench/bench.py [--seconds 60] [--rounds 2] [--n 40]
+       ./task build && python3 bench/bench.py --quick   (the ~8-minute configuration)
 
 The baseline is what the original whipcode does per request: one
 `podman run --rm` with the original's flags (read-only root, no network, no
@@ -125,7 +126,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--n", type=int, default=40, help="latency samples per round")
     ap.add_argument("--languages", default="python,c")
+    ap.add_argument("--quick", action="store_true",
+                    help="the short configuration (~8 min): --seconds 20 --rounds 1 --n 20")
     a = ap.parse_args()
+    if a.quick:
+        a.seconds, a.rounds, a.n = 20, 1, 20
     langs = a.languages.split(",")
     tmp = tempfile.mkdtemp()
     policy = json.loads(subprocess.check_output([service.BIN, "--print-policy", "python"]))
