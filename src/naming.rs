@@ -31,6 +31,9 @@ pub const OWNER_PID_LABEL: &str = "whipcode.owner.pid";
 pub const OWNER_START_LABEL: &str = "whipcode.owner.start";
 pub const OWNER_BOOT_LABEL: &str = "whipcode.owner.boot";
 
+/// Container label: the first host id of the container's own id range.
+pub const ID_RANGE_LABEL: &str = "whipcode.idrange";
+
 /// A new, unique container name for `instance`.
 pub fn container_name(instance: &str) -> String {
     format!("whipcode-{instance}-{:016x}", rand::random::<u64>())

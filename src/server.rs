@@ -124,6 +124,7 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         seccomp: Path::new("<private directory>/seccomp.json"),
         owner: &crate::sandbox::registry::Owner::current().labels(),
         userns: settings.userns,
+        host_ids: Some(crate::sandbox::idrange::BASE),
         limits: settings.limits().with_overrides(&language.limits),
     });
     serde_json::json!({
@@ -217,6 +218,7 @@ fn sandbox_settings(settings: &Settings, instance: String) -> sandbox::Settings 
         output_limit: usize::try_from(settings.output_limit).unwrap_or(usize::MAX),
         userns: settings.userns,
         pool_size: settings.pool_size,
+        memory_mb: settings.limits().memory_mb,
     }
 }
 

@@ -29,8 +29,11 @@ pub struct RunMeta {
     pub signal: Option<String>,
     /// An output stream hit its byte cap and the run was stopped.
     pub truncated: bool,
-    /// CPU seconds, as measured inside the container.
+    /// CPU seconds of the run.
     pub cpu_time: Option<f64>,
+    /// Where `cpu_time` comes from: `"cgroup"` (the kernel's count of every
+    /// process of the container) or `"runner"` (a fallback).
+    pub cpu_time_source: Option<&'static str>,
     /// Highest memory use of the container in bytes (from its cgroup), if known.
     pub memory_peak: Option<u64>,
     /// The kernel's OOM killer ended a process of this run.
@@ -207,6 +210,7 @@ mod tests {
             signal: None,
             truncated: false,
             cpu_time: Some(0.01),
+            cpu_time_source: Some("cgroup"),
             memory_peak: Some(4096),
             oom_killed: false,
             channel_error: None,

@@ -31,6 +31,13 @@ impl From<&RunOutcome> for RunMeta {
             signal: o.signal.map(signal_name),
             truncated: o.truncated,
             cpu_time: o.cpu_time.map(|d| d.as_secs_f64()),
+            cpu_time_source: o.cpu_time.map(|_| {
+                if o.cpu_time_from_runner {
+                    "runner"
+                } else {
+                    "cgroup"
+                }
+            }),
             memory_peak: o.memory_peak,
             oom_killed: o.oom_killed,
             channel_error: o.channel_error.clone(),

@@ -257,7 +257,7 @@ impl Settings {
                 .map_or(Ok(Duration::from_secs(30)), check_timeout)
                 .map_err(bad("clientTimeout"))?,
             userns: set(o.userns)
-                .map_or(Ok(crate::sandbox::policy::UserNamespace::Host), |m| {
+                .map_or(Ok(crate::sandbox::policy::UserNamespace::PerRun), |m| {
                     parse_userns(&m)
                 })
                 .map_err(bad("userns"))?,
@@ -441,7 +441,7 @@ mod tests {
             Duration::from_secs(7),
             "the timeout by default"
         );
-        assert_eq!(plain.userns, crate::sandbox::policy::UserNamespace::Host);
+        assert_eq!(plain.userns, crate::sandbox::policy::UserNamespace::PerRun);
         assert_eq!(plain.limits().cpu_seconds, 7);
         let given = layered("timeout = 7\ncpuTime = 3\nuserns = \"auto\"\n", &[]).unwrap();
         assert_eq!(given.cpu_time, Duration::from_secs(3));

@@ -71,7 +71,10 @@ pub(super) fn parse_userns(text: &str) -> Result<UserNamespace, String> {
     match text {
         "auto" => Ok(UserNamespace::Auto),
         "host" => Ok(UserNamespace::Host),
-        other => Err(format!("{other:?} is not \"auto\" or \"host\"")),
+        "per-run" => Ok(UserNamespace::PerRun),
+        other => Err(format!(
+            "{other:?} is not \"per-run\", \"host\" or \"auto\""
+        )),
     }
 }
 

@@ -14,6 +14,8 @@ pub struct Usage {
     pub memory_peak: Option<u64>,
     /// Processes the kernel's OOM killer ended in this container.
     pub oom_kills: Option<u64>,
+    /// CPU time of every process the container ever ran, in nanoseconds.
+    pub cpu_nanos: Option<u64>,
 }
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -31,9 +33,13 @@ pub fn usage(container_id: &str) -> Usage {
     for leaf in &leaves {
         let v1 = root.join("memory").join(leaf);
         if v1.is_dir() {
+            let cpuacct = ["cpuacct", "cpu,cpuacct"]
+                .iter()
+                .find_map(|h| read_number(&root.join(h).join(leaf).join("cpuacct.usage")));
             return Usage {
                 memory_peak: read_number(&v1.join("memory.max_usage_in_bytes")),
                 oom_kills: read_key(&v1.join("memory.oom_control"), "oom_kill"),
+                cpu_nanos: cpuacct,
             };
         }
         let v2 = root.join(leaf);
@@ -41,6 +47,7 @@ pub fn usage(container_id: &str) -> Usage {
             return Usage {
                 memory_peak: read_number(&v2.join("memory.peak")),
                 oom_kills: read_key(&v2.join("memory.events"), "oom_kill"),
+                cpu_nanos: read_key(&v2.join("cpu.stat"), "usage_usec").map(|us| us * 1000),
             };
         }
     }

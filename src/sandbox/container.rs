@@ -19,9 +19,15 @@ pub struct LiveContainer {
 }
 
 impl LiveContainer {
-    /// Tracks container `name`, about to be created, holding `permit`.
-    pub fn new(registry: Registry, name: String, permit: OwnedSemaphorePermit) -> Self {
-        registry.track(&name);
+    /// Tracks container `name`, about to be created with host id range
+    /// `range`, holding `permit`.
+    pub fn new(
+        registry: Registry,
+        name: String,
+        range: Option<u32>,
+        permit: OwnedSemaphorePermit,
+    ) -> Self {
+        registry.track(&name, range);
         LiveContainer {
             registry,
             name,

@@ -40,8 +40,12 @@ pub struct RunOutcome {
     /// From handing the job to the container's runner to the runner's report
     /// of the program's end (or the deadline, or the output cap).
     pub container_age: Duration,
-    /// CPU time the runner measured for the program (as reported from inside).
+    /// CPU time of the run: the container's, from its cgroup (every process,
+    /// detached ones included), or the runner's count where the cgroup
+    /// could not be read (see `cpu_time_from_runner`).
     pub cpu_time: Option<Duration>,
+    /// `cpu_time` is the runner's figure (the cgroup's was not available).
+    pub cpu_time_from_runner: bool,
     /// Highest memory use of the container, from its cgroup (kernel-accounted).
     pub memory_peak: Option<u64>,
     /// The kernel's OOM killer ended a process of this run.

@@ -141,7 +141,11 @@ impl Launcher {
         permit: OwnedSemaphorePermit,
     ) -> Result<Started, SandboxError> {
         let name = container_name(self.registry.instance());
-        let container = LiveContainer::new(self.registry.clone(), name.clone(), permit);
+        let host_ids = match self.userns {
+            UserNamespace::PerRun => self.registry.take_range().await?,
+            _ => None,
+        };
+        let container = LiveContainer::new(self.registry.clone(), name.clone(), host_ids, permit);
         let spec = policy::container_spec(&Plan {
             name: &name,
             instance: self.registry.instance(),
@@ -150,6 +154,7 @@ impl Launcher {
             seccomp: &self.seccomp,
             owner: &self.owner,
             userns: self.userns,
+            host_ids,
             limits: kind.limits,
         });
         let id = self

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::gate::Gate;
+use super::idrange::{self, IdRanges};
 use super::job::SandboxError;
 use super::launch::{Budget, Launcher};
 use super::podman::service::PodmanService;
 use super::podman::Podman;
 use super::policy::UserNamespace;
 use super::pool::Pool;
-use super::registry::Registry;
+use super::registry::{Owner, Registry};
 use super::run::PodmanSandbox;
 use super::seccomp;
 
@@ -37,6 +38,8 @@ pub struct Settings {
     pub userns: UserNamespace,
     /// Warm containers at most (0: none).
     pub pool_size: usize,
+    /// The memory limit of a run (MiB), for the overcommit warning.
+    pub memory_mb: u32,
 }
 
 /// A started sandbox: the [`PodmanSandbox`] runs go to, and what it owns
@@ -61,7 +64,19 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
         ))
     })?;
     let service = PodmanService::start(&podman).await.map_err(engine)?;
-    let registry = Registry::new(service.api().clone(), settings.instance.clone());
+    let ranges = match settings.userns {
+        UserNamespace::PerRun => Some(
+            IdRanges::new(
+                std::path::Path::new(idrange::DIR),
+                service.api().clone(),
+                Owner::current(),
+            )
+            .map_err(|e| engine(format!("cannot use {}: {e}", idrange::DIR)))?,
+        ),
+        _ => None,
+    };
+    warn_if_memory_is_overcommitted(&settings);
+    let registry = Registry::new(service.api().clone(), settings.instance.clone(), ranges);
     match registry.sweep().await {
         Ok(0) => {}
         Ok(n) => {
@@ -114,6 +129,27 @@ fn write_private_files(
     let profile = dir.join("seccomp.json");
     std::fs::write(&profile, seccomp::profile().to_string())?;
     Ok((sealed, profile))
+}
+
+/// Warns when every slot and warm container at its memory limit would need
+/// more than the host has (runs may then be OOM-killed host-wide: the
+/// containers' `oom_score_adj` makes them go before the server).
+fn warn_if_memory_is_overcommitted(settings: &Settings) {
+    let host = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    let containers = (settings.max_concurrent + settings.pool_size) as u64;
+    let wanted_kb = containers * u64::from(settings.memory_mb) * 1024;
+    if let Some(host_kb) = host.filter(|h| wanted_kb > *h) {
+        tracing::warn!(
+            containers,
+            memory_mb = settings.memory_mb,
+            host_mb = host_kb / 1024,
+            "maxConcurrent + poolSize containers at their memory limit would exceed the host's memory"
+        );
+    }
 }
 
 impl SandboxHandle {

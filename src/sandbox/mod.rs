@@ -13,6 +13,7 @@
 //! - [`pool`]: warm single-use containers started ahead on top of the launcher, sized by demand.
 //! - [`events`]: reading the runner's event frames into an outcome, within the byte cap.
 //! - [`gate`]: the bound on live containers and on requests waiting for one.
+//! - [`idrange`]: host id ranges, one per live container host-wide.
 //! - [`registry`]: the live containers of this process; removal and sweeps.
 //! - [`container`]: a live container that is killed and removed on every path.
 //! - [`output`]: captured output, kept as the chunks that arrived, capped.
@@ -23,6 +24,7 @@ pub mod cgroup;
 pub mod container;
 pub mod events;
 pub mod gate;
+pub mod idrange;
 pub mod job;
 pub mod launch;
 pub mod lifecycle;

@@ -8,7 +8,10 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::naming::{INSTANCE_LABEL, PROJECT_LABEL_KEY, PROJECT_LABEL_VALUE};
+use crate::naming::{ID_RANGE_LABEL, INSTANCE_LABEL, PROJECT_LABEL_KEY, PROJECT_LABEL_VALUE};
+
+/// Host ids a container with its own user namespace gets (uids and gids).
+pub const ID_RANGE_SIZE: u32 = 65536;
 
 /// Where the runner is mounted inside every container.
 pub const RUNNER_PATH: &str = "/usr/local/libexec/whipcode-runner";
@@ -64,7 +67,11 @@ impl Limits {
 /// Whether each run gets its own user namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserNamespace {
-    /// The host's: uid 65534 inside is uid 65534 outside.
+    /// The default: a user namespace per container with its own range of
+    /// host ids (see [`super::idrange`]), none shared with another live
+    /// container on the host; root and 65534 inside are unused ids outside.
+    PerRun,
+    /// The host's: uid 65534 inside is uid 65534 outside, shared by every run.
     Host,
     /// `--userns=auto`: a fresh range of host ids per container, taken from the
     /// `containers` entries of /etc/subuid and /etc/subgid; uid 65534 inside
@@ -90,6 +97,8 @@ pub struct Plan<'a> {
     /// Labels naming the server process that owns the container.
     pub owner: &'a [(&'static str, String)],
     pub userns: UserNamespace,
+    /// With [`UserNamespace::PerRun`]: the first host id of the container's range.
+    pub host_ids: Option<u32>,
     pub limits: Limits,
 }
 
@@ -110,6 +119,10 @@ pub fn container_spec(plan: &Plan<'_>) -> Value {
     for (key, value) in plan.owner {
         labels.insert((*key).into(), value.clone().into());
     }
+    if let Some(base) = plan.host_ids {
+        labels.insert(ID_RANGE_LABEL.into(), base.to_string().into());
+    }
+    let id_map = |base: u32| json!([{"container_id": 0, "host_id": base, "size": ID_RANGE_SIZE}]);
     json!({
         "name": plan.name,
         "labels": labels,
@@ -152,15 +165,20 @@ pub fn container_spec(plan: &Plan<'_>) -> Value {
         "user": "65534:65534",
         "cap_drop": ["ALL"],
         "no_new_privileges": true,
-        "userns": {"nsmode": match plan.userns {
-            UserNamespace::Auto => "auto",
-            UserNamespace::Host => "host",
+        // Its own user namespace: ids 0..65536 inside are the container's
+        // range of host ids, recorded in a label (or "auto": podman picks).
+        "userns": {"nsmode": match (plan.userns, plan.host_ids) {
+            (UserNamespace::Auto, _) => "auto",
+            (UserNamespace::PerRun, Some(_)) => "private",
+            _ => "host",
         }},
-        // With "auto", podman picks a free range of host ids for this container.
-        "idmappings": match plan.userns {
-            UserNamespace::Auto => json!({"AutoUserNs": true}),
-            UserNamespace::Host => Value::Null,
+        "idmappings": match (plan.userns, plan.host_ids) {
+            (UserNamespace::Auto, _) => json!({"AutoUserNs": true}),
+            (UserNamespace::PerRun, Some(base)) => json!({"UIDMap": id_map(base), "GIDMap": id_map(base)}),
+            _ => Value::Null,
         },
+        // A host-wide OOM kills a run before the server or podman.
+        "oom_score_adj": 1000,
         // The project's own seccomp profile instead of podman's default:
         // no namespaces, mounts, keyrings, BPF, perf, io_uring or ptrace.
         "seccomp_policy": "default",
@@ -209,8 +227,30 @@ mod tests {
             seccomp: Path::new("/run/whipcode/seccomp.json"),
             owner: &[("whipcode.owner.pid", "42".to_owned())],
             userns: UserNamespace::Auto,
+            host_ids: None,
             limits: Limits::default(),
         })
+    }
+
+    #[test]
+    fn a_run_of_its_own_maps_its_ids_to_its_range_and_labels_it() {
+        let s = container_spec(&Plan {
+            name: "whipcode-test-2",
+            instance: "test",
+            image: "localhost/whipcode-python:latest",
+            runner: Path::new("/r"),
+            seccomp: Path::new("/s"),
+            owner: &[],
+            userns: UserNamespace::PerRun,
+            host_ids: Some(1_000_065_536),
+            limits: Limits::default(),
+        });
+        assert_eq!(s["userns"]["nsmode"], "private");
+        let map = json!([{"container_id": 0, "host_id": 1_000_065_536u32, "size": 65536}]);
+        assert_eq!(s["idmappings"]["UIDMap"], map);
+        assert_eq!(s["idmappings"]["GIDMap"], map);
+        assert_eq!(s["labels"][ID_RANGE_LABEL], "1000065536");
+        assert_eq!(s["oom_score_adj"], 1000);
     }
 
     #[test]

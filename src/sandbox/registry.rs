@@ -8,10 +8,11 @@
 //! owner label only by its own instance. Several instances and parallel test
 //! runs share a host this way. Everything goes through podman's REST API.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::idrange::IdRanges;
 use super::podman::api::{PodmanApi, PodmanError};
 use crate::naming::{
     INSTANCE_LABEL, OWNER_BOOT_LABEL, OWNER_PID_LABEL, OWNER_START_LABEL, PROJECT_LABEL,
@@ -65,9 +66,23 @@ impl Owner {
         })
     }
 
+    /// One line: pid, start time, boot id.
+    pub fn to_line(&self) -> String {
+        format!("{} {} {}\n", self.pid, self.started, self.boot)
+    }
+
+    pub fn from_line(line: &str) -> Option<Owner> {
+        let mut parts = line.split_whitespace();
+        Some(Owner {
+            pid: parts.next()?.parse().ok()?,
+            started: parts.next()?.parse().ok()?,
+            boot: parts.next()?.to_owned(),
+        })
+    }
+
     /// Still running: the same boot, and a process with this pid that
     /// started at the same tick (so not a later process given the pid).
-    fn is_alive(&self) -> bool {
+    pub fn is_alive(&self) -> bool {
         self.boot == boot_id() && start_time(self.pid) == Some(self.started)
     }
 }
@@ -93,7 +108,7 @@ fn boot_id() -> String {
 fn is_stale(
     labels: &HashMap<String, String>,
     instance: &str,
-    live: &HashSet<String>,
+    live: &HashMap<String, Option<u32>>,
     name: &str,
     me: &Owner,
 ) -> bool {
@@ -101,7 +116,7 @@ fn is_stale(
     if labels.get(INSTANCE_LABEL).map(String::as_str) == Some(instance) {
         // Ours: stale unless running a job, or owned by another live process
         // that happens to have the same instance name.
-        return !live.contains(name) && owner.is_none_or(|o| o == *me || !o.is_alive());
+        return !live.contains_key(name) && owner.is_none_or(|o| o == *me || !o.is_alive());
     }
     owner.is_some_and(|o| !o.is_alive())
 }
@@ -116,18 +131,31 @@ struct Shared {
     api: PodmanApi,
     instance: String,
     owner: Owner,
-    live: Mutex<HashSet<String>>,
+    /// Live containers by name, with the host id range each holds.
+    live: Mutex<HashMap<String, Option<u32>>>,
+    /// Where ranges come from, when runs get a user namespace of their own.
+    ranges: Option<IdRanges>,
 }
 
 impl Registry {
-    pub fn new(api: PodmanApi, instance: String) -> Registry {
+    /// With `ranges`, every container gets a host id range of its own.
+    pub fn new(api: PodmanApi, instance: String, ranges: Option<IdRanges>) -> Registry {
         Registry {
             shared: Arc::new(Shared {
                 api,
                 instance,
                 owner: Owner::current(),
-                live: Mutex::new(HashSet::new()),
+                live: Mutex::new(HashMap::new()),
+                ranges,
             }),
+        }
+    }
+
+    /// A host id range for a new container, if runs get their own.
+    pub async fn take_range(&self) -> Result<Option<u32>, super::job::SandboxError> {
+        match &self.shared.ranges {
+            Some(ranges) => ranges.take().await.map(Some),
+            None => Ok(None),
         }
     }
 
@@ -140,13 +168,15 @@ impl Registry {
         self.shared.owner.labels()
     }
 
-    fn live(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<u32>>> {
         self.shared.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records container `name`, about to be created: sweeps leave it alone.
-    pub fn track(&self, name: &str) {
-        self.live().insert(name.to_owned());
+    /// Records container `name`, about to be created with host id range
+    /// `range`: sweeps leave it alone, and the range is given back once the
+    /// container is removed.
+    pub fn track(&self, name: &str, range: Option<u32>) {
+        self.live().insert(name.to_owned(), range);
     }
 
     /// Kills and removes a container by name, retried for up to
@@ -172,13 +202,18 @@ impl Registry {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
         }
+        let range = self.live().remove(name).flatten();
         if !gone {
+            // Its range stays reserved (by this process) while it may live.
             tracing::error!(
                 container = name,
                 "container could not be removed; the periodic sweep will retry"
             );
+            return;
         }
-        self.live().remove(name);
+        if let (Some(base), Some(ranges)) = (range, &self.shared.ranges) {
+            ranges.release(base);
+        }
     }
 
     /// Names of every container labelled with this instance.
@@ -283,7 +318,7 @@ mod tests {
             started: me.started + 1,
             ..me.clone()
         };
-        let live: HashSet<String> = HashSet::from(["running".to_owned()]);
+        let live = HashMap::from([("running".to_owned(), None)]);
         let stale = |l: HashMap<String, String>, name: &str| is_stale(&l, "mine", &live, name, &me);
         assert!(stale(labels("mine", Some(&me)), "left"), "own, untracked");
         assert!(

@@ -116,7 +116,10 @@ impl PodmanSandbox {
                 output.into_outcome(&mut outcome);
                 outcome.exit_code = report.code;
                 outcome.signal = report.signal;
-                outcome.cpu_time = Some(Duration::from_micros(report.cpu_micros));
+                if outcome.cpu_time.is_none() {
+                    outcome.cpu_time = Some(Duration::from_micros(report.cpu_micros));
+                    outcome.cpu_time_from_runner = true;
+                }
                 // stdin is closed: the runner exits and the stream ends.
                 container.end_after(
                     async move {
@@ -252,6 +255,7 @@ fn job_bytes(spec: &RunSpec) -> Vec<u8> {
 impl RunOutcome {
     fn set_usage(&mut self, usage: cgroup::Usage) {
         self.memory_peak = usage.memory_peak;
+        self.cpu_time = usage.cpu_nanos.map(Duration::from_nanos);
         self.oom_killed = usage.oom_kills.is_some_and(|n| n > 0);
     }
 }

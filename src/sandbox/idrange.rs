@@ -1,0 +1,180 @@
+//! Host id ranges for runs with a user namespace of their own: no two
+//! containers alive at the same time on this host, of any whipcode instance,
+//! run as the same host uid or gid.
+//!
+//! Range `i` is the host ids `BASE + i × 65536` onwards. A range is taken
+//! under one host-wide lock (a file lock in [`DIR`]) by writing a
+//! reservation file naming its owner process; it is given back when its
+//! container has been removed. A reservation whose owner is gone (a server
+//! killed with `kill -9`) is reclaimed only once no container carrying the
+//! range's label exists, so a dead server's containers that outlive it
+//! never share their range with a new run.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::job::SandboxError;
+use super::podman::api::PodmanApi;
+use super::policy::ID_RANGE_SIZE;
+use super::registry::Owner;
+use crate::naming::{ID_RANGE_LABEL, PROJECT_LABEL};
+
+/// The first host id of range 0: far above the ids of ordinary users and
+/// below the `containers` ranges of /etc/subuid that `--userns auto` uses.
+pub const BASE: u32 = 1_000_000_000;
+/// Ranges there are (ids up to 1 268 435 455): live containers host-wide.
+pub const COUNT: u32 = 4096;
+/// Host-wide: every whipcode on the host takes its ranges here.
+pub const DIR: &str = "/run/whipcode/idranges";
+
+/// Deadline of the listing that tells whether a dead owner's range is free.
+const LIST_DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct IdRanges {
+    dir: PathBuf,
+    api: PodmanApi,
+    owner: Owner,
+}
+
+impl IdRanges {
+    pub fn new(dir: &Path, api: PodmanApi, owner: Owner) -> std::io::Result<IdRanges> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        Ok(IdRanges {
+            dir: dir.to_owned(),
+            api,
+            owner,
+        })
+    }
+
+    /// Takes a free range; its first host id.
+    pub async fn take(&self) -> Result<u32, SandboxError> {
+        let failed = |e: std::io::Error| {
+            SandboxError::Engine(format!("id ranges in {}: {e}", self.dir.display()))
+        };
+        let lock_path = self.dir.join(".lock");
+        // The lock is held (by this open file) until the reservation is written.
+        let _lock = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(lock_path)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| SandboxError::Engine(format!("id range lock: {e}")))?
+        .map_err(failed)?;
+        let (taken, dead) = self.reservations().map_err(failed)?;
+        let index = match (0..COUNT).find(|i| !taken.contains(i) && !dead.contains(i)) {
+            Some(free) => free,
+            None => self.reclaim(&dead).await?,
+        };
+        std::fs::write(self.path(index), self.owner.to_line()).map_err(failed)?;
+        Ok(BASE + index * ID_RANGE_SIZE)
+    }
+
+    /// Gives a range back (its container has been removed).
+    pub fn release(&self, base: u32) {
+        if let Some(index) = index_of(base) {
+            let _ = std::fs::remove_file(self.path(index));
+        }
+    }
+
+    fn path(&self, index: u32) -> PathBuf {
+        self.dir.join(index.to_string())
+    }
+
+    /// Ranges reserved by live owners, and by owners that are gone.
+    fn reservations(&self) -> std::io::Result<(HashSet<u32>, Vec<u32>)> {
+        let mut live = HashSet::new();
+        let mut dead = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let Some(index) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let owner = std::fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|t| Owner::from_line(&t));
+            match owner {
+                Some(owner) if owner.is_alive() => {
+                    live.insert(index);
+                }
+                _ => dead.push(index),
+            }
+        }
+        dead.sort_unstable();
+        Ok((live, dead))
+    }
+
+    /// A dead owner's range that no container carries any more.
+    async fn reclaim(&self, dead: &[u32]) -> Result<u32, SandboxError> {
+        let listed = self
+            .api
+            .containers_with_labels(PROJECT_LABEL, LIST_DEADLINE)
+            .await
+            .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        let in_use: HashSet<u32> = listed
+            .iter()
+            .filter_map(|(_, labels)| labels.get(ID_RANGE_LABEL)?.parse().ok())
+            .filter_map(index_of)
+            .collect();
+        dead.iter()
+            .copied()
+            .find(|i| !in_use.contains(i))
+            .ok_or(SandboxError::Busy {
+                limit: COUNT as usize,
+            })
+    }
+}
+
+fn index_of(base: u32) -> Option<u32> {
+    let offset = base.checked_sub(BASE)?;
+    (offset % ID_RANGE_SIZE == 0 && offset / ID_RANGE_SIZE < COUNT)
+        .then_some(offset / ID_RANGE_SIZE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn live_reservations_are_never_handed_out_twice_and_come_back_when_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = PodmanApi::new(dir.path().join("no-socket"));
+        let ranges = IdRanges::new(&dir.path().join("ranges"), api, Owner::current()).unwrap();
+        let a = ranges.take().await.unwrap();
+        let b = ranges.take().await.unwrap();
+        assert_eq!((a, b), (BASE, BASE + ID_RANGE_SIZE));
+        ranges.release(a);
+        assert_eq!(
+            ranges.take().await.unwrap(),
+            a,
+            "a released range is free again"
+        );
+        assert_eq!(index_of(BASE + 5 * ID_RANGE_SIZE), Some(5));
+        assert_eq!(index_of(BASE + 1), None);
+        assert!(BASE as u64 + COUNT as u64 * ID_RANGE_SIZE as u64 <= 2_147_483_647);
+    }
+
+    #[tokio::test]
+    async fn a_dead_owners_range_is_skipped_while_free_ones_remain() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = PodmanApi::new(dir.path().join("no-socket"));
+        let ranges = IdRanges::new(&dir.path().join("ranges"), api, Owner::current()).unwrap();
+        std::fs::write(dir.path().join("ranges/0"), "1 1 another-boot\n").unwrap();
+        assert_eq!(
+            ranges.take().await.unwrap(),
+            BASE + ID_RANGE_SIZE,
+            "range 0 may still be in use"
+        );
+    }
+}
