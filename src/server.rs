@@ -122,7 +122,7 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         image: &language.image_ref(),
         runner: Path::new("<private directory>/whipcode-runner"),
         seccomp: Path::new("<private directory>/seccomp.json"),
-        owner: &crate::sandbox::registry::Owner::current().labels(),
+        owner: &crate::sandbox::owner::Owner::current().labels(),
         userns: settings.userns,
         host_ids: Some(crate::sandbox::idrange::BASE),
         limits: settings.limits().with_overrides(&language.limits),

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::job::SandboxError;
+use super::owner::Owner;
 use super::podman::api::PodmanApi;
 use super::policy::ID_RANGE_SIZE;
-use super::registry::Owner;
 use crate::naming::{ID_RANGE_LABEL, PROJECT_LABEL};
 
 /// The first host id of range 0: far above the ids of ordinary users and

@@ -12,11 +12,12 @@ use super::gate::Gate;
 use super::idrange::{self, IdRanges};
 use super::job::SandboxError;
 use super::launch::{Budget, Launcher};
+use super::owner::Owner;
 use super::podman::service::PodmanService;
 use super::podman::Podman;
 use super::policy::UserNamespace;
 use super::pool::Pool;
-use super::registry::{Owner, Registry};
+use super::registry::Registry;
 use super::run::PodmanSandbox;
 use super::seccomp;
 

@@ -16,6 +16,7 @@
 //! - [`idrange`]: host id ranges, one per live container host-wide.
 //! - [`registry`]: the live containers of this process; removal and sweeps.
 //! - [`container`]: a live container that is killed and removed on every path.
+//! - [`owner`]: the server process that owns a container, and whether it still runs.
 //! - [`output`]: captured output, kept as the chunks that arrived, capped.
 //! - [`cgroup`]: a container's peak memory and OOM kills, read from the host's cgroup files.
 //! - [`podman`]: podman's configuration, its REST client and service, and its CLI (image builds).
@@ -29,6 +30,7 @@ pub mod job;
 pub mod launch;
 pub mod lifecycle;
 pub mod output;
+pub mod owner;
 pub mod podman;
 pub mod policy;
 pub mod pool;
