@@ -2,20 +2,34 @@
 //!
 //! Line 1 is the lowercase hex of argon2id(key, salt) with t=1, m=4096 KiB,
 //! p=1 and a 32-byte output; line 2 is the salt, used as its literal bytes.
-//! Hashing is deliberately costly, so it is bounded: a key that verified once
-//! is remembered by its SHA-256 and checked in constant time without argon2,
-//! and at most [`HASHERS`] argon2 runs happen at once with a short queue. A
-//! flood of wrong keys therefore costs at most that much CPU and never delays
-//! clients that hold the right key.
+//!
+//! Hashing is deliberately costly, so who may cause it is bounded:
+//! - a key that verified once is remembered by its SHA-256 and checked in
+//!   constant time without argon2; a wrong key is remembered too (the last
+//!   [`REFUSED_MEMORY`] of them), so repeating one costs nothing;
+//! - checks of the same key at the same time share one argon2 run;
+//! - each client (an address, see [`crate::buckets::client_key`]) has at most
+//!   one distinct key being checked at a time and a budget of checks
+//!   ([`CHECK_BUDGET`]); beyond either it is told to slow down without
+//!   hashing. A flood from one client therefore occupies one place in the
+//!   queue, and another client's first check waits behind at most one hash;
+//! - at most [`HASHERS`] argon2 runs happen at once, with [`HASH_QUEUE`]
+//!   distinct keys waiting.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
+
+use crate::buckets::{client_key, Decision, RateLimiter};
+use crate::config::RateLimit;
 
 /// argon2 runs at once.
 const HASHERS: usize = 1;
@@ -23,6 +37,13 @@ const HASHERS: usize = 1;
 const HASH_QUEUE: usize = 16;
 /// Longer keys are refused without hashing.
 const MAX_KEY_LEN: usize = 1024;
+/// Argon2 checks one client may start: a burst, then one per interval.
+pub const CHECK_BUDGET: RateLimit = RateLimit {
+    burst: 10,
+    refill: Duration::from_secs(3),
+};
+/// Wrong keys remembered, so that repeating one is refused without argon2.
+const REFUSED_MEMORY: usize = 4096;
 
 /// The original's parameters: t=1, m=4096 KiB, p=1, 32-byte output.
 pub fn hash_key(key: &[u8], salt: &[u8]) -> Result<[u8; 32], KeyError> {
@@ -55,6 +76,17 @@ pub enum Verdict {
     Invalid,
     /// Too many checks are waiting; try again shortly.
     Busy,
+    /// This client has a check under way or has spent its budget of checks.
+    Throttled {
+        retry_after: Duration,
+    },
+}
+
+/// One check under way: whose it is, and where its verdict will appear.
+#[derive(Debug)]
+struct Inflight {
+    client: IpAddr,
+    outcome: tokio::sync::watch::Receiver<Option<Verdict>>,
 }
 
 #[derive(Debug)]
@@ -63,9 +95,13 @@ pub struct MasterKey {
     salt: Vec<u8>,
     /// SHA-256 of the last key that passed argon2.
     remembered: Mutex<Option<[u8; 32]>>,
+    /// SHA-256 of keys that failed argon2, most recent first.
+    refused: Mutex<lru::LruCache<[u8; 32], ()>>,
     hashers: Semaphore,
     /// Checks under way, by SHA-256 of the key; at most [`HASH_QUEUE`].
-    inflight: Mutex<HashMap<[u8; 32], tokio::sync::watch::Receiver<Option<Verdict>>>>,
+    inflight: Mutex<HashMap<[u8; 32], Inflight>>,
+    /// Each client's budget of argon2 checks.
+    budget: RateLimiter,
 }
 
 impl MasterKey {
@@ -100,16 +136,20 @@ impl MasterKey {
             hash,
             salt: salt.as_bytes().to_vec(),
             remembered: Mutex::new(None),
+            refused: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(REFUSED_MEMORY).unwrap_or(NonZeroUsize::MIN),
+            )),
             hashers: Semaphore::new(HASHERS),
             inflight: Mutex::new(HashMap::new()),
+            budget: RateLimiter::new(CHECK_BUDGET),
         })
     }
 
-    /// Checks a presented key; argon2 runs off the async threads. Checks of
-    /// the same key at the same time share one argon2 run (a burst of
-    /// clients at startup costs one hash and is never refused), and only
-    /// distinct keys count against the queue.
-    pub async fn verify(self: &std::sync::Arc<Self>, presented: &str) -> Verdict {
+    /// Checks a key `client` presented; argon2 runs off the async threads.
+    /// Checks of the same key at the same time share one argon2 run (a burst
+    /// of clients at startup costs one hash and is never refused); a new
+    /// distinct key counts against its client's share (see the module docs).
+    pub async fn verify(self: &std::sync::Arc<Self>, presented: &str, client: IpAddr) -> Verdict {
         if presented.is_empty() || presented.len() > MAX_KEY_LEN {
             return Verdict::Invalid;
         }
@@ -117,24 +157,44 @@ impl MasterKey {
         if self.is_remembered(&digest) {
             return Verdict::Valid;
         }
+        if self.was_refused(&digest) {
+            return Verdict::Invalid;
+        }
+        let client = client_key(client);
         let mut outcome = {
             let Ok(mut inflight) = self.inflight.lock() else {
                 return Verdict::Busy;
             };
-            match inflight.get(&digest) {
-                Some(outcome) => outcome.clone(),
-                None if inflight.len() >= HASH_QUEUE => return Verdict::Busy,
-                None => {
-                    let (tell, outcome) = tokio::sync::watch::channel(None);
-                    inflight.insert(digest, outcome.clone());
-                    // Its own task: the check finishes even if this request goes away.
-                    tokio::spawn(std::sync::Arc::clone(self).check(
-                        presented.as_bytes().to_vec(),
-                        digest,
-                        tell,
-                    ));
-                    outcome
+            if let Some(check) = inflight.get(&digest) {
+                check.outcome.clone()
+            } else {
+                if inflight.values().any(|check| check.client == client) {
+                    // One distinct key per client at a time: a flood waits on itself.
+                    return Verdict::Throttled {
+                        retry_after: Duration::from_secs(1),
+                    };
                 }
+                if let Decision::Deny { retry_after } = self.budget.check(client, Instant::now()) {
+                    return Verdict::Throttled { retry_after };
+                }
+                if inflight.len() >= HASH_QUEUE {
+                    return Verdict::Busy;
+                }
+                let (tell, outcome) = tokio::sync::watch::channel(None);
+                inflight.insert(
+                    digest,
+                    Inflight {
+                        client,
+                        outcome: outcome.clone(),
+                    },
+                );
+                // Its own task: the check finishes even if this request goes away.
+                tokio::spawn(std::sync::Arc::clone(self).check(
+                    presented.as_bytes().to_vec(),
+                    digest,
+                    tell,
+                ));
+                outcome
             }
         };
         let verdict = match outcome.wait_for(Option::is_some).await {
@@ -142,6 +202,11 @@ impl MasterKey {
             Err(_) => Verdict::Busy,
         };
         verdict
+    }
+
+    /// Distinct keys being checked or waiting for argon2 right now.
+    pub fn checks_in_flight(&self) -> usize {
+        self.inflight.lock().map_or(0, |inflight| inflight.len())
     }
 
     /// One argon2 run for `key`, one at a time, told to every waiter.
@@ -166,6 +231,9 @@ impl MasterKey {
                     }
                     Verdict::Valid
                 } else {
+                    if let Ok(mut refused) = self.refused.lock() {
+                        refused.put(digest, ());
+                    }
                     Verdict::Invalid
                 }
             }
@@ -174,6 +242,12 @@ impl MasterKey {
             inflight.remove(&digest);
         }
         let _ = tell.send(Some(verdict));
+    }
+
+    fn was_refused(&self, digest: &[u8; 32]) -> bool {
+        self.refused
+            .lock()
+            .is_ok_and(|mut refused| refused.get(digest).is_some())
     }
 
     fn is_remembered(&self, digest: &[u8; 32]) -> bool {
@@ -195,12 +269,14 @@ mod tests {
     /// time_cost=1, memory_cost=4096, parallelism=1, hash_len=32, type=Type.ID).hex()`
     const FIXTURE: &str = include_str!("../tests/fixtures/argon2-cffi.masterkey");
     const FIXTURE_KEY: &str = "fixture-master-key";
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
 
     #[tokio::test]
     async fn a_key_file_made_by_argon2_cffi_is_accepted() {
         let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
-        assert_eq!(key.verify(FIXTURE_KEY).await, Verdict::Valid);
-        assert_eq!(key.verify("fixture-master-kez").await, Verdict::Invalid);
+        assert_eq!(key.verify(FIXTURE_KEY, A).await, Verdict::Valid);
+        assert_eq!(key.verify("fixture-master-kez", A).await, Verdict::Invalid);
     }
 
     #[test]
@@ -219,7 +295,7 @@ mod tests {
         let bare = FIXTURE.trim_end();
         for text in [crlf.as_str(), bare] {
             let key = Arc::new(MasterKey::parse(text).unwrap());
-            assert_eq!(key.verify(FIXTURE_KEY).await, Verdict::Valid);
+            assert_eq!(key.verify(FIXTURE_KEY, A).await, Verdict::Valid);
         }
     }
 
@@ -238,32 +314,95 @@ mod tests {
     #[tokio::test]
     async fn empty_and_oversized_keys_are_refused_without_hashing() {
         let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
-        assert_eq!(key.verify("").await, Verdict::Invalid);
-        assert_eq!(key.verify(&"k".repeat(5000)).await, Verdict::Invalid);
+        assert_eq!(key.verify("", A).await, Verdict::Invalid);
+        assert_eq!(key.verify(&"k".repeat(5000), A).await, Verdict::Invalid);
         assert!(key.inflight.lock().unwrap().is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_flood_of_wrong_keys_does_not_delay_the_right_key() {
+    async fn a_flood_of_wrong_keys_does_not_delay_the_remembered_key() {
         let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
-        assert_eq!(key.verify(FIXTURE_KEY).await, Verdict::Valid);
-        let flood: Vec<_> = (0..64)
+        assert_eq!(key.verify(FIXTURE_KEY, A).await, Verdict::Valid);
+        let flood: Vec<_> = (0..64u32)
             .map(|i| {
                 let key = Arc::clone(&key);
-                tokio::spawn(async move { key.verify(&format!("wrong-{i}")).await })
+                // 64 clients, so that the flood reaches the shared queue.
+                let client = IpAddr::V4((0xC633_6400 + i).into());
+                tokio::spawn(async move { key.verify(&format!("wrong-{i}"), client).await })
             })
             .collect();
         // The remembered key skips argon2 entirely, so it answers while the flood queues.
-        assert_eq!(key.verify(FIXTURE_KEY).await, Verdict::Valid);
+        assert_eq!(key.verify(FIXTURE_KEY, A).await, Verdict::Valid);
         let mut busy = 0;
         for task in flood {
             match task.await.unwrap() {
                 Verdict::Busy => busy += 1,
-                Verdict::Invalid => {}
+                Verdict::Invalid | Verdict::Throttled { .. } => {}
                 Verdict::Valid => panic!("a wrong key passed"),
             }
         }
         assert!(busy > 0, "the hashing queue is bounded");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_wrong_keys_from_one_client_does_not_starve_another_clients_right_key() {
+        // Freshly loaded: the right key is not remembered yet and needs argon2.
+        let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Eight senders at once from the one client, each key new.
+        let flood: Vec<_> = (0..8u64)
+            .map(|sender| {
+                let (key, stop) = (Arc::clone(&key), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let (mut invalid, mut throttled, mut i) = (0u32, 0u32, 0u64);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        i += 1;
+                        match key.verify(&format!("wrong-{sender}-{i}"), A).await {
+                            Verdict::Invalid => invalid += 1,
+                            Verdict::Throttled { .. } => throttled += 1,
+                            other => panic!("flood got {other:?}"),
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    (invalid, throttled)
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        while key.checks_in_flight() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The flood holds one place in the queue, however fast it sends.
+        for _ in 0..200 {
+            assert!(key.checks_in_flight() <= 1, "{}", key.checks_in_flight());
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(key.verify(FIXTURE_KEY, B).await, Verdict::Valid);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut invalid, mut throttled) = (0, 0);
+        for sender in flood {
+            let (i, t) = sender.await.unwrap();
+            invalid += i;
+            throttled += t;
+        }
+        let allowed = CHECK_BUDGET.burst as f64
+            + started.elapsed().as_secs_f64() / CHECK_BUDGET.refill.as_secs_f64()
+            + 1.0;
+        assert!(
+            f64::from(invalid) <= allowed,
+            "{invalid} hashes for one client"
+        );
+        assert!(throttled > 0);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_wrong_key_is_refused_without_hashing_again() {
+        let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
+        for _ in 0..(CHECK_BUDGET.burst * 3) {
+            assert_eq!(key.verify("wrong", A).await, Verdict::Invalid);
+        }
+        // The repeats cost nothing, so the client's budget is still there.
+        assert_eq!(key.verify(FIXTURE_KEY, A).await, Verdict::Valid);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +411,7 @@ mod tests {
         let burst: Vec<_> = (0..64)
             .map(|_| {
                 let key = Arc::clone(&key);
-                tokio::spawn(async move { key.verify(FIXTURE_KEY).await })
+                tokio::spawn(async move { key.verify(FIXTURE_KEY, A).await })
             })
             .collect();
         for task in burst {

@@ -42,6 +42,11 @@ pub struct Cli {
     #[arg(long = "download-dir", value_name = "DIR", requires = "build_images")]
     pub download_dir: Option<PathBuf>,
 
+    /// With --build-images: where each image's build log goes, a directory
+    /// only this user may reach (default: /var/log/whipcode/builds).
+    #[arg(long = "build-log-dir", value_name = "DIR", requires = "build_images")]
+    pub build_log_dir: Option<PathBuf>,
+
     /// Print, as JSON, what one run of this language gets (libpod's create spec,
     /// podman's configuration, the steps and environment): the security
     /// policy made concrete.

@@ -138,7 +138,12 @@ mod tests {
         let salt = text.lines().nth(1).unwrap();
         assert_eq!(salt.len(), 32);
         let master = Arc::new(MasterKey::load(&path).unwrap());
-        assert_eq!(master.verify(&key).await, Verdict::Valid);
+        assert_eq!(
+            master
+                .verify(&key, std::net::Ipv4Addr::LOCALHOST.into())
+                .await,
+            Verdict::Valid
+        );
     }
 
     #[test]

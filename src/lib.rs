@@ -3,20 +3,22 @@
 //! Module map:
 //! - [`config`]: typed settings; built-in defaults, then `config.toml`, then flags.
 //! - [`cli`]: the command-line flags (the original whipcode's names).
-//! - [`auth`]: the `.masterkey` file (argon2id) and bounded key checking.
+//! - [`auth`]: the `.masterkey` file (argon2id) and bounded key checking, fair between clients.
+//! - [`buckets`]: a token bucket per client address (rate limits, key-check budgets).
 //! - [`languages`]: the language map (`langmap.toml`): commands, images, samples.
 //! - [`naming`]: image references, labels and container names, shared by the builder and the sandbox.
 //! - [`api`]: the HTTP layer: routes, wire types, validation, error statuses.
 //! - [`sandbox`]: running one job in one fresh container; knows no HTTP; starts and stops itself.
 //! - [`images`]: building the base and language images without a registry.
 //! - [`keygen`]: `--gen-key`, writing a key file the original can read too.
-//! - [`tls`]: `--tls`, rustls configuration and a listener that handshakes off the accept loop.
-//! - [`listen`]: accepting connections: a connection cap, header deadlines, graceful drain.
+//! - [`tls`]: `--tls`, rustls configuration.
+//! - [`listen`]: accepting connections: `--proxy` at accept, caps (total, per client, handshakes), deadlines, graceful drain.
 //! - [`selftest`]: `--self-test`, a client that runs every language's programs.
 //! - [`server`]: the modes of `main`; settings wired to their owners; `run` serves a listener.
 
 pub mod api;
 pub mod auth;
+pub mod buckets;
 pub mod cli;
 pub mod config;
 pub mod images;

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
@@ -21,6 +20,9 @@ use crate::{images, keygen, listen, sandbox, selftest, tls};
 
 /// Files image recipes fetch, kept by checksum between builds.
 const DOWNLOAD_DIR: &str = "/var/cache/whipcode/downloads";
+
+/// Each image's build log, in a directory only root may reach.
+const BUILD_LOG_DIR: &str = "/var/log/whipcode/builds";
 
 /// How long in-flight runs get to finish after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
@@ -42,7 +44,10 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
         let selected = languages.select(wanted)?;
         let options = images::BuildOptions {
             jobs: cli.build_jobs.unwrap_or_else(default_build_jobs),
-            log_dir: std::env::temp_dir().join("whipcode-build-logs"),
+            log_dir: cli
+                .build_log_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(BUILD_LOG_DIR)),
             prune_unlisted: wanted.is_empty(),
             download_dir: cli
                 .download_dir
@@ -165,7 +170,14 @@ async fn serve_api(
     if let Some(file) = port_file {
         write_port_file(file, local.port())?;
     }
-    run(listener, app, tls, deadlines(&settings), shutdown_signal()).await?;
+    run(
+        listener,
+        app,
+        tls,
+        listen_policy(&settings),
+        shutdown_signal(),
+    )
+    .await?;
 
     // Runs have finished: the sandbox removes what is left and stops.
     sandbox.shutdown(DRAIN_DEADLINE).await;
@@ -175,35 +187,29 @@ async fn serve_api(
 
 /// Serves `app` on `listener` (over TLS when `tls` is given) until
 /// `shutdown` resolves, then lets open connections finish within the
-/// deadlines. Tests call this in-process on a listener bound to port 0.
+/// policy's drain deadline. Tests call this in-process on a listener bound
+/// to port 0.
 pub async fn run(
     listener: TcpListener,
     app: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
-    deadlines: listen::Deadlines,
+    policy: listen::Policy,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    match tls {
-        None => {
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            listen::serve(listener, app, shutdown, deadlines).await;
-        }
-        Some(config) => {
-            let listener = tls::TlsListener::new(listener, config)?;
-            listen::serve(listener, app, shutdown, deadlines).await;
-        }
-    }
+    listen::serve(listener, app, tls, shutdown, policy).await;
     Ok(())
 }
 
-/// The listener's deadlines, from the settings.
-pub fn deadlines(settings: &Settings) -> listen::Deadlines {
-    listen::Deadlines {
+/// How the listener bounds connections, from the settings.
+pub fn listen_policy(settings: &Settings) -> listen::Policy {
+    listen::Policy {
         headers: settings.client_timeout,
+        write: settings.client_timeout,
         // In-flight runs get the drain allowance plus the longest a program may run.
         drain: DRAIN_DEADLINE + settings.timeout,
+        per_client: settings.max_client_connections,
+        proxy: settings.proxy,
+        ..listen::Policy::default()
     }
 }
 

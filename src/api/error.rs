@@ -4,8 +4,6 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,15 +25,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("rate limit exceeded; retry in {retry_after} s")]
     TooManyRequests { retry_after: u32 },
+    #[error("too many key checks from this client; retry in {retry_after} s")]
+    TooManyKeyChecks { retry_after: u32 },
     #[error("{detail}")]
     Unavailable { detail: String, retry_after: u32 },
     #[error("internal error")]
     Internal,
-}
-
-#[derive(Serialize)]
-struct Detail {
-    detail: String,
 }
 
 impl ApiError {
@@ -49,7 +44,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::TooManyKeyChecks { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,6 +55,11 @@ impl ApiError {
     pub fn bad(detail: impl Into<String>) -> ApiError {
         ApiError::BadRequest(detail.into())
     }
+
+    /// The body every refusal carries: `{"detail": "..."}`.
+    pub fn json_body(&self) -> String {
+        serde_json::json!({ "detail": self.to_string() }).to_string()
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -65,14 +67,17 @@ impl IntoResponse for ApiError {
         let status = self.status_code();
         let retry_after = match &self {
             ApiError::Unavailable { retry_after, .. }
-            | ApiError::TooManyRequests { retry_after } => Some(*retry_after),
+            | ApiError::TooManyRequests { retry_after }
+            | ApiError::TooManyKeyChecks { retry_after } => Some(*retry_after),
             _ => None,
         };
         let mut response = (
             status,
-            Json(Detail {
-                detail: self.to_string(),
-            }),
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.json_body(),
         )
             .into_response();
         if let Some(seconds) = retry_after {

@@ -1,67 +1,51 @@
 //! The keyless probes: `GET /ping` (the original's liveness answer) and
 //! `GET /ready` (for load balancers: is podman answering, which language
 //! images are installed). Neither needs the key nor counts against
-//! `--standalone`'s buckets; `--proxy` still applies.
+//! `--standalone`'s buckets; `--proxy` still applies (at the listener).
 //!
-//! `/ready` asks podman at most once per [`READY_TTL`] however often it is
-//! probed, and concurrent probes share one question.
+//! `/ready` reads the view of installed images it shares with
+//! `/languages` ([`super::installed`]): podman is asked at most once per
+//! interval however often it is probed.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::error::ApiError;
 use super::readiness::Report;
-use super::state::{check_peer, AppState};
+use super::state::AppState;
 
-/// How long one readiness answer is reused.
-pub const READY_TTL: Duration = Duration::from_secs(2);
-/// How long podman gets to list images before the service counts as not ready.
-const PROBE_DEADLINE: Duration = Duration::from_secs(10);
-
-pub async fn pong(
-    State(state): State<AppState>,
-    request: Request,
-) -> Result<&'static str, ApiError> {
-    check_peer(&state, &request)?;
-    Ok("pong")
+pub async fn pong() -> &'static str {
+    "pong"
 }
 
-pub async fn ready(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    check_peer(&state, &request)?;
-    let mut last = state.readiness.last.lock().await;
-    let report = match &*last {
-        Some((at, report)) if at.elapsed() < READY_TTL => report.clone(),
-        _ => {
-            let report = probe(&state).await;
-            *last = Some((Instant::now(), report.clone()));
-            report
-        }
-    };
-    drop(last);
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let report = probe(&state).await;
     let status = if report.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Ok((status, Json(report)).into_response())
+    (status, Json(report)).into_response()
 }
 
 async fn probe(state: &AppState) -> Report {
-    let listed = tokio::time::timeout(PROBE_DEADLINE, state.sandbox.images()).await;
-    let images: HashSet<String> = match listed {
-        Ok(Ok(images)) => images.into_iter().map(|i| i.reference).collect(),
-        Ok(Err(e)) => return not_ready(state, format!("podman: {e}")),
-        Err(_) => return not_ready(state, "podman did not answer in time".into()),
-    };
+    match state.images.get(state.sandbox.as_ref()).await {
+        Ok(images) => report(
+            state,
+            &images.iter().map(|i| i.reference.as_str()).collect(),
+        ),
+        Err(e) => not_ready(state, e.to_string()),
+    }
+}
+
+fn report(state: &AppState, images: &HashSet<&str>) -> Report {
     let (installed, missing): (Vec<_>, Vec<_>) = state
         .languages
         .iter()
-        .partition(|lang| images.contains(&lang.image_ref()));
+        .partition(|lang| images.contains(lang.image_ref().as_str()));
     let names = |langs: Vec<&std::sync::Arc<crate::languages::Language>>| {
         langs
             .into_iter()
@@ -79,7 +63,6 @@ async fn probe(state: &AppState) -> Report {
 }
 
 fn not_ready(state: &AppState, detail: String) -> Report {
-    tracing::warn!(%detail, "readiness probe failed");
     Report {
         ready: false,
         podman: false,

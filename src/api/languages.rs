@@ -1,5 +1,6 @@
 //! `GET /languages` (key required): every language in the map, the toolchain
-//! version recorded in its image, and whether that image is installed.
+//! version recorded in its image, and whether that image is installed (from
+//! the view it shares with `/ready`, [`super::installed`]).
 
 use std::collections::HashMap;
 
@@ -33,30 +34,32 @@ pub async fn list(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<Listing>, ApiError> {
-    admit(&state, &request)?;
-    authorize(&state, request.headers()).await?;
-    let images = state.sandbox.images().await.map_err(|e| {
-        tracing::error!(error = %e, "listing images failed");
-        ApiError::Unavailable {
-            detail: "the container engine did not answer; retry shortly".into(),
+    let (parts, _) = request.into_parts();
+    admit(&state, &parts)?;
+    authorize(&state, &parts).await?;
+    let images = state
+        .images
+        .get(state.sandbox.as_ref())
+        .await
+        .map_err(|e| ApiError::Unavailable {
+            detail: format!("{e}; retry shortly"),
             retry_after: 5,
-        }
-    })?;
-    let versions: HashMap<String, Option<String>> = images
-        .into_iter()
-        .map(|image| (image.reference, image.version))
+        })?;
+    let versions: HashMap<&str, Option<&String>> = images
+        .iter()
+        .map(|image| (image.reference.as_str(), image.version.as_ref()))
         .collect();
     let languages = state
         .languages
         .iter()
         .map(|lang| {
             let image = lang.image_ref();
-            let found = versions.get(&image);
+            let found = versions.get(image.as_str());
             LanguageInfo {
                 id: lang.id,
                 name: lang.name.clone(),
                 installed: found.is_some(),
-                version: found.cloned().flatten(),
+                version: found.copied().flatten().cloned(),
                 image,
                 notice: lang.notice.clone(),
             }

@@ -6,10 +6,10 @@
 //! - [`run`]: the `POST /run` handler.
 //! - [`body`]: its JSON response, escaped chunk by chunk as it is sent.
 //! - [`cache`]: `--cache`, finished responses by a key over every input.
-//! - [`ratelimit`]: `--standalone`, a token bucket per client address.
 //! - [`state`]: what the handlers share, built from the settings; the peer checks.
 //! - [`health`]: `GET /ping` and `GET /ready`, the keyless probes.
-//! - [`readiness`]: `GET /ready`'s answer and the remembered last one.
+//! - [`readiness`]: `GET /ready`'s answer.
+//! - [`installed`]: the view of installed images `/ready` and `/languages` share.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
 //! - [`log`]: one log line per request and `X-Request-Id`.
 
@@ -17,9 +17,9 @@ pub mod body;
 pub mod cache;
 pub mod error;
 pub mod health;
+pub mod installed;
 pub mod languages;
 pub mod log;
-pub mod ratelimit;
 pub mod readiness;
 pub mod request;
 pub mod run;

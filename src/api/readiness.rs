@@ -1,6 +1,4 @@
-//! `GET /ready`'s answer, and the last one, remembered for a while.
-
-use std::time::Instant;
+//! `GET /ready`'s answer.
 
 use serde::Serialize;
 
@@ -16,10 +14,4 @@ pub struct Report {
     pub missing: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-}
-
-/// The last answer and when it was made.
-#[derive(Default)]
-pub struct Readiness {
-    pub(super) last: tokio::sync::Mutex<Option<(Instant, Report)>>,
 }

@@ -1,11 +1,15 @@
-//! `POST /run`. Checks run in the documented order: 403 (proxy), 429 (rate
-//! limit), 413 (size, from Content-Length before reading when present), 401
-//! (key), 415 (content type), 400 (body), then the cache, then the run itself.
+//! `POST /run`. Checks run in the documented order, everything a header can
+//! decide before a byte of the body is read (so an unkeyed client never gets
+//! a `100 Continue` and costs no body): 429 (rate limit), 413 (from
+//! `Content-Length`), 401 (key), 415 (content type); then the body within its
+//! deadline and size (408, 413), 400 (its fields), the cache, the run itself.
+//! The 403 of `--proxy` comes before all of them, from the listener.
 
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
@@ -14,7 +18,7 @@ use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
 use super::log::{ContainerName, SandboxTime};
 use super::request::{Context, RunBody, RunRequest};
-use super::state::{admit, AppState};
+use super::state::{admit, client_of, AppState};
 use crate::auth::Verdict;
 use crate::sandbox::{signal_name, RunOutcome, RunSpec, SandboxError};
 
@@ -46,11 +50,12 @@ impl From<&RunOutcome> for RunMeta {
 }
 
 pub async fn run(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    admit(&state, &request)?;
     let (parts, body) = request.into_parts();
-    let bytes = read_body(&parts.headers, body, state.max_bytes, state.body_deadline).await?;
-    authorize(&state, &parts.headers).await?;
+    admit(&state, &parts)?;
+    check_declared_size(&parts.headers, state.max_bytes)?;
+    authorize(&state, &parts).await?;
     check_content_type(&parts.headers)?;
+    let bytes = read_body(body, state.max_bytes, state.body_deadline).await?;
     let body: RunBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
     let request = body.validate(&Context {
@@ -75,6 +80,7 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
         },
         SandboxError::ImageMissing { image } => {
             tracing::error!(%image, %language, "language image missing");
+            state.images.mark_stale();
             ApiError::Unavailable {
                 detail: format!("the {language} image is not installed on this server"),
                 retry_after: 60,
@@ -154,20 +160,26 @@ fn spec_for(state: &AppState, request: RunRequest) -> RunSpec {
     }
 }
 
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: u64,
-    deadline: std::time::Duration,
-) -> Result<Vec<u8>, ApiError> {
-    let too_large = ApiError::PayloadTooLarge { limit };
+/// 413 from `Content-Length` alone, before anything else is read.
+fn check_declared_size(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large);
+    match declared {
+        Some(n) if n > limit => Err(ApiError::PayloadTooLarge { limit }),
+        _ => Ok(()),
     }
+}
+
+/// The body, within `limit` bytes and `deadline`. The bytes are parsed where
+/// they are (no copy after collecting).
+async fn read_body(
+    body: Body,
+    limit: u64,
+    deadline: std::time::Duration,
+) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = ApiError::PayloadTooLarge { limit };
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit));
     let Ok(read) = read.await else {
@@ -176,7 +188,7 @@ async fn read_body(
         });
     };
     match read {
-        Ok(bytes) => Ok(bytes.to_vec()),
+        Ok(bytes) => Ok(bytes),
         Err(e) if is_length_limit(&e) => Err(too_large),
         Err(_) => Err(ApiError::bad("could not read the request body")),
     }
@@ -193,14 +205,20 @@ fn is_length_limit(error: &axum::Error) -> bool {
     false
 }
 
-pub(super) async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let presented = headers
+/// 401 unless the request carries the master key; 429 when its client has
+/// spent its budget of key checks (see [`crate::auth`]).
+pub(super) async fn authorize(state: &AppState, request: &Parts) -> Result<(), ApiError> {
+    let presented = request
+        .headers
         .get("x-master-key")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    match state.key.verify(presented).await {
+    match state.key.verify(presented, client_of(state, request)).await {
         Verdict::Valid => Ok(()),
         Verdict::Invalid => Err(ApiError::Unauthorized),
+        Verdict::Throttled { retry_after } => Err(ApiError::TooManyKeyChecks {
+            retry_after: retry_after.as_secs_f64().ceil().max(1.0) as u32,
+        }),
         Verdict::Busy => Err(ApiError::Unavailable {
             detail: "too many key checks in progress; retry shortly".into(),
             retry_after: 1,

@@ -1,18 +1,18 @@
 //! What every handler shares ([`AppState`], built from the settings in one
-//! place) and the checks before a handler reads anything: the proxy (403)
-//! and the rate limit (429).
+//! place), who a request's client is, and the rate limit (429).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
 
 use super::cache::ResultCache;
 use super::error::ApiError;
-use super::ratelimit::{Decision, RateLimiter};
-use super::readiness::Readiness;
+use super::installed::InstalledView;
 use crate::auth::MasterKey;
+use crate::buckets::{Decision, RateLimiter};
 use crate::languages::LanguageMap;
 use crate::sandbox::{Limits, Sandbox};
 
@@ -27,14 +27,15 @@ pub struct AppState {
     /// How long a client gets to send a request body.
     pub body_deadline: Duration,
     pub limits: Limits,
-    /// Only this peer may connect, when set.
+    /// `--proxy`: the listener accepts only this peer; its
+    /// `X-Forwarded-For` names the client.
     pub proxy: Option<IpAddr>,
     /// `--standalone`.
     pub rate_limit: Option<Arc<RateLimiter>>,
     /// `--cache`.
     pub cache: Option<Arc<ResultCache>>,
-    /// `GET /ready`'s remembered answer.
-    pub readiness: Arc<Readiness>,
+    /// The installed images, as `/languages` and `/ready` see them.
+    pub images: Arc<InstalledView>,
 }
 
 impl AppState {
@@ -55,7 +56,7 @@ impl AppState {
             proxy: None,
             rate_limit: None,
             cache: None,
-            readiness: Arc::new(Readiness::default()),
+            images: Arc::new(InstalledView::default()),
         }
     }
 }
@@ -84,33 +85,41 @@ impl AppState {
     }
 }
 
-fn peer_of(request: &Request) -> Option<IpAddr> {
+fn peer_of(request: &Parts) -> Option<IpAddr> {
     request
-        .extensions()
+        .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip())
 }
 
-/// 403 unless the peer is the configured proxy.
-pub(super) fn check_peer(state: &AppState, request: &Request) -> Result<(), ApiError> {
-    let Some(proxy) = state.proxy else {
-        return Ok(());
-    };
-    let same = |ip: IpAddr| ip == proxy || ip.to_canonical() == proxy.to_canonical();
-    match peer_of(request) {
-        Some(ip) if same(ip) => Ok(()),
-        _ => Err(ApiError::Forbidden),
+/// The client a request is counted as (rate limit, key-check budget): the
+/// peer; behind `--proxy`, the address the proxy appended to
+/// `X-Forwarded-For`, its rightmost entry (the entries left of it are
+/// whatever the client sent, so they are never trusted).
+pub(super) fn client_of(state: &AppState, request: &Parts) -> IpAddr {
+    let peer = peer_of(request).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    if state.proxy.is_none() {
+        return peer;
     }
+    request
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|value| value.to_str().ok())
+        .and_then(|list| list.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok())
+        .unwrap_or(peer)
 }
 
-/// The checks before a keyed endpoint reads its body: 403 (proxy), then 429
-/// (the peer's token bucket, when `--standalone`).
-pub(super) fn admit(state: &AppState, request: &Request) -> Result<(), ApiError> {
-    check_peer(state, request)?;
-    let (Some(limiter), Some(peer)) = (&state.rate_limit, peer_of(request)) else {
+/// The check before a keyed endpoint reads anything: 429 (the client's
+/// token bucket, when `--standalone`). `--proxy` is enforced earlier, by
+/// the listener, before a connection is read at all.
+pub(super) fn admit(state: &AppState, request: &Parts) -> Result<(), ApiError> {
+    let Some(limiter) = &state.rate_limit else {
         return Ok(());
     };
-    match limiter.check(peer, Instant::now()) {
+    match limiter.check(client_of(state, request), Instant::now()) {
         Decision::Allow => Ok(()),
         Decision::Deny { retry_after } => Err(ApiError::TooManyRequests {
             retry_after: retry_after.as_secs_f64().ceil().max(1.0) as u32,

@@ -50,8 +50,11 @@ pub struct Settings {
     pub output_limit: u64,
     /// CPU time per process of a run (the timeout unless set).
     pub cpu_time: Duration,
-    /// For a request's headers, and again for its body.
+    /// For a request's headers (and the idle time before them), its body,
+    /// and each write of the response.
     pub client_timeout: Duration,
+    /// Open connections per client address; the proxy is exempt.
+    pub max_client_connections: usize,
     pub userns: crate::sandbox::policy::UserNamespace,
     pub pool_size: usize,
 }
@@ -256,6 +259,10 @@ impl Settings {
                 .client_timeout
                 .map_or(Ok(Duration::from_secs(30)), check_timeout)
                 .map_err(bad("clientTimeout"))?,
+            max_client_connections: o
+                .max_client_connections
+                .map_or(Ok(64), check_positive)
+                .map_err(bad("maxClientConnections"))?,
             userns: set(o.userns)
                 .map_or(Ok(crate::sandbox::policy::UserNamespace::PerRun), |m| {
                     parse_userns(&m)

@@ -98,14 +98,22 @@ pub struct Options {
     #[arg(long, value_name = "COUNT")]
     pub max_queue: Option<usize>,
 
-    /// User namespace per run: host (default) or auto (a fresh id range per
-    /// container, from the `containers` entries of /etc/subuid and /etc/subgid).
-    #[arg(long, value_name = "auto|host")]
+    /// User namespace per run: per-run (default: a host id range of its own
+    /// for each live container), host, or auto (podman's ranges from the
+    /// `containers` entries of /etc/subuid and /etc/subgid).
+    #[arg(long, value_name = "per-run|auto|host")]
     pub userns: Option<String>,
 
-    /// Seconds a client gets to send a request's headers, and again its body (default: 30).
+    /// Seconds a client gets to send a request's headers (or, between
+    /// requests, the next one's), its body, and to read each part of the
+    /// response (default: 30).
     #[arg(long, value_name = "SECONDS")]
     pub client_timeout: Option<u64>,
+
+    /// Connections one client address (an IPv6 /64) may hold open at once;
+    /// the --proxy address is exempt (default: 64).
+    #[arg(long, value_name = "COUNT")]
+    pub max_client_connections: Option<usize>,
 
     /// CPU seconds each process of a run may use (default: the --timeout value).
     #[arg(long, value_name = "SECONDS")]

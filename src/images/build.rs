@@ -8,8 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::fetch::download;
+use super::logs;
 use super::outcome::{BuildError, Outcome};
-use super::plan::{containerfile, recipe_hash, MIRROR};
+use super::plan::{containerfile, recipe_hash, KEYRING, MIRROR};
 use super::store::{image_id, inspect};
 use crate::languages::Recipe;
 use crate::naming::{image_ref, RECIPE_LABEL, VERSION_LABEL};
@@ -57,17 +58,13 @@ pub(super) fn build_one(
 }
 
 fn append_log(log: &Path, message: &str) {
-    if let Ok(mut file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-    {
+    if let Ok(mut file) = logs::append(log) {
         let _ = writeln!(file, "whipcode: {message}");
     }
 }
 
 fn log_files(log: &Path) -> Result<(std::fs::File, std::fs::File), BuildError> {
-    let file = std::fs::File::create(log).map_err(BuildError::io(log.display()))?;
+    let file = logs::create(log).map_err(BuildError::io(log.display()))?;
     let copy = file.try_clone().map_err(BuildError::io(log.display()))?;
     Ok((file, copy))
 }
@@ -83,9 +80,13 @@ fn debootstrap(
         .prefix("whipcode-rootfs-")
         .tempdir_in("/var/tmp")
         .map_err(BuildError::io("a temporary directory in /var/tmp"))?;
+    if !Path::new(KEYRING).is_file() {
+        return Err(BuildError::NoKeyring(KEYRING));
+    }
     let (out, err) = log_files(log)?;
     let status = Command::new("debootstrap")
-        .args(["--variant=minbase", suite])
+        .arg(format!("--keyring={KEYRING}"))
+        .args(["--force-check-gpg", "--variant=minbase", suite])
         .arg(root.path())
         .arg(MIRROR)
         .stdout(out)

@@ -8,11 +8,17 @@ use sha2::{Digest, Sha256};
 use super::outcome::BuildError;
 
 /// The file `fetch` names, downloaded by the host (curl) once and kept under
-/// `dir` by its checksum; a download whose SHA-256 differs is refused.
+/// `dir` by its checksum; a download whose SHA-256 differs is refused. A
+/// kept file is hashed again before each use: one that no longer matches
+/// (a bad disk, a hand edit, a planted file) is removed and fetched anew.
 pub(super) fn download(fetch: &crate::languages::Fetch, dir: &Path) -> Result<PathBuf, BuildError> {
     let cached = dir.join(fetch.sha256.to_ascii_lowercase());
-    if cached.is_file() {
-        return Ok(cached);
+    if std::fs::symlink_metadata(&cached).is_ok_and(|m| m.is_file()) {
+        if sha256_of(&cached).is_ok_and(|got| got.eq_ignore_ascii_case(&fetch.sha256)) {
+            return Ok(cached);
+        }
+        tracing::warn!(file = %cached.display(), "a kept download no longer matches its checksum; fetching it again");
+        std::fs::remove_file(&cached).map_err(BuildError::io(cached.display()))?;
     }
     std::fs::create_dir_all(dir).map_err(BuildError::io(dir.display()))?;
     let partial = tempfile::Builder::new()
@@ -31,12 +37,7 @@ pub(super) fn download(fetch: &crate::languages::Fetch, dir: &Path) -> Result<Pa
             status,
         ));
     }
-    let mut hasher = Sha256::new();
-    let read = BuildError::io(partial.path().display());
-    std::fs::File::open(partial.path())
-        .and_then(|mut file| std::io::copy(&mut file, &mut hasher))
-        .map_err(read)?;
-    let got = hex::encode(hasher.finalize());
+    let got = sha256_of(partial.path()).map_err(BuildError::io(partial.path().display()))?;
     if !got.eq_ignore_ascii_case(&fetch.sha256) {
         return Err(BuildError::Checksum {
             url: fetch.url.clone(),
@@ -48,6 +49,12 @@ pub(super) fn download(fetch: &crate::languages::Fetch, dir: &Path) -> Result<Pa
         .persist(&cached)
         .map_err(|e| BuildError::io(cached.display())(e.error))?;
     Ok(cached)
+}
+
+fn sha256_of(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -86,11 +93,23 @@ mod tests {
         let right = hex::encode(Sha256::digest(b"hello"));
         let kept = download(&fetch_of(&source, &right), &cache).unwrap();
         assert_eq!(std::fs::read(&kept).unwrap(), b"hello");
-        std::fs::remove_file(&source).unwrap();
+        std::fs::write(&source, b"hello, again").unwrap();
         assert_eq!(
             download(&fetch_of(&source, &right), &cache).unwrap(),
             kept,
             "from the cache"
+        );
+        assert_eq!(std::fs::read(&kept).unwrap(), b"hello");
+        // The kept file is damaged: it is hashed again, dropped and fetched anew.
+        std::fs::write(&kept, b"tampered").unwrap();
+        std::fs::write(&source, b"hello").unwrap();
+        assert_eq!(download(&fetch_of(&source, &right), &cache).unwrap(), kept);
+        assert_eq!(std::fs::read(&kept).unwrap(), b"hello");
+        std::fs::write(&kept, b"tampered").unwrap();
+        std::fs::remove_file(&source).unwrap();
+        assert!(
+            download(&fetch_of(&source, &right), &cache).is_err(),
+            "a damaged copy is never used"
         );
     }
 }

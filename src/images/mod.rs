@@ -14,11 +14,13 @@
 //! - [`schedule`]: builds in dependency order, a few at once, with progress.
 //! - [`plan`]: a recipe's Containerfile and hash.
 //! - [`build`]: building one image.
-//! - [`fetch`]: files recipes fetch, checked by SHA-256.
+//! - [`fetch`]: files recipes fetch, checked by SHA-256 (again on every use).
+//! - [`logs`]: build logs in a private directory, never written through a link.
 //! - [`store`]: what podman holds: labels, ids, pruning, disk use.
 
 pub mod build;
 pub mod fetch;
+pub mod logs;
 pub mod outcome;
 pub mod plan;
 pub mod schedule;
@@ -40,10 +42,7 @@ pub fn build_all(
     languages: &[Arc<Language>],
     options: &BuildOptions,
 ) -> Result<(), ImageError> {
-    std::fs::create_dir_all(&options.log_dir).map_err(|source| ImageError::LogDir {
-        path: options.log_dir.clone(),
-        source,
-    })?;
+    logs::prepare_dir(&options.log_dir).map_err(ImageError::LogDir)?;
     let mut wanted: Vec<String> = languages.iter().map(|l| l.image.clone()).collect();
     wanted.sort_unstable();
     wanted.dedup();

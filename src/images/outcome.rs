@@ -4,11 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("cannot create the build log directory {}: {source}", path.display())]
-    LogDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("build log directory: {0}")]
+    LogDir(String),
     /// The language map names images it cannot order (a cycle, a missing recipe).
     #[error("{0}")]
     Plan(String),
@@ -67,6 +64,8 @@ pub enum BuildError {
     },
     #[error("image {0} is missing after its build")]
     Missing(String),
+    #[error("{0} is missing: debootstrap checks Debian's signatures with it (apt-get install debian-archive-keyring)")]
+    NoKeyring(&'static str),
 }
 
 impl BuildError {

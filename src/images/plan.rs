@@ -9,6 +9,9 @@ use crate::naming::image_ref;
 
 /// Debian's mirror, for debootstrap roots.
 pub(super) const MIRROR: &str = "http://deb.debian.org/debian";
+/// The host's copy of Debian's archive keys: debootstrap checks the
+/// mirror's signatures against it, and refuses an unsigned release.
+pub(super) const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// Lines of apt cleanup every package install ends with (the `*.bin` caches
 /// alone are ~76 MB per image).

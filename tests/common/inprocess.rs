@@ -24,6 +24,8 @@ pub enum Fake {
     Slow(Duration),
     /// The error this makes.
     Failing(fn() -> SandboxError),
+    /// At once, this many bytes of stdout.
+    Loud(usize),
 }
 
 impl Sandbox for Fake {
@@ -46,6 +48,12 @@ impl Sandbox for Fake {
                     })
                 }
                 Fake::Failing(error) => Err(error()),
+                Fake::Loud(bytes) => Ok(RunOutcome {
+                    stdout: Captured::from(vec![b'x'; *bytes].as_slice()),
+                    exit_code: Some(0),
+                    container: "fake".into(),
+                    ..RunOutcome::default()
+                }),
             }
         })
     }
@@ -55,15 +63,28 @@ impl Sandbox for Fake {
     }
 }
 
-/// The master key [`KEY`] as a key file holds it (one argon2 run per test binary).
-fn master_key() -> Arc<MasterKey> {
-    static KEY_FILE: OnceLock<Arc<MasterKey>> = OnceLock::new();
-    Arc::clone(KEY_FILE.get_or_init(|| {
+/// The text of a key file for [`KEY`], made once per test binary.
+fn key_file() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("masterkey");
         whipcode::keygen::generate(&path, Some(KEY.to_owned()), None, false).unwrap();
-        Arc::new(MasterKey::load(&path).unwrap())
-    }))
+        std::fs::read_to_string(&path).unwrap()
+    })
+}
+
+/// The master key [`KEY`], shared by the test binary's servers (so it is
+/// remembered after its first check).
+fn master_key() -> Arc<MasterKey> {
+    static KEY_FILE: OnceLock<Arc<MasterKey>> = OnceLock::new();
+    Arc::clone(KEY_FILE.get_or_init(fresh_key))
+}
+
+/// The master key [`KEY`] as a freshly started server holds it: nothing
+/// remembered yet, so its first check needs argon2.
+pub fn fresh_key() -> Arc<MasterKey> {
+    Arc::new(MasterKey::parse(key_file()).unwrap())
 }
 
 /// The built-in language map, read once.
@@ -103,22 +124,34 @@ impl App {
     /// Serves `state` on a free loopback port; `/ping` when `ping`; clients
     /// get `headers` for each request's headers.
     pub async fn start(state: AppState, ping: bool, headers: Duration) -> App {
-        let deadlines = whipcode::listen::Deadlines {
+        let policy = whipcode::listen::Policy {
             headers,
             drain: Duration::from_secs(5),
+            ..whipcode::listen::Policy::default()
         };
-        App::serve(state, ping, deadlines).await
+        App::serve(state, ping, policy).await
     }
 
-    async fn serve(state: AppState, ping: bool, deadlines: whipcode::listen::Deadlines) -> App {
+    /// Serves `state` with the listener bounded by `policy`.
+    pub async fn serve(state: AppState, ping: bool, policy: whipcode::listen::Policy) -> App {
+        App::serve_with(state, ping, policy, None).await
+    }
+
+    /// [`App::serve`], over TLS when `tls` is given.
+    pub async fn serve_with(
+        state: AppState,
+        ping: bool,
+        policy: whipcode::listen::Policy,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(whipcode::server::run(
             listener,
             router(state, ping),
-            None,
-            deadlines,
+            tls,
+            policy,
             async {
                 let _ = stopped.await;
             },
@@ -136,8 +169,8 @@ impl App {
     pub async fn from_flags(flags: &[&str], fake: Fake) -> App {
         let settings = settings_from_flags(flags);
         let state = AppState::from_settings(&settings, master_key(), languages(), Arc::new(fake));
-        let deadlines = whipcode::server::deadlines(&settings);
-        App::serve(state, settings.ping, deadlines).await
+        let policy = whipcode::server::listen_policy(&settings);
+        App::serve(state, settings.ping, policy).await
     }
 
     /// [`App::start`] with a fake that echoes, no `/ping`, 30 s for headers.

@@ -1,4 +1,5 @@
-//! `--standalone`: a token bucket per client address.
+//! A token bucket per client address: `--standalone`'s request rate, and
+//! the key checks a client may cost (see [`crate::auth`]).
 //!
 //! Each client starts with `burst` tokens; a request takes one; one comes back
 //! every `refill`. A client whose bucket has refilled completely is the same as
@@ -39,12 +40,14 @@ struct Bucket {
     updated: Instant,
 }
 
+#[derive(Debug)]
 pub struct RateLimiter {
     limit: RateLimit,
     max_clients: usize,
     table: Mutex<Table>,
 }
 
+#[derive(Debug)]
 struct Table {
     buckets: HashMap<IpAddr, Bucket>,
     next_sweep: usize,
@@ -118,8 +121,9 @@ impl RateLimiter {
     }
 }
 
-/// IPv4 (and IPv4-mapped IPv6) by address, other IPv6 by its /64.
-fn client_key(ip: IpAddr) -> IpAddr {
+/// IPv4 (and IPv4-mapped IPv6) by address, other IPv6 by its /64: the
+/// unit one client is counted by.
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);
