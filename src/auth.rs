@@ -13,8 +13,11 @@
 //!   ([`CHECK_BUDGET`]); beyond either it is told to slow down without
 //!   hashing. A flood from one client therefore occupies one place in the
 //!   queue, and another client's first check waits behind at most one hash;
-//! - at most [`HASHERS`] argon2 runs happen at once, with [`HASH_QUEUE`]
-//!   distinct keys waiting.
+//! - argon2 runs on one thread of its own, one key at a time in arrival
+//!   order, with at most [`HASH_QUEUE`] distinct keys waiting. (One thread,
+//!   not the blocking pool: each run needs 4 MiB, and spread over many
+//!   threads that memory stays behind in each thread's allocator arena —
+//!   ~60 MB more under a flood, measured with `bench/flood.py`.)
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,13 +29,10 @@ use std::time::{Duration, Instant};
 use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 use crate::buckets::{client_key, Decision, RateLimiter};
 use crate::config::RateLimit;
 
-/// argon2 runs at once.
-const HASHERS: usize = 1;
 /// Distinct keys allowed to wait for an argon2 run; more are refused as busy.
 const HASH_QUEUE: usize = 16;
 /// Longer keys are refused without hashing.
@@ -54,6 +54,27 @@ pub fn hash_key(key: &[u8], salt: &[u8]) -> Result<[u8; 32], KeyError> {
         .hash_password_into(key, salt, &mut out)
         .map_err(|e| KeyError::Hash(e.to_string()))?;
     Ok(out)
+}
+
+/// A key for the hashing thread, and where it says whether the key matched.
+type HashJob = (Vec<u8>, tokio::sync::oneshot::Sender<bool>);
+
+/// The thread every argon2 run happens on, in arrival order; it ends when
+/// its [`MasterKey`] is dropped.
+fn spawn_hasher(
+    hash: [u8; 32],
+    salt: Vec<u8>,
+) -> std::io::Result<std::sync::mpsc::Sender<HashJob>> {
+    let (jobs, queue) = std::sync::mpsc::channel::<HashJob>();
+    std::thread::Builder::new()
+        .name("argon2".into())
+        .spawn(move || {
+            for (key, answer) in queue {
+                let matched = hash_key(&key, &salt).is_ok_and(|h| bool::from(h.ct_eq(&hash)));
+                let _ = answer.send(matched);
+            }
+        })?;
+    Ok(jobs)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,13 +112,12 @@ struct Inflight {
 
 #[derive(Debug)]
 pub struct MasterKey {
-    hash: [u8; 32],
-    salt: Vec<u8>,
     /// SHA-256 of the last key that passed argon2.
     remembered: Mutex<Option<[u8; 32]>>,
     /// SHA-256 of keys that failed argon2, most recent first.
     refused: Mutex<lru::LruCache<[u8; 32], ()>>,
-    hashers: Semaphore,
+    /// Keys for the hashing thread, each with where to say whether it matched.
+    hasher: std::sync::mpsc::Sender<HashJob>,
     /// Checks under way, by SHA-256 of the key; at most [`HASH_QUEUE`].
     inflight: Mutex<HashMap<[u8; 32], Inflight>>,
     /// Each client's budget of argon2 checks.
@@ -132,14 +152,14 @@ impl MasterKey {
         if salt.len() < 8 {
             return Err("line 2 must be the salt, at least 8 characters".into());
         }
+        let hasher = spawn_hasher(hash, salt.as_bytes().to_vec())
+            .map_err(|e| format!("cannot start the key-checking thread: {e}"))?;
         Ok(MasterKey {
-            hash,
-            salt: salt.as_bytes().to_vec(),
+            hasher,
             remembered: Mutex::new(None),
             refused: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(REFUSED_MEMORY).unwrap_or(NonZeroUsize::MIN),
             )),
-            hashers: Semaphore::new(HASHERS),
             inflight: Mutex::new(HashMap::new()),
             budget: RateLimiter::new(CHECK_BUDGET),
         })
@@ -209,22 +229,22 @@ impl MasterKey {
         self.inflight.lock().map_or(0, |inflight| inflight.len())
     }
 
-    /// One argon2 run for `key`, one at a time, told to every waiter.
+    /// One argon2 run for `key` on the hashing thread, told to every waiter.
     async fn check(
         self: std::sync::Arc<Self>,
         key: Vec<u8>,
         digest: [u8; 32],
         tell: tokio::sync::watch::Sender<Option<Verdict>>,
     ) {
-        let verdict = match self.hashers.acquire().await {
-            Err(_) => Verdict::Busy,
-            Ok(_permit) => {
-                let this = std::sync::Arc::clone(&self);
-                let matched = tokio::task::spawn_blocking(move || {
-                    hash_key(&key, &this.salt).is_ok_and(|h| bool::from(h.ct_eq(&this.hash)))
-                })
-                .await
-                .unwrap_or(false);
+        let (answer, matched) = tokio::sync::oneshot::channel();
+        let matched = match self.hasher.send((key, answer)) {
+            Err(_) => None,
+            Ok(()) => matched.await.ok(),
+        };
+        let verdict = match matched {
+            // The hashing thread is gone: nothing can be checked.
+            None => Verdict::Busy,
+            Some(matched) => {
                 if matched {
                     if let Ok(mut slot) = self.remembered.lock() {
                         *slot = Some(digest);
@@ -281,10 +301,10 @@ mod tests {
 
     #[test]
     fn the_salt_is_used_as_literal_bytes_not_decoded() {
-        let key = MasterKey::parse(FIXTURE).unwrap();
-        assert_eq!(key.salt, b"0123456789abcdef0123456789abcdef");
+        let salt = FIXTURE.lines().nth(1).unwrap();
+        assert_eq!(salt, "0123456789abcdef0123456789abcdef");
         assert_eq!(
-            hex::encode(hash_key(FIXTURE_KEY.as_bytes(), &key.salt).unwrap()),
+            hex::encode(hash_key(FIXTURE_KEY.as_bytes(), salt.as_bytes()).unwrap()),
             FIXTURE.lines().next().unwrap()
         );
     }

@@ -46,9 +46,15 @@ use tower::ServiceExt;
 
 use crate::buckets::client_key;
 
-/// Connections open at once, by default; one more is closed as soon as it
-/// is accepted.
-pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections open at once, by default (fewer when the file-descriptor
+/// limit is lower, see [`fit_to_fd_limit`]); one more is closed as soon as it
+/// is accepted. An idle connection costs ~25 KB here (1000 of them: 26 MB
+/// RSS for the whole server, `bench/flood.py`), so this leaves room for a
+/// gateway and real clients beside a flood from many addresses.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// File descriptors kept for everything but client connections (podman's
+/// socket, containers' streams, logs).
+const FD_RESERVE: u64 = 512;
 /// Refused non-proxy peers being answered at once; beyond this they are
 /// closed without the 403.
 const MAX_REFUSALS: usize = 256;
@@ -195,6 +201,23 @@ pub async fn serve(
             policy.drain.as_secs()
         );
     }
+}
+
+/// `wanted` connections, or fewer so that they fit under this process's
+/// file-descriptor limit with [`FD_RESERVE`] to spare (logged when cut).
+pub fn fit_to_fd_limit(wanted: usize) -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    let room = usize::try_from(limit.saturating_sub(FD_RESERVE).max(64)).unwrap_or(usize::MAX);
+    if room < wanted {
+        tracing::warn!(
+            fd_limit = limit,
+            connections = room,
+            "the file-descriptor limit allows only {room} client connections (raise LimitNOFILE / ulimit -n for {wanted})"
+        );
+    }
+    wanted.min(room)
 }
 
 /// A stream whose writes fail once the peer has not read for `deadline`.

@@ -209,6 +209,7 @@ pub fn listen_policy(settings: &Settings) -> listen::Policy {
         drain: DRAIN_DEADLINE + settings.timeout,
         per_client: settings.max_client_connections,
         proxy: settings.proxy,
+        connections: listen::fit_to_fd_limit(listen::MAX_CONNECTIONS),
         ..listen::Policy::default()
     }
 }

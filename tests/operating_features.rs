@@ -397,8 +397,10 @@ async fn readiness_reports_podman_and_missing_images_without_a_key_and_recovers(
     let (status, body) = wait_for(503).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["podman"], false);
+    // What is wrong, in the service's words; podman's own error text stays in the log.
+    let detail = body["detail"].as_str().unwrap();
     assert!(
-        body["detail"].as_str().unwrap().contains("podman"),
+        detail.starts_with("podman is not answering") || detail.starts_with("podman did not list"),
         "{body}"
     );
 

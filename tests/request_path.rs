@@ -224,7 +224,9 @@ async fn one_client_is_capped_in_connections_and_another_is_not() {
     }
     // The ninth from the same address is closed at once, unread.
     let mut ninth = connect_from(&app, CLIENT_A).await;
-    let _ = ninth.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let _ = ninth
+        .write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let response = read_for(&mut ninth, Duration::from_secs(5)).await;
     assert_eq!(response, "", "refused without an answer");
     let (status, _) = post_from(&app, CLIENT_B, KEY).await.unwrap();
@@ -314,8 +316,7 @@ async fn a_client_that_stops_reading_loses_its_slot() {
     // What the stuck client can still read ends short of the 64 MiB.
     let mut got = 0usize;
     let mut buf = vec![0u8; 1 << 16];
-    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), stuck.read(&mut buf)).await
-    {
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), stuck.read(&mut buf)).await {
         if n == 0 {
             break;
         }
@@ -372,8 +373,16 @@ async fn languages_and_ready_ask_podman_at_most_once_per_interval() {
     for status in burst(60).await {
         assert!(status == 200 || status == 503, "{status}");
     }
-    assert_eq!(sandbox.asked.load(Ordering::SeqCst), 1, "one question for 60");
+    assert_eq!(
+        sandbox.asked.load(Ordering::SeqCst),
+        1,
+        "one question for 60"
+    );
     tokio::time::sleep(Duration::from_millis(1600)).await;
     burst(20).await;
-    assert_eq!(sandbox.asked.load(Ordering::SeqCst), 2, "and one per interval");
+    assert_eq!(
+        sandbox.asked.load(Ordering::SeqCst),
+        2,
+        "and one per interval"
+    );
 }

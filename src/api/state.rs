@@ -126,3 +126,66 @@ pub(super) fn admit(state: &AppState, request: &Parts) -> Result<(), ApiError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(peer: &str, forwarded: &[&str]) -> Parts {
+        let mut request = axum::http::Request::builder();
+        for value in forwarded {
+            request = request.header("x-forwarded-for", *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        parts
+    }
+
+    fn state(proxy: Option<&str>) -> AppState {
+        let key = MasterKey::parse(&format!("{}\nsaltsaltsalt\n", "00".repeat(32))).unwrap();
+        let languages = LanguageMap::load(None).unwrap();
+        struct Nothing;
+        impl Sandbox for Nothing {
+            fn run(
+                &self,
+                _: crate::sandbox::RunSpec,
+            ) -> crate::sandbox::BoxFuture<
+                '_,
+                Result<crate::sandbox::RunOutcome, crate::sandbox::SandboxError>,
+            > {
+                Box::pin(async { Err(crate::sandbox::SandboxError::Engine("none".into())) })
+            }
+            fn images(
+                &self,
+            ) -> crate::sandbox::BoxFuture<
+                '_,
+                Result<Vec<crate::sandbox::InstalledImage>, crate::sandbox::SandboxError>,
+            > {
+                Box::pin(async { Ok(Vec::new()) })
+            }
+        }
+        AppState {
+            proxy: proxy.map(|p| p.parse().unwrap()),
+            ..AppState::new(Arc::new(key), Arc::new(languages), Arc::new(Nothing))
+        }
+    }
+
+    #[test]
+    fn behind_the_proxy_the_client_is_the_address_the_proxy_appended() {
+        let behind = state(Some("10.0.0.1"));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // The client forged the leftmost entries; the proxy appended the last.
+        let request = parts("10.0.0.1:4000", &["1.1.1.1, 2.2.2.2", "203.0.113.7"]);
+        assert_eq!(client_of(&behind, &request), ip("203.0.113.7"));
+        let request = parts("10.0.0.1:4000", &["1.1.1.1, 203.0.113.8"]);
+        assert_eq!(client_of(&behind, &request), ip("203.0.113.8"));
+        let request = parts("10.0.0.1:4000", &["garbage"]);
+        assert_eq!(client_of(&behind, &request), ip("10.0.0.1"));
+        // Without --proxy the header is anyone's to write, so it is ignored.
+        let direct = state(None);
+        let request = parts("192.0.2.9:4000", &["203.0.113.7"]);
+        assert_eq!(client_of(&direct, &request), ip("192.0.2.9"));
+    }
+}
