@@ -388,6 +388,8 @@ async fn a_warm_container_started_ahead_serves_the_next_run_and_only_that_run() 
     };
     let body = svc.run_ok(1, "print('second')", json!({})).await;
     assert_eq!(body["stdout"], "second\n");
+    // The request's log line reaches the harness through a pipe: wait for it.
+    svc.wait_for_log(&format!("container={warm}"), Duration::from_secs(10));
     let logs = svc.log_text();
     let served_by = |name: &str| {
         logs.lines()
