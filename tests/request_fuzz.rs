@@ -69,7 +69,7 @@ proptest! {
     fn validation_never_panics_and_accepts_only_well_formed_requests(body in any_run_body()) {
         let parsed: RunBody = serde_json::from_value(body).unwrap();
         let languages = languages();
-        let ctx = Context { languages: &languages, max_timeout: Duration::from_secs(10) };
+        let ctx = Context { languages: &languages, max_timeout: Duration::from_secs(10), max_files: 256 };
         if let Ok(request) = parsed.validate(&ctx) {
             prop_assert!(!request.code.is_empty());
             prop_assert!(request.timeout <= Duration::from_secs(10));

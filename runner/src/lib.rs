@@ -5,6 +5,13 @@
 //! with [`tag::GO`]); the runner answers with a stream of [`Event`]s ending with
 //! exactly one [`Event::Exit`] or [`Event::Error`].
 //!
+//! A job has stages (compile, run), each of one or more steps. Before each
+//! stage the runner sends [`Event::StageStart`] and waits for a
+//! [`tag::CONTINUE`] frame: the server sets that stage's limits on the
+//! container's cgroup in between, so no stage runs under another's limits.
+//! After each stage comes [`Event::StageEnd`] with its status; a stage that
+//! fails ends the job.
+//!
 //! The runner runs as the same user as the untrusted program, so everything it
 //! reports can be forged by that program. The server treats events as the
 //! program's own output: it applies its byte caps and deadlines from outside and
@@ -13,7 +20,7 @@
 use std::io::{self, Read, Write};
 
 /// Bumped on any incompatible change; the runner refuses a job of another version.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest payload either side accepts in one frame.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -27,11 +34,16 @@ pub mod tag {
     pub const WORKDIR: u8 = b'W';
     pub const FILE: u8 = b'F';
     pub const ENV: u8 = b'E';
+    pub const STAGE: u8 = b'T';
     pub const STEP: u8 = b'S';
     pub const STDIN: u8 = b'I';
     pub const GO: u8 = b'G';
+    /// After the job, one per stage: the server has set the stage's limits.
+    pub const CONTINUE: u8 = b'C';
 
     pub const STARTED: u8 = b'^';
+    pub const STAGE_START: u8 = b's';
+    pub const STAGE_END: u8 = b'x';
     pub const STDOUT: u8 = b'1';
     pub const STDERR: u8 = b'2';
     pub const EXIT: u8 = b'X';
@@ -41,9 +53,49 @@ pub mod tag {
 /// One file the runner writes into the working directory before the first step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFile {
-    /// A plain file name (no `/`).
+    /// A relative path in normal form (see [`normalize_path`]).
     pub name: String,
     pub content: Vec<u8>,
+}
+
+/// The longest file path a job may name.
+pub const MAX_PATH: usize = 1024;
+
+/// `name` as a path inside the working directory: `.` and empty components
+/// dropped (`./a//b` is `a/b`). Refused: an absolute path, a `..`
+/// component, a NUL, nothing left, more than [`MAX_PATH`] bytes. The server
+/// applies it at its border and the runner again before it writes.
+pub fn normalize_path(name: &str) -> Result<String, &'static str> {
+    if name.contains('\0') {
+        return Err("contains a NUL character");
+    }
+    if name.starts_with('/') {
+        return Err("is absolute");
+    }
+    let mut parts = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("contains a `..` component"),
+            part => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        return Err("is empty");
+    }
+    let path = parts.join("/");
+    if path.len() > MAX_PATH {
+        return Err("is longer than 1024 bytes");
+    }
+    Ok(path)
+}
+
+/// One stage of a job: its name (`compile`, `run`) and its steps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stage {
+    pub name: String,
+    /// argv lists run in order; a step that fails ends the job with its status.
+    pub steps: Vec<Vec<String>>,
 }
 
 /// Everything one run needs, sent to the runner on its stdin.
@@ -54,8 +106,8 @@ pub struct Job {
     pub files: Vec<JobFile>,
     /// The complete environment of every step (nothing is inherited).
     pub env: Vec<(String, String)>,
-    /// argv lists run in order; a step that fails ends the run with its status.
-    pub steps: Vec<Vec<String>>,
+    /// Stages run in order; a stage that fails ends the job.
+    pub stages: Vec<Stage>,
     /// Bytes given to the last step's stdin, exactly; earlier steps read `/dev/null`.
     pub stdin: Vec<u8>,
 }
@@ -74,8 +126,12 @@ pub struct ExitReport {
 /// One message from the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// The job was accepted; the first step is about to start.
+    /// The job was accepted and its files written.
     Started,
+    /// Stage `n` (from 0) is ready; the runner waits for [`tag::CONTINUE`].
+    StageStart(u32),
+    /// Stage `n` ended so.
+    StageEnd(u32, ExitReport),
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
     Exit(ExitReport),
@@ -147,8 +203,11 @@ impl Job {
         for (key, value) in &self.env {
             put_frame(&mut out, tag::ENV, &join_nul(&[key.clone(), value.clone()]));
         }
-        for step in &self.steps {
-            put_frame(&mut out, tag::STEP, &join_nul(step));
+        for stage in &self.stages {
+            put_frame(&mut out, tag::STAGE, stage.name.as_bytes());
+            for step in &stage.steps {
+                put_frame(&mut out, tag::STEP, &join_nul(step));
+            }
         }
         put_frame(&mut out, tag::STDIN, &self.stdin);
         put_frame(&mut out, tag::GO, &[]);
@@ -189,7 +248,16 @@ impl Job {
                     let key = parts.pop().unwrap_or_default();
                     job.env.push((key, value));
                 }
-                tag::STEP => job.steps.push(split_nul(payload)?),
+                tag::STAGE => job.stages.push(Stage {
+                    name: String::from_utf8(payload).map_err(|_| invalid("bad stage name"))?,
+                    steps: Vec::new(),
+                }),
+                tag::STEP => job
+                    .stages
+                    .last_mut()
+                    .ok_or_else(|| invalid("a step before any stage"))?
+                    .steps
+                    .push(split_nul(payload)?),
                 tag::STDIN => job.stdin = payload,
                 tag::GO => return Ok(job),
                 other => return Err(invalid(format!("unknown job frame {other:#x}"))),
@@ -208,8 +276,10 @@ fn decode_file(payload: Vec<u8>) -> io::Result<JobFile> {
         .and_then(|n| std::str::from_utf8(n).ok())
         .ok_or_else(|| invalid("bad file name"))?
         .to_owned();
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(invalid("file name must be a plain name"));
+    if normalize_path(&name).as_deref() != Ok(name.as_str()) {
+        return Err(invalid(format!(
+            "file name {name:?} is not a relative path in normal form"
+        )));
     }
     Ok(JobFile {
         name,
@@ -225,18 +295,13 @@ impl Event {
             Event::Stdout(bytes) => put_frame(out, tag::STDOUT, bytes),
             Event::Stderr(bytes) => put_frame(out, tag::STDERR, bytes),
             Event::Error(message) => put_frame(out, tag::ERROR, message.as_bytes()),
-            Event::Exit(report) => {
-                let mut payload = Vec::with_capacity(17);
-                let (kind, value) = match (report.code, report.signal) {
-                    (_, Some(signal)) => (1u8, signal),
-                    (Some(code), None) => (0u8, code),
-                    (None, None) => (2u8, 0),
-                };
-                payload.push(kind);
-                payload.extend_from_slice(&value.to_be_bytes());
-                payload.extend_from_slice(&report.cpu_micros.to_be_bytes());
-                put_frame(out, tag::EXIT, &payload);
+            Event::StageStart(n) => put_frame(out, tag::STAGE_START, &n.to_be_bytes()),
+            Event::StageEnd(n, report) => {
+                let mut payload = n.to_be_bytes().to_vec();
+                payload.extend_from_slice(&report.encode());
+                put_frame(out, tag::STAGE_END, &payload);
             }
+            Event::Exit(report) => put_frame(out, tag::EXIT, &report.encode()),
         }
     }
 
@@ -247,26 +312,51 @@ impl Event {
             tag::STDOUT => Event::Stdout(payload),
             tag::STDERR => Event::Stderr(payload),
             tag::ERROR => Event::Error(String::from_utf8_lossy(&payload).into_owned()),
-            tag::EXIT => {
-                if payload.len() != 13 {
-                    return Err(invalid("bad exit frame"));
-                }
-                let value = i32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]);
-                let mut cpu = [0u8; 8];
-                cpu.copy_from_slice(&payload[5..13]);
-                let cpu_micros = u64::from_be_bytes(cpu);
-                let (code, signal) = match payload[0] {
-                    0 => (Some(value), None),
-                    1 => (None, Some(value)),
-                    _ => (None, None),
-                };
-                Event::Exit(ExitReport {
-                    code,
-                    signal,
-                    cpu_micros,
-                })
+            tag::EXIT => Event::Exit(ExitReport::decode(&payload)?),
+            tag::STAGE_START => Event::StageStart(stage_index(&payload)?),
+            tag::STAGE_END => {
+                let (index, report) = payload.split_at(payload.len().min(4));
+                Event::StageEnd(stage_index(index)?, ExitReport::decode(report)?)
             }
             other => return Err(invalid(format!("unknown event frame {other:#x}"))),
+        })
+    }
+}
+
+fn stage_index(payload: &[u8]) -> io::Result<u32> {
+    <[u8; 4]>::try_from(payload)
+        .map(u32::from_be_bytes)
+        .map_err(|_| invalid("bad stage index"))
+}
+
+impl ExitReport {
+    fn encode(&self) -> [u8; 13] {
+        let (kind, value) = match (self.code, self.signal) {
+            (_, Some(signal)) => (1u8, signal),
+            (Some(code), None) => (0u8, code),
+            (None, None) => (2u8, 0),
+        };
+        let mut out = [0u8; 13];
+        out[0] = kind;
+        out[1..5].copy_from_slice(&value.to_be_bytes());
+        out[5..].copy_from_slice(&self.cpu_micros.to_be_bytes());
+        out
+    }
+
+    fn decode(payload: &[u8]) -> io::Result<ExitReport> {
+        let payload: &[u8; 13] = payload.try_into().map_err(|_| invalid("bad exit report"))?;
+        let value = i32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]);
+        let mut cpu = [0u8; 8];
+        cpu.copy_from_slice(&payload[5..13]);
+        let (code, signal) = match payload[0] {
+            0 => (Some(value), None),
+            1 => (None, Some(value)),
+            _ => (None, None),
+        };
+        Ok(ExitReport {
+            code,
+            signal,
+            cpu_micros: u64::from_be_bytes(cpu),
         })
     }
 }
@@ -294,9 +384,15 @@ mod tests {
                 ("PATH".into(), "/usr/bin".into()),
                 ("EMPTY".into(), String::new()),
             ],
-            steps: vec![
-                vec!["gcc".into(), "-O2".into(), "source.c".into()],
-                vec!["./a.out".into()],
+            stages: vec![
+                Stage {
+                    name: "compile".into(),
+                    steps: vec![vec!["gcc".into(), "-O2".into(), "source.c".into()]],
+                },
+                Stage {
+                    name: "run".into(),
+                    steps: vec![vec!["./a.out".into()]],
+                },
             ],
             stdin: b"line one\n\n-n \\t\r\n".to_vec(),
         }
@@ -326,11 +422,47 @@ mod tests {
     }
 
     #[test]
-    fn file_names_with_slashes_are_refused() {
+    fn file_names_that_escape_or_are_not_normal_are_refused() {
+        for bad in [
+            "../etc/passwd",
+            "/etc/x",
+            "a/../../x",
+            "",
+            "a\0b",
+            "./a",
+            "a//b",
+            ".",
+        ] {
+            let mut job = sample_job();
+            job.files[0].name = bad.into();
+            let bytes = job.encode();
+            assert!(Job::read_from(&mut bytes.as_slice()).is_err(), "{bad:?}");
+        }
         let mut job = sample_job();
-        job.files[0].name = "../etc/passwd".into();
+        job.files[0].name = "pkg/sub/mod.py".into();
         let bytes = job.encode();
-        assert!(Job::read_from(&mut bytes.as_slice()).is_err());
+        assert_eq!(Job::read_from(&mut bytes.as_slice()).unwrap(), job);
+    }
+
+    #[test]
+    fn paths_are_normalised_or_refused_with_a_reason() {
+        assert_eq!(normalize_path("./a//b/").unwrap(), "a/b");
+        assert_eq!(normalize_path("main.c").unwrap(), "main.c");
+        assert_eq!(
+            normalize_path("../x").unwrap_err(),
+            "contains a `..` component"
+        );
+        assert_eq!(
+            normalize_path("a/../../x").unwrap_err(),
+            "contains a `..` component"
+        );
+        assert_eq!(normalize_path("/etc/x").unwrap_err(), "is absolute");
+        assert_eq!(normalize_path("./").unwrap_err(), "is empty");
+        assert_eq!(
+            normalize_path("a\0").unwrap_err(),
+            "contains a NUL character"
+        );
+        assert!(normalize_path(&"a".repeat(MAX_PATH + 1)).is_err());
     }
 
     #[test]
@@ -350,6 +482,15 @@ mod tests {
                 cpu_micros: 1,
             }),
             Event::Error("no such file".into()),
+            Event::StageStart(1),
+            Event::StageEnd(
+                0,
+                ExitReport {
+                    code: Some(1),
+                    signal: None,
+                    cpu_micros: 7,
+                },
+            ),
         ];
         for event in events {
             let mut buf = Vec::new();

@@ -1,8 +1,8 @@
 //! whipcode-runner: PID 1 of every run's container.
 //!
-//! Reads one job from stdin, writes the source files, runs the steps with
-//! exactly the job's environment, forwards their output as frames on stdout
-//! and ends with one exit frame. The server does not wait for the container's
+//! Reads one job from stdin, writes the source files, runs its stages (each
+//! after the server's go-ahead on stdin) with exactly the job's environment,
+//! forwards their output as frames on stdout and ends with one exit frame. The server does not wait for the container's
 //! teardown: the exit frame is its answer. Std only, linked statically.
 
 use std::fs::{self, OpenOptions};
@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use whipcode_runner::{tag, write_event, Event, ExitReport, Job, OUTPUT_CHUNK};
+use whipcode_runner::{
+    normalize_path, read_frame, tag, write_event, Event, ExitReport, Job, OUTPUT_CHUNK,
+};
 
 /// How long output still drains after the last step exits, for pipes held
 /// open by its background children. They die with the container anyway.
@@ -31,7 +33,9 @@ type Sink = Arc<Mutex<Option<io::Stdout>>>;
 
 fn main() {
     let sink: Sink = Arc::new(Mutex::new(Some(io::stdout())));
-    let last = match Job::read_from(&mut io::stdin().lock()) {
+    // Read first: the lock on stdin is released before the stages read their go-aheads.
+    let job = Job::read_from(&mut io::stdin().lock());
+    let last = match job {
         Ok(job) => run(&job, &sink),
         Err(e) => Event::Error(format!("bad job: {e}")),
     };
@@ -77,25 +81,55 @@ fn wait_for_release() {
 }
 
 fn run(job: &Job, sink: &Sink) -> Event {
-    if job.steps.is_empty() || job.steps.iter().any(|s| s.is_empty()) {
-        return Event::Error("job has an empty step".into());
+    let empty_step = job
+        .stages
+        .iter()
+        .any(|stage| stage.steps.iter().any(Vec::is_empty));
+    if job.stages.iter().all(|stage| stage.steps.is_empty()) || empty_step {
+        return Event::Error("job has no step or an empty step".into());
     }
     for file in &job.files {
-        let path = format!("{}/{}", job.workdir.trim_end_matches('/'), file.name);
-        if let Err(e) = write_new_file(&path, &file.content) {
-            return Event::Error(format!("cannot write {path}: {e}"));
+        if let Err(e) = write_new_file(&job.workdir, &file.name, &file.content) {
+            return Event::Error(format!("cannot write {}: {e}", file.name));
         }
     }
     send(sink, &Event::Started);
+    let last_stage = job.stages.len() - 1;
     let mut status = None;
-    for (index, argv) in job.steps.iter().enumerate() {
-        let is_last = index + 1 == job.steps.len();
-        let outcome = match run_step(job, argv, is_last, sink) {
-            Ok(outcome) => outcome,
-            Err(e) => return Event::Error(format!("cannot run `{}`: {e}", argv[0])),
+    let mut cpu_before = 0;
+    for (index, stage) in job.stages.iter().enumerate() {
+        send(sink, &Event::StageStart(index as u32));
+        // The server sets this stage's limits, then says go.
+        match read_frame(&mut io::stdin().lock()) {
+            Ok(Some((tag::CONTINUE, _))) => {}
+            _ => return Event::Error(format!("no go-ahead for stage {index}")),
+        }
+        let mut stage_status = None;
+        for (step, argv) in stage.steps.iter().enumerate() {
+            let gets_stdin = index == last_stage && step + 1 == stage.steps.len();
+            let outcome = match run_step(job, argv, gets_stdin, sink) {
+                Ok(outcome) => outcome,
+                Err(e) => return Event::Error(format!("cannot run `{}`: {e}", argv[0])),
+            };
+            let ok = outcome.success();
+            stage_status = Some(outcome);
+            if !ok {
+                break;
+            }
+        }
+        let Some(stage_status) = stage_status else {
+            continue;
         };
-        let ok = outcome.success();
-        status = Some(outcome);
+        let cpu_now = children_cpu_micros();
+        let report = ExitReport {
+            code: stage_status.code(),
+            signal: stage_status.signal(),
+            cpu_micros: cpu_now.saturating_sub(cpu_before),
+        };
+        cpu_before = cpu_now;
+        send(sink, &Event::StageEnd(index as u32, report));
+        let ok = stage_status.success();
+        status = Some(stage_status);
         if !ok {
             break;
         }
@@ -108,13 +142,32 @@ fn run(job: &Job, sink: &Sink) -> Event {
     })
 }
 
-/// Creates the file exclusively (never through an existing path or link).
-fn write_new_file(path: &str, content: &[u8]) -> io::Result<()> {
+/// Creates `name` (a relative path, checked again here) under `workdir`,
+/// making its directories; nothing is created through an existing path or
+/// link (the working directory is fresh, and no program has run yet).
+fn write_new_file(workdir: &str, name: &str, content: &[u8]) -> io::Result<()> {
+    let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_owned());
+    if normalize_path(name).as_deref() != Ok(name) {
+        return Err(invalid("not a relative path in normal form"));
+    }
+    let mut path = std::path::PathBuf::from(workdir);
+    let mut parts = name.split('/').peekable();
+    while let Some(part) = parts.next() {
+        path.push(part);
+        if parts.peek().is_none() {
+            break;
+        }
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(invalid("a parent is not a directory")),
+            Err(_) => fs::create_dir(&path)?,
+        }
+    }
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
-        .open(path)?;
+        .open(&path)?;
     file.write_all(content)
 }
 

@@ -40,6 +40,27 @@ pub struct RunMeta {
     pub oom_killed: bool,
     /// Why the run was stopped for breaking the runner's channel, if it was.
     pub channel_error: Option<String>,
+    /// The compile stage on its own, for compiled languages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compile: Option<StageJson>,
+}
+
+/// One stage in a response: its own output, status and figures.
+#[derive(Debug, Serialize)]
+pub struct StageJson {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    /// Its wall-clock (or CPU-time) limit ended it.
+    pub timeout: bool,
+    pub truncated: bool,
+    /// CPU seconds of the container during the stage.
+    pub cpu_time: Option<f64>,
+    /// Peak memory of the container during the stage, bytes.
+    pub memory_peak: Option<u64>,
+    /// Seconds from the stage's start to its end.
+    pub wall_time: f64,
 }
 
 enum Stage {
@@ -214,6 +235,7 @@ mod tests {
             memory_peak: Some(4096),
             oom_killed: false,
             channel_error: None,
+            compile: None,
         }
     }
 

@@ -48,6 +48,12 @@ impl CacheKey {
             field(value.as_bytes());
         }
         field(&request.timeout.as_millis().to_le_bytes());
+        field(&request.compile_timeout.as_millis().to_le_bytes());
+        field(&(request.files.len() as u64).to_le_bytes());
+        for (name, content) in &request.files {
+            field(name.as_bytes());
+            field(content);
+        }
         CacheKey(hash.finalize().into())
     }
 }
@@ -171,6 +177,8 @@ mod tests {
             timeout: std::time::Duration::from_secs(5),
             stdin: b"in".to_vec(),
             env: vec![("A".into(), "1".into()), ("B".into(), "2".into())],
+            files: vec![("lib.py".into(), b"x = 1".to_vec())],
+            compile_timeout: std::time::Duration::from_secs(5),
         };
         let key = CacheKey::of(&base);
         type Change<'a> = Box<dyn Fn(&mut RunRequest) + 'a>;
@@ -183,6 +191,10 @@ mod tests {
             Box::new(|r| r.env[0].1 = "2".into()),
             Box::new(|r| r.env.push(("C".into(), String::new()))),
             Box::new(|r| r.timeout = std::time::Duration::from_secs(6)),
+            Box::new(|r| r.compile_timeout = std::time::Duration::from_secs(6)),
+            Box::new(|r| r.files[0].0 = "lib2.py".into()),
+            Box::new(|r| r.files[0].1.push(b' ')),
+            Box::new(|r| r.files.push(("b".into(), Vec::new()))),
             // Bytes moved from code to stdin.
             Box::new(|r| {
                 r.code.pop();

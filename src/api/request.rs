@@ -40,6 +40,12 @@ pub struct RunBody {
     pub stdin: Value,
     #[serde(default)]
     pub env: Value,
+    /// Added: more files beside the entry file `code`.
+    #[serde(default)]
+    pub files: Value,
+    /// Added: the compile stage's timeout (the run's is `timeout`).
+    #[serde(default)]
+    pub compile_timeout: Value,
 }
 
 /// A validated run request.
@@ -51,12 +57,17 @@ pub struct RunRequest {
     pub timeout: Duration,
     pub stdin: Vec<u8>,
     pub env: Vec<(String, String)>,
+    /// Files beside the entry file: (normalised relative path, content).
+    pub files: Vec<(String, Vec<u8>)>,
+    pub compile_timeout: Duration,
 }
 
 /// What validation needs from the server.
 pub struct Context<'a> {
     pub languages: &'a LanguageMap,
     pub max_timeout: Duration,
+    /// Most files in a job, the entry file included.
+    pub max_files: usize,
 }
 
 impl RunBody {
@@ -66,6 +77,12 @@ impl RunBody {
             code: code(&self.code)?,
             args: args(&self.args)?,
             timeout: timeout(&self.timeout, ctx.max_timeout)?,
+            compile_timeout: named_timeout(
+                "compile_timeout",
+                &self.compile_timeout,
+                ctx.max_timeout,
+            )?,
+            files: files(self.files, &language.source, ctx.max_files)?,
             stdin: stdin(self.stdin)?,
             env: env(&self.env, &language)?,
             language,
@@ -97,29 +114,90 @@ fn language(value: &Value, languages: &LanguageMap) -> Result<Arc<Language>, Api
 
 /// Standard base64 with or without padding; line breaks (as `base64` wraps) ignored.
 fn code(value: &Value) -> Result<Vec<u8>, ApiError> {
-    const LENIENT: GeneralPurpose = GeneralPurpose::new(
-        &alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    );
     let text = match value {
         Value::Null => return Err(ApiError::bad("code is required")),
         Value::String(s) => s,
         _ => return Err(ApiError::bad("code must be a base64 string")),
     };
-    let compact: Vec<u8> = text
-        .bytes()
-        .filter(|b| !matches!(b, b'\n' | b'\r'))
-        .collect();
-    if compact.is_empty() {
-        return Err(ApiError::bad("code must not be empty"));
-    }
-    let decoded = LENIENT
-        .decode(&compact)
-        .map_err(|e| ApiError::bad(format!("code is not valid base64: {e}")))?;
+    let decoded =
+        base64(text).map_err(|e| ApiError::bad(format!("code is not valid base64: {e}")))?;
     if decoded.is_empty() {
         return Err(ApiError::bad("code must not be empty"));
     }
     Ok(decoded)
+}
+
+fn base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let compact: Vec<u8> = text
+        .bytes()
+        .filter(|b| !matches!(b, b'\n' | b'\r'))
+        .collect();
+    LENIENT.decode(&compact)
+}
+
+/// `files`: a list of `{"name": <relative path>, "content": <base64>}`
+/// written beside the entry file `entry`. Each name is normalised (`./a//b`
+/// is `a/b`); one that is absolute, has a `..`, is empty or is the entry's is
+/// refused, naming the file. With the entry, at most `max` files.
+fn files(value: Value, entry: &str, max: usize) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let list = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(list) => list,
+        _ => {
+            return Err(ApiError::bad(
+                "files must be a list of {\"name\", \"content\"} objects",
+            ))
+        }
+    };
+    if list.len() + 1 > max {
+        return Err(ApiError::bad(format!(
+            "files has {} entries; with the entry file at most {max} files are allowed",
+            list.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::from([entry.to_owned()]);
+    let mut out = Vec::with_capacity(list.len());
+    for (i, file) in list.into_iter().enumerate() {
+        let Value::Object(mut file) = file else {
+            return Err(ApiError::bad(format!(
+                "files[{i}] must be an object with name and content"
+            )));
+        };
+        let Some(Value::String(name)) = file.remove("name") else {
+            return Err(ApiError::bad(format!("files[{i}].name must be a string")));
+        };
+        let shown: String = name
+            .chars()
+            .flat_map(char::escape_debug)
+            .take(200)
+            .collect();
+        let path = whipcode_runner::normalize_path(&name)
+            .map_err(|why| ApiError::bad(format!("files[{i}].name \"{shown}\" {why}")))?;
+        if !seen.insert(path.clone()) {
+            return Err(ApiError::bad(format!(
+                "files[{i}].name \"{shown}\" names a file already given (the entry file is {entry})"
+            )));
+        }
+        let content = match file.remove("content") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(text)) => base64(&text).map_err(|e| {
+                ApiError::bad(format!(
+                    "files[{i}].content (\"{shown}\") is not valid base64: {e}"
+                ))
+            })?,
+            Some(_) => {
+                return Err(ApiError::bad(format!(
+                    "files[{i}].content must be a base64 string"
+                )))
+            }
+        };
+        out.push((path, content));
+    }
+    Ok(out)
 }
 
 /// Whitespace-separated flags for the compiler or interpreter; never a shell.
@@ -154,33 +232,42 @@ fn args(value: &Value) -> Result<Vec<String>, ApiError> {
 /// Seconds as an integer or a string of digits; 0 or absent means the
 /// server's timeout, larger values are capped to it.
 fn timeout(value: &Value, max: Duration) -> Result<Duration, ApiError> {
+    named_timeout("timeout", value, max)
+}
+
+/// Whole seconds, as an integer or digits; 0 or absent is the server's
+/// maximum, more is capped to it.
+fn named_timeout(field: &str, value: &Value, max: Duration) -> Result<Duration, ApiError> {
     let secs = match value {
         Value::Null => 0,
         Value::Number(n) => {
             if n.as_i64().is_some_and(|v| v < 0) {
-                return Err(ApiError::bad("timeout must not be negative"));
+                return Err(ApiError::bad(format!("{field} must not be negative")));
             }
-            n.as_u64()
-                .ok_or_else(|| ApiError::bad("timeout must be a whole number of seconds"))?
+            n.as_u64().ok_or_else(|| {
+                ApiError::bad(format!("{field} must be a whole number of seconds"))
+            })?
         }
         Value::String(s) => {
             if s.starts_with('-') {
-                return Err(ApiError::bad("timeout must not be negative"));
+                return Err(ApiError::bad(format!("{field} must not be negative")));
             }
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ApiError::bad("timeout must be a whole number of seconds"));
+                return Err(ApiError::bad(format!(
+                    "{field} must be a whole number of seconds"
+                )));
             }
             s.parse::<u64>()
-                .map_err(|_| ApiError::bad("timeout is out of range"))?
+                .map_err(|_| ApiError::bad(format!("{field} is out of range")))?
         }
         _ => {
-            return Err(ApiError::bad(
-                "timeout must be an integer or a string of digits",
-            ))
+            return Err(ApiError::bad(format!(
+                "{field} must be an integer or a string of digits"
+            )))
         }
     };
     if secs > MAX_TIMEOUT_SECS {
-        return Err(ApiError::bad("timeout is out of range"));
+        return Err(ApiError::bad(format!("{field} is out of range")));
     }
     if secs == 0 {
         return Ok(max);
@@ -254,6 +341,7 @@ mod tests {
         Context {
             languages: map,
             max_timeout: Duration::from_secs(10),
+            max_files: 256,
         }
     }
 

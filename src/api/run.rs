@@ -13,14 +13,14 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::body::{RunJson, RunMeta};
+use super::body::{RunJson, RunMeta, StageJson};
 use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
 use super::log::{ContainerName, SandboxTime};
 use super::request::{Context, RunBody, RunRequest};
 use super::state::{admit, client_of, AppState};
 use crate::auth::Verdict;
-use crate::sandbox::{signal_name, RunOutcome, RunSpec, SandboxError};
+use crate::sandbox::{signal_name, RunOutcome, RunSpec, SandboxError, StageOutcome, StageSpec};
 
 /// Outputs up to this many bytes are sent as one body (with a length, and
 /// cacheable); larger ones are escaped and sent chunk by chunk.
@@ -45,6 +45,28 @@ impl From<&RunOutcome> for RunMeta {
             memory_peak: o.memory_peak,
             oom_killed: o.oom_killed,
             channel_error: o.channel_error.clone(),
+            compile: o
+                .stages
+                .iter()
+                .find(|s| s.name == "compile")
+                .map(StageJson::from),
+        }
+    }
+}
+
+impl From<&StageOutcome> for StageJson {
+    fn from(s: &StageOutcome) -> Self {
+        let text = |c: &crate::sandbox::Captured| String::from_utf8_lossy(&c.to_vec()).into_owned();
+        StageJson {
+            stdout: text(&s.stdout),
+            stderr: text(&s.stderr),
+            exit_code: if s.timed_out { None } else { s.exit_code },
+            signal: s.signal.map(signal_name),
+            timeout: s.timed_out,
+            truncated: s.truncated,
+            cpu_time: s.cpu_time.map(|d| d.as_secs_f64()),
+            memory_peak: s.memory_peak,
+            wall_time: s.wall_time.as_secs_f64(),
         }
     }
 }
@@ -61,6 +83,7 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     let request = body.validate(&Context {
         languages: &state.languages,
         max_timeout: state.max_timeout,
+        max_files: state.max_files,
     })?;
 
     let cache_key = state.cache.as_ref().map(|_| CacheKey::of(&request));
@@ -149,13 +172,30 @@ fn json_response(body: Body, cache: Option<&'static str>) -> Response {
 
 fn spec_for(state: &AppState, request: RunRequest) -> RunSpec {
     let language = &request.language;
+    let mut files = Vec::with_capacity(request.files.len() + 1);
+    files.push((language.source.clone(), request.code));
+    files.extend(request.files);
+    let stages = language
+        .stages(&request.args)
+        .into_iter()
+        .map(|(name, steps)| StageSpec {
+            name: name.to_owned(),
+            steps,
+            timeout: if name == "compile" {
+                request.compile_timeout
+            } else {
+                request.timeout
+            },
+            cpu_time: None,
+            memory_mb: None,
+        })
+        .collect();
     RunSpec {
         image: language.image_ref(),
-        files: vec![(language.source.clone(), request.code)],
-        steps: language.steps(&request.args),
+        files,
+        stages,
         env: request.env,
         stdin: request.stdin,
-        timeout: request.timeout,
         limits: state.limits.with_overrides(&language.limits),
     }
 }

@@ -24,6 +24,8 @@ pub struct AppState {
     pub sandbox: Arc<dyn Sandbox>,
     pub max_bytes: u64,
     pub max_timeout: Duration,
+    /// Files one run may send, the entry included.
+    pub max_files: usize,
     /// How long a client gets to send a request body.
     pub body_deadline: Duration,
     pub limits: Limits,
@@ -51,6 +53,7 @@ impl AppState {
             sandbox,
             max_bytes: 1_000_000,
             max_timeout: Duration::from_secs(10),
+            max_files: 256,
             body_deadline: Duration::from_secs(30),
             limits: Limits::default(),
             proxy: None,
@@ -73,6 +76,7 @@ impl AppState {
         AppState {
             max_bytes: settings.max_bytes,
             max_timeout: settings.timeout,
+            max_files: settings.max_files,
             limits: settings.limits(),
             body_deadline: settings.client_timeout,
             proxy: settings.proxy,

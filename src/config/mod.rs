@@ -55,6 +55,8 @@ pub struct Settings {
     pub client_timeout: Duration,
     /// Open connections per client address; the proxy is exempt.
     pub max_client_connections: usize,
+    /// Files one run may send, the entry included.
+    pub max_files: usize,
     pub userns: crate::sandbox::policy::UserNamespace,
     pub pool_size: usize,
 }
@@ -263,6 +265,10 @@ impl Settings {
                 .max_client_connections
                 .map_or(Ok(64), check_positive)
                 .map_err(bad("maxClientConnections"))?,
+            max_files: o
+                .max_files
+                .map_or(Ok(256), check_positive)
+                .map_err(bad("maxFiles"))?,
             userns: set(o.userns)
                 .map_or(Ok(crate::sandbox::policy::UserNamespace::PerRun), |m| {
                     parse_userns(&m)

@@ -110,6 +110,10 @@ pub struct Options {
     #[arg(long, value_name = "SECONDS")]
     pub client_timeout: Option<u64>,
 
+    /// Most files one run may send, the entry file included (default: 256).
+    #[arg(long, value_name = "COUNT")]
+    pub max_files: Option<usize>,
+
     /// Connections one client address (an IPv6 /64) may hold open at once;
     /// the --proxy address is exempt (default: 64).
     #[arg(long, value_name = "COUNT")]

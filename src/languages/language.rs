@@ -95,6 +95,18 @@ impl Language {
             .collect()
     }
 
+    /// The stages of one run, placeholders expanded: `compile` (when the
+    /// language has a compile step) and `run`, each with its argv steps.
+    pub fn stages(&self, args: &[String]) -> Vec<(&'static str, Vec<Vec<String>>)> {
+        let mut steps = self.steps(args).into_iter();
+        let mut stages = Vec::with_capacity(2);
+        if self.compile.is_some() {
+            stages.push(("compile", steps.next().into_iter().collect()));
+        }
+        stages.push(("run", steps.collect()));
+        stages
+    }
+
     /// Variables a request may not set: everything the language defines.
     pub fn is_reserved_env(&self, name: &str) -> bool {
         self.env.contains_key(name)

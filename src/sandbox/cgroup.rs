@@ -20,38 +20,117 @@ pub struct Usage {
 
 const ROOT: &str = "/sys/fs/cgroup";
 
+/// Where one container's cgroup files are.
+#[derive(Debug, Clone)]
+pub enum Cgroup {
+    V1 {
+        memory: PathBuf,
+        cpuacct: Option<PathBuf>,
+    },
+    V2(PathBuf),
+}
+
 /// The usage of the container with this full id, if its cgroup is found.
 pub fn usage(container_id: &str) -> Usage {
-    if container_id.is_empty() || !container_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Usage::default();
-    }
-    let root = Path::new(ROOT);
-    let leaves = [
-        format!("libpod_parent/libpod-{container_id}"),
-        format!("machine.slice/libpod-{container_id}.scope"),
-    ];
-    for leaf in &leaves {
-        let v1 = root.join("memory").join(leaf);
-        if v1.is_dir() {
-            let cpuacct = ["cpuacct", "cpu,cpuacct"]
-                .iter()
-                .find_map(|h| read_number(&root.join(h).join(leaf).join("cpuacct.usage")));
-            return Usage {
-                memory_peak: read_number(&v1.join("memory.max_usage_in_bytes")),
-                oom_kills: read_key(&v1.join("memory.oom_control"), "oom_kill"),
-                cpu_nanos: cpuacct,
-            };
+    Cgroup::find(container_id).map_or_else(Usage::default, |c| c.usage())
+}
+
+impl Cgroup {
+    /// The cgroup of the container with this full id, trying every layout
+    /// podman uses; `None` when the id is not hex or nothing is found.
+    pub fn find(container_id: &str) -> Option<Cgroup> {
+        if container_id.is_empty() || !container_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
         }
-        let v2 = root.join(leaf);
-        if v2.join("memory.events").is_file() {
-            return Usage {
-                memory_peak: read_number(&v2.join("memory.peak")),
-                oom_kills: read_key(&v2.join("memory.events"), "oom_kill"),
-                cpu_nanos: read_key(&v2.join("cpu.stat"), "usage_usec").map(|us| us * 1000),
-            };
+        let root = Path::new(ROOT);
+        let leaves = [
+            format!("libpod_parent/libpod-{container_id}"),
+            format!("machine.slice/libpod-{container_id}.scope"),
+        ];
+        for leaf in &leaves {
+            let v1 = root.join("memory").join(leaf);
+            if v1.is_dir() {
+                let cpuacct = ["cpuacct", "cpu,cpuacct"]
+                    .iter()
+                    .map(|h| root.join(h).join(leaf))
+                    .find(|dir| dir.join("cpuacct.usage").is_file());
+                return Some(Cgroup::V1 {
+                    memory: v1,
+                    cpuacct,
+                });
+            }
+            let v2 = root.join(leaf);
+            if v2.join("memory.events").is_file() {
+                return Some(Cgroup::V2(v2));
+            }
+        }
+        None
+    }
+
+    pub fn usage(&self) -> Usage {
+        Usage {
+            memory_peak: self.memory_peak(),
+            oom_kills: match self {
+                Cgroup::V1 { memory, .. } => {
+                    read_key(&memory.join("memory.oom_control"), "oom_kill")
+                }
+                Cgroup::V2(dir) => read_key(&dir.join("memory.events"), "oom_kill"),
+            },
+            cpu_nanos: self.cpu_nanos(),
         }
     }
-    Usage::default()
+
+    /// CPU time of every process the container ran so far.
+    pub fn cpu_nanos(&self) -> Option<u64> {
+        match self {
+            Cgroup::V1 { cpuacct, .. } => read_number(&cpuacct.as_ref()?.join("cpuacct.usage")),
+            Cgroup::V2(dir) => read_key(&dir.join("cpu.stat"), "usage_usec").map(|us| us * 1000),
+        }
+    }
+
+    /// Highest memory use since the container started or [`Cgroup::reset_peak`].
+    pub fn memory_peak(&self) -> Option<u64> {
+        match self {
+            Cgroup::V1 { memory, .. } => read_number(&memory.join("memory.max_usage_in_bytes")),
+            Cgroup::V2(dir) => read_number(&dir.join("memory.peak")),
+        }
+    }
+
+    /// Starts a new peak from the current use: v1's `max_usage_in_bytes`,
+    /// v2's `memory.peak` (writable from Linux 6.12; before, v2's peak
+    /// stays the container's). False when it could not be reset.
+    pub fn reset_peak(&self) -> bool {
+        let file = match self {
+            Cgroup::V1 { memory, .. } => memory.join("memory.max_usage_in_bytes"),
+            Cgroup::V2(dir) => dir.join("memory.peak"),
+        };
+        std::fs::write(file, "0").is_ok()
+    }
+
+    /// Sets the memory limit (swap kept equal, as the policy has it).
+    pub fn limit_memory(&self, bytes: u64) -> std::io::Result<()> {
+        match self {
+            Cgroup::V1 { memory, .. } => {
+                let mem = memory.join("memory.limit_in_bytes");
+                let memsw = memory.join("memory.memsw.limit_in_bytes");
+                let current = read_number(&mem).unwrap_or(u64::MAX);
+                // memsw may never be below the memory limit: lower memory first, raise memsw first.
+                if bytes < current {
+                    std::fs::write(&mem, bytes.to_string())?;
+                    if memsw.is_file() {
+                        std::fs::write(&memsw, bytes.to_string())?;
+                    }
+                } else {
+                    if memsw.is_file() {
+                        std::fs::write(&memsw, bytes.to_string())?;
+                    }
+                    std::fs::write(&mem, bytes.to_string())?;
+                }
+                Ok(())
+            }
+            Cgroup::V2(dir) => std::fs::write(dir.join("memory.max"), bytes.to_string()),
+        }
+    }
 }
 
 fn read_number(path: &PathBuf) -> Option<u64> {

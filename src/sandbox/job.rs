@@ -13,23 +13,66 @@ use super::policy::Limits;
 pub struct RunSpec {
     /// Full image reference (`localhost/...`); never pulled.
     pub image: String,
-    /// Files written into the working directory: (plain name, content).
+    /// Files written into the working directory: (relative path in normal
+    /// form, see [`whipcode_runner::normalize_path`], content).
     pub files: Vec<(String, Vec<u8>)>,
-    /// argv steps run in order; the last one gets `stdin`.
-    pub steps: Vec<Vec<String>>,
+    /// Stages run in order (compile, run); one that fails ends the job. The
+    /// last step of the last stage gets `stdin`.
+    pub stages: Vec<StageSpec>,
     /// The complete environment of every step.
     pub env: Vec<(String, String)>,
     pub stdin: Vec<u8>,
-    /// Wall-clock limit of the program, counted from the moment it starts.
-    pub timeout: Duration,
+    /// The container's limits; a stage may ask for less memory.
     pub limits: Limits,
+}
+
+/// One stage of a job and its own limits.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    /// `compile` or `run`.
+    pub name: String,
+    /// argv lists run in order.
+    pub steps: Vec<Vec<String>>,
+    /// Wall-clock limit, counted from the stage's start.
+    pub timeout: Duration,
+    /// CPU time of the whole container during this stage (watched on its
+    /// cgroup, to within ~50 ms); `None`: only the per-process rlimit.
+    pub cpu_time: Option<Duration>,
+    /// Memory for this stage, at most the container's; `None`: the container's.
+    pub memory_mb: Option<u64>,
+}
+
+/// How one stage went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageOutcome {
+    pub name: String,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    /// Exit code of the stage's last step that ran, if it exited normally.
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Its wall-clock or CPU-time limit ended it.
+    pub timed_out: bool,
+    /// Its CPU-time limit, specifically.
+    pub cpu_limited: bool,
+    /// An output stream reached its byte cap in this stage.
+    pub truncated: bool,
+    pub wall_time: Duration,
+    /// The container's CPU time during the stage, from its cgroup.
+    pub cpu_time: Option<Duration>,
+    /// The container's peak memory during the stage, from its cgroup (on
+    /// cgroup v2 before Linux 6.12, the peak since the container started).
+    pub memory_peak: Option<u64>,
 }
 
 /// What a run produced. Output is capped; see `truncated`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOutcome {
+    /// Every stage's output, in order (what the original reported).
     pub stdout: Captured,
     pub stderr: Captured,
+    /// The stages that started, in order.
+    pub stages: Vec<StageOutcome>,
     /// Exit code of the last step that ran; `None` if killed or timed out.
     pub exit_code: Option<i32>,
     /// Signal that ended the program, if any.

@@ -38,7 +38,10 @@ pub mod registry;
 pub mod run;
 pub mod seccomp;
 
-pub use job::{signal_name, BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
+pub use job::{
+    signal_name, BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError,
+    StageOutcome, StageSpec,
+};
 pub use lifecycle::{start, SandboxHandle, Settings};
 pub use output::Captured;
 pub use policy::{Limits, UserNamespace};

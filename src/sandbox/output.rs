@@ -4,10 +4,13 @@
 
 use std::collections::VecDeque;
 
-/// One stream's output, in arrival order.
+use bytes::Bytes;
+
+/// One stream's output, in arrival order. Chunks are shared, not copied,
+/// when a capture is cloned (a stage's output is also part of the run's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Captured {
-    chunks: VecDeque<Vec<u8>>,
+    chunks: VecDeque<Bytes>,
     len: usize,
 }
 
@@ -19,9 +22,17 @@ impl Captured {
         bytes.truncate(room);
         if !bytes.is_empty() {
             self.len += bytes.len();
-            self.chunks.push_back(bytes);
+            self.chunks.push_back(Bytes::from(bytes));
         }
         exceeded
+    }
+
+    /// Keeps `bytes` (no cap); a clone of the same chunk kept elsewhere shares it.
+    pub fn push(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.len += bytes.len();
+            self.chunks.push_back(bytes);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -33,7 +44,7 @@ impl Captured {
     }
 
     /// Takes the oldest chunk, freeing it from this buffer.
-    pub fn pop_chunk(&mut self) -> Option<Vec<u8>> {
+    pub fn pop_chunk(&mut self) -> Option<Bytes> {
         let chunk = self.chunks.pop_front()?;
         self.len -= chunk.len();
         Some(chunk)

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use whipcode_runner::{Job, JobFile};
+use whipcode_runner::{Job, JobFile, Stage};
 
-use super::cgroup;
-use super::events::{collect, Collected};
+use super::cgroup::{self, Cgroup};
+use super::events::{collect, Collected, StageControl};
 use super::gate::Gate;
-use super::job::{BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
+use super::job::{
+    BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError, StageSpec,
+};
 use super::launch::{ContainerKind, Launcher, Started, START_DEADLINE};
 use super::podman::api::PodmanApi;
 use super::policy::WORKDIR;
@@ -92,25 +94,48 @@ impl PodmanSandbox {
         } = started;
         let name = container.name().to_owned();
         let handed_at = Instant::now();
-        let job = job_bytes(spec);
-        // stdin stays open after the job: after its exit frame the runner
-        // waits for it to close, so that the cgroup can still be read.
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        // The job, then a go-ahead per stage; stdin stays open after them:
+        // after its exit frame the runner waits for it to close, so that the
+        // cgroup can still be read. Dropping `to_runner` closes it.
+        let (to_runner, mut writes) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let _ = to_runner.send(job_bytes(spec));
         tokio::spawn(async move {
-            let _ = stdin.write_all(&job).await;
-            let _ = released.await;
+            while let Some(bytes) = writes.recv().await {
+                if stdin.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
             let _ = stdin.shutdown().await;
         });
 
-        let collected = collect(&mut events, START_DEADLINE, spec.timeout, self.output_limit).await;
+        let mut control = StageLimits {
+            cgroup: Cgroup::find(&id),
+            stages: &spec.stages,
+            container_mb: spec.limits.memory_mb,
+            to_runner,
+        };
+        let collected = collect(
+            &mut events,
+            START_DEADLINE,
+            &spec.stages,
+            self.output_limit,
+            &mut control,
+        )
+        .await;
         let container_age = handed_at.elapsed();
         let mut outcome = RunOutcome {
             container: name.clone(),
             container_age,
             ..RunOutcome::default()
         };
-        outcome.set_usage(cgroup::usage(&id));
-        drop(release);
+        outcome.set_usage(
+            control
+                .cgroup
+                .as_ref()
+                .map(Cgroup::usage)
+                .unwrap_or_default(),
+        );
+        drop(control);
         match collected {
             Collected::Exit(output, report) => {
                 output.into_outcome(&mut outcome);
@@ -246,10 +271,54 @@ fn job_bytes(spec: &RunSpec) -> Vec<u8> {
             })
             .collect(),
         env: spec.env.clone(),
-        steps: spec.steps.clone(),
+        stages: spec
+            .stages
+            .iter()
+            .map(|stage| Stage {
+                name: stage.name.clone(),
+                steps: stage.steps.clone(),
+            })
+            .collect(),
         stdin: spec.stdin.clone(),
     }
     .encode()
+}
+
+/// A stage's limits set on the container's cgroup before the runner is
+/// told to go: its memory (at most the container's; the peak restarted).
+/// Without a cgroup found, the container's limits hold for every stage.
+struct StageLimits<'a> {
+    cgroup: Option<Cgroup>,
+    stages: &'a [StageSpec],
+    container_mb: u32,
+    to_runner: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl StageControl for StageLimits<'_> {
+    fn begin(&mut self, index: usize) {
+        if let Some(cgroup) = &self.cgroup {
+            let mb = self.stages[index]
+                .memory_mb
+                .map_or(u64::from(self.container_mb), |mb| {
+                    mb.min(u64::from(self.container_mb))
+                });
+            if let Err(e) = cgroup.limit_memory(mb << 20) {
+                tracing::warn!(error = %e, stage = index, "could not set the stage's memory limit");
+            }
+            cgroup.reset_peak();
+        }
+        let mut go = Vec::new();
+        whipcode_runner::put_frame(&mut go, whipcode_runner::tag::CONTINUE, &[]);
+        let _ = self.to_runner.send(go);
+    }
+
+    fn cpu_nanos(&self) -> Option<u64> {
+        self.cgroup.as_ref()?.cpu_nanos()
+    }
+
+    fn memory_peak(&self) -> Option<u64> {
+        self.cgroup.as_ref()?.memory_peak()
+    }
 }
 
 impl RunOutcome {
