@@ -16,6 +16,7 @@ use whipcode::sandbox::{Limits, RunSpec, Sandbox, StageSpec, UserNamespace};
 
 const PYTHON: u32 = 1;
 const C: u32 = 7;
+const JAVA: u32 = 12;
 
 fn file(name: &str, content: &str) -> Value {
     json!({"name": name, "content": b64(content)})
@@ -64,6 +65,16 @@ async fn several_files_compile_errors_and_stage_timeouts_through_post_run() {
     // The run's figures still cover the whole run.
     assert!(body["cpu_time"].as_f64().unwrap() >= cpu, "{body}");
 
+    // Two C files compiled together.
+    let body = svc
+        .run_ok(
+            C,
+            "#include <stdio.h>\nint twice(int);\nint main(void){printf(\"%d\\n\", twice(21));return 0;}",
+            json!({"files": [file("lib/twice.c", "int twice(int x){ return 2 * x; }\n")]}),
+        )
+        .await;
+    assert_eq!(body["stdout"], "42\n", "{body}");
+
     // A compile error: in `compile`, at the top level as before, no run.
     let body = svc
         .run_ok(C, "int main(void){ return missing; }", json!({}))
@@ -104,6 +115,39 @@ async fn several_files_compile_errors_and_stage_timeouts_through_post_run() {
     assert_eq!(body["compile"]["timeout"], false, "{body}");
     assert_eq!(body["compile"]["exit_code"], 0, "{body}");
     assert_eq!(body["timeout"], true, "{body}");
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_java_files_compile_with_javac_and_main_runs() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&[]);
+    let main = "public class Main { public static void main(String[] a) { System.out.println(new Greeter().greet(\"java\")); } }";
+    let greeter = "public class Greeter { String greet(String n) { return \"hello \" + n; } }";
+    let body = svc
+        .run_ok(
+            JAVA,
+            main,
+            json!({"files": [file("Greeter.java", greeter)]}),
+        )
+        .await;
+    assert_eq!(body["stdout"], "hello java\n", "{body}");
+    assert_eq!(
+        body["compile"]["exit_code"], 0,
+        "javac ran as its own stage: {body}"
+    );
+    // One file keeps the source launcher: no compile stage.
+    let body = svc
+        .run_ok(
+            JAVA,
+            "public class Main { public static void main(String[] a) { System.out.println(1); } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["stdout"], "1\n");
+    assert!(body.get("compile").is_none(), "{body}");
     svc.stop_and_check_clean();
 }
 
@@ -215,7 +259,7 @@ fn c_job(code: &str, run_memory_mb: Option<u64>, run_cpu: Option<Duration>) -> R
         .unwrap()
         .clone();
     let stages = c
-        .stages(&[])
+        .stages(&[], &[])
         .into_iter()
         .map(|(name, steps)| StageSpec {
             name: name.into(),

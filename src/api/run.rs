@@ -172,11 +172,12 @@ fn json_response(body: Body, cache: Option<&'static str>) -> Response {
 
 fn spec_for(state: &AppState, request: RunRequest) -> RunSpec {
     let language = &request.language;
+    let names: Vec<String> = request.files.iter().map(|(name, _)| name.clone()).collect();
     let mut files = Vec::with_capacity(request.files.len() + 1);
     files.push((language.source.clone(), request.code));
     files.extend(request.files);
     let stages = language
-        .stages(&request.args)
+        .stages(&request.args, &names)
         .into_iter()
         .map(|(name, steps)| StageSpec {
             name: name.to_owned(),

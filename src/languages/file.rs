@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::language::{is_env_name, Language, LimitOverrides, SelfTest, ARGS, SOURCE};
+use super::language::{is_env_name, Language, LimitOverrides, SelfTest, ARGS, SOURCE, SOURCES};
 use super::recipe::{check_image_name, Recipe};
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +99,12 @@ struct Entry {
     #[serde(default)]
     compile: Option<Vec<String>>,
     run: Vec<String>,
+    /// Extensions of the files compiled together (`{sources}`).
+    #[serde(default)]
+    sources: Vec<String>,
+    /// Steps used instead when a job has more than one source file.
+    #[serde(default)]
+    several: Option<Several>,
     /// The image's recipe, when no `[[image]]` entry defines it.
     #[serde(default)]
     recipe: Option<Recipe>,
@@ -110,6 +116,14 @@ struct Entry {
     #[serde(default)]
     notice: Option<String>,
     selftest: SelfTest,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Several {
+    #[serde(default)]
+    compile: Option<Vec<String>>,
+    run: Vec<String>,
 }
 
 const ORIGINAL_SHAPE_HELP: &str = "this is the original whipcode's shape ([1] entry = \"python\", \
@@ -153,6 +167,18 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
     for argv in entry.compile.iter().chain(std::iter::once(&entry.run)) {
         check_command(argv)?;
     }
+    if let Some(several) = &entry.several {
+        for argv in several.compile.iter().chain(std::iter::once(&several.run)) {
+            check_command(argv)?;
+        }
+    }
+    if entry
+        .sources
+        .iter()
+        .any(|ext| !ext.starts_with('.') || ext.len() < 2)
+    {
+        return Err("sources: extensions such as \".c\"".into());
+    }
     let mut env = defaults.env.clone();
     env.extend(entry.env);
     for (name, value) in &env {
@@ -170,6 +196,8 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
         source: entry.source,
         compile: entry.compile,
         run: entry.run,
+        sources: entry.sources,
+        several: entry.several.map(|s| (s.compile, s.run)),
         env,
         limits: entry.limits,
         notice: entry.notice,
@@ -190,10 +218,10 @@ fn check_command(argv: &[String]) -> Result<(), String> {
             let placeholder = &rest[open..open + close + 1];
             match placeholder {
                 SOURCE => {}
-                ARGS if item == ARGS => {}
-                ARGS => {
+                ARGS | SOURCES if item == placeholder => {}
+                ARGS | SOURCES => {
                     return Err(format!(
-                        "{ARGS} must be a whole element, not part of {item:?}"
+                        "{placeholder} must be a whole element, not part of {item:?}"
                     ))
                 }
                 other => return Err(format!("unknown placeholder {other} in {item:?}")),

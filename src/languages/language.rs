@@ -10,6 +10,9 @@ use crate::naming::image_ref;
 /// Placeholders of a step: the request's args (a whole element) and the source file name.
 pub(super) const ARGS: &str = "{args}";
 pub(super) const SOURCE: &str = "{source}";
+/// The entry file and every other file with one of the language's
+/// `sources` extensions (a whole element only).
+pub(super) const SOURCES: &str = "{sources}";
 
 /// `^[A-Za-z_][A-Za-z0-9_]*$`: a name the map may reserve and a request
 /// may set in a program's environment.
@@ -61,6 +64,11 @@ pub struct Language {
     pub source: String,
     pub compile: Option<Vec<String>>,
     pub run: Vec<String>,
+    /// Extensions of the files `{sources}` stands for, besides the entry.
+    pub sources: Vec<String>,
+    /// Compile and run steps used instead when a job has more than one
+    /// source file (e.g. Java: `javac` then `java`, not the source launcher).
+    pub several: Option<(Option<Vec<String>>, Vec<String>)>,
     /// The complete environment of a run before the request's `env`.
     pub env: BTreeMap<String, String>,
     pub limits: LimitOverrides,
@@ -77,33 +85,49 @@ impl Language {
 
     /// The argv steps of one run, placeholders expanded.
     pub fn steps(&self, args: &[String]) -> Vec<Vec<String>> {
-        let expand = |argv: &Vec<String>| -> Vec<String> {
-            let mut out = Vec::with_capacity(argv.len() + args.len());
-            for item in argv {
-                if item == ARGS {
-                    out.extend(args.iter().cloned());
-                } else {
-                    out.push(item.replace(SOURCE, &self.source));
-                }
-            }
-            out
-        };
-        self.compile
-            .iter()
-            .chain(std::iter::once(&self.run))
-            .map(expand)
+        self.stages(args, &[])
+            .into_iter()
+            .flat_map(|(_, steps)| steps)
             .collect()
     }
 
     /// The stages of one run, placeholders expanded: `compile` (when the
     /// language has a compile step) and `run`, each with its argv steps.
-    pub fn stages(&self, args: &[String]) -> Vec<(&'static str, Vec<Vec<String>>)> {
-        let mut steps = self.steps(args).into_iter();
+    /// `files` are the job's other files: those with one of the language's
+    /// source extensions are compiled with the entry, and when there are
+    /// any, the language's `several` steps are used where it has them.
+    pub fn stages(
+        &self,
+        args: &[String],
+        files: &[String],
+    ) -> Vec<(&'static str, Vec<Vec<String>>)> {
+        let mut sources = vec![self.source.clone()];
+        sources.extend(
+            files
+                .iter()
+                .filter(|name| self.sources.iter().any(|ext| name.ends_with(ext.as_str())))
+                .cloned(),
+        );
+        let (compile, run) = match &self.several {
+            Some((compile, run)) if sources.len() > 1 => (compile.as_ref(), run),
+            _ => (self.compile.as_ref(), &self.run),
+        };
+        let expand = |argv: &Vec<String>| -> Vec<String> {
+            let mut out = Vec::with_capacity(argv.len() + args.len() + sources.len());
+            for item in argv {
+                match item.as_str() {
+                    ARGS => out.extend(args.iter().cloned()),
+                    SOURCES => out.extend(sources.iter().cloned()),
+                    _ => out.push(item.replace(SOURCE, &self.source)),
+                }
+            }
+            out
+        };
         let mut stages = Vec::with_capacity(2);
-        if self.compile.is_some() {
-            stages.push(("compile", steps.next().into_iter().collect()));
+        if let Some(compile) = compile {
+            stages.push(("compile", vec![expand(compile)]));
         }
-        stages.push(("run", steps.collect()));
+        stages.push(("run", vec![expand(run)]));
         stages
     }
 
@@ -116,6 +140,54 @@ impl Language {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn builtin(id: u32) -> std::sync::Arc<Language> {
+        crate::languages::LanguageMap::load(None)
+            .unwrap()
+            .get(id)
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn the_compile_and_run_stages_are_the_maps_steps() {
+        let c = builtin(7);
+        let stages = c.stages(&["-DX".into()], &[]);
+        assert_eq!(stages.len(), 2);
+        assert_eq!(stages[0].0, "compile");
+        assert!(stages[0].1[0].contains(&"-DX".to_owned()));
+        assert_eq!(stages[1], ("run", vec![vec!["/tmp/a.out".to_owned()]]));
+        assert_eq!(builtin(1).stages(&[], &[]).len(), 1, "python only runs");
+    }
+
+    #[test]
+    fn other_source_files_are_compiled_with_the_entry_and_others_are_not() {
+        let c = builtin(7);
+        let files = [
+            "util.c".to_owned(),
+            "util.h".to_owned(),
+            "lib/more.c".to_owned(),
+        ];
+        let compile = &c.stages(&[], &files)[0].1[0];
+        let at = compile.iter().position(|a| a == "source.c").unwrap();
+        assert_eq!(compile[at..at + 3], ["source.c", "util.c", "lib/more.c"]);
+        assert!(
+            !compile.contains(&"util.h".to_owned()),
+            "headers are not compiled"
+        );
+    }
+
+    #[test]
+    fn several_java_files_are_compiled_by_javac_then_main_is_run() {
+        let java = builtin(12);
+        let single = java.stages(&[], &[]);
+        assert_eq!(single.len(), 1, "one file: the source launcher");
+        let several = java.stages(&[], &["Greeter.java".into()]);
+        assert_eq!(several[0].0, "compile");
+        assert_eq!(several[0].1[0][0], "javac");
+        assert!(several[0].1[0].ends_with(&["Main.java".into(), "Greeter.java".into()]));
+        assert_eq!(several[1].1[0].last().unwrap(), "Main");
+    }
 
     #[test]
     fn env_names_follow_the_shell_rule() {
