@@ -259,7 +259,7 @@ fn c_job(code: &str, run_memory_mb: Option<u64>, run_cpu: Option<Duration>) -> R
         .unwrap()
         .clone();
     let stages = c
-        .stages(&[], &[])
+        .stages(&[], &c.source, &[])
         .into_iter()
         .map(|(name, steps)| StageSpec {
             name: name.into(),

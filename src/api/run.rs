@@ -177,7 +177,7 @@ fn spec_for(state: &AppState, request: RunRequest) -> RunSpec {
     files.push((language.source.clone(), request.code));
     files.extend(request.files);
     let stages = language
-        .stages(&request.args, &names)
+        .stages(&request.args, &language.source, &names)
         .into_iter()
         .map(|(name, steps)| StageSpec {
             name: name.to_owned(),

@@ -85,7 +85,7 @@ impl Language {
 
     /// The argv steps of one run, placeholders expanded.
     pub fn steps(&self, args: &[String]) -> Vec<Vec<String>> {
-        self.stages(args, &[])
+        self.stages(args, &self.source, &[])
             .into_iter()
             .flat_map(|(_, steps)| steps)
             .collect()
@@ -96,12 +96,15 @@ impl Language {
     /// `files` are the job's other files: those with one of the language's
     /// source extensions are compiled with the entry, and when there are
     /// any, the language's `several` steps are used where it has them.
+    /// `entry` is the entry file's name (the language's `source` unless a
+    /// client named it): `{source}` stands for it.
     pub fn stages(
         &self,
         args: &[String],
+        entry: &str,
         files: &[String],
     ) -> Vec<(&'static str, Vec<Vec<String>>)> {
-        let mut sources = vec![self.source.clone()];
+        let mut sources = vec![entry.to_owned()];
         sources.extend(
             files
                 .iter()
@@ -118,7 +121,7 @@ impl Language {
                 match item.as_str() {
                     ARGS => out.extend(args.iter().cloned()),
                     SOURCES => out.extend(sources.iter().cloned()),
-                    _ => out.push(item.replace(SOURCE, &self.source)),
+                    _ => out.push(item.replace(SOURCE, entry)),
                 }
             }
             out
@@ -152,12 +155,16 @@ mod tests {
     #[test]
     fn the_compile_and_run_stages_are_the_maps_steps() {
         let c = builtin(7);
-        let stages = c.stages(&["-DX".into()], &[]);
+        let stages = c.stages(&["-DX".into()], "source.c", &[]);
         assert_eq!(stages.len(), 2);
         assert_eq!(stages[0].0, "compile");
         assert!(stages[0].1[0].contains(&"-DX".to_owned()));
         assert_eq!(stages[1], ("run", vec![vec!["/tmp/a.out".to_owned()]]));
-        assert_eq!(builtin(1).stages(&[], &[]).len(), 1, "python only runs");
+        assert_eq!(
+            builtin(1).stages(&[], "source.py", &[]).len(),
+            1,
+            "python only runs"
+        );
     }
 
     #[test]
@@ -168,7 +175,7 @@ mod tests {
             "util.h".to_owned(),
             "lib/more.c".to_owned(),
         ];
-        let compile = &c.stages(&[], &files)[0].1[0];
+        let compile = &c.stages(&[], "source.c", &files)[0].1[0];
         let at = compile.iter().position(|a| a == "source.c").unwrap();
         assert_eq!(compile[at..at + 3], ["source.c", "util.c", "lib/more.c"]);
         assert!(
@@ -178,11 +185,18 @@ mod tests {
     }
 
     #[test]
+    fn the_steps_get_the_entry_files_actual_name() {
+        let python = builtin(1);
+        let run = &python.stages(&[], "main.py", &[])[0].1[0];
+        assert_eq!(run.last().unwrap(), "main.py");
+    }
+
+    #[test]
     fn several_java_files_are_compiled_by_javac_then_main_is_run() {
         let java = builtin(12);
-        let single = java.stages(&[], &[]);
+        let single = java.stages(&[], "Main.java", &[]);
         assert_eq!(single.len(), 1, "one file: the source launcher");
-        let several = java.stages(&[], &["Greeter.java".into()]);
+        let several = java.stages(&[], "Main.java", &["Greeter.java".into()]);
         assert_eq!(several[0].0, "compile");
         assert_eq!(several[0].1[0][0], "javac");
         assert!(several[0].1[0].ends_with(&["Main.java".into(), "Greeter.java".into()]));
