@@ -37,7 +37,9 @@ def once(url):
 def measure(binary, n):
     service.BIN = binary
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = service.start(tmp, KEY, f"stg{os.getpid()}")
+        # Each binary with the language map of its own revision.
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(binary))))
+        proc, url = service.start(tmp, KEY, f"stg{os.getpid()}", ["-m", os.path.join(repo, "langmap.toml")])
         try:
             for _ in range(3):  # warm-up: the pool fills, the compiler's files are cached
                 once(url)
