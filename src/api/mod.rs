@@ -11,6 +11,7 @@
 //! - [`readiness`]: `GET /ready`'s answer.
 //! - [`installed`]: the view of installed images `/ready` and `/languages` share.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
+//! - [`piston`]: Piston's API (in progress: its versions).
 //! - [`log`]: one log line per request and `X-Request-Id`.
 
 pub mod body;
@@ -20,6 +21,7 @@ pub mod health;
 pub mod installed;
 pub mod languages;
 pub mod log;
+pub mod piston;
 pub mod readiness;
 pub mod request;
 pub mod run;
