@@ -12,7 +12,9 @@
 //!   one distinct key being checked at a time and a budget of checks
 //!   ([`CHECK_BUDGET`]); beyond either it is told to slow down without
 //!   hashing. A flood from one client therefore occupies one place in the
-//!   queue, and another client's first check waits behind at most one hash;
+//!   queue, and another client's first check waits behind at most one hash
+//!   per flooding client (a flood from [`HASH_QUEUE`] or more distinct
+//!   clients can still fill the queue: a gateway's job);
 //! - argon2 runs on one thread of its own, one key at a time in arrival
 //!   order, with at most [`HASH_QUEUE`] distinct keys waiting. (One thread,
 //!   not the blocking pool: each run needs 4 MiB, and spread over many
@@ -194,11 +196,12 @@ impl MasterKey {
                         retry_after: Duration::from_secs(1),
                     };
                 }
-                if let Decision::Deny { retry_after } = self.budget.check(client, Instant::now()) {
-                    return Verdict::Throttled { retry_after };
-                }
+                // A full queue costs the client none of its budget.
                 if inflight.len() >= HASH_QUEUE {
                     return Verdict::Busy;
+                }
+                if let Decision::Deny { retry_after } = self.budget.check(client, Instant::now()) {
+                    return Verdict::Throttled { retry_after };
                 }
                 let (tell, outcome) = tokio::sync::watch::channel(None);
                 inflight.insert(

@@ -64,6 +64,10 @@ const REFUSAL_WAIT: Duration = Duration::from_millis(250);
 const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
 /// Bytes of a refused peer's request read and thrown away, at most.
 const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
+/// The most bytes of a request's head held for one connection.
+const MAX_HEAD: usize = 64 * 1024;
+/// The most header lines in one request.
+const MAX_HEADERS: usize = 128;
 /// How often each kind of refusal may be logged.
 pub const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -95,7 +99,7 @@ impl Default for Policy {
             handshake: Duration::from_secs(10),
             drain: Duration::from_secs(30),
             connections: MAX_CONNECTIONS,
-            per_client: 64,
+            per_client: crate::config::DEFAULT_CLIENT_CONNECTIONS,
             proxy: None,
         }
     }
@@ -120,6 +124,10 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(policy.headers)
+        // A request's head in at most 64 KiB (hyper's default buffer is
+        // ~400 KiB per connection, all of it before any key is checked).
+        .max_buf_size(MAX_HEAD)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
@@ -206,9 +214,14 @@ pub async fn serve(
 /// `wanted` connections, or fewer so that they fit under this process's
 /// file-descriptor limit with [`FD_RESERVE`] to spare (logged when cut).
 pub fn fit_to_fd_limit(wanted: usize) -> usize {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(u64::MAX);
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    // The soft limit up to the hard one first (shells default to 1024).
+    let mut limits = getrlimit(Resource::Nofile);
+    if limits.current < limits.maximum {
+        limits.current = limits.maximum;
+        let _ = setrlimit(Resource::Nofile, limits);
+    }
+    let limit = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
     let room = usize::try_from(limit.saturating_sub(FD_RESERVE).max(64)).unwrap_or(usize::MAX);
     if room < wanted {
         tracing::warn!(

@@ -103,6 +103,32 @@ async fn a_wrong_key_is_refused_before_its_body_arrives() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_before_the_body_reaches_a_client_that_sends_it_all_at_once() {
+    let app = App::echo().await;
+    for _ in 0..20 {
+        let stream = connect_from(&app, CLIENT_A).await;
+        let (mut read, mut write) = stream.into_split();
+        let head =
+            headers_without_body(Some("not-the-key")).replace("Expect: 100-continue\r\n", "");
+        // Headers and the whole 900 KB body straight away, as most clients send them.
+        let sender = tokio::spawn(async move {
+            let _ = write.write_all(head.as_bytes()).await;
+            let _ = write.write_all(&vec![b' '; 900_000]).await;
+            write
+        });
+        let mut response = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), read.read_to_end(&mut response)).await;
+        let response = String::from_utf8_lossy(&response);
+        assert_eq!(
+            status_of(&response),
+            "401",
+            "the answer survived: {response:?}"
+        );
+        drop(sender.await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_right_key_gets_100_continue_and_its_body_read() {
     let app = App::echo().await;
     let mut stream = connect_from(&app, CLIENT_A).await;
@@ -163,8 +189,10 @@ async fn a_flood_of_wrong_keys_from_one_client_does_not_starve_another_clients_r
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_non_proxy_peer_gets_403_at_accept_without_being_read() {
+    // Few slots, so that refusals taking one would show.
     let policy = Policy {
         proxy: Some(IpAddr::V4(CLIENT_B)),
+        connections: 16,
         ..Policy::default()
     };
     let app = App::serve(state(Fake::Echo), false, policy).await;
@@ -325,6 +353,74 @@ async fn a_client_that_stops_reading_loses_its_slot() {
     assert!(got < 64 << 20, "read {got} bytes");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_reads_a_little_now_and_then_cannot_hold_a_response_for_ever() {
+    let mut app_state = state(Fake::Loud(64 << 20));
+    app_state.response_deadline = Duration::from_secs(1);
+    let app = App::serve(app_state, false, Policy::default()).await;
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let mut slow = socket
+        .connect(SocketAddr::from(([127, 0, 0, 1], app.port())))
+        .await
+        .unwrap();
+    let body = r#"{"language_id": 1, "code": "eA=="}"#;
+    let request = format!(
+        "POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         X-Master-Key: {KEY}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    slow.write_all(request.as_bytes()).await.unwrap();
+    // The client keeps reading (the write deadline of 30 s never passes),
+    // just slowly: only the response's own deadline can end this early.
+    let started = std::time::Instant::now();
+    let mut got = 0usize;
+    // ~1.3 MB/s: 64 MiB would take ~50 s.
+    let mut buf = vec![0u8; 64 * 1024];
+    while started.elapsed() < Duration::from_secs(40) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        match slow.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "ended by the deadline"
+    );
+    assert!(got < 64 << 20, "read {got} bytes");
+}
+
+/// A sandbox whose engine fails with a message that must stay in the log.
+struct BrokenEngine;
+
+impl Sandbox for BrokenEngine {
+    fn run(&self, _spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
+        Box::pin(async { Ok(RunOutcome::default()) })
+    }
+
+    fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
+        Box::pin(async {
+            Err(SandboxError::Engine(
+                "dial unix /secret/podman.sock: refused".into(),
+            ))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ready_says_what_is_wrong_without_the_engines_own_text() {
+    let app_state = AppState::new(fresh_key(), languages(), Arc::new(BrokenEngine));
+    let app = App::start(app_state, false, Duration::from_secs(30)).await;
+    let response = reqwest::get(format!("{}/ready", app.url)).await.unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["podman"], false);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("podman is not answering"), "{body}");
+    assert!(!detail.contains("secret"), "{body}");
+}
+
 /// A sandbox whose image listing is counted and slow (so that requests overlap).
 #[derive(Default)]
 struct CountedImages {
@@ -349,7 +445,7 @@ impl Sandbox for CountedImages {
 async fn languages_and_ready_ask_podman_at_most_once_per_interval() {
     let sandbox = Arc::new(CountedImages::default());
     let mut app_state = AppState::new(fresh_key(), languages(), Arc::clone(&sandbox) as _);
-    app_state.images = Arc::new(InstalledView::new(Duration::from_millis(1500)));
+    app_state.images = Arc::new(InstalledView::new(Duration::from_secs(4)));
     let app = Arc::new(App::start(app_state, false, Duration::from_secs(30)).await);
     let probe = |path: &'static str| {
         let app = Arc::clone(&app);
@@ -363,6 +459,18 @@ async fn languages_and_ready_ask_podman_at_most_once_per_interval() {
             response.status().as_u16()
         }
     };
+    // A client that goes away mid-question does not cancel it: the
+    // requests after it get its answer, not a question of their own.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    assert!(impatient
+        .get(format!("{}/ready", app.url))
+        .send()
+        .await
+        .is_err());
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let burst = |n| {
         let mut all = Vec::new();
         for i in 0..n {
@@ -378,7 +486,7 @@ async fn languages_and_ready_ask_podman_at_most_once_per_interval() {
         1,
         "one question for 60"
     );
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     burst(20).await;
     assert_eq!(
         sandbox.asked.load(Ordering::SeqCst),

@@ -7,6 +7,7 @@
 //! `String::from_utf8_lossy` would have it, even when a character is split
 //! between two chunks.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -167,6 +168,60 @@ impl Body for RunJson {
         let mut hint = SizeHint::new();
         hint.set_lower(self.output_len() as u64);
         hint
+    }
+}
+
+/// A body that must be sent in full within a deadline from its creation;
+/// past it the body fails, and the connection with it (a client that reads
+/// slowly cannot keep a slot and the output for ever).
+pub struct WithDeadline<B> {
+    body: B,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    within: std::time::Duration,
+}
+
+impl<B> WithDeadline<B> {
+    pub fn new(body: B, within: std::time::Duration) -> Self {
+        WithDeadline {
+            body,
+            deadline: Box::pin(tokio::time::sleep(within)),
+            within,
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes, Error = std::convert::Infallible> + Unpin> Body for WithDeadline<B> {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the response was not read within {} s",
+                    this.within.as_secs()
+                ),
+            ))));
+        }
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Err(never))) => match never {},
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -32,7 +32,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn probe(state: &AppState) -> Report {
-    match state.images.get(state.sandbox.as_ref()).await {
+    match state.images.get(&state.sandbox).await {
         Ok(images) => report(
             state,
             &images.iter().map(|i| i.reference.as_str()).collect(),

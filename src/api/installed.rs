@@ -1,14 +1,17 @@
 //! One view of the installed images, shared by `GET /languages` and
 //! `GET /ready`: podman is asked at most once per interval however many
-//! requests arrive, concurrent requests wait for the same question, and a
-//! failure is kept for the interval too (a struggling podman is not asked
-//! harder). Builds run in another process, so the view notices them within
-//! the interval; a run that finds its image missing marks the view stale at
-//! once.
+//! requests arrive. The question runs in a task of its own, so a client
+//! that goes away does not cancel it (and cannot make the next request ask
+//! again); concurrent requests wait for the same answer, and a failure is
+//! kept for the interval too (a struggling podman is not asked harder).
+//! Builds run in another process, so the view notices them within the
+//! interval; a run that finds its image missing marks the view stale.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use crate::sandbox::{InstalledImage, Sandbox};
 
@@ -17,7 +20,9 @@ pub const INTERVAL: Duration = Duration::from_secs(2);
 /// How long podman gets to list images before it counts as not answering.
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Why there is no view. The engine's own error text goes to the log only.
+/// Why there is no view, in the service's words; the engine's own error
+/// text goes to the log only. Shown as the `detail` of `/ready` and of
+/// `/languages`' 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ViewError {
     #[error("podman is not answering (the server log says why)")]
@@ -28,9 +33,18 @@ pub enum ViewError {
 
 type View = Result<Arc<Vec<InstalledImage>>, ViewError>;
 
+#[derive(Default)]
+struct State {
+    last: Option<(Instant, View)>,
+    /// The question under way, if any.
+    asking: Option<watch::Receiver<Option<View>>>,
+}
+
 pub struct InstalledView {
     interval: Duration,
-    last: tokio::sync::Mutex<Option<(Instant, View)>>,
+    state: Mutex<State>,
+    /// Set when a run found an image missing: the next request asks again.
+    stale: AtomicBool,
     /// Times podman was asked, for tests and logs.
     asked: AtomicU64,
 }
@@ -45,19 +59,39 @@ impl InstalledView {
     pub fn new(interval: Duration) -> InstalledView {
         InstalledView {
             interval,
-            last: tokio::sync::Mutex::new(None),
+            state: Mutex::new(State::default()),
+            stale: AtomicBool::new(false),
             asked: AtomicU64::new(0),
         }
     }
 
     /// The installed images, at most one interval old.
-    pub async fn get(&self, sandbox: &dyn Sandbox) -> View {
-        let mut last = self.last.lock().await;
-        if let Some((at, view)) = &*last {
-            if at.elapsed() < self.interval {
-                return view.clone();
+    pub async fn get(self: &Arc<Self>, sandbox: &Arc<dyn Sandbox>) -> View {
+        let mut answer = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let stale = self.stale.swap(false, Ordering::Relaxed);
+            match &state.last {
+                Some((at, view)) if !stale && at.elapsed() < self.interval => return view.clone(),
+                _ => {}
             }
-        }
+            match &state.asking {
+                Some(asking) => asking.clone(),
+                None => {
+                    let (tell, asking) = watch::channel(None);
+                    state.asking = Some(asking.clone());
+                    tokio::spawn(Arc::clone(self).ask(Arc::clone(sandbox), tell));
+                    asking
+                }
+            }
+        };
+        let view = match answer.wait_for(Option::is_some).await {
+            Ok(view) => view.clone().unwrap_or(Err(ViewError::Failed)),
+            Err(_) => Err(ViewError::Failed),
+        };
+        view
+    }
+
+    async fn ask(self: Arc<Self>, sandbox: Arc<dyn Sandbox>, tell: watch::Sender<Option<View>>) {
         self.asked.fetch_add(1, Ordering::Relaxed);
         let view = match tokio::time::timeout(DEADLINE, sandbox.images()).await {
             Ok(Ok(images)) => Ok(Arc::new(images)),
@@ -70,16 +104,17 @@ impl InstalledView {
                 Err(ViewError::TimedOut)
             }
         };
-        *last = Some((Instant::now(), view.clone()));
-        view
+        {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.last = Some((Instant::now(), view.clone()));
+            state.asking = None;
+        }
+        let _ = tell.send(Some(view));
     }
 
     /// The next request asks podman again (an image was found missing).
     pub fn mark_stale(&self) {
-        // A question under way is newer than what made the view stale.
-        if let Ok(mut last) = self.last.try_lock() {
-            *last = None;
-        }
+        self.stale.store(true, Ordering::Relaxed);
     }
 
     /// How many times podman has been asked.

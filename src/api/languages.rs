@@ -39,7 +39,7 @@ pub async fn list(
     authorize(&state, &parts).await?;
     let images = state
         .images
-        .get(state.sandbox.as_ref())
+        .get(&state.sandbox)
         .await
         .map_err(|e| ApiError::Unavailable {
             detail: format!("{e}; retry shortly"),

@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::body::{RunJson, RunMeta, StageJson};
+use super::body::{RunJson, RunMeta, StageJson, WithDeadline};
 use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
 use super::log::{ContainerName, SandboxTime};
@@ -139,7 +139,10 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
         }
         json_response(Body::from(body), marker)
     } else {
-        json_response(Body::new(json), marker)
+        json_response(
+            Body::new(WithDeadline::new(json, state.response_deadline)),
+            marker,
+        )
     };
     if let Ok(value) = HeaderValue::from_str(&container.0) {
         response.headers_mut().insert(CONTAINER_HEADER, value);

@@ -28,6 +28,10 @@ pub struct AppState {
     pub max_files: usize,
     /// How long a client gets to send a request body.
     pub body_deadline: Duration,
+    /// How long a streamed response may take to send in all (each write
+    /// has the listener's own deadline; this bounds a client that reads a
+    /// little just often enough).
+    pub response_deadline: Duration,
     pub limits: Limits,
     /// `--proxy`: the listener accepts only this peer; its
     /// `X-Forwarded-For` names the client.
@@ -55,6 +59,7 @@ impl AppState {
             max_timeout: Duration::from_secs(10),
             max_files: 256,
             body_deadline: Duration::from_secs(30),
+            response_deadline: Duration::from_secs(60),
             limits: Limits::default(),
             proxy: None,
             rate_limit: None,
@@ -79,6 +84,7 @@ impl AppState {
             max_files: settings.max_files,
             limits: settings.limits(),
             body_deadline: settings.client_timeout,
+            response_deadline: settings.client_timeout * 2,
             proxy: settings.proxy,
             rate_limit: settings.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
             cache: settings
@@ -112,8 +118,18 @@ pub(super) fn client_of(state: &AppState, request: &Parts) -> IpAddr {
         .next_back()
         .and_then(|value| value.to_str().ok())
         .and_then(|list| list.rsplit(',').next())
-        .and_then(|last| last.trim().parse::<IpAddr>().ok())
+        .and_then(|last| forwarded_ip(last.trim()))
         .unwrap_or(peer)
+}
+
+/// An `X-Forwarded-For` entry: `1.2.3.4`, `2001:db8::1`, or with a port
+/// (`1.2.3.4:5678`, `[2001:db8::1]:5678`).
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 /// The check before a keyed endpoint reads anything: 429 (the client's
@@ -185,6 +201,12 @@ mod tests {
         assert_eq!(client_of(&behind, &request), ip("203.0.113.7"));
         let request = parts("10.0.0.1:4000", &["1.1.1.1, 203.0.113.8"]);
         assert_eq!(client_of(&behind, &request), ip("203.0.113.8"));
+        let request = parts("10.0.0.1:4000", &["203.0.113.9:5678"]);
+        assert_eq!(client_of(&behind, &request), ip("203.0.113.9"));
+        let request = parts("10.0.0.1:4000", &["[2001:db8::7]:5678"]);
+        assert_eq!(client_of(&behind, &request), ip("2001:db8::7"));
+        let request = parts("10.0.0.1:4000", &["[2001:db8::8]"]);
+        assert_eq!(client_of(&behind, &request), ip("2001:db8::8"));
         let request = parts("10.0.0.1:4000", &["garbage"]);
         assert_eq!(client_of(&behind, &request), ip("10.0.0.1"));
         // Without --proxy the header is anyone's to write, so it is ignored.

@@ -61,6 +61,9 @@ pub struct Settings {
     pub pool_size: usize,
 }
 
+/// `--max-client-connections` when not set.
+pub const DEFAULT_CLIENT_CONNECTIONS: usize = 64;
+
 /// `--standalone`: each client IP gets `burst` tokens, one back every `refill`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -263,7 +266,7 @@ impl Settings {
                 .map_err(bad("clientTimeout"))?,
             max_client_connections: o
                 .max_client_connections
-                .map_or(Ok(64), check_positive)
+                .map_or(Ok(DEFAULT_CLIENT_CONNECTIONS), check_positive)
                 .map_err(bad("maxClientConnections"))?,
             max_files: o
                 .max_files

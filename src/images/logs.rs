@@ -3,13 +3,18 @@
 //!
 //! The directory is made 0700 if missing; an existing one must be a real
 //! directory (not a link), owned by this user and closed to group and
-//! others, or the build stops and says so. Inside it, a log is removed and
-//! created again with `O_CREAT | O_EXCL | O_NOFOLLOW`, so a planted link is
-//! replaced, never followed.
+//! others, or the build stops and says so. Each log is then opened relative
+//! to the directory's own descriptor, which is checked again (so the
+//! directory cannot be swapped between check and use), removed and created
+//! again with `O_CREAT | O_EXCL | O_NOFOLLOW`: a planted link is replaced,
+//! never followed.
 
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{DirBuilder, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+
+use rustix::fs::{Mode, OFlags};
 use std::path::Path;
 
 /// Makes (or checks) `dir` for logs; the message says what is wrong.
@@ -50,27 +55,57 @@ pub fn prepare_dir(dir: &Path) -> Result<(), String> {
 
 /// A new, empty log file at `path`, replacing whatever was there.
 pub fn create(path: &Path) -> io::Result<File> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    let (dir, name) = private_parent(path)?;
+    match rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(e.into()),
     }
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
+    open_in(&dir, name, OFlags::CREATE | OFlags::EXCL)
 }
 
 /// `path` opened to append to, created if missing; never through a link.
 pub fn append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
+    let (dir, name) = private_parent(path)?;
+    open_in(&dir, name, OFlags::CREATE | OFlags::APPEND)
+}
+
+/// The directory holding `path`, opened without following a link and
+/// checked on the opened descriptor (so it cannot be swapped after the
+/// check): owned by this user, closed to others. Everything inside is
+/// then opened relative to it.
+fn private_parent(path: &Path) -> io::Result<(OwnedFd, &std::ffi::OsStr)> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a file path",
+        ));
+    };
+    let dir = rustix::fs::open(
+        parent,
+        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let stat = rustix::fs::fstat(&dir)?;
+    if stat.st_uid != rustix::process::geteuid().as_raw() || stat.st_mode & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a private directory of this user",
+                parent.display()
+            ),
+        ));
+    }
+    Ok((dir, name))
+}
+
+fn open_in(dir: &OwnedFd, name: &std::ffi::OsStr, how: OFlags) -> io::Result<File> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        how | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok(File::from(fd))
 }
 
 #[cfg(test)]
@@ -116,6 +151,16 @@ mod tests {
         prepare_dir(&made).unwrap();
         let mode = std::fs::metadata(&made).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_log_directory_swapped_for_an_open_one_after_the_check_is_refused_at_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        prepare_dir(&logs).unwrap();
+        std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(create(&logs.join("x.log")).is_err());
+        assert!(append(&logs.join("x.log")).is_err());
     }
 
     #[test]

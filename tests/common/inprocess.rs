@@ -49,7 +49,7 @@ impl Sandbox for Fake {
                 }
                 Fake::Failing(error) => Err(error()),
                 Fake::Loud(bytes) => Ok(RunOutcome {
-                    stdout: Captured::from(vec![b'x'; *bytes].as_slice()),
+                    stdout: loud(*bytes),
                     exit_code: Some(0),
                     container: "fake".into(),
                     ..RunOutcome::default()
@@ -61,6 +61,18 @@ impl Sandbox for Fake {
     fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+}
+
+/// `bytes` of output in the runner's 32 KiB chunks.
+fn loud(bytes: usize) -> Captured {
+    let mut out = Captured::default();
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(32 * 1024);
+        out.push_capped(vec![b'x'; n], usize::MAX);
+        left -= n;
+    }
+    out
 }
 
 /// The text of a key file for [`KEY`], made once per test binary.

@@ -22,10 +22,11 @@ pub fn normalize(recorded: &str) -> Option<Version> {
             .map(|p| p.parse().ok())
             .collect::<Option<_>>()?;
         // A version has at least two parts, and nothing but letters before it.
-        let prefix_ok = token[..start].chars().all(|c| c.is_ascii_alphabetic() || c == '"');
-        (parts.len() >= 2 && prefix_ok).then(|| {
-            Version::new(parts[0], parts[1], parts.get(2).copied().unwrap_or(0))
-        })
+        let prefix_ok = token[..start]
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '"');
+        (parts.len() >= 2 && prefix_ok)
+            .then(|| Version::new(parts[0], parts[1], parts.get(2).copied().unwrap_or(0)))
     })
 }
 
@@ -47,7 +48,10 @@ pub fn requirement(wanted: &str) -> Option<VersionReq> {
 }
 
 /// The highest of `versions` that `wanted` matches.
-pub fn best<'a>(wanted: &VersionReq, versions: impl IntoIterator<Item = &'a Version>) -> Option<&'a Version> {
+pub fn best<'a>(
+    wanted: &VersionReq,
+    versions: impl IntoIterator<Item = &'a Version>,
+) -> Option<&'a Version> {
     versions.into_iter().filter(|v| wanted.matches(v)).max()
 }
 
@@ -59,13 +63,19 @@ mod tests {
     fn what_the_images_record_becomes_semver() {
         for (recorded, want) in [
             ("gcc (Debian 12.2.0-14+deb12u1) 12.2.0", "12.2.0"),
-            ("Mono JIT compiler version 6.8.0.105 (Debian 6.8.0.105+dfsg-3.3+deb12u1)", "6.8.0"),
+            (
+                "Mono JIT compiler version 6.8.0.105 (Debian 6.8.0.105+dfsg-3.3+deb12u1)",
+                "6.8.0",
+            ),
             ("Welcome to Racket v8.7 [cs].", "8.7.0"),
             ("Racket 8.7 CS", "8.7.0"),
             ("Python 3.11.2", "3.11.2"),
             ("go version go1.19.8 linux/amd64", "1.19.8"),
             ("openjdk version \"17.0.19\" 2026-04-21", "17.0.19"),
-            ("GNU bash, version 5.2.15(1)-release (x86_64-pc-linux-gnu)", "5.2.15"),
+            (
+                "GNU bash, version 5.2.15(1)-release (x86_64-pc-linux-gnu)",
+                "5.2.15",
+            ),
             ("NASM version 2.16.01", "2.16.1"),
             ("ruby 3.1.2p20 (2022-04-12 revision 4491bb740a)", "3.1.2"),
             (".NET Core SDK 2.2.104", "2.2.104"),
@@ -81,7 +91,8 @@ mod tests {
     fn ranges_match_as_nodes_semver_does_and_the_highest_wins() {
         let v = |s: &str| Version::parse(s).unwrap();
         let installed = [v("3.10.4"), v("3.11.2"), v("2.7.18")];
-        let pick = |wanted: &str| best(&requirement(wanted).unwrap(), &installed).map(|v| v.to_string());
+        let pick =
+            |wanted: &str| best(&requirement(wanted).unwrap(), &installed).map(|v| v.to_string());
         assert_eq!(pick("*").as_deref(), Some("3.11.2"));
         assert_eq!(pick("3.x").as_deref(), Some("3.11.2"));
         assert_eq!(pick("3").as_deref(), Some("3.11.2"));
