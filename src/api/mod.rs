@@ -11,7 +11,7 @@
 //! - [`readiness`]: `GET /ready`'s answer.
 //! - [`installed`]: the view of installed images `/ready` and `/languages` share.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
-//! - [`piston`]: Piston's API (in progress: its versions).
+//! - [`piston`]: Piston's API (in progress: its versions; names and aliases are in the map).
 //! - [`log`]: one log line per request and `X-Request-Id`.
 
 pub mod body;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::language::{is_env_name, Language, LimitOverrides, SelfTest, ARGS, SOURCE, SOURCES};
+use super::language::{
+    is_env_name, Language, LimitOverrides, PistonName, SelfTest, ARGS, SOURCE, SOURCES,
+};
 use super::recipe::{check_image_name, Recipe};
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +52,7 @@ pub(super) fn read(text: &str) -> Result<Parsed, String> {
     }
     let mut by_id = BTreeMap::new();
     let mut names = BTreeSet::new();
+    let mut piston_names = BTreeSet::new();
     for mut entry in file.language {
         let id = entry.id;
         if let Some(recipe) = entry.recipe.take() {
@@ -70,6 +73,13 @@ pub(super) fn read(text: &str) -> Result<Parsed, String> {
             validate(entry, &file.defaults).map_err(|m| format!("language {id}: {m}"))?;
         if !names.insert(language.name.to_ascii_lowercase()) {
             return Err(format!("language name {} appears twice", language.name));
+        }
+        for piston_name in language.piston.iter().flat_map(PistonName::all) {
+            if !piston_names.insert(piston_name.to_owned()) {
+                return Err(format!(
+                    "language {id}: Piston name or alias {piston_name:?} is taken"
+                ));
+            }
         }
         if by_id.insert(id, Arc::new(language)).is_some() {
             return Err(format!("language id {id} appears twice"));
@@ -115,6 +125,9 @@ struct Entry {
     /// Shown with the language in listings, e.g. that its toolchain is unmaintained.
     #[serde(default)]
     notice: Option<String>,
+    /// Its name and aliases in Piston's API.
+    #[serde(default)]
+    piston: Option<PistonName>,
     selftest: SelfTest,
 }
 
@@ -198,6 +211,7 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
         run: entry.run,
         sources: entry.sources,
         several: entry.several.map(|s| (s.compile, s.run)),
+        piston: entry.piston,
         env,
         limits: entry.limits,
         notice: entry.notice,

@@ -53,6 +53,22 @@ pub struct LimitOverrides {
     pub tmp_mb: Option<u32>,
 }
 
+/// A language's name and aliases in Piston's API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PistonName {
+    pub language: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl PistonName {
+    /// The name, then the aliases.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.language.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+}
+
 /// One language, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Language {
@@ -74,6 +90,8 @@ pub struct Language {
     pub limits: LimitOverrides,
     /// Shown with the language in listings.
     pub notice: Option<String>,
+    /// Its name and aliases in Piston's API, when it has them.
+    pub piston: Option<PistonName>,
     pub selftest: SelfTest,
 }
 
@@ -182,6 +200,16 @@ mod tests {
             !compile.contains(&"util.h".to_owned()),
             "headers are not compiled"
         );
+    }
+
+    #[test]
+    fn every_builtin_language_has_a_piston_name() {
+        let map = crate::languages::LanguageMap::load(None).unwrap();
+        for language in map.iter() {
+            assert!(language.piston.is_some(), "{}", language.name);
+        }
+        let c = builtin(7).piston.clone().unwrap();
+        assert_eq!(c.all().collect::<Vec<_>>(), ["c", "gcc"]);
     }
 
     #[test]

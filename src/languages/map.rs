@@ -253,6 +253,21 @@ selftest = { hello = "int main(void) { return 0; }" }
     }
 
     #[test]
+    fn a_piston_name_or_alias_used_twice_is_refused() {
+        let lang = |id: u32, piston: &str| {
+            format!(
+                "\n[[language]]\nid = {id}\nname = \"L{id}\"\nimage = \"c\"\nsource = \"a.c\"\n\
+                 run = [\"cc\"]\npiston = {piston}\nselftest = {{ hello = \"x\" }}\n"
+            )
+        };
+        let one = lang(30, r#"{ language = "cc", aliases = ["k"] }"#);
+        let other = lang(31, r#"{ language = "dd", aliases = ["k"] }"#);
+        assert!(parse_err(&format!("{MINI}{one}{other}")).contains("\"k\" is taken"));
+        let fine = lang(31, r#"{ language = "dd" }"#);
+        assert!(LanguageMap::parse(&format!("{MINI}{one}{fine}"), "test").is_ok());
+    }
+
+    #[test]
     fn unknown_placeholders_are_refused() {
         let text = MINI.replace("{source}\"]", "{src}\"]");
         assert!(parse_err(&text).contains("unknown placeholder {src}"));
