@@ -231,9 +231,19 @@ fn keep(out: &mut Output, in_stage: bool, stream: Stream, mut bytes: Vec<u8>, ca
     let chunk = Bytes::from(bytes);
     merged.push(chunk.clone());
     if let (true, Some(stage)) = (in_stage, out.stages.last_mut()) {
-        match stream {
-            Stream::Stdout => stage.stdout.push(chunk),
-            Stream::Stderr => stage.stderr.push(chunk),
+        stage.output.push(chunk.clone());
+        let name = match stream {
+            Stream::Stdout => {
+                stage.stdout.push(chunk);
+                "stdout"
+            }
+            Stream::Stderr => {
+                stage.stderr.push(chunk);
+                "stderr"
+            }
+        };
+        if exceeded {
+            stage.truncated_stream = Some(name);
         }
     }
     exceeded
@@ -386,6 +396,7 @@ mod tests {
             Collected::Truncated(out) => {
                 assert_eq!(out.stdout.len(), 2500);
                 assert!(out.stages[0].truncated);
+                assert_eq!(out.stages[0].truncated_stream, Some("stdout"));
                 assert_eq!(out.stages[0].stdout.len(), 2500);
             }
             _ => panic!("expected truncation"),
@@ -433,6 +444,7 @@ mod tests {
                 assert!(compile.stdout.is_empty());
                 assert_eq!((run.name.as_str(), run.exit_code), ("run", Some(3)));
                 assert_eq!(run.stderr.to_vec(), b"b");
+                assert_eq!(run.output.to_vec(), b"ab", "interleaved in arrival order");
             }
             _ => panic!("expected exit"),
         }

@@ -48,6 +48,8 @@ pub struct StageOutcome {
     pub name: String,
     pub stdout: Captured,
     pub stderr: Captured,
+    /// Both streams interleaved in arrival order (the same chunks, shared).
+    pub output: Captured,
     /// Exit code of the stage's last step that ran, if it exited normally.
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -57,6 +59,8 @@ pub struct StageOutcome {
     pub cpu_limited: bool,
     /// An output stream reached its byte cap in this stage.
     pub truncated: bool,
+    /// Which: `"stdout"` or `"stderr"`.
+    pub truncated_stream: Option<&'static str>,
     pub wall_time: Duration,
     /// The container's CPU time during the stage, from its cgroup.
     pub cpu_time: Option<Duration>,
