@@ -3,7 +3,7 @@
 //!
 //! 1. `--proxy`: a peer that is not the proxy is refused at once. Over plain
 //!    HTTP it gets the original's 403 with its JSON `detail`, written as soon
-//!    as the peer has sent something (or after [`REFUSAL_WAIT`] if it sends
+//!    as the peer has sent something (or after 250 ms if it sends
 //!    nothing: HTTP clients such as hyper's treat an answer that arrives
 //!    before their request as an error), then a half-close and a short
 //!    bounded drain so that the client reads it (closing with its request
@@ -25,26 +25,35 @@
 //! Refusals are logged at most once per [`WARN_EVERY`] per kind, with how
 //! many were not logged. On shutdown no new connections are accepted while
 //! open ones finish their requests.
+//!
+//! - [`refuse`]: the 403 for a peer that is not the proxy.
+//! - [`clients`]: open connections per client address.
+//! - [`warnings`]: refusals logged sparingly.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::buckets::client_key;
+mod clients;
+mod refuse;
+mod warnings;
+
+use clients::{ClientSlot, ClientTable};
+use refuse::{refuse, MAX_REFUSALS};
+use warnings::Warnings;
+pub use warnings::WARN_EVERY;
 
 /// Connections open at once, by default (fewer when the file-descriptor
 /// limit is lower, see [`fit_to_fd_limit`]); one more is closed as soon as it
@@ -55,21 +64,10 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// File descriptors kept for everything but client connections (podman's
 /// socket, containers' streams, logs).
 const FD_RESERVE: u64 = 512;
-/// Refused non-proxy peers being answered at once; beyond this they are
-/// closed without the 403.
-const MAX_REFUSALS: usize = 256;
-/// How long the 403 waits for a refused peer to start its request.
-const REFUSAL_WAIT: Duration = Duration::from_millis(250);
-/// How long a refused peer gets to read the 403 and finish sending.
-const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
-/// Bytes of a refused peer's request read and thrown away, at most.
-const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
 /// The most bytes of a request's head held for one connection.
 const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines in one request.
 const MAX_HEADERS: usize = 128;
-/// How often each kind of refusal may be logged.
-pub const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// How [`serve`] bounds its connections.
 #[derive(Debug, Clone, Copy)]
@@ -276,152 +274,5 @@ impl Connection {
         if let Err(e) = watcher.watch(connection).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
-    }
-}
-
-/// The answer a peer other than the proxy gets, as bytes on the wire.
-fn forbidden() -> Vec<u8> {
-    let body = crate::api::error::ApiError::Forbidden.json_body();
-    let mut response = format!(
-        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    response.extend_from_slice(body.as_bytes());
-    response
-}
-
-/// Refuses a peer that is not the proxy without reading its request: over
-/// plain HTTP the 403 (when fewer than [`MAX_REFUSALS`] are being answered),
-/// over TLS a close.
-fn refuse(mut stream: TcpStream, tls: bool, refusals: &Arc<Semaphore>) {
-    if tls {
-        return;
-    }
-    let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else {
-        return;
-    };
-    tokio::spawn(async move {
-        // Peeked, not read: the request stays unread in the socket.
-        let _ = tokio::time::timeout(REFUSAL_WAIT, stream.peek(&mut [0u8; 1])).await;
-        let answer = async {
-            stream.write_all(&forbidden()).await?;
-            stream.shutdown().await?;
-            let mut buf = [0u8; 4096];
-            let mut read = 0;
-            while read < REFUSAL_DRAIN_BYTES {
-                match stream.read(&mut buf).await? {
-                    0 => break,
-                    n => read += n,
-                }
-            }
-            std::io::Result::Ok(())
-        };
-        let _ = tokio::time::timeout(REFUSAL_DRAIN, answer).await;
-        drop(permit);
-    });
-}
-
-/// Open connections per client address.
-#[derive(Default)]
-struct ClientTable {
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl ClientTable {
-    /// A place for one more connection from `ip`, unless it holds `cap`.
-    fn take(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<ClientSlot> {
-        let key = client_key(ip);
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(key).or_insert(0);
-        if *count >= cap {
-            return None;
-        }
-        *count += 1;
-        Some(ClientSlot {
-            table: Arc::clone(self),
-            key,
-        })
-    }
-}
-
-/// One connection counted against its client; given back on drop.
-struct ClientSlot {
-    table: Arc<ClientTable>,
-    key: IpAddr,
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut open = self.table.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.key);
-            }
-        }
-    }
-}
-
-/// The kinds of refusal, each logged at most once per [`WARN_EVERY`].
-#[derive(Default)]
-struct Warnings {
-    accept_failed: Warning,
-    not_proxy: Warning,
-    per_client: Warning,
-    full: Warning,
-}
-
-#[derive(Default)]
-struct Warning {
-    last: Mutex<Option<Instant>>,
-    unlogged: AtomicU64,
-}
-
-impl Warning {
-    fn warn(&self, message: std::fmt::Arguments<'_>) {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|at| at.elapsed() < WARN_EVERY) {
-            self.unlogged.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        *last = Some(Instant::now());
-        let unlogged = self.unlogged.swap(0, Ordering::Relaxed);
-        if unlogged == 0 {
-            tracing::warn!("{message}");
-        } else {
-            tracing::warn!("{message} (and {unlogged} more like it not logged)");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_client_gets_its_cap_of_connections_and_its_places_back_on_close() {
-        let table = Arc::new(ClientTable::default());
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let held: Vec<_> = (0..3).map(|_| table.take(ip, 3).unwrap()).collect();
-        assert!(table.take(ip, 3).is_none());
-        assert!(table.take("192.0.2.2".parse().unwrap(), 3).is_some());
-        drop(held);
-        assert!(table.take(ip, 3).is_some());
-        assert!(
-            table.open.lock().unwrap().len() <= 1,
-            "closed clients are forgotten"
-        );
-    }
-
-    #[test]
-    fn the_refusal_is_a_complete_http_response_with_a_json_detail() {
-        let text = String::from_utf8(forbidden()).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 403 Forbidden\r\n"));
-        assert!(head.contains(&format!("content-length: {}", body.len())));
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert!(json["detail"].as_str().unwrap().contains("proxy"));
     }
 }
