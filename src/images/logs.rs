@@ -15,40 +15,57 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 
 use rustix::fs::{Mode, OFlags};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Makes (or checks) `dir` for logs; the message says what is wrong.
-pub fn prepare_dir(dir: &Path) -> Result<(), String> {
+/// Why the log directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LogDirError {
+    #[error("cannot create {}: {source}", path.display())]
+    Create { path: PathBuf, source: io::Error },
+    #[error("{} is not a directory (a link?)", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{} belongs to uid {owner}, not this user ({me}); remove it", path.display())]
+    NotOurs { path: PathBuf, owner: u32, me: u32 },
+    #[error("{} is open to group or others (mode {mode:o}); chmod 700 it", path.display())]
+    Open { path: PathBuf, mode: u32 },
+}
+
+/// Makes (or checks) `dir` for logs.
+pub fn prepare_dir(dir: &Path) -> Result<(), LogDirError> {
+    let create = |path: &Path| {
+        let path = path.to_owned();
+        move |source| LogDirError::Create { path, source }
+    };
     if let Some(parent) = dir.parent() {
         DirBuilder::new()
             .recursive(true)
             .mode(0o755)
             .create(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            .map_err(create(parent))?;
     }
     match DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+        Err(e) => return Err(create(dir)(e)),
     }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let meta = std::fs::symlink_metadata(dir).map_err(create(dir))?;
     let me = rustix::process::geteuid().as_raw();
     if !meta.file_type().is_dir() {
-        return Err(format!("{} is not a directory (a link?)", dir.display()));
+        return Err(LogDirError::NotADirectory(dir.to_owned()));
     }
     if meta.uid() != me {
-        return Err(format!(
-            "{} belongs to uid {}, not this user ({me}); remove it",
-            dir.display(),
-            meta.uid()
-        ));
+        return Err(LogDirError::NotOurs {
+            path: dir.to_owned(),
+            owner: meta.uid(),
+            me,
+        });
     }
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!(
-            "{} is open to group or others (mode {:o}); chmod 700 it",
-            dir.display(),
-            meta.permissions().mode() & 0o777
-        ));
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(LogDirError::Open {
+            path: dir.to_owned(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -138,14 +155,20 @@ mod tests {
         let open = dir.path().join("open");
         std::fs::create_dir(&open).unwrap();
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(prepare_dir(&open).unwrap_err().contains("group or others"));
+        assert!(prepare_dir(&open)
+            .unwrap_err()
+            .to_string()
+            .contains("group or others"));
 
         let elsewhere = dir.path().join("elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
         let link = dir.path().join("link");
         symlink(&elsewhere, &link).unwrap();
-        assert!(prepare_dir(&link).unwrap_err().contains("not a directory"));
+        assert!(prepare_dir(&link)
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
 
         let made = dir.path().join("a/b/logs");
         prepare_dir(&made).unwrap();
@@ -174,8 +197,9 @@ mod tests {
         std::fs::create_dir(&theirs).unwrap();
         std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
         std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
-        assert!(prepare_dir(&theirs)
-            .unwrap_err()
-            .contains("belongs to uid 65534"));
+        assert!(matches!(
+            prepare_dir(&theirs),
+            Err(LogDirError::NotOurs { owner: 65534, .. })
+        ));
     }
 }

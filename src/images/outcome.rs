@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("build log directory: {0}")]
-    LogDir(String),
+    LogDir(#[from] super::logs::LogDirError),
     /// The language map names images it cannot order (a cycle, a missing recipe).
     #[error("{0}")]
     Plan(String),
