@@ -11,7 +11,7 @@
 //! - [`readiness`]: `GET /ready`'s answer.
 //! - [`installed`]: the view of installed images `/ready` and `/languages` share.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
-//! - [`piston`]: Piston's API (in progress: its versions; names and aliases are in the map).
+//! - [`piston`]: Piston's API under `/api/v2` (in progress: runtimes so far).
 //! - [`log`]: one log line per request and `X-Request-Id`.
 
 pub mod body;
@@ -44,6 +44,7 @@ pub fn router(state: AppState, ping: bool) -> Router {
         router = router.route("/ping", get(health::pong).fallback(not_allowed));
     }
     router
+        .nest("/api/v2", piston::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::from_fn(log::log_requests))
         .with_state(state)
