@@ -307,18 +307,12 @@ async fn tls_handshakes_are_bounded() {
     assert!(answer.ends_with("pong"), "{answer}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_client_that_stops_reading_loses_its_slot() {
-    let policy = Policy {
-        connections: 1,
-        write: Duration::from_secs(1),
-        ..Policy::default()
-    };
-    // 64 MiB of output: far more than the sockets' buffers hold.
-    let app = App::serve(state(Fake::Loud(64 << 20)), false, policy).await;
+/// A keyed `POST /run` sent from a socket with a receive buffer of
+/// `bytes`; the response is left for the caller to read (or not).
+async fn keyed_run_with_receive_buffer(app: &App, bytes: u32) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stuck = socket
+    socket.set_recv_buffer_size(bytes).unwrap();
+    let mut stream = socket
         .connect(SocketAddr::from(([127, 0, 0, 1], app.port())))
         .await
         .unwrap();
@@ -328,7 +322,20 @@ async fn a_client_that_stops_reading_loses_its_slot() {
          X-Master-Key: {KEY}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    stuck.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_loses_its_slot() {
+    let policy = Policy {
+        connections: 1,
+        write: Duration::from_secs(1),
+        ..Policy::default()
+    };
+    // 64 MiB of output: far more than the sockets' buffers hold.
+    let app = App::serve(state(Fake::Loud(64 << 20)), false, policy).await;
+    let mut stuck = keyed_run_with_receive_buffer(&app, 4096).await;
     // It never reads. Its connection holds the only slot until the write
     // deadline passes; then another client is served.
     let mut served = None;
@@ -358,19 +365,7 @@ async fn a_client_that_reads_a_little_now_and_then_cannot_hold_a_response_for_ev
     let mut app_state = state(Fake::Loud(64 << 20));
     app_state.response_deadline = Duration::from_secs(1);
     let app = App::serve(app_state, false, Policy::default()).await;
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(64 * 1024).unwrap();
-    let mut slow = socket
-        .connect(SocketAddr::from(([127, 0, 0, 1], app.port())))
-        .await
-        .unwrap();
-    let body = r#"{"language_id": 1, "code": "eA=="}"#;
-    let request = format!(
-        "POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         X-Master-Key: {KEY}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    slow.write_all(request.as_bytes()).await.unwrap();
+    let mut slow = keyed_run_with_receive_buffer(&app, 64 * 1024).await;
     // The client keeps reading (the write deadline of 30 s never passes),
     // just slowly: only the response's own deadline can end this early.
     let started = std::time::Instant::now();

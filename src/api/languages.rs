@@ -37,14 +37,7 @@ pub async fn list(
     let (parts, _) = request.into_parts();
     admit(&state, &parts)?;
     authorize(&state, &parts).await?;
-    let images = state
-        .images
-        .get(&state.sandbox)
-        .await
-        .map_err(|e| ApiError::Unavailable {
-            detail: format!("{e}; retry shortly"),
-            retry_after: 5,
-        })?;
+    let images = state.installed_images().await?;
     let versions: HashMap<&str, Option<&String>> = images
         .iter()
         .map(|image| (image.reference.as_str(), image.version.as_ref()))

@@ -95,6 +95,22 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The installed images from the shared view, or a 503 saying podman is
+    /// not answering (for the listings of every API).
+    pub(super) async fn installed_images(
+        &self,
+    ) -> Result<Arc<Vec<crate::sandbox::InstalledImage>>, ApiError> {
+        self.images
+            .get(&self.sandbox)
+            .await
+            .map_err(|e| ApiError::Unavailable {
+                detail: format!("{e}; retry shortly"),
+                retry_after: 5,
+            })
+    }
+}
+
 fn peer_of(request: &Parts) -> Option<IpAddr> {
     request
         .extensions

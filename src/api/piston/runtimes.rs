@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::error::PistonError;
 use super::version::normalize;
-use crate::api::error::ApiError;
 use crate::api::run::authorize;
 use crate::api::state::{admit, AppState};
 
@@ -25,14 +24,7 @@ pub async fn list(
     let (parts, _) = request.into_parts();
     admit(&state, &parts)?;
     authorize(&state, &parts).await?;
-    let images = state
-        .images
-        .get(&state.sandbox)
-        .await
-        .map_err(|e| ApiError::Unavailable {
-            detail: format!("{e}; retry shortly"),
-            retry_after: 5,
-        })?;
+    let images = state.installed_images().await?;
     let mut runtimes: Vec<Runtime> = state
         .languages
         .iter()
