@@ -259,7 +259,7 @@ fn c_job(code: &str, run_memory_mb: Option<u64>, run_cpu: Option<Duration>) -> R
         .unwrap()
         .clone();
     let stages = c
-        .stages(&[], &c.source, &[])
+        .stages(&whipcode::languages::Invocation::of(&c.source))
         .into_iter()
         .map(|(name, steps)| StageSpec {
             name: name.into(),

@@ -67,14 +67,28 @@ impl InstalledView {
 
     /// The installed images, at most one interval old.
     pub async fn get(self: &Arc<Self>, sandbox: &Arc<dyn Sandbox>) -> View {
+        self.within(sandbox, Duration::ZERO).await
+    }
+
+    /// The installed images, at most one interval old; or, when the last
+    /// view was a list at most `grace` old, that one at once while a fresh
+    /// one is asked for in the background. For a run's lookup, which must
+    /// not wait for podman's listing: a run whose image has gone since
+    /// fails with its own 503 and marks the view stale (then this waits).
+    pub async fn within(self: &Arc<Self>, sandbox: &Arc<dyn Sandbox>, grace: Duration) -> View {
         let mut answer = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let stale = self.stale.swap(false, Ordering::Relaxed);
-            match &state.last {
-                Some((at, view)) if !stale && at.elapsed() < self.interval => return view.clone(),
-                _ => {}
+            let mut at_once = None;
+            if let (Some((at, view)), false) = (&state.last, stale) {
+                if at.elapsed() < self.interval {
+                    return view.clone();
+                }
+                if view.is_ok() && at.elapsed() < grace {
+                    at_once = Some(view.clone());
+                }
             }
-            match &state.asking {
+            let asking = match &state.asking {
                 Some(asking) => asking.clone(),
                 None => {
                     let (tell, asking) = watch::channel(None);
@@ -82,7 +96,11 @@ impl InstalledView {
                     tokio::spawn(Arc::clone(self).ask(Arc::clone(sandbox), tell));
                     asking
                 }
+            };
+            if let Some(view) = at_once {
+                return view;
             }
+            asking
         };
         let view = match answer.wait_for(Option::is_some).await {
             Ok(view) => view.clone().unwrap_or(Err(ViewError::Failed)),
@@ -120,5 +138,54 @@ impl InstalledView {
     /// How many times podman has been asked.
     pub fn times_asked(&self) -> u64 {
         self.asked.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{BoxFuture, RunOutcome, RunSpec, SandboxError};
+
+    /// Lists nothing, slowly, counting the questions.
+    #[derive(Default)]
+    struct Slow {
+        asked: AtomicU64,
+    }
+
+    impl Sandbox for Slow {
+        fn run(&self, _: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
+            Box::pin(async { Err(SandboxError::Engine("none".into())) })
+        }
+
+        fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
+            Box::pin(async {
+                self.asked.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Ok(Vec::new())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn within_a_grace_a_run_gets_the_last_list_at_once_while_it_is_refreshed() {
+        let slow = Arc::new(Slow::default());
+        let sandbox: Arc<dyn Sandbox> = slow.clone();
+        let view = Arc::new(InstalledView::new(Duration::from_millis(50)));
+        assert!(view.get(&sandbox).await.is_ok());
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let started = Instant::now();
+        assert!(view.within(&sandbox, Duration::from_secs(60)).await.is_ok());
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "did not wait for podman"
+        );
+        // The refresh is under way: a plain get waits for it, no new question.
+        assert!(view.get(&sandbox).await.is_ok());
+        assert_eq!(slow.asked.load(Ordering::SeqCst), 2);
+        // Marked stale (an image went missing), it waits for a fresh list.
+        view.mark_stale();
+        let started = Instant::now();
+        assert!(view.within(&sandbox, Duration::from_secs(60)).await.is_ok());
+        assert!(started.elapsed() >= Duration::from_millis(400));
     }
 }

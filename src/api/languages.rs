@@ -9,8 +9,8 @@ use axum::Json;
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::run::authorize;
-use super::state::{admit, AppState};
+use super::intake::keyed;
+use super::state::AppState;
 
 #[derive(Debug, Serialize)]
 pub struct LanguageInfo {
@@ -35,8 +35,7 @@ pub async fn list(
     request: Request,
 ) -> Result<Json<Listing>, ApiError> {
     let (parts, _) = request.into_parts();
-    admit(&state, &parts)?;
-    authorize(&state, &parts).await?;
+    keyed(&state, &parts).await?;
     let images = state.installed_images().await?;
     let versions: HashMap<&str, Option<&String>> = images
         .iter()

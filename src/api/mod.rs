@@ -3,6 +3,8 @@
 //!
 //! - [`error`]: the one error type and its statuses.
 //! - [`request`]: the wire body of `POST /run` and its validation.
+//! - [`intake`]: what every keyed route checks first (rate limit, size, key, type, body).
+//! - [`job`]: the one job every API makes of its request, and its run in the sandbox.
 //! - [`run`]: the `POST /run` handler.
 //! - [`body`]: its JSON response, escaped chunk by chunk as it is sent.
 //! - [`cache`]: `--cache`, finished responses by a key over every input.
@@ -11,7 +13,7 @@
 //! - [`readiness`]: `GET /ready`'s answer.
 //! - [`installed`]: the view of installed images `/ready` and `/languages` share.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
-//! - [`piston`]: Piston's API under `/api/v2` (in progress: runtimes so far).
+//! - [`piston`]: Piston's API under `/api/v2`.
 //! - [`log`]: one log line per request and `X-Request-Id`.
 
 pub mod body;
@@ -19,6 +21,8 @@ pub mod cache;
 pub mod error;
 pub mod health;
 pub mod installed;
+pub mod intake;
+pub mod job;
 pub mod languages;
 pub mod log;
 pub mod piston;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::job::{Job, StageLimits};
 use crate::languages::{is_env_name, Language, LanguageMap};
 
 /// Most arguments in `args`, and most bytes in one argument.
@@ -68,6 +69,26 @@ pub struct Context<'a> {
     pub max_timeout: Duration,
     /// Most files in a job, the entry file included.
     pub max_files: usize,
+}
+
+impl RunRequest {
+    /// The job: `code` is the entry file under the language's source name,
+    /// `args` are the tool's flags, both stages have a wall-clock limit.
+    pub fn into_job(self) -> Job {
+        let mut files = Vec::with_capacity(self.files.len() + 1);
+        files.push((self.language.source.clone(), self.code));
+        files.extend(self.files);
+        Job {
+            files,
+            tool_args: self.args,
+            program_args: Vec::new(),
+            stdin: self.stdin,
+            env: self.env,
+            compile: StageLimits::timeout(self.compile_timeout),
+            run: StageLimits::timeout(self.timeout),
+            language: self.language,
+        }
+    }
 }
 
 impl RunBody {
@@ -127,7 +148,7 @@ fn code(value: &Value) -> Result<Vec<u8>, ApiError> {
     Ok(decoded)
 }
 
-fn base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+pub(crate) fn base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     const LENIENT: GeneralPurpose = GeneralPurpose::new(
         &alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),

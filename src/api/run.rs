@@ -1,26 +1,21 @@
-//! `POST /run`. Checks run in the documented order, everything a header can
-//! decide before a byte of the body is read (so an unkeyed client never gets
-//! a `100 Continue` and costs no body): 429 (rate limit), 413 (from
-//! `Content-Length`), 401 (key), 415 (content type); then the body within its
-//! deadline and size (408, 413), 400 (its fields), the cache, the run itself.
-//! The 403 of `--proxy` comes before all of them, from the listener.
+//! `POST /run`: the checks of [`super::intake`], then 400 (the body's
+//! fields), the cache, the run itself.
 
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use super::body::{RunJson, RunMeta, StageJson, WithDeadline};
 use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
+use super::intake::{keyed_json_body, JSON};
 use super::log::{ContainerName, SandboxTime};
-use super::request::{Context, RunBody, RunRequest};
-use super::state::{admit, client_of, AppState};
-use crate::auth::Verdict;
-use crate::sandbox::{signal_name, RunOutcome, RunSpec, SandboxError, StageOutcome, StageSpec};
+use super::request::{Context, RunBody};
+use super::state::AppState;
+use crate::sandbox::{signal_name, RunOutcome, StageOutcome};
 
 /// Outputs up to this many bytes are sent as one body (with a length, and
 /// cacheable); larger ones are escaped and sent chunk by chunk.
@@ -73,11 +68,7 @@ impl From<&StageOutcome> for StageJson {
 
 pub async fn run(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    admit(&state, &parts)?;
-    check_declared_size(&parts.headers, state.max_bytes)?;
-    authorize(&state, &parts).await?;
-    check_content_type(&parts.headers)?;
-    let bytes = read_body(body, state.max_bytes, state.body_deadline).await?;
+    let bytes = keyed_json_body(&state, &parts, body, JSON).await?;
     let body: RunBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
     let request = body.validate(&Context {
@@ -94,35 +85,10 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     }
 
     let started = Instant::now();
-    let language = request.language.name.clone();
-    let spec = spec_for(&state, request);
-    let outcome = state.sandbox.run(spec).await.map_err(|e| match e {
-        SandboxError::Busy { .. } => ApiError::Unavailable {
-            detail: format!("{e}; retry shortly"),
-            retry_after: 1,
-        },
-        SandboxError::ImageMissing { image } => {
-            tracing::error!(%image, %language, "language image missing");
-            state.images.mark_stale();
-            ApiError::Unavailable {
-                detail: format!("the {language} image is not installed on this server"),
-                retry_after: 60,
-            }
-        }
-        other => {
-            tracing::error!(error = %other, %language, "run failed");
-            ApiError::Internal
-        }
-    })?;
-    tracing::debug!(
-        container = %outcome.container,
-        %language,
-        exit_code = ?outcome.exit_code,
-        timed_out = outcome.timed_out,
-        truncated = outcome.truncated,
-        ms = started.elapsed().as_millis() as u64,
-        "run finished"
-    );
+    let outcome = request
+        .into_job()
+        .run(state.sandbox.as_ref(), state.limits, &state.images)
+        .await?;
     let sandbox_time = SandboxTime(started.elapsed());
     let container = ContainerName(outcome.container.clone());
     let cacheable = !outcome.timed_out
@@ -171,114 +137,4 @@ fn json_response(body: Body, cache: Option<&'static str>) -> Response {
             .insert(CACHE_HEADER, HeaderValue::from_static(marker));
     }
     response
-}
-
-fn spec_for(state: &AppState, request: RunRequest) -> RunSpec {
-    let language = &request.language;
-    let names: Vec<String> = request.files.iter().map(|(name, _)| name.clone()).collect();
-    let mut files = Vec::with_capacity(request.files.len() + 1);
-    files.push((language.source.clone(), request.code));
-    files.extend(request.files);
-    let stages = language
-        .stages(&request.args, &language.source, &names)
-        .into_iter()
-        .map(|(name, steps)| StageSpec {
-            name: name.to_owned(),
-            steps,
-            timeout: if name == "compile" {
-                request.compile_timeout
-            } else {
-                request.timeout
-            },
-            cpu_time: None,
-            memory_mb: None,
-        })
-        .collect();
-    RunSpec {
-        image: language.image_ref(),
-        files,
-        stages,
-        env: request.env,
-        stdin: request.stdin,
-        limits: state.limits.with_overrides(&language.limits),
-    }
-}
-
-/// 413 from `Content-Length` alone, before anything else is read.
-fn check_declared_size(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(n) if n > limit => Err(ApiError::PayloadTooLarge { limit }),
-        _ => Ok(()),
-    }
-}
-
-/// The body, within `limit` bytes and `deadline`. The bytes are parsed where
-/// they are (no copy after collecting).
-async fn read_body(
-    body: Body,
-    limit: u64,
-    deadline: std::time::Duration,
-) -> Result<axum::body::Bytes, ApiError> {
-    let too_large = ApiError::PayloadTooLarge { limit };
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit));
-    let Ok(read) = read.await else {
-        return Err(ApiError::RequestTimeout {
-            seconds: deadline.as_secs(),
-        });
-    };
-    match read {
-        Ok(bytes) => Ok(bytes),
-        Err(e) if is_length_limit(&e) => Err(too_large),
-        Err(_) => Err(ApiError::bad("could not read the request body")),
-    }
-}
-
-fn is_length_limit(error: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
-/// 401 unless the request carries the master key; 429 when its client has
-/// spent its budget of key checks (see [`crate::auth`]).
-pub(super) async fn authorize(state: &AppState, request: &Parts) -> Result<(), ApiError> {
-    let presented = request
-        .headers
-        .get("x-master-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    match state.key.verify(presented, client_of(state, request)).await {
-        Verdict::Valid => Ok(()),
-        Verdict::Invalid => Err(ApiError::Unauthorized),
-        Verdict::Throttled { retry_after } => Err(ApiError::TooManyKeyChecks {
-            retry_after: retry_after.as_secs_f64().ceil().max(1.0) as u32,
-        }),
-        Verdict::Busy => Err(ApiError::Unavailable {
-            detail: "too many key checks in progress; retry shortly".into(),
-            retry_after: 1,
-        }),
-    }
-}
-
-/// `application/json`, parameters such as `; charset=utf-8` allowed.
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let essence = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    match essence.as_deref() {
-        Some("application/json") => Ok(()),
-        _ => Err(ApiError::UnsupportedMediaType),
-    }
 }

@@ -101,8 +101,17 @@ impl AppState {
     pub(super) async fn installed_images(
         &self,
     ) -> Result<Arc<Vec<crate::sandbox::InstalledImage>>, ApiError> {
+        self.installed_images_within(Duration::ZERO).await
+    }
+
+    /// The same, where a list up to `grace` old will do without waiting
+    /// (a run's lookup; see [`InstalledView::within`]).
+    pub(super) async fn installed_images_within(
+        &self,
+        grace: Duration,
+    ) -> Result<Arc<Vec<crate::sandbox::InstalledImage>>, ApiError> {
         self.images
-            .get(&self.sandbox)
+            .within(&self.sandbox, grace)
             .await
             .map_err(|e| ApiError::Unavailable {
                 detail: format!("{e}; retry shortly"),

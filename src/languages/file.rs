@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::language::{
-    is_env_name, Language, LimitOverrides, PistonName, SelfTest, ARGS, SOURCE, SOURCES,
+    is_env_name, Language, LimitOverrides, PistonName, SelfTest, ARGS, ENTRY_STEM, PROGRAM_ARGS,
+    SOURCE, SOURCES,
 };
 use super::recipe::{check_image_name, Recipe};
 
@@ -177,13 +178,15 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
     if entry.selftest.args.is_some() != entry.selftest.args_code.is_some() {
         return Err("selftest: args and args_code go together".into());
     }
-    for argv in entry.compile.iter().chain(std::iter::once(&entry.run)) {
-        check_command(argv)?;
+    for argv in entry.compile.iter() {
+        check_command(argv, false)?;
     }
+    check_command(&entry.run, true)?;
     if let Some(several) = &entry.several {
-        for argv in several.compile.iter().chain(std::iter::once(&several.run)) {
-            check_command(argv)?;
+        for argv in several.compile.iter() {
+            check_command(argv, false)?;
         }
+        check_command(&several.run, true)?;
     }
     if entry
         .sources
@@ -219,8 +222,14 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
     })
 }
 
-fn check_command(argv: &[String]) -> Result<(), String> {
-    if argv.first().is_none_or(|p| p.is_empty() || p == ARGS) {
+/// A command's placeholders are known and whole elements (a file name is
+/// never spliced into a longer string, such as a shell script);
+/// `{program_args}` only in a run step.
+fn check_command(argv: &[String], run: bool) -> Result<(), String> {
+    if argv
+        .first()
+        .is_none_or(|p| p.is_empty() || p.starts_with('{'))
+    {
         return Err("a command must start with a program name".into());
     }
     for item in argv {
@@ -231,9 +240,11 @@ fn check_command(argv: &[String]) -> Result<(), String> {
                 .ok_or_else(|| format!("unclosed placeholder in {item:?}"))?;
             let placeholder = &rest[open..open + close + 1];
             match placeholder {
-                SOURCE => {}
-                ARGS | SOURCES if item == placeholder => {}
-                ARGS | SOURCES => {
+                PROGRAM_ARGS if !run => {
+                    return Err(format!("{PROGRAM_ARGS} belongs in a run step only"))
+                }
+                ARGS | SOURCES | SOURCE | ENTRY_STEM | PROGRAM_ARGS if item == placeholder => {}
+                ARGS | SOURCES | SOURCE | ENTRY_STEM | PROGRAM_ARGS => {
                     return Err(format!(
                         "{placeholder} must be a whole element, not part of {item:?}"
                     ))

@@ -7,12 +7,18 @@ use serde::Deserialize;
 
 use crate::naming::image_ref;
 
-/// Placeholders of a step: the request's args (a whole element) and the source file name.
+/// Placeholders of a step, each a whole element: the flags for the
+/// compiler or interpreter (whipcode's `args`), and the entry file's name.
 pub(super) const ARGS: &str = "{args}";
 pub(super) const SOURCE: &str = "{source}";
 /// The entry file and every other file with one of the language's
-/// `sources` extensions (a whole element only).
+/// `sources` extensions.
 pub(super) const SOURCES: &str = "{sources}";
+/// The program's own arguments (Piston's `args`), in a run step; a run step
+/// without it gets them at its end.
+pub(super) const PROGRAM_ARGS: &str = "{program_args}";
+/// The entry file's name without its directory and extension (a Java class).
+pub(super) const ENTRY_STEM: &str = "{entry_stem}";
 
 /// `^[A-Za-z_][A-Za-z0-9_]*$`: a name the map may reserve and a request
 /// may set in a program's environment.
@@ -69,6 +75,32 @@ impl PistonName {
     }
 }
 
+/// What one run passes to a language's steps.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// `{args}`: flags for the compiler or interpreter (whipcode's `args`).
+    pub tool_args: &'a [String],
+    /// The program's own arguments (Piston's `args`).
+    pub program_args: &'a [String],
+    /// The entry file's name (the language's `source` unless a client
+    /// named it): `{source}` stands for it.
+    pub entry: &'a str,
+    /// The job's other files.
+    pub files: &'a [String],
+}
+
+impl<'a> Invocation<'a> {
+    /// A run of `entry` alone, with no arguments.
+    pub fn of(entry: &'a str) -> Invocation<'a> {
+        Invocation {
+            tool_args: &[],
+            program_args: &[],
+            entry,
+            files: &[],
+        }
+    }
+}
+
 /// One language, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Language {
@@ -101,54 +133,81 @@ impl Language {
         image_ref(&self.image)
     }
 
-    /// The argv steps of one run, placeholders expanded.
+    /// The argv steps of one run of the language's own source file with
+    /// `args` for the tool, placeholders expanded.
     pub fn steps(&self, args: &[String]) -> Vec<Vec<String>> {
-        self.stages(args, &self.source, &[])
+        let call = Invocation {
+            tool_args: args,
+            ..Invocation::of(&self.source)
+        };
+        self.stages(&call)
             .into_iter()
             .flat_map(|(_, steps)| steps)
             .collect()
     }
 
+    /// The extension every entry file of this language has (`.py`), from its
+    /// default source name.
+    pub fn extension(&self) -> &str {
+        self.source.rfind('.').map_or("", |dot| &self.source[dot..])
+    }
+
     /// The stages of one run, placeholders expanded: `compile` (when the
     /// language has a compile step) and `run`, each with its argv steps.
-    /// `files` are the job's other files: those with one of the language's
-    /// source extensions are compiled with the entry, and when there are
-    /// any, the language's `several` steps are used where it has them.
-    /// `entry` is the entry file's name (the language's `source` unless a
-    /// client named it): `{source}` stands for it.
-    pub fn stages(
-        &self,
-        args: &[String],
-        entry: &str,
-        files: &[String],
-    ) -> Vec<(&'static str, Vec<Vec<String>>)> {
-        let mut sources = vec![entry.to_owned()];
+    /// The job's other files with one of the language's source extensions
+    /// are compiled with the entry, and when there are any, the language's
+    /// `several` steps are used where it has them. A file name starting
+    /// with `-` is given as `./-…`, so no tool reads it as an option.
+    pub fn stages(&self, call: &Invocation<'_>) -> Vec<(&'static str, Vec<Vec<String>>)> {
+        let as_operand = |name: &str| {
+            if name.starts_with('-') {
+                format!("./{name}")
+            } else {
+                name.to_owned()
+            }
+        };
+        let entry = as_operand(call.entry);
+        let mut sources = vec![entry.clone()];
         sources.extend(
-            files
+            call.files
                 .iter()
                 .filter(|name| self.sources.iter().any(|ext| name.ends_with(ext.as_str())))
-                .cloned(),
+                .map(|name| as_operand(name)),
         );
+        let stem = {
+            let file = call.entry.rsplit('/').next().unwrap_or(call.entry);
+            file.rfind('.').map_or(file, |dot| &file[..dot]).to_owned()
+        };
         let (compile, run) = match &self.several {
             Some((compile, run)) if sources.len() > 1 => (compile.as_ref(), run),
             _ => (self.compile.as_ref(), &self.run),
         };
-        let expand = |argv: &Vec<String>| -> Vec<String> {
-            let mut out = Vec::with_capacity(argv.len() + args.len() + sources.len());
+        let expand = |argv: &Vec<String>, program_args: Option<&[String]>| -> Vec<String> {
+            let mut out = Vec::with_capacity(argv.len() + call.tool_args.len() + sources.len());
+            let mut placed = false;
             for item in argv {
                 match item.as_str() {
-                    ARGS => out.extend(args.iter().cloned()),
+                    ARGS => out.extend(call.tool_args.iter().cloned()),
                     SOURCES => out.extend(sources.iter().cloned()),
-                    _ => out.push(item.replace(SOURCE, entry)),
+                    SOURCE => out.push(entry.clone()),
+                    ENTRY_STEM => out.push(stem.clone()),
+                    PROGRAM_ARGS => {
+                        out.extend(program_args.unwrap_or_default().iter().cloned());
+                        placed = true;
+                    }
+                    _ => out.push(item.clone()),
                 }
+            }
+            if let (Some(program_args), false) = (program_args, placed) {
+                out.extend(program_args.iter().cloned());
             }
             out
         };
         let mut stages = Vec::with_capacity(2);
         if let Some(compile) = compile {
-            stages.push(("compile", vec![expand(compile)]));
+            stages.push(("compile", vec![expand(compile, None)]));
         }
-        stages.push(("run", vec![expand(run)]));
+        stages.push(("run", vec![expand(run, Some(call.program_args))]));
         stages
     }
 
@@ -173,13 +232,17 @@ mod tests {
     #[test]
     fn the_compile_and_run_stages_are_the_maps_steps() {
         let c = builtin(7);
-        let stages = c.stages(&["-DX".into()], "source.c", &[]);
+        let flags = ["-DX".to_owned()];
+        let stages = c.stages(&Invocation {
+            tool_args: &flags,
+            ..Invocation::of("source.c")
+        });
         assert_eq!(stages.len(), 2);
         assert_eq!(stages[0].0, "compile");
         assert!(stages[0].1[0].contains(&"-DX".to_owned()));
         assert_eq!(stages[1], ("run", vec![vec!["/tmp/a.out".to_owned()]]));
         assert_eq!(
-            builtin(1).stages(&[], "source.py", &[]).len(),
+            builtin(1).stages(&Invocation::of("source.py")).len(),
             1,
             "python only runs"
         );
@@ -193,7 +256,11 @@ mod tests {
             "util.h".to_owned(),
             "lib/more.c".to_owned(),
         ];
-        let compile = &c.stages(&[], "source.c", &files)[0].1[0];
+        let compile = &c.stages(&Invocation {
+            files: &files,
+            ..Invocation::of("source.c")
+        })[0]
+            .1[0];
         let at = compile.iter().position(|a| a == "source.c").unwrap();
         assert_eq!(compile[at..at + 3], ["source.c", "util.c", "lib/more.c"]);
         assert!(
@@ -215,20 +282,59 @@ mod tests {
     #[test]
     fn the_steps_get_the_entry_files_actual_name() {
         let python = builtin(1);
-        let run = &python.stages(&[], "main.py", &[])[0].1[0];
+        let run = &python.stages(&Invocation::of("main.py"))[0].1[0];
         assert_eq!(run.last().unwrap(), "main.py");
     }
 
     #[test]
     fn several_java_files_are_compiled_by_javac_then_main_is_run() {
         let java = builtin(12);
-        let single = java.stages(&[], "Main.java", &[]);
+        let single = java.stages(&Invocation::of("Main.java"));
         assert_eq!(single.len(), 1, "one file: the source launcher");
-        let several = java.stages(&[], "Main.java", &["Greeter.java".into()]);
+        let others = ["Greeter.java".to_owned()];
+        let several = java.stages(&Invocation {
+            files: &others,
+            ..Invocation::of("Main.java")
+        });
         assert_eq!(several[0].0, "compile");
         assert_eq!(several[0].1[0][0], "javac");
         assert!(several[0].1[0].ends_with(&["Main.java".into(), "Greeter.java".into()]));
         assert_eq!(several[1].1[0].last().unwrap(), "Main");
+        // The class run is the entry's, whatever the client named it.
+        let several = java.stages(&Invocation {
+            files: &others,
+            ..Invocation::of("app/Hello.java")
+        });
+        assert_eq!(several[1].1[0].last().unwrap(), "Hello");
+    }
+
+    #[test]
+    fn the_programs_arguments_go_to_the_program_not_the_tool() {
+        let program_args = ["1".to_owned(), "two words".to_owned()];
+        let flags = ["-O0".to_owned()];
+        let call = Invocation {
+            tool_args: &flags,
+            program_args: &program_args,
+            ..Invocation::of("main.c")
+        };
+        let stages = builtin(7).stages(&call);
+        assert!(stages[0].1[0].contains(&"-O0".to_owned()));
+        assert!(
+            !stages[0].1[0].contains(&"1".to_owned()),
+            "not the compiler's"
+        );
+        assert_eq!(stages[1].1[0], ["/tmp/a.out", "1", "two words"]);
+        let python = builtin(1).stages(&call);
+        assert_eq!(
+            python[0].1[0],
+            ["python3", "-O0", "main.c", "1", "two words"]
+        );
+    }
+
+    #[test]
+    fn a_file_name_that_looks_like_an_option_is_given_as_a_path() {
+        let run = &builtin(1).stages(&Invocation::of("-c.py"))[0].1[0];
+        assert_eq!(run.last().unwrap(), "./-c.py");
     }
 
     #[test]

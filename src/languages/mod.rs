@@ -3,10 +3,13 @@
 //! commands, packages, environment, limits and self-test programs. Adding a
 //! language is adding an entry; no Rust changes.
 //!
-//! Commands are argv lists. `{source}` is replaced by the source file name
-//! (steps run in the directory holding it); `{args}`, a whole element, expands
-//! to the request's args, zero or more elements. Nothing goes through a shell.
-
+//! Commands are argv lists; nothing goes through a shell. Placeholders are
+//! whole elements (so no file name is ever spliced into a script):
+//! `{source}` is the entry file's name (steps run in the directory holding
+//! it), `{sources}` it and the other source files, `{entry_stem}` its name
+//! without directory and extension, `{args}` the tool's flags from the
+//! request (zero or more elements), and `{program_args}` the program's own
+//! arguments (appended to a run step that does not place them).
 //!
 //! - [`language`]: one language as the service runs it.
 //! - [`recipe`]: an image's recipe.
@@ -18,6 +21,6 @@ pub mod language;
 pub mod map;
 pub mod recipe;
 
-pub use language::{is_env_name, Language, LimitOverrides, SelfTest};
+pub use language::{is_env_name, Invocation, Language, LimitOverrides, SelfTest};
 pub use map::{LanguageError, LanguageMap, BUILT_IN, DEFAULT_FILE};
 pub use recipe::{Fetch, Recipe};

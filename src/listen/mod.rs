@@ -26,7 +26,13 @@
 //! many were not logged. On shutdown no new connections are accepted while
 //! open ones finish their requests.
 //!
+//! A connection the server ends is closed lingering ([`linger`]): a FIN,
+//! then what the peer still sends is drained (bounded), so that an answer
+//! given before a request was read in full (401, 413) is not destroyed by
+//! a reset.
+//!
 //! - [`refuse`]: the 403 for a peer that is not the proxy.
+//! - [`linger`]: the lingering close.
 //! - [`clients`]: open connections per client address.
 //! - [`warnings`]: refusals logged sparingly.
 
@@ -47,6 +53,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 mod clients;
+mod linger;
 mod refuse;
 mod warnings;
 
@@ -270,7 +277,8 @@ impl Connection {
                 app.clone().oneshot(request.map(axum::body::Body::new))
             },
         );
-        let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+        let io = TokioIo::new(linger::Lingering::new(io));
+        let connection = http.serve_connection(io, TowerToHyperService::new(service));
         if let Err(e) = watcher.watch(connection).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }

@@ -44,5 +44,5 @@ pub use job::{
 };
 pub use lifecycle::{start, SandboxHandle, Settings};
 pub use output::Captured;
-pub use policy::{Limits, UserNamespace};
+pub use policy::{Limits, UserNamespace, MEMORY_FLOOR_MB};
 pub use run::PodmanSandbox;

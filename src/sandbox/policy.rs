@@ -35,6 +35,11 @@ pub struct Limits {
     pub cpu_seconds: u32,
 }
 
+/// The least memory a stage may be given, in MiB: room for the runner and
+/// the start of a small program (below it, a limit cannot be told apart
+/// from a broken sandbox).
+pub const MEMORY_FLOOR_MB: u64 = 16;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

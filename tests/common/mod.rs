@@ -7,6 +7,7 @@
 //! count before and after itself.
 #![allow(dead_code)]
 
+pub mod gateway;
 pub mod inprocess;
 
 use std::io::{BufRead, BufReader};
@@ -42,21 +43,25 @@ pub fn podman_lock() -> MutexGuard<'static, ()> {
 pub fn podman_test() -> Option<MutexGuard<'static, ()>> {
     match podman_missing() {
         None => Some(podman_lock()),
-        Some(reason) if std::env::var_os(REQUIRE_PODMAN).is_some_and(|v| !v.is_empty()) => {
-            panic!("{REQUIRE_PODMAN} is set, but this podman test cannot run: {reason}")
-        }
-        Some(reason) => {
-            use std::io::Write as _;
-            // Straight to stderr, past the test harness's capture, so the
-            // skip is seen even though the test counts as passed.
-            let test = std::thread::current().name().unwrap_or("?").to_owned();
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: {reason} (`./task test` builds what it needs)"
-            );
-            None
-        }
+        Some(reason) => skip_unless_required(&reason),
     }
+}
+
+/// A test that cannot run: a failure naming `reason` when [`REQUIRE_PODMAN`]
+/// is set, else a skip reported on stderr.
+pub fn skip_unless_required<T>(reason: &str) -> Option<T> {
+    if std::env::var_os(REQUIRE_PODMAN).is_some_and(|v| !v.is_empty()) {
+        panic!("{REQUIRE_PODMAN} is set, but this podman test cannot run: {reason}")
+    }
+    use std::io::Write as _;
+    // Straight to stderr, past the test harness's capture, so the skip is
+    // seen even though the test counts as passed.
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {reason} (`./task test` builds what it needs)"
+    );
+    None
 }
 
 /// What keeps podman tests from running here, if anything; asked once.
@@ -335,13 +340,17 @@ fn wait_for_port(file: &Path, child: &mut Child) -> u16 {
 
 /// POST /run to the service at `url` with the right key; status and JSON body.
 pub async fn run_at(url: &str, body: Value) -> (u16, Value) {
-    let response = Service::client()
-        .post(format!("{url}/run"))
-        .header("X-Master-Key", KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    post_json(&format!("{url}/run"), Some(KEY), &body).await
+}
+
+/// POSTs `body` as JSON to `url`, with `key` as `X-Master-Key` if given;
+/// the status and the JSON answer (`null` if it is not JSON).
+pub async fn post_json(url: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
+    let mut request = Service::client().post(url).json(body);
+    if let Some(key) = key {
+        request = request.header("X-Master-Key", key);
+    }
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     (status, body)

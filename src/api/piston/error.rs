@@ -20,6 +20,9 @@ impl IntoResponse for PistonError {
         let message = match &self.0 {
             // Piston's own wording for an unknown path.
             ApiError::NotFound => "Not Found".to_owned(),
+            ApiError::UnsupportedMediaType => {
+                "requests must be of type application/json".to_owned()
+            }
             other => other.to_string(),
         };
         let mut response = self.0.into_response();

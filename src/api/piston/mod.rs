@@ -1,15 +1,24 @@
-//! Piston's API under `/api/v2`, served over the same sandbox. In progress:
-//! so far `GET /api/v2/runtimes` and Piston's 404 for other paths below it.
+//! Piston's API under `/api/v2`, a thin layer over the same sandbox: its
+//! wire types become whipcode's [`crate::api::job::Job`], and the outcome
+//! comes back in Piston's fields. Keyed like every route (`X-Master-Key`;
+//! Piston's clients reach it through a gateway that adds the header, see
+//! `deploy/nginx/`).
 //!
 //! - [`version`]: semver versions from the images' labels, matched as Piston does.
-//! - [`runtimes`]: `GET /api/v2/runtimes`.
+//! - [`runtimes`]: `GET /api/v2/runtimes`, and the runtime lookup.
+//! - [`request`]: `execute`'s body and its validation, in Piston's order.
+//! - [`response`]: the outcome in Piston's fields, statuses and units.
+//! - [`execute`]: `POST /api/v2/execute`.
 //! - [`error`]: Piston's error shape, `{"message"}`.
 
 pub mod error;
+pub mod execute;
+pub mod request;
+pub mod response;
 pub mod runtimes;
 pub mod version;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use super::error::ApiError;
@@ -23,5 +32,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/runtimes", get(runtimes::list).fallback(not_allowed))
         .route("/runtimes/", get(runtimes::list).fallback(not_allowed))
+        .route("/execute", post(execute::execute).fallback(not_allowed))
+        .route("/execute/", post(execute::execute).fallback(not_allowed))
         .fallback(|| async { PistonError(ApiError::NotFound) })
 }

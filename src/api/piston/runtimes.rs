@@ -1,14 +1,22 @@
 //! `GET /api/v2/runtimes`: the installed languages under Piston's names,
-//! with their aliases and semver versions.
+//! with their aliases and semver versions; and the lookup `execute` makes
+//! among the same runtimes.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::Json;
+use semver::Version;
 use serde::Serialize;
 
 use super::error::PistonError;
-use super::version::normalize;
-use crate::api::run::authorize;
-use crate::api::state::{admit, AppState};
+use super::version::{best, normalize, requirement};
+use crate::api::error::ApiError;
+use crate::api::intake::keyed;
+use crate::api::state::AppState;
+use crate::languages::Language;
+use crate::sandbox::InstalledImage;
 
 #[derive(Debug, Serialize)]
 pub struct Runtime {
@@ -17,30 +25,99 @@ pub struct Runtime {
     pub aliases: Vec<String>,
 }
 
+/// A language that can run here, with the version Piston's clients see.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub language: Arc<Language>,
+    pub version: Version,
+}
+
+impl Installed {
+    /// Its Piston name (every installed runtime has one).
+    pub fn name(&self) -> &str {
+        self.language
+            .piston
+            .as_ref()
+            .map_or(self.language.name.as_str(), |p| p.language.as_str())
+    }
+
+    fn answers_to(&self, name: &str) -> bool {
+        self.language
+            .piston
+            .as_ref()
+            .is_some_and(|p| p.all().any(|n| n == name))
+    }
+}
+
+/// How old a list of images `execute` uses without waiting for a fresh one.
+const LOOKUP_GRACE: Duration = Duration::from_secs(60);
+
+/// The languages with a Piston name whose image is installed and records a
+/// version, as listed (a fresh list).
+pub async fn installed(state: &AppState) -> Result<Vec<Installed>, ApiError> {
+    Ok(from_images(state, &state.installed_images().await?))
+}
+
+/// The same for a run's lookup: a list up to [`LOOKUP_GRACE`] old is used
+/// at once (refreshed behind it), so a run never waits for podman's listing.
+pub async fn for_lookup(state: &AppState) -> Result<Vec<Installed>, ApiError> {
+    Ok(from_images(
+        state,
+        &state.installed_images_within(LOOKUP_GRACE).await?,
+    ))
+}
+
+fn from_images(state: &AppState, images: &[InstalledImage]) -> Vec<Installed> {
+    state
+        .languages
+        .iter()
+        .filter(|language| language.piston.is_some())
+        .filter_map(|language| {
+            Some(Installed {
+                version: recorded_version(language, images)?,
+                language: language.clone(),
+            })
+        })
+        .collect()
+}
+
+fn recorded_version(language: &Language, images: &[InstalledImage]) -> Option<Version> {
+    let image = language.image_ref();
+    let recorded = images
+        .iter()
+        .find(|i| i.reference == image)?
+        .version
+        .as_deref()?;
+    normalize(recorded)
+}
+
+/// The runtime `name` (a Piston name or alias) in the highest version
+/// `wanted` (a semver range) matches, as Piston picks it.
+pub fn find<'a>(runtimes: &'a [Installed], name: &str, wanted: &str) -> Option<&'a Installed> {
+    let wanted = requirement(wanted)?;
+    let candidates: Vec<&Installed> = runtimes.iter().filter(|r| r.answers_to(name)).collect();
+    let version = best(&wanted, candidates.iter().map(|r| &r.version))?;
+    candidates.into_iter().find(|r| &r.version == version)
+}
+
 pub async fn list(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<Vec<Runtime>>, PistonError> {
     let (parts, _) = request.into_parts();
-    admit(&state, &parts)?;
-    authorize(&state, &parts).await?;
-    let images = state.installed_images().await?;
-    let mut runtimes: Vec<Runtime> = state
-        .languages
-        .iter()
-        .filter_map(|language| {
-            let piston = language.piston.as_ref()?;
-            let image = language.image_ref();
-            let recorded = images
-                .iter()
-                .find(|i| i.reference == image)?
-                .version
-                .as_deref()?;
-            Some(Runtime {
-                language: piston.language.clone(),
-                version: normalize(recorded)?.to_string(),
-                aliases: piston.aliases.clone(),
-            })
+    keyed(&state, &parts).await?;
+    let mut runtimes: Vec<Runtime> = installed(&state)
+        .await?
+        .into_iter()
+        .map(|r| Runtime {
+            language: r.name().to_owned(),
+            version: r.version.to_string(),
+            aliases: r
+                .language
+                .piston
+                .as_ref()
+                .map(|p| p.aliases.clone())
+                .unwrap_or_default(),
         })
         .collect();
     runtimes.sort_by(|a, b| a.language.cmp(&b.language));

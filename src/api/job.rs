@@ -1,0 +1,188 @@
+//! The one job every API makes of its wire request: the files (the entry
+//! first), the tool's and the program's arguments, stdin, the environment
+//! and each stage's limits. Here it becomes the sandbox's [`RunSpec`], and
+//! the sandbox's refusals become the HTTP layer's errors, once for all APIs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::ApiError;
+use super::installed::InstalledView;
+use crate::languages::{Invocation, Language};
+use crate::sandbox::{Limits, RunOutcome, RunSpec, Sandbox, SandboxError, StageSpec};
+
+/// A validated job, whichever API it came from.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub language: Arc<Language>,
+    /// (normalised relative path, content); the entry file first.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Flags for the compiler or interpreter (`{args}`; whipcode's `args`).
+    pub tool_args: Vec<String>,
+    /// The program's own arguments (Piston's `args`).
+    pub program_args: Vec<String>,
+    pub stdin: Vec<u8>,
+    /// The complete environment of every step.
+    pub env: Vec<(String, String)>,
+    pub compile: StageLimits,
+    pub run: StageLimits,
+}
+
+/// What one stage may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageLimits {
+    pub timeout: Duration,
+    /// CPU time of the whole container during the stage; `None`: only the
+    /// per-process limit.
+    pub cpu_time: Option<Duration>,
+    /// At most the container's; `None`: the container's.
+    pub memory_mb: Option<u64>,
+}
+
+impl StageLimits {
+    /// Only a wall-clock limit; the rest the container's.
+    pub fn timeout(timeout: Duration) -> StageLimits {
+        StageLimits {
+            timeout,
+            cpu_time: None,
+            memory_mb: None,
+        }
+    }
+}
+
+impl Job {
+    /// The sandbox's job, with the container's `limits` (the server's, the
+    /// language's overrides applied).
+    pub fn into_spec(self, limits: Limits) -> RunSpec {
+        let language = &self.language;
+        let (entry, others) = self
+            .files
+            .split_first()
+            .map(|(entry, others)| (entry.0.as_str(), others))
+            .unwrap_or((language.source.as_str(), &[]));
+        let names: Vec<String> = others.iter().map(|(name, _)| name.clone()).collect();
+        let stages = language
+            .stages(&Invocation {
+                tool_args: &self.tool_args,
+                program_args: &self.program_args,
+                entry,
+                files: &names,
+            })
+            .into_iter()
+            .map(|(name, steps)| {
+                let limits = if name == "compile" {
+                    self.compile
+                } else {
+                    self.run
+                };
+                StageSpec {
+                    name: name.to_owned(),
+                    steps,
+                    timeout: limits.timeout,
+                    cpu_time: limits.cpu_time,
+                    memory_mb: limits.memory_mb,
+                }
+            })
+            .collect();
+        RunSpec {
+            image: language.image_ref(),
+            files: self.files,
+            stages,
+            env: self.env,
+            stdin: self.stdin,
+            limits,
+        }
+    }
+}
+
+impl Job {
+    /// Runs the job on `sandbox` with the server's `limits` (the language's
+    /// overrides applied here). The sandbox's refusals as the HTTP layer's
+    /// errors: a full queue and a missing image are 503s with a
+    /// `Retry-After` (a missing image also marks `images` stale); anything
+    /// else is logged and is a 500.
+    pub async fn run(
+        self,
+        sandbox: &dyn Sandbox,
+        limits: Limits,
+        images: &InstalledView,
+    ) -> Result<RunOutcome, ApiError> {
+        let language = self.language.name.clone();
+        let limits = limits.with_overrides(&self.language.limits);
+        let started = std::time::Instant::now();
+        let outcome = sandbox
+            .run(self.into_spec(limits))
+            .await
+            .map_err(|e| match e {
+                SandboxError::Busy { .. } => ApiError::Unavailable {
+                    detail: format!("{e}; retry shortly"),
+                    retry_after: 1,
+                },
+                SandboxError::ImageMissing { image } => {
+                    tracing::error!(%image, %language, "language image missing");
+                    images.mark_stale();
+                    ApiError::Unavailable {
+                        detail: format!("the {language} image is not installed on this server"),
+                        retry_after: 60,
+                    }
+                }
+                other => {
+                    tracing::error!(error = %other, %language, "run failed");
+                    ApiError::Internal
+                }
+            })?;
+        tracing::debug!(
+            container = %outcome.container,
+            %language,
+            exit_code = ?outcome.exit_code,
+            timed_out = outcome.timed_out,
+            truncated = outcome.truncated,
+            ms = started.elapsed().as_millis() as u64,
+            "run finished"
+        );
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(files: &[(&str, &str)]) -> Job {
+        let map = crate::languages::LanguageMap::load(None).unwrap();
+        Job {
+            language: map.get(7).unwrap().clone(),
+            files: files
+                .iter()
+                .map(|(n, c)| ((*n).to_owned(), c.as_bytes().to_vec()))
+                .collect(),
+            tool_args: vec!["-DX".into()],
+            program_args: vec!["a".into()],
+            stdin: b"in".to_vec(),
+            env: vec![],
+            compile: StageLimits::timeout(Duration::from_secs(7)),
+            run: StageLimits {
+                timeout: Duration::from_secs(2),
+                cpu_time: Some(Duration::from_millis(500)),
+                memory_mb: Some(64),
+            },
+        }
+    }
+
+    #[test]
+    fn each_stage_gets_its_own_limits_and_the_entry_is_the_first_file() {
+        let spec = job(&[("main.c", "int main;"), ("util.c", "")]).into_spec(Limits::default());
+        assert_eq!(spec.stages.len(), 2);
+        let (compile, run) = (&spec.stages[0], &spec.stages[1]);
+        assert_eq!(compile.timeout, Duration::from_secs(7));
+        assert_eq!(compile.memory_mb, None);
+        assert!(compile.steps[0].ends_with(&["main.c".into(), "util.c".into(), "-lm".into()]));
+        assert!(compile.steps[0].contains(&"-DX".to_owned()));
+        assert_eq!(run.timeout, Duration::from_secs(2));
+        assert_eq!(run.cpu_time, Some(Duration::from_millis(500)));
+        assert_eq!(run.memory_mb, Some(64));
+        assert_eq!(run.steps[0], ["/tmp/a.out", "a"]);
+        assert_eq!(spec.files[0].0, "main.c");
+        assert_eq!(spec.stdin, b"in");
+    }
+}
