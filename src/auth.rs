@@ -124,9 +124,17 @@ pub struct MasterKey {
     inflight: Mutex<HashMap<[u8; 32], Inflight>>,
     /// Each client's budget of argon2 checks.
     budget: RateLimiter,
+    /// The secret interactive tickets are signed with, derived from the key
+    /// file (so instances sharing it accept each other's tickets).
+    ticket_secret: [u8; 32],
 }
 
 impl MasterKey {
+    /// The secret of [`crate::tickets`].
+    pub fn ticket_secret(&self) -> &[u8; 32] {
+        &self.ticket_secret
+    }
+
     pub fn load(path: &Path) -> Result<MasterKey, KeyError> {
         let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
             path: path.to_owned(),
@@ -154,9 +162,18 @@ impl MasterKey {
         if salt.len() < 8 {
             return Err("line 2 must be the salt, at least 8 characters".into());
         }
+        let ticket_secret = {
+            use sha2::Digest as _;
+            let mut digest = sha2::Sha256::new();
+            digest.update(b"whipcode ticket secret v1\0");
+            digest.update(hash);
+            digest.update(salt.as_bytes());
+            digest.finalize().into()
+        };
         let hasher = spawn_hasher(hash, salt.as_bytes().to_vec())
             .map_err(|e| format!("cannot start the key-checking thread: {e}"))?;
         Ok(MasterKey {
+            ticket_secret,
             hasher,
             remembered: Mutex::new(None),
             refused: Mutex::new(lru::LruCache::new(

@@ -29,4 +29,5 @@ pub mod naming;
 pub mod sandbox;
 pub mod selftest;
 pub mod server;
+pub mod tickets;
 pub mod tls;

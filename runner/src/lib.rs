@@ -12,6 +12,11 @@
 //! After each stage comes [`Event::StageEnd`] with its status; a stage that
 //! fails ends the job.
 //!
+//! After the job the server sends [`Control`] frames: the go-ahead of each
+//! stage, and, for an interactive job, the program's stdin in pieces while
+//! it runs, the end of that stdin, and signals to deliver to the running
+//! step. Output frames go out as the program writes them, in both modes.
+//!
 //! The runner runs as the same user as the untrusted program, so everything it
 //! reports can be forged by that program. The server treats events as the
 //! program's own output: it applies its byte caps and deadlines from outside and
@@ -20,7 +25,7 @@
 use std::io::{self, Read, Write};
 
 /// Bumped on any incompatible change; the runner refuses a job of another version.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The largest payload either side accepts in one frame.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -37,9 +42,17 @@ pub mod tag {
     pub const STAGE: u8 = b'T';
     pub const STEP: u8 = b'S';
     pub const STDIN: u8 = b'I';
+    /// The job is interactive: its stdin comes in [`INPUT`] frames.
+    pub const INTERACTIVE: u8 = b'N';
     pub const GO: u8 = b'G';
     /// After the job, one per stage: the server has set the stage's limits.
     pub const CONTINUE: u8 = b'C';
+    /// After the job (interactive): bytes for the program's stdin.
+    pub const INPUT: u8 = b'i';
+    /// After the job (interactive): the program's stdin is closed.
+    pub const INPUT_END: u8 = b'e';
+    /// After the job: a signal number (`i32`) for the running step.
+    pub const SIGNAL: u8 = b'k';
 
     pub const STARTED: u8 = b'^';
     pub const STAGE_START: u8 = b's';
@@ -110,6 +123,56 @@ pub struct Job {
     pub stages: Vec<Stage>,
     /// Bytes given to the last step's stdin, exactly; earlier steps read `/dev/null`.
     pub stdin: Vec<u8>,
+    /// The last step's stdin comes in [`Control::Input`] frames instead,
+    /// until [`Control::InputEnd`].
+    pub interactive: bool,
+}
+
+/// One message from the server after the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// The next stage may start (its limits are set).
+    Continue,
+    /// Bytes for the program's stdin (interactive jobs).
+    Input(Vec<u8>),
+    /// The program's stdin ends (interactive jobs).
+    InputEnd,
+    /// Deliver this signal to the running step's processes.
+    Signal(i32),
+}
+
+impl Control {
+    /// Appends this message as one frame.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Control::Continue => put_frame(out, tag::CONTINUE, &[]),
+            Control::Input(bytes) => put_frame(out, tag::INPUT, bytes),
+            Control::InputEnd => put_frame(out, tag::INPUT_END, &[]),
+            Control::Signal(n) => put_frame(out, tag::SIGNAL, &n.to_be_bytes()),
+        }
+    }
+
+    /// This message as one frame.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes one control frame.
+    pub fn decode(tag: u8, payload: Vec<u8>) -> io::Result<Control> {
+        Ok(match tag {
+            tag::CONTINUE => Control::Continue,
+            tag::INPUT => Control::Input(payload),
+            tag::INPUT_END => Control::InputEnd,
+            tag::SIGNAL => Control::Signal(
+                <[u8; 4]>::try_from(payload.as_slice())
+                    .map(i32::from_be_bytes)
+                    .map_err(|_| invalid("bad signal frame"))?,
+            ),
+            other => return Err(invalid(format!("unknown control frame {other:#x}"))),
+        })
+    }
 }
 
 /// How the run ended, as seen by the runner.
@@ -210,6 +273,9 @@ impl Job {
             }
         }
         put_frame(&mut out, tag::STDIN, &self.stdin);
+        if self.interactive {
+            put_frame(&mut out, tag::INTERACTIVE, &[]);
+        }
         put_frame(&mut out, tag::GO, &[]);
         out
     }
@@ -259,6 +325,7 @@ impl Job {
                     .steps
                     .push(split_nul(payload)?),
                 tag::STDIN => job.stdin = payload,
+                tag::INTERACTIVE => job.interactive = true,
                 tag::GO => return Ok(job),
                 other => return Err(invalid(format!("unknown job frame {other:#x}"))),
             }
@@ -395,7 +462,31 @@ mod tests {
                 },
             ],
             stdin: b"line one\n\n-n \\t\r\n".to_vec(),
+            interactive: false,
         }
+    }
+
+    #[test]
+    fn an_interactive_job_and_its_controls_survive_encoding() {
+        let job = Job {
+            interactive: true,
+            ..sample_job()
+        };
+        let bytes = job.encode();
+        assert_eq!(Job::read_from(&mut bytes.as_slice()).unwrap(), job);
+        for control in [
+            Control::Continue,
+            Control::Input(b"a line\n\x00\xff".to_vec()),
+            Control::Input(Vec::new()),
+            Control::InputEnd,
+            Control::Signal(15),
+        ] {
+            let bytes = control.encode();
+            let (tag, payload) = read_frame(&mut bytes.as_slice()).unwrap().unwrap();
+            assert_eq!(Control::decode(tag, payload).unwrap(), control);
+        }
+        assert!(Control::decode(tag::SIGNAL, vec![1]).is_err());
+        assert!(Control::decode(tag::STDOUT, vec![]).is_err());
     }
 
     #[test]

@@ -2,21 +2,26 @@
 //!
 //! Reads one job from stdin, writes the source files, runs its stages (each
 //! after the server's go-ahead on stdin) with exactly the job's environment,
-//! forwards their output as frames on stdout and ends with one exit frame. The server does not wait for the container's
-//! teardown: the exit frame is its answer. Std only, linked statically.
+//! forwards their output as frames on stdout as it is written and ends with
+//! one exit frame. After the job, one thread reads the server's control
+//! frames: go-aheads, the program's stdin in pieces (interactive jobs), and
+//! signals for the running step, which runs in its own process group. The
+//! server does not wait for the container's teardown: the exit frame is its
+//! answer. Linked statically.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use whipcode_runner::{
-    normalize_path, read_frame, tag, write_event, Event, ExitReport, Job, OUTPUT_CHUNK,
+    normalize_path, read_frame, tag, write_event, Control, Event, ExitReport, Job, OUTPUT_CHUNK,
 };
 
 /// How long output still drains after the last step exits, for pipes held
@@ -31,15 +36,69 @@ const RELEASE_WAIT: Duration = Duration::from_secs(2);
 /// output from orphaned processes cannot follow the exit frame.
 type Sink = Arc<Mutex<Option<io::Stdout>>>;
 
+/// The process group of the step running now (0: none), for signals.
+static RUNNING: AtomicI32 = AtomicI32::new(0);
+
+/// What the control thread hands on: go-aheads to the stages, stdin to the
+/// program (`None`: its end), and the server's close (the release).
+struct Controls {
+    go: mpsc::Receiver<()>,
+    input: Option<mpsc::Receiver<Option<Vec<u8>>>>,
+    released: mpsc::Receiver<()>,
+}
+
 fn main() {
     let sink: Sink = Arc::new(Mutex::new(Some(io::stdout())));
-    // Read first: the lock on stdin is released before the stages read their go-aheads.
+    // Read first: the lock on stdin is released before the control thread reads.
     let job = Job::read_from(&mut io::stdin().lock());
+    let mut controls = read_controls();
     let last = match job {
-        Ok(job) => run(&job, &sink),
+        Ok(job) => run(&job, &sink, &mut controls),
         Err(e) => Event::Error(format!("bad job: {e}")),
     };
-    finish(&sink, &last);
+    finish(&sink, &last, &controls);
+}
+
+/// Reads the server's control frames until it closes stdin.
+fn read_controls() -> Controls {
+    let (go_tx, go) = mpsc::channel();
+    let (input_tx, input) = mpsc::channel();
+    let (released_tx, released) = mpsc::channel();
+    thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        while let Ok(Some((tag, payload))) = read_frame(&mut stdin) {
+            match Control::decode(tag, payload) {
+                Ok(Control::Continue) => {
+                    let _ = go_tx.send(());
+                }
+                Ok(Control::Input(bytes)) => {
+                    let _ = input_tx.send(Some(bytes));
+                }
+                Ok(Control::InputEnd) => {
+                    let _ = input_tx.send(None);
+                }
+                Ok(Control::Signal(signal)) => deliver(signal),
+                Err(_) => break,
+            }
+        }
+        // Dropping the senders ends the waits on them.
+        let _ = released_tx.send(());
+    });
+    Controls {
+        go,
+        input: Some(input),
+        released,
+    }
+}
+
+/// `signal` to every process of the running step (its process group).
+fn deliver(signal: i32) {
+    let group = rustix::process::Pid::from_raw(RUNNING.load(Ordering::SeqCst));
+    let signal = rustix::process::Signal::from_named_raw(signal);
+    if let (Some(group), Some(signal)) = (group, signal) {
+        // A group that has just ended fails with ESRCH: nothing to do.
+        let _ = rustix::process::kill_process_group(group, signal);
+    }
 }
 
 fn send(sink: &Sink, event: &Event) {
@@ -53,34 +112,19 @@ fn send(sink: &Sink, event: &Event) {
     }
 }
 
-fn finish(sink: &Sink, event: &Event) {
+/// Sends the last event, then waits (at most [`RELEASE_WAIT`]) until the
+/// server closes stdin: while PID 1 lives, the container and its cgroup,
+/// with the run's peak memory and OOM count, still exist.
+fn finish(sink: &Sink, event: &Event, controls: &Controls) {
     send(sink, event);
     if let Ok(mut guard) = sink.lock() {
         guard.take();
     }
-    wait_for_release();
+    let _ = controls.released.recv_timeout(RELEASE_WAIT);
     std::process::exit(0);
 }
 
-/// Waits (at most [`RELEASE_WAIT`]) until the server closes stdin: while PID 1
-/// lives, the container and its cgroup, with the run's peak memory and OOM
-/// count, still exist.
-fn wait_for_release() {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut stdin = io::stdin();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-        let _ = tx.send(());
-    });
-    let _ = rx.recv_timeout(RELEASE_WAIT);
-}
-
-fn run(job: &Job, sink: &Sink) -> Event {
+fn run(job: &Job, sink: &Sink, controls: &mut Controls) -> Event {
     let empty_step = job
         .stages
         .iter()
@@ -100,14 +144,21 @@ fn run(job: &Job, sink: &Sink) -> Event {
     for (index, stage) in job.stages.iter().enumerate() {
         send(sink, &Event::StageStart(index as u32));
         // The server sets this stage's limits, then says go.
-        match read_frame(&mut io::stdin().lock()) {
-            Ok(Some((tag::CONTINUE, _))) => {}
-            _ => return Event::Error(format!("no go-ahead for stage {index}")),
+        if controls.go.recv().is_err() {
+            return Event::Error(format!("no go-ahead for stage {index}"));
         }
         let mut stage_status = None;
         for (step, argv) in stage.steps.iter().enumerate() {
-            let gets_stdin = index == last_stage && step + 1 == stage.steps.len();
-            let outcome = match run_step(job, argv, gets_stdin, sink) {
+            let stdin = if index == last_stage && step + 1 == stage.steps.len() {
+                if job.interactive {
+                    Input::Pieces(controls.input.take())
+                } else {
+                    Input::Bytes(job.stdin.clone())
+                }
+            } else {
+                Input::Nothing
+            };
+            let outcome = match run_step(job, argv, stdin, sink) {
                 Ok(outcome) => outcome,
                 Err(e) => return Event::Error(format!("cannot run `{}`: {e}", argv[0])),
             };
@@ -171,26 +222,49 @@ fn write_new_file(workdir: &str, name: &str, content: &[u8]) -> io::Result<()> {
     file.write_all(content)
 }
 
-fn run_step(job: &Job, argv: &[String], is_last: bool, sink: &Sink) -> io::Result<ExitStatus> {
+/// What a step reads on its stdin.
+enum Input {
+    /// `/dev/null` (every step but the job's last).
+    Nothing,
+    /// These bytes, then the end.
+    Bytes(Vec<u8>),
+    /// Pieces as the server sends them, until `None` or the server's close.
+    Pieces(Option<mpsc::Receiver<Option<Vec<u8>>>>),
+}
+
+fn run_step(job: &Job, argv: &[String], input: Input, sink: &Sink) -> io::Result<ExitStatus> {
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .env_clear()
         .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&job.workdir)
-        .stdin(if is_last {
-            Stdio::piped()
-        } else {
+        .stdin(if matches!(input, Input::Nothing) {
             Stdio::null()
+        } else {
+            Stdio::piped()
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group: a signal reaches the step and its children.
+        .process_group(0)
         .spawn()?;
+    RUNNING.store(child.id() as i32, Ordering::SeqCst);
 
     if let Some(mut stdin) = child.stdin.take() {
-        let bytes = job.stdin.clone();
         // A program that never reads its stdin must not block the runner.
-        thread::spawn(move || {
-            let _ = stdin.write_all(&bytes);
+        thread::spawn(move || match input {
+            Input::Bytes(bytes) => {
+                let _ = stdin.write_all(&bytes);
+            }
+            Input::Pieces(Some(pieces)) => {
+                while let Ok(Some(bytes)) = pieces.recv() {
+                    if stdin.write_all(&bytes).is_err() {
+                        break;
+                    }
+                }
+            }
+            Input::Pieces(None) | Input::Nothing => {}
         });
     }
     let (done_tx, done_rx) = mpsc::channel();
@@ -198,7 +272,9 @@ fn run_step(job: &Job, argv: &[String], is_last: bool, sink: &Sink) -> io::Resul
     spawn_forwarder(&mut child, tag::STDERR, sink, &done_tx);
     drop(done_tx);
 
-    let status = child.wait()?;
+    let status = child.wait();
+    RUNNING.store(0, Ordering::SeqCst);
+    let status = status?;
     let deadline = std::time::Instant::now() + DRAIN_GRACE;
     for _ in 0..2 {
         let left = deadline.saturating_duration_since(std::time::Instant::now());

@@ -11,6 +11,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("invalid or missing master key")]
     Unauthorized,
+    /// A ticket offered instead of the key (interactive sessions).
+    #[error("{0}")]
+    Ticket(#[from] crate::tickets::TicketError),
     #[error("requests are only accepted through the configured proxy")]
     Forbidden,
     #[error("not found")]
@@ -37,7 +40,7 @@ impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::Ticket(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::error::ApiError;
 use super::installed::InstalledView;
 use crate::languages::{Invocation, Language};
-use crate::sandbox::{Limits, RunOutcome, RunSpec, Sandbox, SandboxError, StageSpec};
+use crate::sandbox::{Interaction, Limits, RunOutcome, RunSpec, Sandbox, SandboxError, StageSpec};
 
 /// A validated job, whichever API it came from.
 #[derive(Debug, Clone)]
@@ -97,40 +97,53 @@ impl Job {
 
 impl Job {
     /// Runs the job on `sandbox` with the server's `limits` (the language's
-    /// overrides applied here). The sandbox's refusals as the HTTP layer's
-    /// errors: a full queue and a missing image are 503s with a
-    /// `Retry-After` (a missing image also marks `images` stale); anything
-    /// else is logged and is a 500.
+    /// overrides applied here).
     pub async fn run(
         self,
         sandbox: &dyn Sandbox,
         limits: Limits,
         images: &InstalledView,
     ) -> Result<RunOutcome, ApiError> {
+        self.run_with(sandbox, limits, images, None).await
+    }
+
+    /// The same, with stdin, signals and output live through `interaction`.
+    /// The sandbox's refusals as the HTTP layer's errors: a full queue and a
+    /// missing image are 503s with a `Retry-After` (a missing image also
+    /// marks `images` stale); anything else is logged and is a 500.
+    pub async fn run_with(
+        self,
+        sandbox: &dyn Sandbox,
+        limits: Limits,
+        images: &InstalledView,
+        interaction: Option<Interaction>,
+    ) -> Result<RunOutcome, ApiError> {
         let language = self.language.name.clone();
         let limits = limits.with_overrides(&self.language.limits);
         let started = std::time::Instant::now();
-        let outcome = sandbox
-            .run(self.into_spec(limits))
-            .await
-            .map_err(|e| match e {
-                SandboxError::Busy { .. } => ApiError::Unavailable {
-                    detail: format!("{e}; retry shortly"),
-                    retry_after: 1,
-                },
-                SandboxError::ImageMissing { image } => {
-                    tracing::error!(%image, %language, "language image missing");
-                    images.mark_stale();
-                    ApiError::Unavailable {
-                        detail: format!("the {language} image is not installed on this server"),
-                        retry_after: 60,
-                    }
+        let spec = self.into_spec(limits);
+        let outcome = match interaction {
+            None => sandbox.run(spec).await,
+            Some(interaction) => sandbox.run_interactive(spec, interaction).await,
+        }
+        .map_err(|e| match e {
+            SandboxError::Busy { .. } => ApiError::Unavailable {
+                detail: format!("{e}; retry shortly"),
+                retry_after: 1,
+            },
+            SandboxError::ImageMissing { image } => {
+                tracing::error!(%image, %language, "language image missing");
+                images.mark_stale();
+                ApiError::Unavailable {
+                    detail: format!("the {language} image is not installed on this server"),
+                    retry_after: 60,
                 }
-                other => {
-                    tracing::error!(error = %other, %language, "run failed");
-                    ApiError::Internal
-                }
-            })?;
+            }
+            other => {
+                tracing::error!(error = %other, %language, "run failed");
+                ApiError::Internal
+            }
+        })?;
         tracing::debug!(
             container = %outcome.container,
             %language,

@@ -14,6 +14,8 @@
 //! - [`installed`]: the view of installed images `/ready` and `/languages` share.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
 //! - [`piston`]: Piston's API under `/api/v2`.
+//! - [`interactive`]: interactive runs over a WebSocket (`/api/v2/connect`, `/connect`).
+//! - [`tickets`]: `POST /tickets`, a ticket for interactive sessions instead of the key.
 //! - [`log`]: one log line per request and `X-Request-Id`.
 
 pub mod body;
@@ -22,6 +24,7 @@ pub mod error;
 pub mod health;
 pub mod installed;
 pub mod intake;
+pub mod interactive;
 pub mod job;
 pub mod languages;
 pub mod log;
@@ -30,6 +33,7 @@ pub mod readiness;
 pub mod request;
 pub mod run;
 pub mod state;
+pub mod tickets;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -43,7 +47,9 @@ pub fn router(state: AppState, ping: bool) -> Router {
     let mut router = Router::new()
         .route("/run", post(run::run).fallback(not_allowed))
         .route("/ready", get(health::ready).fallback(not_allowed))
-        .route("/languages", get(languages::list).fallback(not_allowed));
+        .route("/languages", get(languages::list).fallback(not_allowed))
+        .route("/tickets", post(tickets::create).fallback(not_allowed))
+        .route("/connect", get(interactive::whipcode).fallback(not_allowed));
     if ping {
         router = router.route("/ping", get(health::pong).fallback(not_allowed));
     }

@@ -44,7 +44,6 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -125,7 +124,8 @@ pub async fn serve(
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let clients = Arc::new(ClientTable::default());
     let warnings = Warnings::default();
-    let graceful = GracefulShutdown::new();
+    // Told to every connection on shutdown; each then finishes its request.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(policy.headers)
@@ -183,9 +183,9 @@ pub async fn serve(
             peer,
             app: app.clone(),
             http: http.clone(),
-            watcher: graceful.watcher(),
+            stopping: stopping.clone(),
             write_deadline: policy.write,
-            _slot: slot,
+            slot: ConnectionSlot(Arc::new(slot)),
             _client: client,
         };
         let acceptor = acceptor.clone();
@@ -205,7 +205,11 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(policy.drain, graceful.shutdown())
+    // Every slot back: each connection, and each upgraded session (which
+    // keeps its connection's slot), has ended.
+    let _ = stop.send(true);
+    let all = u32::try_from(policy.connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(policy.drain, slots.acquire_many(all))
         .await
         .is_err()
     {
@@ -253,9 +257,9 @@ struct Connection {
     peer: SocketAddr,
     app: Router,
     http: hyper::server::conn::http1::Builder,
-    watcher: Watcher,
+    stopping: tokio::sync::watch::Receiver<bool>,
     write_deadline: Duration,
-    _slot: OwnedSemaphorePermit,
+    slot: ConnectionSlot,
     _client: Option<ClientSlot>,
 }
 
@@ -268,19 +272,40 @@ impl Connection {
             peer,
             app,
             http,
-            watcher,
+            mut stopping,
+            slot,
             ..
         } = self;
         let service = tower::service_fn(
             move |mut request: axum::extract::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(slot.clone());
                 app.clone().oneshot(request.map(axum::body::Body::new))
             },
         );
         let io = TokioIo::new(linger::Lingering::new(io));
-        let connection = http.serve_connection(io, TowerToHyperService::new(service));
-        if let Err(e) = watcher.watch(connection).await {
+        let connection = http
+            .serve_connection(io, TowerToHyperService::new(service))
+            .with_upgrades();
+        tokio::pin!(connection);
+        let ended = tokio::select! {
+            ended = connection.as_mut() => ended,
+            () = async {
+                // A dropped sender is a stop too.
+                let _ = stopping.wait_for(|stop| *stop).await;
+            } => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = ended {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
     }
 }
+
+/// A connection's place among [`Policy::connections`], in every request's
+/// extensions: an upgraded session (a WebSocket) keeps a clone, so it
+/// counts as the open connection it is until it ends.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 use whipcode_runner::{parse_header, Event, ExitReport};
 
-use super::job::{RunOutcome, StageOutcome, StageSpec};
+use super::job::{LiveEvent, RunOutcome, StageOutcome, StageSpec};
 use super::output::Captured;
 
 /// Largest event frame accepted from a container.
@@ -81,13 +81,20 @@ struct Current {
     cpu_base: Option<u64>,
 }
 
-/// Reads events until the exit report, a deadline, the output cap or EOF.
+/// Where an interactive run's events go as they happen: a bounded channel,
+/// so a reader that stops taking them stops the run's output.
+pub type Live = tokio::sync::mpsc::Sender<LiveEvent>;
+
+/// Reads events until the exit report, a deadline, the output cap or EOF;
+/// each stage start, output chunk (what the cap kept) and stage end also go
+/// to `live`, waited for within the stage's deadline.
 pub async fn collect(
     stream: &mut (impl AsyncRead + Unpin),
     start_deadline: Duration,
     stages: &[StageSpec],
     output_limit: usize,
     control: &mut impl StageControl,
+    live: Option<&Live>,
 ) -> Collected {
     let mut out = Output::default();
     let mut frames = Frames::default();
@@ -137,6 +144,10 @@ pub async fn collect(
             }
             Ok(Err(e)) => return Collected::Failed(format!("bad event stream: {e}")),
         };
+        let stream = match &frame {
+            Event::Stderr(_) => Stream::Stderr,
+            _ => Stream::Stdout,
+        };
         seen += 1;
         if seen > most {
             finish(&mut out, &mut current, control, |_| {});
@@ -161,27 +172,25 @@ pub async fn collect(
                     started,
                     cpu_base: control.cpu_nanos(),
                 });
-            }
-            Event::Stdout(bytes) => {
-                if keep(
-                    &mut out,
-                    current.is_some(),
-                    Stream::Stdout,
-                    bytes,
-                    output_limit,
-                ) {
-                    finish(&mut out, &mut current, control, |s| s.truncated = true);
-                    return Collected::Truncated(out);
+                if !emit(live, LiveEvent::Stage(stages[index].name.clone()), deadline).await {
+                    finish(&mut out, &mut current, control, |s| s.timed_out = true);
+                    return Collected::TimedOut(out);
                 }
             }
-            Event::Stderr(bytes) => {
-                if keep(
-                    &mut out,
-                    current.is_some(),
-                    Stream::Stderr,
-                    bytes,
-                    output_limit,
-                ) {
+            Event::Stdout(bytes) | Event::Stderr(bytes) => {
+                let (exceeded, kept) =
+                    keep(&mut out, current.is_some(), stream, bytes, output_limit);
+                if live.is_some() && !kept.is_empty() {
+                    let event = match stream {
+                        Stream::Stdout => LiveEvent::Stdout(kept),
+                        Stream::Stderr => LiveEvent::Stderr(kept),
+                    };
+                    if !emit(live, event, deadline).await {
+                        finish(&mut out, &mut current, control, |s| s.timed_out = true);
+                        return Collected::TimedOut(out);
+                    }
+                }
+                if exceeded {
                     finish(&mut out, &mut current, control, |s| s.truncated = true);
                     return Collected::Truncated(out);
                 }
@@ -202,6 +211,14 @@ pub async fn collect(
                 });
                 // The next stage (or the exit report) follows at once.
                 deadline = Instant::now() + start_deadline;
+                let ended = LiveEvent::StageEnd {
+                    name: stages[n as usize].name.clone(),
+                    code: report.code,
+                    signal: report.signal,
+                };
+                if !emit(live, ended, deadline).await {
+                    return Collected::Failed("the interactive client stopped reading".into());
+                }
             }
             Event::Exit(report) => {
                 finish(&mut out, &mut current, control, |_| {});
@@ -212,6 +229,18 @@ pub async fn collect(
     }
 }
 
+/// Hands `event` to `live`, if any, by `deadline`; false when the deadline
+/// passed first (the reader is not taking events). A reader that has gone
+/// is not waited for.
+async fn emit(live: Option<&Live>, event: LiveEvent, deadline: Instant) -> bool {
+    let Some(live) = live else {
+        return true;
+    };
+    tokio::time::timeout_at(deadline, live.send(event))
+        .await
+        .is_ok()
+}
+
 #[derive(Clone, Copy)]
 enum Stream {
     Stdout,
@@ -219,8 +248,15 @@ enum Stream {
 }
 
 /// Keeps what fits of `bytes` under the stream's cap, in the run's output
-/// and (the same chunk, shared) the current stage's; true if some did not fit.
-fn keep(out: &mut Output, in_stage: bool, stream: Stream, mut bytes: Vec<u8>, cap: usize) -> bool {
+/// and (the same chunk, shared) the current stage's; whether some did not
+/// fit, and the chunk kept.
+fn keep(
+    out: &mut Output,
+    in_stage: bool,
+    stream: Stream,
+    mut bytes: Vec<u8>,
+    cap: usize,
+) -> (bool, Bytes) {
     let merged = match stream {
         Stream::Stdout => &mut out.stdout,
         Stream::Stderr => &mut out.stderr,
@@ -234,11 +270,11 @@ fn keep(out: &mut Output, in_stage: bool, stream: Stream, mut bytes: Vec<u8>, ca
         stage.output.push(chunk.clone());
         let name = match stream {
             Stream::Stdout => {
-                stage.stdout.push(chunk);
+                stage.stdout.push(chunk.clone());
                 "stdout"
             }
             Stream::Stderr => {
-                stage.stderr.push(chunk);
+                stage.stderr.push(chunk.clone());
                 "stderr"
             }
         };
@@ -246,7 +282,7 @@ fn keep(out: &mut Output, in_stage: bool, stream: Stream, mut bytes: Vec<u8>, ca
             stage.truncated_stream = Some(name);
         }
     }
-    exceeded
+    (exceeded, chunk)
 }
 
 /// Closes the stage under way, if any: its wall time and the kernel's
@@ -378,6 +414,7 @@ mod tests {
             &stages,
             limit,
             &mut Recorder::default(),
+            None,
         )
         .await
     }
@@ -426,6 +463,7 @@ mod tests {
             &stages,
             100,
             &mut control,
+            None,
         )
         .await
         {
@@ -461,6 +499,7 @@ mod tests {
             &stages,
             100,
             &mut Recorder::default(),
+            None,
         )
         .await;
         assert!(matches!(got, Collected::Broken(..)));
@@ -481,7 +520,16 @@ mod tests {
             stage("run", Duration::from_millis(200)),
         ];
         let started = std::time::Instant::now();
-        match collect(&mut client, START, &stages, 100, &mut Recorder::default()).await {
+        match collect(
+            &mut client,
+            START,
+            &stages,
+            100,
+            &mut Recorder::default(),
+            None,
+        )
+        .await
+        {
             Collected::TimedOut(out) => {
                 assert!(!out.stages[0].timed_out);
                 assert!(out.stages[1].timed_out);
@@ -521,6 +569,7 @@ mod tests {
             &[run],
             100,
             &mut Busy(std::time::Instant::now()),
+            None,
         )
         .await
         {
@@ -557,7 +606,16 @@ mod tests {
             }
             server
         });
-        match collect(&mut client, START, &[run], 100, &mut Recorder::default()).await {
+        match collect(
+            &mut client,
+            START,
+            &[run],
+            100,
+            &mut Recorder::default(),
+            None,
+        )
+        .await
+        {
             Collected::Exit(out, _) => assert_eq!(out.stdout.to_vec(), b"split"),
             _ => panic!("expected exit"),
         }

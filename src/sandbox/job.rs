@@ -133,9 +133,60 @@ pub struct InstalledImage {
     pub version: Option<String>,
 }
 
+/// What a client sends to an interactive run while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes for the program's stdin (held until the program starts).
+    Stdin(Vec<u8>),
+    /// The program's stdin ends.
+    EndOfStdin,
+    /// A signal for the running step's processes.
+    Signal(i32),
+}
+
+/// What an interactive run reports as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// Stage `name` started.
+    Stage(String),
+    Stdout(bytes::Bytes),
+    Stderr(bytes::Bytes),
+    /// The stage under way ended by itself (a stage a limit ends is reported
+    /// by the run's outcome).
+    StageEnd {
+        name: String,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+}
+
+/// The two ends of an interactive run, given by its caller. Both are
+/// bounded: a caller that stops taking events stops the run's output (and
+/// its deadline still runs).
+pub struct Interaction {
+    pub input: tokio::sync::mpsc::Receiver<Input>,
+    pub events: tokio::sync::mpsc::Sender<LiveEvent>,
+}
+
 /// Something that runs jobs in isolation. The HTTP layer only sees this.
 pub trait Sandbox: Send + Sync + 'static {
     fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>>;
+
+    /// Runs `spec` with its stdin, signals and output live through
+    /// `interaction` (the spec's own `stdin` is not used). Dropping the
+    /// future ends the run and removes its container.
+    fn run_interactive(
+        &self,
+        spec: RunSpec,
+        interaction: Interaction,
+    ) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
+        let _ = (spec, interaction);
+        Box::pin(async {
+            Err(SandboxError::Engine(
+                "this sandbox has no interactive runs".into(),
+            ))
+        })
+    }
 
     /// The project's images installed right now; an error when the engine
     /// cannot be reached.

@@ -39,8 +39,8 @@ pub mod run;
 pub mod seccomp;
 
 pub use job::{
-    signal_name, BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError,
-    StageOutcome, StageSpec,
+    signal_name, BoxFuture, Input, InstalledImage, Interaction, LiveEvent, RunOutcome, RunSpec,
+    Sandbox, SandboxError, StageOutcome, StageSpec,
 };
 pub use lifecycle::{start, SandboxHandle, Settings};
 pub use output::Captured;

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use whipcode_runner::{Job, JobFile, Stage};
+use whipcode_runner::{Control, Job, JobFile, Stage};
 
 use super::cgroup::{self, Cgroup};
 use super::events::{collect, Collected, StageControl};
 use super::gate::Gate;
 use super::job::{
-    BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError, StageSpec,
+    BoxFuture, Input, InstalledImage, Interaction, RunOutcome, RunSpec, Sandbox, SandboxError,
+    StageSpec,
 };
 use super::launch::{ContainerKind, Launcher, Started, START_DEADLINE};
 use super::podman::api::PodmanApi;
@@ -59,7 +60,11 @@ impl Driven {
 }
 
 impl PodmanSandbox {
-    async fn run_job(&self, spec: RunSpec) -> Result<RunOutcome, SandboxError> {
+    async fn run_job(
+        &self,
+        spec: RunSpec,
+        mut interaction: Option<Interaction>,
+    ) -> Result<RunOutcome, SandboxError> {
         let permit = self.gate.enter().await?;
         let kind = ContainerKind {
             image: spec.image.clone(),
@@ -67,24 +72,35 @@ impl PodmanSandbox {
         };
         let Some(mut warm) = self.pool.take(&kind) else {
             let started = self.launcher.start_detached(&kind, permit).await?;
-            return self.drive(started, &spec).await.into_result();
+            return self
+                .drive(started, &spec, interaction.as_mut())
+                .await
+                .into_result();
         };
         // The warm container trades the pool's slot for this run's; if it
         // died while waiting, the job goes to a fresh one.
         warm.container.replace_permit(permit);
-        match self.drive(warm, &spec).await {
+        match self.drive(warm, &spec, interaction.as_mut()).await {
             Driven::Done(result) => result,
             Driven::NeverStarted(e) => {
                 tracing::warn!(error = %e, "a warm container had died; starting a fresh one");
                 let permit = self.gate.enter().await?;
                 let started = self.launcher.start_detached(&kind, permit).await?;
-                self.drive(started, &spec).await.into_result()
+                self.drive(started, &spec, interaction.as_mut())
+                    .await
+                    .into_result()
             }
         }
     }
 
-    /// Hands the job to a started container and gathers its outcome.
-    async fn drive(&self, started: Started, spec: &RunSpec) -> Driven {
+    /// Hands the job to a started container and gathers its outcome; an
+    /// interactive run's input goes to the runner while it runs.
+    async fn drive(
+        &self,
+        started: Started,
+        spec: &RunSpec,
+        interaction: Option<&mut Interaction>,
+    ) -> Driven {
         let Started {
             container,
             id,
@@ -98,7 +114,8 @@ impl PodmanSandbox {
         // after its exit frame the runner waits for it to close, so that the
         // cgroup can still be read. Dropping `to_runner` closes it.
         let (to_runner, mut writes) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-        let _ = to_runner.send(job_bytes(spec));
+        let _ = to_runner.send(job_bytes(spec, interaction.is_some()));
+        let input_to_runner = to_runner.clone();
         tokio::spawn(async move {
             while let Some(bytes) = writes.recv().await {
                 if stdin.write_all(&bytes).await.is_err() {
@@ -114,14 +131,37 @@ impl PodmanSandbox {
             container_mb: spec.limits.memory_mb,
             to_runner,
         };
-        let collected = collect(
-            &mut events,
-            START_DEADLINE,
-            &spec.stages,
-            self.output_limit,
-            &mut control,
-        )
-        .await;
+        let (mut input, live) = match interaction {
+            Some(i) => (Some(&mut i.input), Some(&i.events)),
+            None => (None, None),
+        };
+        // The client's input, forwarded for as long as the events are read.
+        let forward = async {
+            while let Some(next) = match input.as_mut() {
+                Some(input) => input.recv().await,
+                None => None,
+            } {
+                let control = match next {
+                    Input::Stdin(bytes) => Control::Input(bytes),
+                    Input::EndOfStdin => Control::InputEnd,
+                    Input::Signal(n) => Control::Signal(n),
+                };
+                let _ = input_to_runner.send(control.encode());
+            }
+            drop(input_to_runner);
+            std::future::pending::<()>().await
+        };
+        let collected = tokio::select! {
+            collected = collect(
+                &mut events,
+                START_DEADLINE,
+                &spec.stages,
+                self.output_limit,
+                &mut control,
+                live,
+            ) => collected,
+            () = forward => unreachable!("forwarding never ends by itself"),
+        };
         let container_age = handed_at.elapsed();
         let mut outcome = RunOutcome {
             container: name.clone(),
@@ -217,7 +257,15 @@ impl PodmanSandbox {
 
 impl Sandbox for PodmanSandbox {
     fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
-        Box::pin(self.run_job(spec))
+        Box::pin(self.run_job(spec, None))
+    }
+
+    fn run_interactive(
+        &self,
+        spec: RunSpec,
+        interaction: Interaction,
+    ) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
+        Box::pin(self.run_job(spec, Some(interaction)))
     }
 
     fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
@@ -259,7 +307,7 @@ fn short(message: &str) -> String {
     }
 }
 
-fn job_bytes(spec: &RunSpec) -> Vec<u8> {
+fn job_bytes(spec: &RunSpec, interactive: bool) -> Vec<u8> {
     Job {
         workdir: WORKDIR.to_owned(),
         files: spec
@@ -279,7 +327,12 @@ fn job_bytes(spec: &RunSpec) -> Vec<u8> {
                 steps: stage.steps.clone(),
             })
             .collect(),
-        stdin: spec.stdin.clone(),
+        stdin: if interactive {
+            Vec::new()
+        } else {
+            spec.stdin.clone()
+        },
+        interactive,
     }
     .encode()
 }
@@ -307,9 +360,7 @@ impl StageControl for StageLimits<'_> {
             }
             cgroup.reset_peak();
         }
-        let mut go = Vec::new();
-        whipcode_runner::put_frame(&mut go, whipcode_runner::tag::CONTINUE, &[]);
-        let _ = self.to_runner.send(go);
+        let _ = self.to_runner.send(Control::Continue.encode());
     }
 
     fn cpu_nanos(&self) -> Option<u64> {

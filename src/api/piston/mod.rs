@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::error::ApiError;
+use super::interactive;
 use super::state::AppState;
 use error::PistonError;
 
@@ -34,5 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runtimes/", get(runtimes::list).fallback(not_allowed))
         .route("/execute", post(execute::execute).fallback(not_allowed))
         .route("/execute/", post(execute::execute).fallback(not_allowed))
+        .route("/connect", get(interactive::piston).fallback(not_allowed))
+        .route("/connect/", get(interactive::piston).fallback(not_allowed))
         .fallback(|| async { PistonError(ApiError::NotFound) })
 }

@@ -96,7 +96,7 @@ fn text(captured: &Captured) -> String {
 impl StageResult {
     /// `run` is the run's outcome when this is its last stage: what ended
     /// the run as a whole (the channel, the OOM killer) ended this stage.
-    fn of(stage: &StageOutcome, run: Option<&RunOutcome>) -> StageResult {
+    pub fn of(stage: &StageOutcome, run: Option<&RunOutcome>) -> StageResult {
         let signal = stage.signal.or(run.and_then(|r| r.signal));
         let oom = run.is_some_and(|r| r.oom_killed) && signal == Some(SIGKILL);
         let channel = run.and_then(|r| r.channel_error.as_deref());

@@ -83,6 +83,9 @@ fn spawn(podman: &Podman) -> Result<Child, String> {
         .args(["system", "service", "--time=0"])
         .arg(format!("unix://{}", socket.display()))
         .env("CONTAINERS_CONF", podman.service_conf_path())
+        // conmon leaves files (an `oom` marker after an OOM kill) in the
+        // directory it runs in: the instance's own, not the server's.
+        .current_dir(socket.parent().unwrap_or(std::path::Path::new("/")))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

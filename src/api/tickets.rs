@@ -1,0 +1,28 @@
+//! `POST /tickets`: a keyed request mints a ticket for interactive
+//! sessions (see [`crate::tickets`]), for a page that must not hold the
+//! master key. The ticket opens `GET /api/v2/connect` and nothing else.
+
+use std::time::SystemTime;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::intake::keyed;
+use super::state::AppState;
+use crate::tickets::{mint, TICKET_LIFETIME};
+
+pub async fn create(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (parts, _) = request.into_parts();
+    keyed(&state, &parts).await?;
+    let ticket = mint(state.key.ticket_secret(), SystemTime::now());
+    let body = json!({"ticket": ticket, "scope": "interactive",
+                      "expires_in": TICKET_LIFETIME.as_secs()});
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
