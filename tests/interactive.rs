@@ -269,6 +269,23 @@ async fn floods_and_protocol_errors_get_their_close_codes() {
         assert_eq!(tail.last().unwrap()["close"], code, "{tail:?}");
     }
 
+    // A browser's upgrade (it sends an Origin) with the key the gateway adds
+    // is refused: a page anywhere would be running code with the key.
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            (gateway.url.replace("http://", "ws://") + "/api/v2/connect").as_str(),
+        )
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://elsewhere.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 403)
+        }
+        other => panic!("a cross-site upgrade was not refused: {other:?}"),
+    }
+
     // A bad init: Piston's message, then 4002.
     let mut socket = open(&gateway).await;
     say(&mut socket, json!({"type": "init", "language": "python"})).await;

@@ -16,6 +16,10 @@ pub enum ApiError {
     Ticket(#[from] crate::tickets::TicketError),
     #[error("requests are only accepted through the configured proxy")]
     Forbidden,
+    /// A browser's request (it has an `Origin`) that would run with the
+    /// master key a gateway added: a page elsewhere would be running code.
+    #[error("{0}")]
+    CrossOrigin(&'static str),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -41,7 +45,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::Ticket(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::CrossOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

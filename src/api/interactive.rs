@@ -11,7 +11,8 @@
 //! (an `error` message first), 4003 not yet initialised, 4004 can only
 //! write to stdin, 4005 invalid signal, 4999 job completed.
 //!
-//! Auth: the master key in `X-Master-Key` (a gateway adds it), or, for a
+//! Auth: the master key in `X-Master-Key` (a gateway adds it; refused, 403,
+//! on a request with an `Origin`, which only browsers send), or, for a
 //! browser (which cannot set headers on a WebSocket), a ticket from
 //! `POST /tickets`: offered as the subprotocol `whipcode.ticket.<ticket>`
 //! beside `whipcode` (checked before the upgrade), or as `ticket` in `init`
@@ -106,7 +107,15 @@ async fn upgrade(
         .map(str::trim)
         .find_map(|p| p.strip_prefix(TICKET_PROTOCOL))
         .map(str::to_owned);
+    let browser = parts.headers.contains_key(header::ORIGIN);
     let credential = if parts.headers.contains_key("x-master-key") {
+        // A browser never holds the key: one that arrives with it was added
+        // by a gateway, for a page that may be anyone's.
+        if browser {
+            return Err(ApiError::CrossOrigin(
+                "a browser opens an interactive session with a ticket (POST /tickets), not the master key",
+            ));
+        }
         keyed(&state, &parts).await?;
         Credential::Checked
     } else if let Some(ticket) = offered {
@@ -120,19 +129,25 @@ async fn upgrade(
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await
         .map_err(|e| ApiError::bad(format!("not a WebSocket upgrade: {e}")))?;
-    // The session keeps its connection's place among the open connections.
+    // The session keeps its connection's place among the open connections
+    // (and its client's), and hears of a shutdown through it.
     let slot = parts.extensions.get::<ConnectionSlot>().cloned();
     Ok(upgrade
         .protocols(["whipcode"])
         .max_message_size(usize::try_from(state.max_bytes).unwrap_or(usize::MAX))
         .on_upgrade(move |socket| async move {
-            session(state, socket, credential, dialect).await;
-            drop(slot);
+            session(state, socket, credential, dialect, slot).await;
         })
         .into_response())
 }
 
-async fn session(state: AppState, mut socket: WebSocket, credential: Credential, dialect: Dialect) {
+async fn session(
+    state: AppState,
+    mut socket: WebSocket,
+    credential: Credential,
+    dialect: Dialect,
+    slot: Option<ConnectionSlot>,
+) {
     let init = match tokio::time::timeout(INIT_WITHIN, next_message(&mut socket)).await {
         Err(_) => return close(socket, 4001, "Initialization Timeout").await,
         Ok(None) => return,
@@ -180,65 +195,234 @@ async fn session(state: AppState, mut socket: WebSocket, credential: Credential,
         }),
     );
     tokio::pin!(run);
-    let mut exited: Vec<String> = Vec::new();
-    let mut stdin_left = state.max_bytes;
+    let mut out = Outgoing::default();
+    let mut feed = Feed::new(state.max_bytes);
+    let stopping = async {
+        match &slot {
+            Some(slot) => slot.stopping().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stopping);
     loop {
         tokio::select! {
             outcome = &mut run => {
                 // Everything the run reported before it ended, then its end.
                 while let Ok(event) = events.try_recv() {
-                    if forward(&mut socket, event, &mut exited).await.is_err() {
+                    if out.forward(&mut socket, event).await.is_err() {
                         return;
                     }
                 }
                 return match outcome {
-                    Ok(outcome) => finish(socket, &outcome, &exited).await,
+                    Ok(outcome) => finish(socket, &outcome, &out.exited).await,
                     Err(e) => notify(socket, &e.to_string()).await,
                 };
             }
             Some(event) = events.recv() => {
-                if forward(&mut socket, event, &mut exited).await.is_err() {
+                if out.forward(&mut socket, event).await.is_err() {
                     return;
+                }
+            }
+            // Input goes on as the run takes it; the socket is read meanwhile.
+            permit = input.reserve(), if feed.has_pending() => {
+                if let (Ok(permit), Some(next)) = (permit, feed.next()) {
+                    permit.send(next);
                 }
             }
             message = next_message(&mut socket) => {
                 // The client's close (or a broken socket) drops the run:
                 // its container is killed and removed.
                 let Some(message) = message else { return };
-                let kind = message.get("type").and_then(Value::as_str);
-                let sent = match kind {
-                    Some("init") => return close(socket, 4000, "Already Initialized").await,
-                    Some("data") => {
-                        if message.get("stream").and_then(Value::as_str) != Some("stdin") {
-                            return close(socket, 4004, "Can only write to stdin").await;
-                        }
-                        let data = message.get("data").and_then(Value::as_str).unwrap_or_default();
-                        let Some(left) = stdin_left.checked_sub(data.len() as u64) else {
-                            let why = format!("stdin is over {} bytes for this session", state.max_bytes);
-                            return notify(socket, &why).await;
-                        };
-                        stdin_left = left;
-                        input.send(Input::Stdin(data.as_bytes().to_vec())).await
-                    }
-                    Some("eof") => input.send(Input::EndOfStdin).await,
-                    Some("signal") => {
-                        let named = message.get("signal").and_then(Value::as_str);
-                        match named.and_then(signal_number) {
-                            Some(n) => input.send(Input::Signal(n)).await,
-                            None => return close(socket, 4005, "Invalid signal").await,
-                        }
-                    }
-                    // Piston ignores what it does not know; so does this.
-                    _ => Ok(()),
-                };
-                // The run has ended and no longer takes input: its end comes next.
-                let _ = sent;
+                match feed.take(&message) {
+                    Ok(()) => {}
+                    Err(Refusal::Close(code, reason)) => return close(socket, code, reason).await,
+                    Err(Refusal::Notify(why)) => return notify(socket, &why).await,
+                }
             }
             () = tokio::time::sleep_until(deadline) => {
                 return notify(socket, "the session is over its time limit").await;
             }
+            () = &mut stopping => {
+                return notify(socket, "the server is shutting down").await;
+            }
         }
     }
+}
+
+/// Most client messages waiting for the run to take them, and most signals
+/// a session may send.
+const MAX_PENDING: usize = 256;
+const MAX_SIGNALS: usize = 64;
+
+/// Why a client message ends the session.
+enum Refusal {
+    Close(u16, &'static str),
+    Notify(String),
+}
+
+/// The client's input, checked and held until the run takes it: bounded
+/// in bytes (`--max-bytes` of stdin a session), in messages waiting, and in
+/// signals; empty pieces and a second end of stdin are dropped.
+struct Feed {
+    pending: std::collections::VecDeque<Input>,
+    stdin_left: u64,
+    stdin_cap: u64,
+    signals: usize,
+    ended: bool,
+}
+
+impl Feed {
+    fn new(stdin_cap: u64) -> Feed {
+        Feed {
+            pending: std::collections::VecDeque::new(),
+            stdin_left: stdin_cap,
+            stdin_cap,
+            signals: 0,
+            ended: false,
+        }
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    fn next(&mut self) -> Option<Input> {
+        self.pending.pop_front()
+    }
+
+    fn take(&mut self, message: &Value) -> Result<(), Refusal> {
+        let input = match message.get("type").and_then(Value::as_str) {
+            Some("init") => return Err(Refusal::Close(4000, "Already Initialized")),
+            Some("data") => {
+                if message.get("stream").and_then(Value::as_str) != Some("stdin") {
+                    return Err(Refusal::Close(4004, "Can only write to stdin"));
+                }
+                let data = message
+                    .get("data")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                self.stdin_left =
+                    self.stdin_left
+                        .checked_sub(data.len() as u64)
+                        .ok_or_else(|| {
+                            Refusal::Notify(format!(
+                                "stdin is over {} bytes for this session",
+                                self.stdin_cap
+                            ))
+                        })?;
+                if data.is_empty() || self.ended {
+                    return Ok(());
+                }
+                Input::Stdin(data.as_bytes().to_vec())
+            }
+            Some("eof") if self.ended => return Ok(()),
+            Some("eof") => {
+                self.ended = true;
+                Input::EndOfStdin
+            }
+            Some("signal") => {
+                let named = message.get("signal").and_then(Value::as_str);
+                let Some(n) = named.and_then(signal_number) else {
+                    return Err(Refusal::Close(4005, "Invalid signal"));
+                };
+                self.signals += 1;
+                if self.signals > MAX_SIGNALS {
+                    return Err(Refusal::Notify(format!(
+                        "more than {MAX_SIGNALS} signals in one session"
+                    )));
+                }
+                Input::Signal(n)
+            }
+            // Piston ignores what it does not know; so does this.
+            _ => return Ok(()),
+        };
+        if self.pending.len() >= MAX_PENDING {
+            return Err(Refusal::Notify(
+                "input is arriving faster than the program takes it".into(),
+            ));
+        }
+        self.pending.push_back(input);
+        Ok(())
+    }
+}
+
+/// What goes to the client: `data` as text, a character split between two
+/// chunks kept whole, and the stages whose `exit` was sent.
+#[derive(Default)]
+struct Outgoing {
+    exited: Vec<String>,
+    /// An incomplete UTF-8 character at the end of the last stdout and
+    /// stderr chunk, completed by the next.
+    carry: [Vec<u8>; 2],
+}
+
+impl Outgoing {
+    async fn forward(
+        &mut self,
+        socket: &mut WebSocket,
+        event: LiveEvent,
+    ) -> Result<(), axum::Error> {
+        let message = match event {
+            LiveEvent::Stage(name) => json!({"type": "stage", "stage": name}),
+            LiveEvent::Stdout(bytes) | LiveEvent::Stderr(bytes) if bytes.is_empty() => {
+                return Ok(())
+            }
+            LiveEvent::Stdout(bytes) => {
+                let data = self.text(0, &bytes);
+                if data.is_empty() {
+                    return Ok(());
+                }
+                json!({"type": "data", "stream": "stdout", "data": data})
+            }
+            LiveEvent::Stderr(bytes) => {
+                let data = self.text(1, &bytes);
+                if data.is_empty() {
+                    return Ok(());
+                }
+                json!({"type": "data", "stream": "stderr", "data": data})
+            }
+            LiveEvent::StageEnd { name, code, signal } => {
+                let message = json!({"type": "exit", "stage": name, "code": code,
+                                     "signal": signal.map(signal_name)});
+                self.exited.push(name);
+                message
+            }
+        };
+        send(socket, &message).await
+    }
+
+    /// `bytes` after the stream's carry, as text; an incomplete character
+    /// at the end waits for the next chunk, invalid bytes are U+FFFD.
+    fn text(&mut self, stream: usize, bytes: &[u8]) -> String {
+        let mut all = std::mem::take(&mut self.carry[stream]);
+        all.extend_from_slice(bytes);
+        let keep = match std::str::from_utf8(&all) {
+            Ok(_) => all.len(),
+            // Cut before an incomplete character at the very end (at most 3 bytes).
+            Err(e) if e.error_len().is_none() && all.len() - e.valid_up_to() < 4 => e.valid_up_to(),
+            Err(_) => incomplete_tail(&all),
+        };
+        self.carry[stream] = all.split_off(keep);
+        String::from_utf8_lossy(&all).into_owned()
+    }
+}
+
+/// Where an incomplete character at the end of `bytes` starts (or its length).
+fn incomplete_tail(bytes: &[u8]) -> usize {
+    for back in 1..=3.min(bytes.len()) {
+        let at = bytes.len() - back;
+        let b = bytes[at];
+        if b & 0xC0 != 0x80 {
+            let needed = match b {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF7 => 4,
+                _ => 1,
+            };
+            return if needed > back { at } else { bytes.len() };
+        }
+    }
+    bytes.len()
 }
 
 /// Piston's `init`: the job, and the `runtime` message naming its runtime.
@@ -294,30 +478,6 @@ async fn send(socket: &mut WebSocket, message: &Value) -> Result<(), axum::Error
     socket.send(Message::Text(message.to_string().into())).await
 }
 
-async fn forward(
-    socket: &mut WebSocket,
-    event: LiveEvent,
-    exited: &mut Vec<String>,
-) -> Result<(), axum::Error> {
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    let message = match event {
-        LiveEvent::Stage(name) => json!({"type": "stage", "stage": name}),
-        LiveEvent::Stdout(bytes) => {
-            json!({"type": "data", "stream": "stdout", "data": text(&bytes)})
-        }
-        LiveEvent::Stderr(bytes) => {
-            json!({"type": "data", "stream": "stderr", "data": text(&bytes)})
-        }
-        LiveEvent::StageEnd { name, code, signal } => {
-            let message = json!({"type": "exit", "stage": name, "code": code,
-                                 "signal": signal.map(signal_name)});
-            exited.push(name);
-            message
-        }
-    };
-    send(socket, &message).await
-}
-
 /// The `exit` of a stage a limit ended (its status and message say which),
 /// then the close.
 async fn finish(mut socket: WebSocket, outcome: &RunOutcome, exited: &[String]) {
@@ -355,4 +515,65 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
 /// `SIGTERM` → 15, as Piston names them.
 fn signal_number(name: &str) -> Option<i32> {
     (1..=31).find(|&n| signal_name(n) == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_character_split_between_chunks_arrives_whole() {
+        let mut out = Outgoing::default();
+        let e_acute = "é".as_bytes();
+        assert_eq!(out.text(0, &[b'a', e_acute[0]]), "a");
+        assert_eq!(out.text(1, b"err"), "err", "each stream its own carry");
+        assert_eq!(out.text(0, &[e_acute[1], b'b']), "éb");
+        let snowman = "☃".as_bytes();
+        assert_eq!(out.text(0, &snowman[..1]), "");
+        assert_eq!(out.text(0, &snowman[1..2]), "");
+        assert_eq!(out.text(0, &snowman[2..]), "☃");
+        // Invalid bytes are U+FFFD, not held back.
+        assert_eq!(out.text(0, &[0xff, b'x']), "\u{fffd}x");
+    }
+
+    #[test]
+    fn input_is_bounded_in_bytes_messages_and_signals() {
+        let data = |d: &str| json!({"type": "data", "stream": "stdin", "data": d});
+        let mut feed = Feed::new(10);
+        assert!(feed.take(&data("12345")).is_ok());
+        assert!(feed.take(&data("")).is_ok());
+        assert_eq!(feed.pending.len(), 1, "an empty piece is dropped");
+        assert!(matches!(
+            feed.take(&data("123456")),
+            Err(Refusal::Notify(_))
+        ));
+        let mut feed = Feed::new(1 << 20);
+        for _ in 0..MAX_SIGNALS {
+            assert!(feed
+                .take(&json!({"type": "signal", "signal": "SIGCONT"}))
+                .is_ok());
+        }
+        assert!(matches!(
+            feed.take(&json!({"type": "signal", "signal": "SIGCONT"})),
+            Err(Refusal::Notify(_))
+        ));
+        let mut feed = Feed::new(1 << 20);
+        for _ in 0..MAX_PENDING {
+            assert!(feed.take(&data("x")).is_ok());
+        }
+        assert!(matches!(feed.take(&data("x")), Err(Refusal::Notify(_))));
+        let mut feed = Feed::new(1 << 20);
+        assert!(feed.take(&json!({"type": "eof"})).is_ok());
+        assert!(feed.take(&json!({"type": "eof"})).is_ok());
+        assert!(feed.take(&data("late")).is_ok());
+        assert_eq!(
+            feed.pending,
+            [Input::EndOfStdin],
+            "once, and nothing after it"
+        );
+        assert!(matches!(
+            feed.take(&json!({"type": "signal", "signal": "SIGNOPE"})),
+            Err(Refusal::Close(4005, _))
+        ));
+    }
 }

@@ -185,8 +185,10 @@ pub async fn serve(
             http: http.clone(),
             stopping: stopping.clone(),
             write_deadline: policy.write,
-            slot: ConnectionSlot(Arc::new(slot)),
-            _client: client,
+            slot: ConnectionSlot {
+                _held: Arc::new((slot, client)),
+                stopping: stopping.clone(),
+            },
         };
         let acceptor = acceptor.clone();
         let handshake = policy.handshake;
@@ -260,7 +262,6 @@ struct Connection {
     stopping: tokio::sync::watch::Receiver<bool>,
     write_deadline: Duration,
     slot: ConnectionSlot,
-    _client: Option<ClientSlot>,
 }
 
 impl Connection {
@@ -304,8 +305,20 @@ impl Connection {
     }
 }
 
-/// A connection's place among [`Policy::connections`], in every request's
-/// extensions: an upgraded session (a WebSocket) keeps a clone, so it
-/// counts as the open connection it is until it ends.
+/// A connection's place among [`Policy::connections`] and its client's
+/// [`Policy::per_client`], in every request's extensions: an upgraded
+/// session (a WebSocket) keeps a clone, so it counts as the open connection
+/// it is until it ends, and it learns of a shutdown from it.
 #[derive(Clone)]
-pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+pub struct ConnectionSlot {
+    _held: Arc<(OwnedSemaphorePermit, Option<ClientSlot>)>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ConnectionSlot {
+    /// Resolves when the server is shutting down.
+    pub async fn stopping(&self) {
+        let mut stopping = self.stopping.clone();
+        let _ = stopping.wait_for(|stop| *stop).await;
+    }
+}

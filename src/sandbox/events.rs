@@ -217,7 +217,11 @@ pub async fn collect(
                     signal: report.signal,
                 };
                 if !emit(live, ended, deadline).await {
-                    return Collected::Failed("the interactive client stopped reading".into());
+                    // The client stopped reading: the run ends as out of time.
+                    if let Some(last) = out.stages.last_mut() {
+                        last.timed_out = true;
+                    }
+                    return Collected::TimedOut(out);
                 }
             }
             Event::Exit(report) => {

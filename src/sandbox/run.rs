@@ -113,11 +113,19 @@ impl PodmanSandbox {
         // The job, then a go-ahead per stage; stdin stays open after them:
         // after its exit frame the runner waits for it to close, so that the
         // cgroup can still be read. Dropping `to_runner` closes it.
+        // The client's input on its own bounded channel: a client that sends
+        // faster than the container takes it waits (the go-aheads do not).
         let (to_runner, mut writes) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let (input_to_runner, mut input_writes) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
         let _ = to_runner.send(job_bytes(spec, interaction.is_some()));
-        let input_to_runner = to_runner.clone();
         tokio::spawn(async move {
-            while let Some(bytes) = writes.recv().await {
+            loop {
+                let bytes = tokio::select! {
+                    biased;
+                    Some(bytes) = writes.recv() => bytes,
+                    Some(bytes) = input_writes.recv() => bytes,
+                    else => break,
+                };
                 if stdin.write_all(&bytes).await.is_err() {
                     break;
                 }
@@ -146,7 +154,9 @@ impl PodmanSandbox {
                     Input::EndOfStdin => Control::InputEnd,
                     Input::Signal(n) => Control::Signal(n),
                 };
-                let _ = input_to_runner.send(control.encode());
+                if input_to_runner.send(control.encode()).await.is_err() {
+                    break;
+                }
             }
             drop(input_to_runner);
             std::future::pending::<()>().await

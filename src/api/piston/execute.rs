@@ -13,7 +13,7 @@ use super::response::ExecuteResponse;
 use super::runtimes::for_lookup;
 use crate::api::body::WithDeadline;
 use crate::api::error::ApiError;
-use crate::api::intake::keyed_json_body;
+use crate::api::intake::{keyed_json_body, JSON};
 use crate::api::log::{ContainerName, SandboxTime};
 use crate::api::run::CONTAINER_HEADER;
 use crate::api::state::AppState;
@@ -21,7 +21,7 @@ use crate::api::state::AppState;
 /// The content types `execute` takes. `text/plain` besides Piston's JSON:
 /// the npm `piston-client` posts its JSON as a bare string, which its
 /// `fetch` labels `text/plain;charset=UTF-8` (Piston 3 refuses it with a
-/// 415); the body must still be JSON.
+/// 415); the body must still be JSON. Not from a browser (see below).
 const TYPES: &[&str] = &["application/json", "text/plain"];
 
 pub async fn execute(
@@ -29,7 +29,14 @@ pub async fn execute(
     request: Request,
 ) -> Result<Response, PistonError> {
     let (parts, body) = request.into_parts();
-    let bytes = keyed_json_body(&state, &parts, body, TYPES).await?;
+    // A browser may send `text/plain` to any site without asking first; a
+    // page elsewhere must not run code through a gateway that adds the key.
+    let types = if parts.headers.contains_key(header::ORIGIN) {
+        JSON
+    } else {
+        TYPES
+    };
+    let bytes = keyed_json_body(&state, &parts, body, types).await?;
     let body: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
     drop(bytes);
