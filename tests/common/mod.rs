@@ -29,7 +29,15 @@ static PODMAN: Mutex<()> = Mutex::new(());
 pub const REQUIRE_PODMAN: &str = "WHIPCODE_REQUIRE_PODMAN";
 
 /// The images every podman test may use: what `./task test` builds.
-pub const CORE_IMAGES: [&str; 6] = ["base", "python", "javascript", "bash", "c", "java"];
+pub const CORE_IMAGES: [&str; 7] = [
+    "base",
+    "python",
+    "javascript",
+    "bash",
+    "c",
+    "java",
+    "python-sci",
+];
 
 /// Serialises podman tests; survives a test that panicked while holding it.
 pub fn podman_lock() -> MutexGuard<'static, ()> {
