@@ -31,15 +31,7 @@ async fn python_with_numpy_pandas_and_scipy_runs_through_both_apis() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["language"], "python-scientific");
     assert_eq!(answer["run"]["stdout"], "90.0 2.0\n", "{answer}");
-    let runtimes: Value = Service::client()
-        .get(format!("{}/api/v2/runtimes", svc.url))
-        .header("X-Master-Key", KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runtimes: Value = common::get_json(&format!("{}/api/v2/runtimes", svc.url), KEY).await;
     let listed = runtimes
         .as_array()
         .unwrap()
@@ -49,15 +41,7 @@ async fn python_with_numpy_pandas_and_scipy_runs_through_both_apis() {
     assert_eq!(listed["aliases"], json!(["numpy", "pandas", "scipy"]));
 
     // whipcode's own listing names the libraries' versions.
-    let languages: Value = Service::client()
-        .get(format!("{}/languages", svc.url))
-        .header("X-Master-Key", KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let languages: Value = common::get_json(&format!("{}/languages", svc.url), KEY).await;
     let entry = languages["languages"]
         .as_array()
         .unwrap()

@@ -38,9 +38,8 @@ use tokio::sync::mpsc;
 use super::error::ApiError;
 use super::job::Job;
 use super::piston::error::PistonError;
-use super::piston::request::{validate, Context};
+use super::piston::request::prepare;
 use super::piston::response::StageResult;
-use super::piston::runtimes::for_lookup;
 use super::request::{self, RunBody};
 use crate::api::intake::keyed;
 use crate::api::state::{admit, AppState};
@@ -396,18 +395,14 @@ impl Outgoing {
     fn text(&mut self, stream: usize, bytes: &[u8]) -> String {
         let mut all = std::mem::take(&mut self.carry[stream]);
         all.extend_from_slice(bytes);
-        let keep = match std::str::from_utf8(&all) {
-            Ok(_) => all.len(),
-            // Cut before an incomplete character at the very end (at most 3 bytes).
-            Err(e) if e.error_len().is_none() && all.len() - e.valid_up_to() < 4 => e.valid_up_to(),
-            Err(_) => incomplete_tail(&all),
-        };
+        let keep = incomplete_tail(&all);
         self.carry[stream] = all.split_off(keep);
         String::from_utf8_lossy(&all).into_owned()
     }
 }
 
-/// Where an incomplete character at the end of `bytes` starts (or its length).
+/// Where an incomplete character at the end of `bytes` starts (its length
+/// when the end is complete); anything invalid is left for U+FFFD.
 fn incomplete_tail(bytes: &[u8]) -> usize {
     for back in 1..=3.min(bytes.len()) {
         let at = bytes.len() - back;
@@ -427,16 +422,7 @@ fn incomplete_tail(bytes: &[u8]) -> usize {
 
 /// Piston's `init`: the job, and the `runtime` message naming its runtime.
 async fn piston_init(state: &AppState, init: &Value) -> Result<(Job, Value), ApiError> {
-    let runtimes = for_lookup(state).await?;
-    let execute = validate(
-        init,
-        &Context {
-            runtimes: &runtimes,
-            max_timeout: state.max_timeout,
-            limits: state.limits,
-            max_files: state.max_files,
-        },
-    )?;
+    let execute = prepare(state, init).await?;
     let runtime = json!({"type": "runtime", "language": execute.runtime.name(),
                          "version": execute.runtime.version.to_string()});
     Ok((execute.job, runtime))

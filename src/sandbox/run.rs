@@ -145,17 +145,16 @@ impl PodmanSandbox {
         };
         // The client's input, forwarded for as long as the events are read.
         let forward = async {
-            while let Some(next) = match input.as_mut() {
-                Some(input) => input.recv().await,
-                None => None,
-            } {
-                let control = match next {
-                    Input::Stdin(bytes) => Control::Input(bytes),
-                    Input::EndOfStdin => Control::InputEnd,
-                    Input::Signal(n) => Control::Signal(n),
-                };
-                if input_to_runner.send(control.encode()).await.is_err() {
-                    break;
+            if let Some(input) = input.as_mut() {
+                while let Some(next) = input.recv().await {
+                    let control = match next {
+                        Input::Stdin(bytes) => Control::Input(bytes),
+                        Input::EndOfStdin => Control::InputEnd,
+                        Input::Signal(n) => Control::Signal(n),
+                    };
+                    if input_to_runner.send(control.encode()).await.is_err() {
+                        break;
+                    }
                 }
             }
             drop(input_to_runner);

@@ -351,6 +351,19 @@ pub async fn run_at(url: &str, body: Value) -> (u16, Value) {
     post_json(&format!("{url}/run"), Some(KEY), &body).await
 }
 
+/// GETs `url` with `key` as `X-Master-Key`; the JSON answer.
+pub async fn get_json(url: &str, key: &str) -> Value {
+    Service::client()
+        .get(url)
+        .header("X-Master-Key", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// POSTs `body` as JSON to `url`, with `key` as `X-Master-Key` if given;
 /// the status and the JSON answer (`null` if it is not JSON).
 pub async fn post_json(url: &str, key: Option<&str>, body: &Value) -> (u16, Value) {

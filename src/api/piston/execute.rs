@@ -8,9 +8,8 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::Full;
 
 use super::error::PistonError;
-use super::request::{validate, Context};
+use super::request::prepare;
 use super::response::ExecuteResponse;
-use super::runtimes::for_lookup;
 use crate::api::body::WithDeadline;
 use crate::api::error::ApiError;
 use crate::api::intake::{keyed_json_body, JSON};
@@ -40,16 +39,7 @@ pub async fn execute(
     let body: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
     drop(bytes);
-    let runtimes = for_lookup(&state).await?;
-    let execute = validate(
-        &body,
-        &Context {
-            runtimes: &runtimes,
-            max_timeout: state.max_timeout,
-            limits: state.limits,
-            max_files: state.max_files,
-        },
-    )?;
+    let execute = prepare(&state, &body).await?;
     drop(body);
 
     let started = std::time::Instant::now();

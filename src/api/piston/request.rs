@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::runtimes::{find, Installed};
+use super::runtimes::{find, for_lookup, Installed};
 use crate::api::error::ApiError;
 use crate::api::job::{Job, StageLimits};
 use crate::api::request::{base64, MAX_ARGS, MAX_ARG_LEN};
+use crate::api::state::AppState;
 use crate::sandbox::{Limits, MEMORY_FLOOR_MB};
 
 /// What validation needs from the server.
@@ -37,6 +38,21 @@ pub struct Execute {
 /// The stages and kinds of limit, in the order Piston checks them.
 const CONSTRAINTS: [&str; 3] = ["memory_limit", "timeout", "cpu_time"];
 const STAGES: [&str; 2] = ["compile", "run"];
+
+/// `body` validated against the runtimes installed here and the server's
+/// limits: what `execute` and an interactive `init` both do.
+pub async fn prepare(state: &AppState, body: &Value) -> Result<Execute, ApiError> {
+    let runtimes = for_lookup(state).await?;
+    validate(
+        body,
+        &Context {
+            runtimes: &runtimes,
+            max_timeout: state.max_timeout,
+            limits: state.limits,
+            max_files: state.max_files,
+        },
+    )
+}
 
 pub fn validate(body: &Value, ctx: &Context<'_>) -> Result<Execute, ApiError> {
     let Value::Object(body) = body else {
