@@ -662,6 +662,9 @@ async fn piston_routes_refuse_in_pistons_shape_and_other_paths_keep_whipcodes() 
     let big = vec![b' '; 300_000];
     let response = post(big.into(), "application/json", KEY).await.unwrap();
     assert_eq!(response.status().as_u16(), 413);
+    // The body was not read: the connection ends, and the client is told
+    // (else it would send the next request on a closing connection).
+    assert_eq!(response.headers()["connection"], "close");
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,

@@ -6,8 +6,11 @@
 //! The 403 of `--proxy` comes before all of them, from the listener.
 
 use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
 
 use super::error::ApiError;
 use super::state::{admit, client_of, AppState};
@@ -17,6 +20,25 @@ use crate::auth::Verdict;
 pub async fn keyed(state: &AppState, request: &Parts) -> Result<(), ApiError> {
     admit(state, request)?;
     authorize(state, request).await
+}
+
+/// A refusal of a request that came with a body (most are decided before
+/// the body is read, or partway) says `Connection: close`: the server
+/// closes a connection whose request it did not read to the end, and a
+/// client that was not told would send its next request on it and lose it.
+pub async fn close_after_refused_body(request: Request, next: Next) -> Response {
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    if has_body && response.status().is_client_error() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// The content types whipcode's own routes take a body in.

@@ -56,6 +56,7 @@ pub fn router(state: AppState, ping: bool) -> Router {
     router
         .nest("/api/v2", piston::routes())
         .fallback(|| async { ApiError::NotFound })
+        .layer(axum::middleware::from_fn(intake::close_after_refused_body))
         .layer(axum::middleware::from_fn(log::log_requests))
         .with_state(state)
 }
