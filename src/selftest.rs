@@ -6,6 +6,8 @@
 //! - `echo` gets a multi-line stdin (blank lines, a tab, no final newline, a
 //!   random token) and must print it back unchanged.
 //! - `args_code`, sent with `args`, must print `Success!`.
+//! - `canonical` (the program as the language's tutorial writes it) gets a
+//!   line and must print it back.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -120,8 +122,8 @@ pub fn table(results: &[LanguageResult]) -> String {
         .unwrap_or(8)
         .max(8);
     let mut out = format!(
-        "{:>4}  {:<width$}  {:<5}  {:<5}  {:<5}  {:>7}\n",
-        "id", "language", "hello", "echo", "args", "seconds"
+        "{:>4}  {:<width$}  {:<5}  {:<5}  {:<5}  {:<9}  {:>7}\n",
+        "id", "language", "hello", "echo", "args", "canonical", "seconds"
     );
     for r in results {
         let cell = |name: &str| match r.cases.iter().find(|c| c.case == name) {
@@ -130,12 +132,13 @@ pub fn table(results: &[LanguageResult]) -> String {
             Some(_) => "FAIL",
         };
         out.push_str(&format!(
-            "{:>4}  {:<width$}  {:<5}  {:<5}  {:<5}  {:>7.2}\n",
+            "{:>4}  {:<width$}  {:<5}  {:<5}  {:<5}  {:<9}  {:>7.2}\n",
             r.id,
             r.name,
             cell("hello"),
             cell("echo"),
             cell("args"),
+            cell("canonical"),
             r.seconds
         ));
     }
@@ -155,6 +158,10 @@ async fn test_language(target: &Target, language: &Language) -> LanguageResult {
     }
     if let (Some(args), Some(code)) = (&t.args, &t.args_code) {
         cases.push(case(target, language, "args", code, "", args, None).await);
+    }
+    if let Some(code) = &t.canonical {
+        let line = "whipcode reads this line\n";
+        cases.push(case(target, language, "canonical", code, line, "", Some(line)).await);
     }
     LanguageResult {
         id: language.id,

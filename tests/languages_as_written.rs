@@ -1,6 +1,8 @@
 //! Programs as their users write them, on real podman: Python with its
 //! scientific stack (NumPy, pandas, SciPy) as a language of its own,
-//! through whipcode's API and Piston's, listed by both.
+//! through whipcode's API and Piston's, listed by both; C# with top-level
+//! statements and a project's implicit usings; VB.NET with a project's
+//! default imports.
 // The podman lock is a std mutex held for the whole test on purpose: one podman test at a time.
 #![allow(clippy::await_holding_lock)]
 
@@ -10,6 +12,8 @@ use common::{Service, KEY};
 use serde_json::{json, Value};
 
 const PYTHON_SCI: u32 = 29;
+const CSHARP: u32 = 23;
+const VBNET: u32 = 26;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_with_numpy_pandas_and_scipy_runs_through_both_apis() {
@@ -53,5 +57,139 @@ async fn python_with_numpy_pandas_and_scipy_runs_through_both_apis() {
         version.contains("NumPy") && version.contains("pandas") && version.contains("SciPy"),
         "{entry}"
     );
+    svc.stop_and_check_clean();
+}
+
+/// The compile stage's stderr of a run that failed to compile.
+fn compile_errors(body: &Value) -> &str {
+    assert_ne!(body["compile"]["exit_code"], 0, "compiled: {body}");
+    body["compile"]["stderr"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csharp_top_level_statements_run_as_a_dotnet_project_builds_them() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&[]);
+    // The original whipcode's own C# test: C# 9, no `using System;`.
+    let body = svc
+        .run_ok(CSHARP, "Console.WriteLine(\"Success!\");\n", json!({}))
+        .await;
+    assert_eq!(body["stdout"], "Success!\n", "{body}");
+
+    // usings first, args, stdin, await, local functions (static or not,
+    // recursive, called before they are declared), a type declared after,
+    // and `return n;` as the exit code.
+    let program = r#"using System.Text;
+
+var name = Console.ReadLine();
+Console.WriteLine(Greet(name) + " " + string.Join(",", args));
+await Task.Delay(10);
+var digits = new StringBuilder();
+foreach (var n in new List<int> { 1, 2, 3 }.Where(x => x > 1)) digits.Append(n);
+Console.WriteLine($"{digits} {new Point(1, 2).Sum()} {Fib(10)}");
+return Fib(10) == 55 ? 7 : 1;
+
+static string Greet(string who) => $"Hello, {who}!";
+int Fib(int n) { return n < 2 ? n : Fib(n - 1) + Fib(n - 2); }
+
+class Point {
+    readonly int x, y;
+    public Point(int x, int y) { this.x = x; this.y = y; }
+    public int Sum() => x + y;
+}
+"#;
+    let url = format!("{}/api/v2/execute", svc.url);
+    let request = json!({"language": "csharp", "version": "*", "files": [{"content": program}],
+                         "stdin": "World\n", "args": ["a", "b"]});
+    let (status, answer) = common::post_json(&url, Some(KEY), &request).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["run"]["stdout"], "Hello, World! a,b\n23 3 55\n",
+        "{answer}"
+    );
+    assert_eq!(answer["run"]["code"], 7, "{answer}");
+    assert_eq!(answer["compile"]["stderr"], "", "no warnings: {answer}");
+
+    // A compile error names the user's line and column, not the rewrite's.
+    let body = svc
+        .run_ok(
+            CSHARP,
+            "Console.WriteLine(1);\n\nint x = \"no\";\n",
+            json!({}),
+        )
+        .await;
+    assert!(
+        compile_errors(&body).contains("source.cs(3,9): error CS0029"),
+        "{body}"
+    );
+
+    // A local function using a top-level variable cannot be hoisted: it
+    // says so, on the function's line.
+    let body = svc
+        .run_ok(
+            CSHARP,
+            "int total = 0;\nvoid Add(int n) { total += n; }\nAdd(1);\n",
+            json!({}),
+        )
+        .await;
+    let errors = compile_errors(&body);
+    assert!(errors.contains("source.cs(2,"), "{body}");
+    assert!(
+        errors.contains("local function `Add` uses the top-level variable `total`"),
+        "{body}"
+    );
+
+    // Syntax newer than C# 7 says which C# this is.
+    let body = svc
+        .run_ok(
+            CSHARP,
+            "var s = 3 switch { 3 => \"a\", _ => \"b\" };\n",
+            json!({}),
+        )
+        .await;
+    let errors = compile_errors(&body);
+    assert!(errors.contains("error CS1525"), "{body}");
+    assert!(
+        errors.contains("note: C# here is C# 7 (Mono 6.8 mcs"),
+        "{body}"
+    );
+    // ... and an ordinary error does not get that note.
+    let body = svc
+        .run_ok(CSHARP, "Console.WriteLine(undefinedName);\n", json!({}))
+        .await;
+    assert!(!compile_errors(&body).contains("note:"), "{body}");
+
+    // A classic program with its own `using System;` is untouched apart
+    // from the usings it lacks, and compiles without a warning.
+    let classic =
+        "using System;\nnamespace Hello {\n  class Program {\n    static void Main() {\n      \
+                   Console.WriteLine(Console.ReadLine());\n    }\n  }\n}\n";
+    let body = svc
+        .run_ok(CSHARP, classic, json!({"stdin": "line\n"}))
+        .await;
+    assert_eq!(body["stdout"], "line\n", "{body}");
+    assert_eq!(body["compile"]["stderr"], "", "{body}");
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vbnet_as_tutorials_write_it_compiles_with_a_projects_default_imports() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&[]);
+    // No `Imports`: Console (System), List (System.Collections.Generic)
+    // and Where/Sum (System.Linq) as a project's default imports give them.
+    let program = "Module Program\n    Sub Main()\n        Dim line As String = Console.ReadLine()\n        \
+                   Dim numbers As New List(Of Integer) From {1, 2, 3, 4}\n        \
+                   Console.WriteLine(line.ToUpper() & \" \" & numbers.Where(Function(n) n > 2).Sum())\n    \
+                   End Sub\nEnd Module\n";
+    let body = svc
+        .run_ok(VBNET, program, json!({"stdin": "hello\n"}))
+        .await;
+    assert_eq!(body["stdout"], "HELLO 7\n", "{body}");
+    assert_eq!(body["compile"]["stdout"], "", "no warnings: {body}");
     svc.stop_and_check_clean();
 }

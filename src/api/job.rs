@@ -53,8 +53,9 @@ impl StageLimits {
 impl Job {
     /// The sandbox's job, with the container's `limits` (the server's, the
     /// language's overrides applied).
-    pub fn into_spec(self, limits: Limits) -> RunSpec {
+    pub fn into_spec(mut self, limits: Limits) -> RunSpec {
         let language = &self.language;
+        language.rewrite_sources(&mut self.files);
         let (entry, others) = self
             .files
             .split_first()

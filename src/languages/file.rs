@@ -12,6 +12,7 @@ use super::language::{
     SOURCE, SOURCES,
 };
 use super::recipe::{check_image_name, Recipe};
+use super::rewrite::Rewrite;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +130,9 @@ struct Entry {
     /// Its name and aliases in Piston's API.
     #[serde(default)]
     piston: Option<PistonName>,
+    /// What a project build would do to its source files first.
+    #[serde(default)]
+    rewrite: Option<Rewrite>,
     selftest: SelfTest,
 }
 
@@ -215,6 +219,7 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
         sources: entry.sources,
         several: entry.several.map(|s| (s.compile, s.run)),
         piston: entry.piston,
+        rewrite: entry.rewrite,
         env,
         limits: entry.limits,
         notice: entry.notice,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::rewrite::Rewrite;
 use crate::naming::image_ref;
 
 /// Placeholders of a step, each a whole element: the flags for the
@@ -45,6 +46,11 @@ pub struct SelfTest {
     /// Prints `Success!` only when compiled or run with `args`.
     #[serde(default)]
     pub args_code: Option<String>,
+    /// Reads a line and prints it, written the way the language's own
+    /// tutorial or documentation writes one (a `Module` in VB.NET, a
+    /// `public class` in Java, top-level statements in C#).
+    #[serde(default)]
+    pub canonical: Option<String>,
 }
 
 /// Per-language overrides of the sandbox's resource limits.
@@ -124,6 +130,8 @@ pub struct Language {
     pub notice: Option<String>,
     /// Its name and aliases in Piston's API, when it has them.
     pub piston: Option<PistonName>,
+    /// Applied to the entry and each file with a `sources` extension.
+    pub rewrite: Option<Rewrite>,
     pub selftest: SelfTest,
 }
 
@@ -211,6 +219,20 @@ impl Language {
         stages
     }
 
+    /// `files` (the entry first) as the language's project build would see
+    /// them: its rewrite applied to the entry and to its other sources.
+    pub fn rewrite_sources(&self, files: &mut [(String, Vec<u8>)]) {
+        let Some(rewrite) = self.rewrite else {
+            return;
+        };
+        for (i, (name, content)) in files.iter_mut().enumerate() {
+            let source = i == 0 || self.sources.iter().any(|ext| name.ends_with(ext.as_str()));
+            if let Some(rewritten) = source.then(|| rewrite.apply(content)).flatten() {
+                *content = rewritten;
+            }
+        }
+    }
+
     /// Variables a request may not set: everything the language defines.
     pub fn is_reserved_env(&self, name: &str) -> bool {
         self.env.contains_key(name)
@@ -267,6 +289,15 @@ mod tests {
             !compile.contains(&"util.h".to_owned()),
             "headers are not compiled"
         );
+    }
+
+    #[test]
+    fn every_builtin_language_has_a_program_as_its_users_write_it() {
+        let map = crate::languages::LanguageMap::load(None).unwrap();
+        for language in map.iter() {
+            let canonical = language.selftest.canonical.as_deref().unwrap_or_default();
+            assert!(!canonical.trim().is_empty(), "{}", language.name);
+        }
     }
 
     #[test]

@@ -15,11 +15,13 @@
 //! - [`recipe`]: an image's recipe.
 //! - [`file`]: the file's schema and its validation.
 //! - [`map`]: the map of languages and recipes, and its lookups.
+//! - [`rewrite`]: what a language's project build does to its sources.
 
 pub mod file;
 pub mod language;
 pub mod map;
 pub mod recipe;
+pub mod rewrite;
 
 pub use language::{is_env_name, Invocation, Language, LimitOverrides, SelfTest};
 pub use map::{LanguageError, LanguageMap, BUILT_IN, DEFAULT_FILE};

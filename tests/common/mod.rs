@@ -29,7 +29,7 @@ static PODMAN: Mutex<()> = Mutex::new(());
 pub const REQUIRE_PODMAN: &str = "WHIPCODE_REQUIRE_PODMAN";
 
 /// The images every podman test may use: what `./task test` builds.
-pub const CORE_IMAGES: [&str; 7] = [
+pub const CORE_IMAGES: [&str; 9] = [
     "base",
     "python",
     "javascript",
@@ -37,6 +37,8 @@ pub const CORE_IMAGES: [&str; 7] = [
     "c",
     "java",
     "python-sci",
+    "csharp",
+    "dotnet",
 ];
 
 /// Serialises podman tests; survives a test that panicked while holding it.
