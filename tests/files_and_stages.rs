@@ -267,6 +267,7 @@ fn c_job(code: &str, run_memory_mb: Option<u64>, run_cpu: Option<Duration>) -> R
             timeout: Duration::from_secs(10),
             cpu_time: (name == "run").then_some(run_cpu).flatten(),
             memory_mb: (name == "run").then_some(run_memory_mb).flatten(),
+            ..StageSpec::default()
         })
         .collect();
     RunSpec {

@@ -25,7 +25,7 @@
 use std::io::{self, Read, Write};
 
 /// Bumped on any incompatible change; the runner refuses a job of another version.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The largest payload either side accepts in one frame.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -40,6 +40,8 @@ pub mod tag {
     pub const FILE: u8 = b'F';
     pub const ENV: u8 = b'E';
     pub const STAGE: u8 = b'T';
+    /// After a stage: its [`StageOptions`](super::StageOptions).
+    pub const STAGE_OPTIONS: u8 = b'O';
     pub const STEP: u8 = b'S';
     pub const STDIN: u8 = b'I';
     /// The job is interactive: its stdin comes in [`INPUT`] frames.
@@ -109,6 +111,49 @@ pub struct Stage {
     pub name: String,
     /// argv lists run in order; a step that fails ends the job with its status.
     pub steps: Vec<Vec<String>>,
+    pub options: StageOptions,
+}
+
+/// How one stage's steps run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageOptions {
+    /// The stage's last step reads the job's stdin (the others `/dev/null`).
+    pub stdin: bool,
+    /// The working directory as it was when the first such stage began:
+    /// that stage records it, each later one first ends every other
+    /// process and puts it back (one compile, several runs, none leaving
+    /// work for the next).
+    pub fresh_workdir: bool,
+    /// `RLIMIT_FSIZE` of the stage's steps, in bytes.
+    pub file_size: Option<u64>,
+    /// `RLIMIT_STACK` of the stage's steps, in bytes.
+    pub stack: Option<u64>,
+}
+
+impl StageOptions {
+    fn encode(&self) -> [u8; 17] {
+        let mut out = [0u8; 17];
+        out[0] = u8::from(self.stdin) | (u8::from(self.fresh_workdir) << 1);
+        out[1..9].copy_from_slice(&self.file_size.unwrap_or(0).to_be_bytes());
+        out[9..].copy_from_slice(&self.stack.unwrap_or(0).to_be_bytes());
+        out
+    }
+
+    fn decode(payload: &[u8]) -> io::Result<StageOptions> {
+        let payload: &[u8; 17] = payload
+            .try_into()
+            .map_err(|_| invalid("bad stage options"))?;
+        let limit = |bytes: &[u8]| {
+            let value = u64::from_be_bytes(bytes.try_into().unwrap_or_default());
+            (value != 0).then_some(value)
+        };
+        Ok(StageOptions {
+            stdin: payload[0] & 1 != 0,
+            fresh_workdir: payload[0] & 2 != 0,
+            file_size: limit(&payload[1..9]),
+            stack: limit(&payload[9..]),
+        })
+    }
 }
 
 /// Everything one run needs, sent to the runner on its stdin.
@@ -121,10 +166,11 @@ pub struct Job {
     pub env: Vec<(String, String)>,
     /// Stages run in order; a stage that fails ends the job.
     pub stages: Vec<Stage>,
-    /// Bytes given to the last step's stdin, exactly; earlier steps read `/dev/null`.
+    /// Bytes given, exactly, to the stdin of the last step of each stage
+    /// marked [`StageOptions::stdin`]; other steps read `/dev/null`.
     pub stdin: Vec<u8>,
-    /// The last step's stdin comes in [`Control::Input`] frames instead,
-    /// until [`Control::InputEnd`].
+    /// The first stdin-reading step's stdin comes in [`Control::Input`]
+    /// frames instead, until [`Control::InputEnd`].
     pub interactive: bool,
 }
 
@@ -268,6 +314,7 @@ impl Job {
         }
         for stage in &self.stages {
             put_frame(&mut out, tag::STAGE, stage.name.as_bytes());
+            put_frame(&mut out, tag::STAGE_OPTIONS, &stage.options.encode());
             for step in &stage.steps {
                 put_frame(&mut out, tag::STEP, &join_nul(step));
             }
@@ -316,8 +363,14 @@ impl Job {
                 }
                 tag::STAGE => job.stages.push(Stage {
                     name: String::from_utf8(payload).map_err(|_| invalid("bad stage name"))?,
-                    steps: Vec::new(),
+                    ..Stage::default()
                 }),
+                tag::STAGE_OPTIONS => {
+                    job.stages
+                        .last_mut()
+                        .ok_or_else(|| invalid("stage options before any stage"))?
+                        .options = StageOptions::decode(&payload)?
+                }
                 tag::STEP => job
                     .stages
                     .last_mut()
@@ -455,10 +508,17 @@ mod tests {
                 Stage {
                     name: "compile".into(),
                     steps: vec![vec!["gcc".into(), "-O2".into(), "source.c".into()]],
+                    options: StageOptions::default(),
                 },
                 Stage {
                     name: "run".into(),
                     steps: vec![vec!["./a.out".into()]],
+                    options: StageOptions {
+                        stdin: true,
+                        fresh_workdir: true,
+                        file_size: Some(1 << 20),
+                        stack: Some(64_000 * 1024),
+                    },
                 },
             ],
             stdin: b"line one\n\n-n \\t\r\n".to_vec(),

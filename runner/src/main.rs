@@ -8,6 +8,12 @@
 //! signals for the running step, which runs in its own process group. The
 //! server does not wait for the container's teardown: the exit frame is its
 //! answer. Linked statically.
+//!
+//! A step with resource limits of its own (a run stage's file size and
+//! stack) is started through this same binary as a launcher
+//! (`whipcode-runner --limits FSIZE STACK -- ARGV…`), which lowers its own
+//! limits, hard ones included, then executes the step: no `unsafe`
+//! `pre_exec` hook, and the program cannot raise them again.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
@@ -21,8 +27,14 @@ use std::thread;
 use std::time::Duration;
 
 use whipcode_runner::{
-    normalize_path, read_frame, tag, write_event, Control, Event, ExitReport, Job, OUTPUT_CHUNK,
+    normalize_path, read_frame, tag, write_event, Control, Event, ExitReport, Job, StageOptions,
+    OUTPUT_CHUNK,
 };
+
+mod workdir;
+
+/// The launcher's first argument (see the module's documentation).
+const LIMITS_FLAG: &str = "--limits";
 
 /// How long output still drains after the last step exits, for pipes held
 /// open by its background children. They die with the container anyway.
@@ -48,6 +60,10 @@ struct Controls {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(LIMITS_FLAG) {
+        launch(&args[2..]);
+    }
     let sink: Sink = Arc::new(Mutex::new(Some(io::stdout())));
     // Read first: the lock on stdin is released before the control thread reads.
     let job = Job::read_from(&mut io::stdin().lock());
@@ -57,6 +73,39 @@ fn main() {
         Err(e) => Event::Error(format!("bad job: {e}")),
     };
     finish(&sink, &last, &controls);
+}
+
+/// The launcher: `FSIZE STACK -- ARGV…` (0 for no limit). Lowers both
+/// limits, soft and hard, then becomes the step; exits 127 when it cannot.
+fn launch(args: &[String]) -> ! {
+    use rustix::process::{setrlimit, Resource, Rlimit};
+    use std::os::unix::process::CommandExt;
+    let fail = |why: String| -> ! {
+        let _ = writeln!(io::stderr(), "whipcode-runner: {why}");
+        std::process::exit(127)
+    };
+    let (Some(fsize), Some(stack), Some("--"), Some(program)) = (
+        args.first().and_then(|a| a.parse::<u64>().ok()),
+        args.get(1).and_then(|a| a.parse::<u64>().ok()),
+        args.get(2).map(String::as_str),
+        args.get(3),
+    ) else {
+        fail("usage: --limits FSIZE STACK -- ARGV...".into())
+    };
+    for (resource, value) in [(Resource::Fsize, fsize), (Resource::Stack, stack)] {
+        if value == 0 {
+            continue;
+        }
+        let limit = Rlimit {
+            current: Some(value),
+            maximum: Some(value),
+        };
+        if let Err(e) = setrlimit(resource, limit) {
+            fail(format!("cannot set {resource:?} to {value}: {e}"));
+        }
+    }
+    let error = Command::new(program).args(&args[4..]).exec();
+    fail(format!("cannot run `{program}`: {error}"))
 }
 
 /// Reads the server's control frames until it closes stdin.
@@ -138,18 +187,31 @@ fn run(job: &Job, sink: &Sink, controls: &mut Controls) -> Event {
         }
     }
     send(sink, &Event::Started);
-    let last_stage = job.stages.len() - 1;
     let mut status = None;
     let mut cpu_before = 0;
+    let mut snapshot: Option<workdir::Snapshot> = None;
+    let root = std::path::Path::new(&job.workdir);
     for (index, stage) in job.stages.iter().enumerate() {
         send(sink, &Event::StageStart(index as u32));
         // The server sets this stage's limits, then says go.
         if controls.go.recv().is_err() {
             return Event::Error(format!("no go-ahead for stage {index}"));
         }
+        if stage.options.fresh_workdir {
+            let done = match &snapshot {
+                None => workdir::Snapshot::record(root).map(|s| snapshot = Some(s)),
+                Some(snapshot) => snapshot.restore(root),
+            };
+            if let Err(e) = done {
+                return Event::Error(format!(
+                    "cannot restore {} for stage {index}: {e}",
+                    job.workdir
+                ));
+            }
+        }
         let mut stage_status = None;
         for (step, argv) in stage.steps.iter().enumerate() {
-            let stdin = if index == last_stage && step + 1 == stage.steps.len() {
+            let stdin = if stage.options.stdin && step + 1 == stage.steps.len() {
                 if job.interactive {
                     Input::Pieces(controls.input.take())
                 } else {
@@ -158,7 +220,7 @@ fn run(job: &Job, sink: &Sink, controls: &mut Controls) -> Event {
             } else {
                 Input::Nothing
             };
-            let outcome = match run_step(job, argv, stdin, sink) {
+            let outcome = match run_step(job, argv, &stage.options, stdin, sink) {
                 Ok(outcome) => outcome,
                 Err(e) => return Event::Error(format!("cannot run `{}`: {e}", argv[0])),
             };
@@ -232,10 +294,29 @@ enum Input {
     Pieces(Option<mpsc::Receiver<Option<Vec<u8>>>>),
 }
 
-fn run_step(job: &Job, argv: &[String], input: Input, sink: &Sink) -> io::Result<ExitStatus> {
+fn run_step(
+    job: &Job,
+    argv: &[String],
+    options: &StageOptions,
+    input: Input,
+    sink: &Sink,
+) -> io::Result<ExitStatus> {
     use std::os::unix::process::CommandExt;
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
+    let mut command = if options.file_size.is_some() || options.stack.is_some() {
+        let mut launcher = Command::new(std::env::current_exe()?);
+        launcher.arg(LIMITS_FLAG).args([
+            options.file_size.unwrap_or(0).to_string(),
+            options.stack.unwrap_or(0).to_string(),
+            "--".to_owned(),
+        ]);
+        launcher.args(argv);
+        launcher
+    } else {
+        let mut direct = Command::new(&argv[0]);
+        direct.args(&argv[1..]);
+        direct
+    };
+    let mut child = command
         .env_clear()
         .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&job.workdir)

@@ -26,10 +26,17 @@ pub struct Job {
     pub env: Vec<(String, String)>,
     pub compile: StageLimits,
     pub run: StageLimits,
+    /// How many times the run stage runs after one compile (Judge0's
+    /// `number_of_runs`), each from the compile's files, with the job's
+    /// stdin; 1 for every other API.
+    pub runs: u32,
+    /// The most processes and threads at once, when the request sets it
+    /// (Judge0's); a language's own count wins over a lower one.
+    pub processes: Option<u32>,
 }
 
 /// What one stage may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StageLimits {
     pub timeout: Duration,
     /// CPU time of the whole container during the stage; `None`: only the
@@ -37,6 +44,10 @@ pub struct StageLimits {
     pub cpu_time: Option<Duration>,
     /// At most the container's; `None`: the container's.
     pub memory_mb: Option<u64>,
+    /// Largest file a step may write, in bytes; `None`: the size of `/tmp`.
+    pub file_size: Option<u64>,
+    /// Stack size of its steps, in bytes; `None`: the image's default.
+    pub stack: Option<u64>,
 }
 
 impl StageLimits {
@@ -44,8 +55,7 @@ impl StageLimits {
     pub fn timeout(timeout: Duration) -> StageLimits {
         StageLimits {
             timeout,
-            cpu_time: None,
-            memory_mb: None,
+            ..StageLimits::default()
         }
     }
 }
@@ -62,6 +72,7 @@ impl Job {
             .map(|(entry, others)| (entry.0.as_str(), others))
             .unwrap_or((language.source.as_str(), &[]));
         let names: Vec<String> = others.iter().map(|(name, _)| name.clone()).collect();
+        let several = self.runs > 1;
         let stages = language
             .stages(&Invocation {
                 tool_args: &self.tool_args,
@@ -70,19 +81,24 @@ impl Job {
                 files: &names,
             })
             .into_iter()
-            .map(|(name, steps)| {
-                let limits = if name == "compile" {
-                    self.compile
+            .flat_map(|(name, steps)| {
+                let (limits, times) = if name == "compile" {
+                    (self.compile, 1)
                 } else {
-                    self.run
+                    (self.run, self.runs.max(1))
                 };
-                StageSpec {
+                let stage = StageSpec {
                     name: name.to_owned(),
                     steps,
                     timeout: limits.timeout,
                     cpu_time: limits.cpu_time,
                     memory_mb: limits.memory_mb,
-                }
+                    stdin: name == "run",
+                    fresh_workdir: several && name == "run",
+                    file_size: limits.file_size,
+                    stack: limits.stack,
+                };
+                std::iter::repeat_n(stage, times as usize)
             })
             .collect();
         RunSpec {
@@ -120,7 +136,10 @@ impl Job {
         interaction: Option<Interaction>,
     ) -> Result<RunOutcome, ApiError> {
         let language = self.language.name.clone();
-        let limits = limits.with_overrides(&self.language.limits);
+        let mut limits = limits.with_overrides(&self.language.limits);
+        if let Some(processes) = self.processes {
+            limits.pids = processes.max(self.language.limits.pids.unwrap_or(0));
+        }
         let started = std::time::Instant::now();
         let spec = self.into_spec(limits);
         let outcome = match interaction {
@@ -179,7 +198,11 @@ mod tests {
                 timeout: Duration::from_secs(2),
                 cpu_time: Some(Duration::from_millis(500)),
                 memory_mb: Some(64),
+                file_size: Some(1 << 20),
+                stack: None,
             },
+            runs: 1,
+            processes: None,
         }
     }
 
@@ -198,5 +221,18 @@ mod tests {
         assert_eq!(run.steps[0], ["/tmp/a.out", "a"]);
         assert_eq!(spec.files[0].0, "main.c");
         assert_eq!(spec.stdin, b"in");
+        assert_eq!((compile.file_size, run.file_size), (None, Some(1 << 20)));
+        assert!(run.stdin && !compile.stdin && !run.fresh_workdir);
+    }
+
+    #[test]
+    fn several_runs_follow_one_compile_each_from_its_files() {
+        let mut job = job(&[("main.c", "int main;")]);
+        job.runs = 3;
+        let spec = job.into_spec(Limits::default());
+        let names: Vec<_> = spec.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["compile", "run", "run", "run"]);
+        assert!(spec.stages[1..].iter().all(|s| s.stdin && s.fresh_workdir));
+        assert!(!spec.stages[0].fresh_workdir);
     }
 }

@@ -14,6 +14,7 @@
 //! - [`installed`]: the view of installed images `/ready` and `/languages` share.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
 //! - [`piston`]: Piston's API under `/api/v2`.
+//! - [`judge0`]: Judge0's API under `--judge0-path` (`/judge0`).
 //! - [`interactive`]: interactive runs over a WebSocket (`/api/v2/connect`, `/connect`).
 //! - [`tickets`]: `POST /tickets`, a ticket for interactive sessions instead of the key.
 //! - [`log`]: one log line per request and `X-Request-Id`.
@@ -26,6 +27,7 @@ pub mod installed;
 pub mod intake;
 pub mod interactive;
 pub mod job;
+pub mod judge0;
 pub mod languages;
 pub mod log;
 pub mod piston;
@@ -52,6 +54,9 @@ pub fn router(state: AppState, ping: bool) -> Router {
         .route("/connect", get(interactive::whipcode).fallback(not_allowed));
     if ping {
         router = router.route("/ping", get(health::pong).fallback(not_allowed));
+    }
+    if let Some(path) = state.judge0_path.clone() {
+        router = router.nest(&path, judge0::routes());
     }
     router
         .nest("/api/v2", piston::routes())

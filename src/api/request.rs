@@ -86,6 +86,8 @@ impl RunRequest {
             env: self.env,
             compile: StageLimits::timeout(self.compile_timeout),
             run: StageLimits::timeout(self.timeout),
+            runs: 1,
+            processes: None,
             language: self.language,
         }
     }

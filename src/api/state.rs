@@ -42,6 +42,8 @@ pub struct AppState {
     pub cache: Option<Arc<ResultCache>>,
     /// The installed images, as `/languages` and `/ready` see them.
     pub images: Arc<InstalledView>,
+    /// Where Judge0's API is nested; `None`: not served.
+    pub judge0_path: Option<String>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             rate_limit: None,
             cache: None,
             images: Arc::new(InstalledView::default()),
+            judge0_path: Some(crate::config::DEFAULT_JUDGE0_PATH.to_owned()),
         }
     }
 }
@@ -90,6 +93,7 @@ impl AppState {
             cache: settings
                 .cache
                 .map(|bytes| Arc::new(ResultCache::new(bytes))),
+            judge0_path: settings.judge0_path.clone(),
             ..AppState::new(key, languages, sandbox)
         }
     }
@@ -172,23 +176,11 @@ pub(super) fn admit(state: &AppState, request: &Parts) -> Result<(), ApiError> {
     }
 }
 
+/// State for unit tests: the built-in languages, a key of zeros, and a
+/// sandbox that runs nothing and has no images.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parts(peer: &str, forwarded: &[&str]) -> Parts {
-        let mut request = axum::http::Request::builder();
-        for value in forwarded {
-            request = request.header("x-forwarded-for", *value);
-        }
-        let (mut parts, ()) = request.body(()).unwrap().into_parts();
-        parts
-            .extensions
-            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
-        parts
-    }
-
-    fn state(proxy: Option<&str>) -> AppState {
+impl AppState {
+    pub(crate) fn for_tests() -> AppState {
         let key = MasterKey::parse(&format!("{}\nsaltsaltsalt\n", "00".repeat(32))).unwrap();
         let languages = LanguageMap::load(None).unwrap();
         struct Nothing;
@@ -211,9 +203,30 @@ mod tests {
                 Box::pin(async { Ok(Vec::new()) })
             }
         }
+        AppState::new(Arc::new(key), Arc::new(languages), Arc::new(Nothing))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(peer: &str, forwarded: &[&str]) -> Parts {
+        let mut request = axum::http::Request::builder();
+        for value in forwarded {
+            request = request.header("x-forwarded-for", *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        parts
+    }
+
+    fn state(proxy: Option<&str>) -> AppState {
         AppState {
             proxy: proxy.map(|p| p.parse().unwrap()),
-            ..AppState::new(Arc::new(key), Arc::new(languages), Arc::new(Nothing))
+            ..AppState::for_tests()
         }
     }
 

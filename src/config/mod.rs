@@ -59,6 +59,8 @@ pub struct Settings {
     pub max_files: usize,
     pub userns: crate::sandbox::policy::UserNamespace,
     pub pool_size: usize,
+    /// The path Judge0's API is nested under; `None`: not served.
+    pub judge0_path: Option<String>,
 }
 
 /// `--max-client-connections` when not set.
@@ -69,6 +71,38 @@ pub const DEFAULT_CLIENT_CONNECTIONS: usize = 64;
 pub struct RateLimit {
     pub burst: u32,
     pub refill: Duration,
+}
+
+/// Where Judge0's API is served unless `--judge0-path` says otherwise.
+pub const DEFAULT_JUDGE0_PATH: &str = "/judge0";
+
+/// A path to nest routes under: `/` and segments of letters, digits, `-`,
+/// `_` and `.`, no trailing slash, none of whipcode's own routes.
+fn check_route_prefix(path: &str) -> Result<String, String> {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+    let plain = |s: &&str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !path.starts_with('/') || !segments.iter().all(plain) {
+        return Err(format!(
+            "{path:?} must be a path such as /judge0 (segments of letters, digits, -, _ and .)"
+        ));
+    }
+    const OWN: [&str; 7] = [
+        "run",
+        "ready",
+        "languages",
+        "tickets",
+        "connect",
+        "ping",
+        "api",
+    ];
+    if OWN.contains(&segments[0]) {
+        return Err(format!("{path:?} is taken by one of whipcode's own routes"));
+    }
+    Ok(path.to_owned())
 }
 
 /// Default bytes of the result cache.
@@ -278,6 +312,11 @@ impl Settings {
                 })
                 .map_err(bad("userns"))?,
             pool_size: o.pool_size.unwrap_or(cpus.clamp(2, 8)),
+            judge0_path: match set(o.judge0_path).as_deref() {
+                None => Some(DEFAULT_JUDGE0_PATH.to_owned()),
+                Some("off") => None,
+                Some(path) => Some(check_route_prefix(path).map_err(bad("judge0Path"))?),
+            },
         })
     }
 
@@ -408,7 +447,7 @@ mod tests {
             .lines()
             .map(|l| l.trim_start_matches("# "))
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
-            .filter(|k| k.chars().all(|c| c.is_ascii_alphabetic()))
+            .filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric()))
             .collect();
         for key in &keys {
             let flag = Origin::Flags.key(key);

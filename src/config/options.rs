@@ -131,4 +131,9 @@ pub struct Options {
     /// Byte cap on each of stdout and stderr (default: 1048576).
     #[arg(long, value_name = "BYTES")]
     pub output_limit: Option<u64>,
+
+    /// Where Judge0's API is served, e.g. /judge0 (default: /judge0; "off"
+    /// turns it off).
+    #[arg(long, value_name = "PATH")]
+    pub judge0_path: Option<String>,
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::language::{
-    is_env_name, Language, LimitOverrides, PistonName, SelfTest, ARGS, ENTRY_STEM, PROGRAM_ARGS,
-    SOURCE, SOURCES,
+    is_env_name, Judge0Ids, Language, LimitOverrides, PistonName, SelfTest, ARGS, ENTRY_STEM,
+    PROGRAM_ARGS, SOURCE, SOURCES,
 };
 use super::recipe::{check_image_name, Recipe};
 use super::rewrite::Rewrite;
@@ -55,6 +55,7 @@ pub(super) fn read(text: &str) -> Result<Parsed, String> {
     let mut by_id = BTreeMap::new();
     let mut names = BTreeSet::new();
     let mut piston_names = BTreeSet::new();
+    let mut judge0_ids = BTreeSet::new();
     for mut entry in file.language {
         let id = entry.id;
         if let Some(recipe) = entry.recipe.take() {
@@ -81,6 +82,17 @@ pub(super) fn read(text: &str) -> Result<Parsed, String> {
                 return Err(format!(
                     "language {id}: Piston name or alias {piston_name:?} is taken"
                 ));
+            }
+        }
+        if let Some(judge0) = &language.judge0 {
+            if !judge0.ids.contains(&judge0.shown) {
+                return Err(format!(
+                    "language {id}: judge0.shown {} is not one of its ids",
+                    judge0.shown
+                ));
+            }
+            if let Some(taken) = judge0.ids.iter().find(|n| !judge0_ids.insert(**n)) {
+                return Err(format!("language {id}: Judge0 id {taken} is taken"));
             }
         }
         if by_id.insert(id, Arc::new(language)).is_some() {
@@ -133,6 +145,9 @@ struct Entry {
     /// What a project build would do to its source files first.
     #[serde(default)]
     rewrite: Option<Rewrite>,
+    /// Its ids in Judge0's API.
+    #[serde(default)]
+    judge0: Option<Judge0Ids>,
     selftest: SelfTest,
 }
 
@@ -220,6 +235,7 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
         several: entry.several.map(|s| (s.compile, s.run)),
         piston: entry.piston,
         rewrite: entry.rewrite,
+        judge0: entry.judge0,
         env,
         limits: entry.limits,
         notice: entry.notice,

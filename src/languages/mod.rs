@@ -23,6 +23,6 @@ pub mod map;
 pub mod recipe;
 pub mod rewrite;
 
-pub use language::{is_env_name, Invocation, Language, LimitOverrides, SelfTest};
+pub use language::{is_env_name, Invocation, Judge0Ids, Language, LimitOverrides, SelfTest};
 pub use map::{LanguageError, LanguageMap, BUILT_IN, DEFAULT_FILE};
 pub use recipe::{Fetch, Recipe};

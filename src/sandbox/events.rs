@@ -391,6 +391,7 @@ mod tests {
             timeout,
             cpu_time: None,
             memory_mb: None,
+            ..StageSpec::default()
         }
     }
 

@@ -16,8 +16,7 @@ pub struct RunSpec {
     /// Files written into the working directory: (relative path in normal
     /// form, see [`whipcode_runner::normalize_path`], content).
     pub files: Vec<(String, Vec<u8>)>,
-    /// Stages run in order (compile, run); one that fails ends the job. The
-    /// last step of the last stage gets `stdin`.
+    /// Stages run in order (compile, run); one that fails ends the job.
     pub stages: Vec<StageSpec>,
     /// The complete environment of every step.
     pub env: Vec<(String, String)>,
@@ -27,7 +26,7 @@ pub struct RunSpec {
 }
 
 /// One stage of a job and its own limits.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StageSpec {
     /// `compile` or `run`.
     pub name: String,
@@ -40,6 +39,17 @@ pub struct StageSpec {
     pub cpu_time: Option<Duration>,
     /// Memory for this stage, at most the container's; `None`: the container's.
     pub memory_mb: Option<u64>,
+    /// Its last step reads the job's stdin. When no stage of a job says so,
+    /// the last stage does.
+    pub stdin: bool,
+    /// Starts with the working directory as it was when the first such
+    /// stage of the job started, every process of an earlier stage ended
+    /// (several runs after one compile, none leaving work for the next).
+    pub fresh_workdir: bool,
+    /// Largest file its steps may write (`RLIMIT_FSIZE`), in bytes.
+    pub file_size: Option<u64>,
+    /// Its steps' stack size (`RLIMIT_STACK`), in bytes.
+    pub stack: Option<u64>,
 }
 
 /// How one stage went.

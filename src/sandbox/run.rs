@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use whipcode_runner::{Control, Job, JobFile, Stage};
+use whipcode_runner::{Control, Job, JobFile, Stage, StageOptions};
 
 use super::cgroup::{self, Cgroup};
 use super::events::{collect, Collected, StageControl};
@@ -328,14 +328,24 @@ fn job_bytes(spec: &RunSpec, interactive: bool) -> Vec<u8> {
             })
             .collect(),
         env: spec.env.clone(),
-        stages: spec
-            .stages
-            .iter()
-            .map(|stage| Stage {
-                name: stage.name.clone(),
-                steps: stage.steps.clone(),
-            })
-            .collect(),
+        stages: {
+            let marked = spec.stages.iter().any(|stage| stage.stdin);
+            let last = spec.stages.len().saturating_sub(1);
+            spec.stages
+                .iter()
+                .enumerate()
+                .map(|(index, stage)| Stage {
+                    name: stage.name.clone(),
+                    steps: stage.steps.clone(),
+                    options: StageOptions {
+                        stdin: if marked { stage.stdin } else { index == last },
+                        fresh_workdir: stage.fresh_workdir,
+                        file_size: stage.file_size,
+                        stack: stage.stack,
+                    },
+                })
+                .collect()
+        },
         stdin: if interactive {
             Vec::new()
         } else {

@@ -114,6 +114,7 @@ pub fn validate(body: &Value, ctx: &Context<'_>) -> Result<Execute, ApiError> {
         timeout: chosen[1][s].or(ctx.max_timeout, Duration::from_millis),
         cpu_time: chosen[2][s].value().map(Duration::from_millis),
         memory_mb: chosen[0][s].value().map(|bytes| bytes.div_ceil(1 << 20)),
+        ..StageLimits::default()
     };
     let job = Job {
         files,
@@ -128,6 +129,8 @@ pub fn validate(body: &Value, ctx: &Context<'_>) -> Result<Execute, ApiError> {
             .collect(),
         compile: stage(0),
         run: stage(1),
+        runs: 1,
+        processes: None,
         language: runtime.language.clone(),
     };
     Ok(Execute { job, runtime })

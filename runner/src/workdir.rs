@@ -1,0 +1,184 @@
+//! The working directory kept as it was after the compile stage, so that
+//! each of several runs starts from that state: recorded in the runner's
+//! own memory (PID 1 is not dumpable, so no program can read or alter it),
+//! and put back after every other process is ended.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One thing in the directory, by its path relative to the directory.
+enum Entry {
+    Dir(PathBuf, u32),
+    File(PathBuf, Vec<u8>, u32),
+    Link(PathBuf, PathBuf),
+}
+
+/// The directory's tree, as recorded.
+pub struct Snapshot {
+    entries: Vec<Entry>,
+}
+
+impl Snapshot {
+    /// Records everything under `root` (links as links, never followed).
+    pub fn record(root: &Path) -> io::Result<Snapshot> {
+        let mut entries = Vec::new();
+        record_dir(root, Path::new(""), &mut entries)?;
+        Ok(Snapshot { entries })
+    }
+
+    /// Ends every process but this one, empties `root` and writes the
+    /// recorded tree back.
+    pub fn restore(&self, root: &Path) -> io::Result<()> {
+        end_other_processes();
+        self.write_back(root)
+    }
+
+    /// Empties `root` and writes the recorded tree back.
+    fn write_back(&self, root: &Path) -> io::Result<()> {
+        for child in fs::read_dir(root)? {
+            let path = child?.path();
+            let meta = fs::symlink_metadata(&path)?;
+            if meta.is_dir() {
+                open_up(&path)?;
+                fs::remove_dir_all(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
+        }
+        for entry in &self.entries {
+            match entry {
+                Entry::Dir(rel, _) => fs::create_dir(root.join(rel))?,
+                Entry::File(rel, content, mode) => {
+                    let path = root.join(rel);
+                    let mut file = fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&path)?;
+                    io::Write::write_all(&mut file, content)?;
+                    fs::set_permissions(&path, fs::Permissions::from_mode(*mode))?;
+                }
+                Entry::Link(rel, target) => std::os::unix::fs::symlink(target, root.join(rel))?,
+            }
+        }
+        // Directories' own modes last, innermost first: a read-only one
+        // must not stop what goes in it.
+        for entry in self.entries.iter().rev() {
+            if let Entry::Dir(rel, mode) = entry {
+                fs::set_permissions(root.join(rel), fs::Permissions::from_mode(*mode))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn record_dir(root: &Path, rel: &Path, entries: &mut Vec<Entry>) -> io::Result<()> {
+    let mut children: Vec<_> = fs::read_dir(root.join(rel))?.collect::<Result<_, _>>()?;
+    children.sort_by_key(|c| c.file_name());
+    for child in children {
+        let rel = rel.join(child.file_name());
+        let meta = fs::symlink_metadata(root.join(&rel))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.file_type().is_symlink() {
+            entries.push(Entry::Link(rel.clone(), fs::read_link(root.join(&rel))?));
+        } else if meta.is_dir() {
+            entries.push(Entry::Dir(rel.clone(), mode));
+            record_dir(root, &rel, entries)?;
+        } else if meta.is_file() {
+            entries.push(Entry::File(rel.clone(), fs::read(root.join(&rel))?, mode));
+        }
+        // Sockets, pipes and devices made by a compile step are not kept.
+    }
+    Ok(())
+}
+
+/// Gives the owner full rights on every directory under `dir`, so that a
+/// program's `chmod 000` cannot keep its files in place.
+fn open_up(dir: &Path) -> io::Result<()> {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    for child in fs::read_dir(dir)? {
+        let path = child?.path();
+        if fs::symlink_metadata(&path)?.is_dir() {
+            open_up(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Kills every process of the container but PID 1 and waits (at most a
+/// second) until none is left running: a process a run left behind must
+/// not touch the next run's files.
+fn end_other_processes() {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let others = other_live_processes();
+        if others.is_empty() || Instant::now() > deadline {
+            return;
+        }
+        for pid in others {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Processes other than PID 1 that are not zombies.
+fn other_live_processes() -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != 1 && pid != std::process::id() as i32)
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let state = stat.rfind(')').map(|i| stat[i + 1..].trim_start())?;
+                    state.chars().next()
+                })
+                .is_some_and(|state| state != 'Z')
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restored_directory_is_as_it_was_recorded() {
+        let dir = std::env::temp_dir().join(format!("whipcode-workdir-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        fs::write(dir.join("a.out"), b"binary").unwrap();
+        fs::set_permissions(dir.join("a.out"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(dir.join("sub/data"), b"kept").unwrap();
+        std::os::unix::fs::symlink("a.out", dir.join("link")).unwrap();
+        let snapshot = Snapshot::record(&dir).unwrap();
+
+        fs::write(dir.join("left-by-run-1"), b"x").unwrap();
+        fs::write(dir.join("sub/data"), b"changed").unwrap();
+        fs::create_dir(dir.join("locked")).unwrap();
+        fs::write(dir.join("locked/f"), b"x").unwrap();
+        fs::set_permissions(dir.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+        fs::remove_file(dir.join("a.out")).unwrap();
+        // Without ending other processes: that is for PID 1 in a container.
+        snapshot.write_back(&dir).unwrap();
+        assert!(!dir.join("left-by-run-1").exists());
+        assert!(!dir.join("locked").exists());
+        assert_eq!(fs::read(dir.join("sub/data")).unwrap(), b"kept");
+        assert_eq!(fs::read(dir.join("a.out")).unwrap(), b"binary");
+        let mode = fs::metadata(dir.join("a.out"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(fs::read_link(dir.join("link")).unwrap(), Path::new("a.out"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

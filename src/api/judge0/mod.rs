@@ -1,0 +1,66 @@
+//! Judge0 CE 1.13.1's API under a base path (`--judge0-path`, `/judge0` by
+//! default; Judge0's clients take a base URL, and `GET /languages` at the
+//! root is whipcode's own). A thin layer like Piston's: a submission
+//! becomes whipcode's [`crate::api::job::Job`] (one compile, then
+//! `number_of_runs` runs in the same container), and the outcome comes back
+//! as Judge0's verdict, fields and units. `X-Auth-Token`, Judge0's header,
+//! is taken as the master key here, as is `X-Master-Key`.
+//!
+//! - [`request`]: the query and the body, validated as Judge0 validates them.
+//! - [`files`]: `additional_files`, a bounded zip.
+//! - [`verdict`]: statuses 1–14 and how one is picked.
+//! - [`response`]: the finished submission in Judge0's fields.
+//! - [`fields`]: the `fields` selection.
+//! - [`config`]: this server's Judge0 limits (`GET /config_info`).
+//! - [`info`]: languages, statuses, about, config_info.
+//! - [`submissions`]: `POST /submissions?wait=true`.
+//! - [`error`]: Judge0's error shapes.
+
+pub mod config;
+pub mod error;
+pub mod fields;
+pub mod files;
+pub mod info;
+pub mod request;
+pub mod response;
+pub mod submissions;
+pub mod verdict;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::error::ApiError;
+use super::state::AppState;
+use error::Judge0Error;
+
+/// Judge0's routes, to be nested under the base path.
+pub fn routes() -> Router<AppState> {
+    let not_allowed = || async { Judge0Error::Api(ApiError::MethodNotAllowed) };
+    Router::new()
+        .route(
+            "/submissions",
+            post(submissions::create).fallback(not_allowed),
+        )
+        .route("/languages", get(info::languages).fallback(not_allowed))
+        .route("/languages/{id}", get(info::language).fallback(not_allowed))
+        .route("/statuses", get(info::statuses).fallback(not_allowed))
+        .route("/about", get(info::about).fallback(not_allowed))
+        .route("/config_info", get(info::config_info).fallback(not_allowed))
+        .fallback(|| async { Judge0Error::Api(ApiError::NotFound) })
+        .layer(axum::middleware::from_fn(auth_token_as_key))
+}
+
+/// Judge0's `X-Auth-Token` stands for the master key when no
+/// `X-Master-Key` is given.
+async fn auth_token_as_key(mut request: Request, next: Next) -> Response {
+    let headers = request.headers_mut();
+    if !headers.contains_key("x-master-key") {
+        if let Some(token) = headers.get("x-auth-token").cloned() {
+            headers.insert("x-master-key", token);
+        }
+    }
+    next.run(request).await
+}
