@@ -93,8 +93,8 @@ pub async fn about(
     keyed(&state, &request.into_parts().0).await?;
     Ok(Json(json!({
         "version": VERSION,
-        "homepage": "https://github.com/moesaleh/whipcode",
-        "source_code": "https://github.com/moesaleh/whipcode",
+        "homepage": "https://github.com/Whipcode-API/whipcode",
+        "source_code": "https://github.com/Whipcode-API/whipcode",
         "maintainer": "whipcode (a Judge0 CE 1.13.1-compatible API over whipcode's sandbox)",
     })))
 }

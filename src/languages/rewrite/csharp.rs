@@ -169,6 +169,9 @@ enum Item {
     Function(Function),
     /// A type or namespace declaration, kept outside `Main`.
     Declaration(usize, usize),
+    /// A top-level `const`, made a constant of `Program` (so hoisted
+    /// functions see it as the local functions would).
+    Constant(usize, usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +182,75 @@ struct Function {
     is_static: bool,
     /// The parameter list's parentheses.
     params: (usize, usize),
+}
+
+/// Where a conditional directive stands in its region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    Open,
+    Middle,
+    Close,
+}
+
+/// `if` of `#if X`, `define` of `# define Y`.
+fn directive_name(line: &str) -> &str {
+    let rest = line.trim_start_matches('#').trim_start();
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// The names used in an interpolated string's holes: `$"{a} {b.c}"` uses
+/// `a` and `b` (a member after `.` is not a name of its own).
+fn hole_names(literal: &str) -> Vec<&str> {
+    if !(literal.starts_with('$') || literal.starts_with("@$")) {
+        return Vec::new();
+    }
+    let bytes = literal.as_bytes();
+    let mut names = Vec::new();
+    let mut i = literal.find('"').map_or(bytes.len(), |q| q + 1);
+    while i < bytes.len() {
+        if bytes[i] != b'{' {
+            i += 1;
+            continue;
+        }
+        if bytes.get(i + 1) == Some(&b'{') {
+            i += 2;
+            continue;
+        }
+        let start = i + 1;
+        let mut depth = 0usize;
+        let mut j = start;
+        while j < bytes.len() {
+            match bytes[j] {
+                b'{' => depth += 1,
+                b'}' if depth == 0 => break,
+                b'}' => depth -= 1,
+                _ => {}
+            }
+            j += 1;
+        }
+        let hole = &literal[start..j];
+        if let Some(tokens) = lex::tokens(hole) {
+            for (n, token) in tokens.iter().enumerate() {
+                let member = n > 0 && matches!(tokens[n - 1].text(hole), "." | "?." | "::" | "->");
+                if token.kind == Kind::Ident && !member {
+                    names.push(token.text(hole));
+                }
+            }
+        }
+        i = j + 1;
+    }
+    names
+}
+
+/// The largest char boundary of `s` at or before `i`.
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 struct Code<'s> {
@@ -254,15 +326,21 @@ impl<'s> Code<'s> {
     fn rewrite(&self) -> Option<String> {
         let prefix_end = self.prefix_end();
         let items = self.items(prefix_end);
-        let has_statements = items.iter().any(|item| match *item {
+        let mut has_statements = items.iter().any(|item| match *item {
             Item::Declaration(..) => false,
-            Item::Function(..) => true,
+            Item::Function(..) | Item::Constant(..) => true,
             // Only directives (`#region` between classes) or a stray `;`
             // are not statements.
             Item::Statements(first, last) => {
                 (first..=last).any(|i| !self.is_directive(i) && !self.is(i, ";"))
             }
         });
+        // An `#if` whose region crosses from statements into a moved piece
+        // cannot be kept true to itself: such a file is left unrewritten
+        // (the compiler then says what it cannot parse).
+        if has_statements && !self.conditions_balanced(&items) {
+            has_statements = false;
+        }
         let present = self.usings(prefix_end);
         let missing: Vec<&str> = IMPLICIT_USINGS
             .into_iter()
@@ -273,8 +351,9 @@ impl<'s> Code<'s> {
         }
         let mut out = String::with_capacity(self.src.len() * 2 + 512);
         // The using directives the file lacks, on a line of their own,
-        // after any `extern alias` (which must come first).
-        let insert_at = self.extern_aliases_end(prefix_end);
+        // after a byte-order mark, `#define`s and `extern alias`es (which
+        // must come first).
+        let insert_at = self.insertion_point(prefix_end);
         out.push_str(&self.src[..insert_at]);
         if !missing.is_empty() {
             out.push('\n');
@@ -283,6 +362,9 @@ impl<'s> Code<'s> {
             }
         }
         if !has_statements {
+            if missing.is_empty() {
+                return None;
+            }
             self.chunk(&mut out, insert_at, self.src.len());
             return Some(out);
         }
@@ -306,6 +388,22 @@ impl<'s> Code<'s> {
     /// The first token after the `extern alias` and `using` directives and
     /// assembly attributes.
     fn prefix_end(&self) -> usize {
+        let end = self.prefix_end_unchecked();
+        // An `#if` still open where the prefix ends belongs to the body.
+        let mut open = Vec::new();
+        for i in 0..end {
+            match self.condition(i) {
+                Some(Condition::Open) => open.push(i),
+                Some(Condition::Close) => {
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
+        open.first().copied().unwrap_or(end)
+    }
+
+    fn prefix_end_unchecked(&self) -> usize {
         let mut i = 0;
         loop {
             if self.is_directive(i) {
@@ -327,19 +425,64 @@ impl<'s> Code<'s> {
         }
     }
 
-    /// Where the implicit usings go: after the `extern alias` directives.
-    fn extern_aliases_end(&self, prefix_end: usize) -> usize {
+    /// Where the implicit usings go: after a byte-order mark, the leading
+    /// `#define`s and `#undef`s and the `extern alias` directives.
+    fn insertion_point(&self, prefix_end: usize) -> usize {
+        let mut byte = if self.src.starts_with('\u{feff}') {
+            3
+        } else {
+            0
+        };
         let mut i = 0;
-        let mut byte = 0;
         while i < prefix_end {
-            if self.is(i, "extern") && self.is(i + 1, "alias") {
+            let directive = self.is_directive(i).then(|| directive_name(self.text(i)));
+            if matches!(directive, Some("define" | "undef")) {
+                byte = self.tokens[i].end;
+                i += 1;
+            } else if self.is(i, "extern") && self.is(i + 1, "alias") {
                 i = self.after(i, ";");
                 byte = self.tokens[i - 1].end;
-            } else {
+            } else if directive.is_some() {
                 i += 1;
+            } else {
+                break;
             }
         }
         byte
+    }
+
+    /// Whether token `i` opens, continues or closes a conditional region.
+    fn condition(&self, i: usize) -> Option<Condition> {
+        if !self.is_directive(i) {
+            return None;
+        }
+        match directive_name(self.text(i)) {
+            "if" => Some(Condition::Open),
+            "elif" | "else" => Some(Condition::Middle),
+            "endif" => Some(Condition::Close),
+            _ => None,
+        }
+    }
+
+    /// Whether each run of statements holds whole `#if … #endif` regions
+    /// (the pieces moved out of `Main` hold theirs whole, being whole).
+    fn conditions_balanced(&self, items: &[Item]) -> bool {
+        items.iter().all(|item| {
+            let Item::Statements(first, last) = *item else {
+                return true;
+            };
+            let mut depth = 0usize;
+            for i in first..=last {
+                match self.condition(i) {
+                    Some(Condition::Open) => depth += 1,
+                    Some(Condition::Middle) if depth == 0 => return false,
+                    Some(Condition::Close) if depth == 0 => return false,
+                    Some(Condition::Close) => depth -= 1,
+                    _ => {}
+                }
+            }
+            depth == 0
+        })
     }
 
     /// The namespaces the file's own using directives import.
@@ -412,9 +555,11 @@ impl<'s> Code<'s> {
 
     /// `<…>` of a generic name: the token after its `>`, if it is one.
     fn type_arguments(&self, i: usize) -> Option<usize> {
+        /// Past this many tokens a `<` is taken for a comparison.
+        const LOOKAHEAD: usize = 64;
         let mut depth = 0;
         let mut j = i;
-        while j < self.tokens.len() {
+        while j < self.tokens.len().min(i + LOOKAHEAD) {
             match self.text(j) {
                 "<" => depth += 1,
                 ">" => {
@@ -473,13 +618,17 @@ impl<'s> Code<'s> {
                 let found = self
                     .declaration(i)
                     .map(|last| Item::Declaration(i, last))
-                    .or_else(|| self.function(i).map(Item::Function));
+                    .or_else(|| self.function(i).map(Item::Function))
+                    .or_else(|| {
+                        self.is(i, "const")
+                            .then(|| Item::Constant(i, self.after(i, ";") - 1))
+                    });
                 if let Some(item) = found {
                     if let Some((first, last)) = run.take() {
                         items.push(Item::Statements(first, last));
                     }
                     i = match &item {
-                        Item::Declaration(_, last) => last + 1,
+                        Item::Declaration(_, last) | Item::Constant(_, last) => last + 1,
                         Item::Function(f) => f.last + 1,
                         Item::Statements(..) => unreachable!(),
                     };
@@ -599,15 +748,39 @@ impl<'s> Code<'s> {
             };
             let mut i = *first;
             let mut boundary = true;
+            let mut declaring = false;
             while i <= *last {
                 if boundary {
+                    declaring = false;
                     if let Some(name) = self.declared_at(i) {
                         names.insert(self.text(name));
+                        declaring = true;
                     }
+                }
+                // `int a = 1, b = 2;`: the later declarators.
+                if declaring
+                    && self.is(i, ",")
+                    && self.is_name(i + 1)
+                    && ["=", ",", ";"].iter().any(|t| self.is(i + 2, t))
+                {
+                    names.insert(self.text(i + 1));
                 }
                 let next = self.skip(i);
                 boundary = self.is(next - 1, ";") || self.is(next - 1, "}");
                 i = next;
+            }
+            // `out var n`, `out int n`, `x is Foo n` anywhere in them.
+            for k in *first..=*last {
+                if self.is(k, "out") || self.is(k, "is") {
+                    let name = if self.is(k + 1, "var") {
+                        Some(k + 2)
+                    } else {
+                        self.type_end(k + 1)
+                    };
+                    if let Some(name) = name.filter(|&n| n <= *last && self.is_name(n)) {
+                        names.insert(self.text(name));
+                    }
+                }
             }
         }
         names
@@ -656,17 +829,26 @@ impl<'s> Code<'s> {
                 own.insert(self.text(k));
             }
         }
-        (close + 1..=function.last)
-            .filter(|&k| self.is_name(k))
-            .filter(|&k| !(self.is(k - 1, ".") || self.is(k - 1, "::") || self.is(k - 1, "->")))
-            .map(|k| self.text(k))
+        let member = |k: usize| [".", "::", "->", "?."].iter().any(|t| self.is(k - 1, t));
+        // `f(name: 1)` and `new { name = 1 }` name no variable.
+        let label = |k: usize| {
+            (self.is(k - 1, "(") || self.is(k - 1, ",")) && self.is(k + 1, ":")
+                || (self.is(k - 1, "{") || self.is(k - 1, ",")) && self.is(k + 1, "=")
+        };
+        let used = (close + 1..=function.last)
+            .filter(|&k| self.is_name(k) && !member(k) && !label(k))
+            .map(|k| self.text(k));
+        let in_holes = (close + 1..=function.last)
+            .filter(|&k| self.tokens[k].kind == Kind::Literal)
+            .flat_map(|k| hole_names(self.text(k)));
+        used.chain(in_holes)
             .find(|name| top.contains(name) && !own.contains(name))
     }
 
     /// Whether the name at `k` is declared there (a type precedes it and
     /// `=`, `;`, `,`, `)` or `in` follows).
     fn declared_at_before(&self, k: usize) -> bool {
-        (k.saturating_sub(8)..k).any(|i| self.declared_at(i) == Some(k))
+        (k.saturating_sub(64)..k).any(|i| self.declared_at(i) == Some(k))
     }
 
     /// `return x;` (not `return;`) in the statements, outside lambdas.
@@ -676,7 +858,11 @@ impl<'s> Code<'s> {
 
     /// `await` in the statements, outside lambdas.
     fn awaits(&self, items: &[Item]) -> bool {
-        self.in_statements(items, |i| self.is(i, "await"))
+        self.in_statements(items, |i| {
+            self.is(i, "await")
+                || (self.tokens[i].kind == Kind::Literal
+                    && hole_names(self.text(i)).contains(&"await"))
+        })
     }
 
     /// Whether `found` holds for a token of the statements that is not in a
@@ -712,21 +898,45 @@ impl<'s> Code<'s> {
     /// Appends source bytes `from..to`, preceded by a `#line` naming where
     /// they are and padded to their column.
     fn chunk(&self, out: &mut String, from: usize, to: usize) {
+        let line = self.src[..from].matches('\n').count() + 1;
+        self.chunk_at(out, from, to, line);
+    }
+
+    /// [`Code::chunk`] when the line of `from` is known. The padding is the
+    /// line's own text before `from` with every character but a tab made a
+    /// space (so a compiler counting tabs counts the same), unless that is
+    /// longer than [`MAX_PAD`] (the column is then off, the line right).
+    fn chunk_at(&self, out: &mut String, from: usize, to: usize, line: usize) {
+        /// The most padding one piece gets (no quadratic output from a
+        /// long line of many pieces).
+        const MAX_PAD: usize = 256;
         if from >= to {
             return;
         }
-        let line = self.src[..from].matches('\n').count() + 1;
-        let col = self.src[..from]
-            .rsplit('\n')
-            .next()
-            .map_or(0, |l| l.chars().count());
-        let _ = write!(out, "\n#line {line}\n{}", " ".repeat(col));
+        let window = &self.src[floor_char(self.src, from.saturating_sub(4 * MAX_PAD))..from];
+        let before = window.rsplit('\n').next().unwrap_or("");
+        let pad: String = if before.len() < window.len() || from <= 4 * MAX_PAD {
+            before
+                .chars()
+                .take(MAX_PAD + 1)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect()
+        } else {
+            String::new()
+        };
+        let pad = if pad.chars().count() > MAX_PAD {
+            ""
+        } else {
+            pad.as_str()
+        };
+        let _ = write!(out, "\n#line {line}\n{pad}");
         out.push_str(&self.src[from..to]);
         out.push('\n');
     }
 
     fn tokens_chunk(&self, out: &mut String, first: usize, last: usize) {
-        self.chunk(out, self.tokens[first].start, self.tokens[last].end);
+        let token = &self.tokens[first];
+        self.chunk_at(out, token.start, self.tokens[last].end, token.line);
     }
 
     /// `partial class Program` with `Main` (or its async body), the local
@@ -744,9 +954,12 @@ impl<'s> Code<'s> {
                 "global::System.Threading.Tasks.Task"
             };
             let give = if returns { "return " } else { "" };
+            // An `await` only in an async lambda's body makes this async
+            // with nothing to await: not worth a warning.
             let _ = write!(
                 out,
                 "static {ret} Main(string[] args) {{ {give}{ASYNC_BODY}(args).GetAwaiter().GetResult(); }}\n\
+                 #pragma warning disable 1998\n\
                  static async {task} {ASYNC_BODY}(string[] args)\n{{"
             );
         } else {
@@ -762,6 +975,15 @@ impl<'s> Code<'s> {
             out.push_str("#pragma warning disable 162\nreturn 0;\n#pragma warning restore 162\n");
         }
         out.push_str("}\n");
+        if awaits {
+            out.push_str("#pragma warning restore 1998\n");
+        }
+        for item in items {
+            if let Item::Constant(first, last) = *item {
+                self.tokens_chunk(out, first, last);
+                out.push_str("#line hidden\n");
+            }
+        }
         for item in items {
             let Item::Function(function) = item else {
                 continue;
@@ -778,9 +1000,19 @@ impl<'s> Code<'s> {
                         self.text(function.name),
                     );
                 }
+            }
+            // Attribute sections first, then `static`, then the rest.
+            let mut j = function.first;
+            while self.is(j, "[") {
+                j = self.partner[j].map_or(j + 1, |c| c + 1);
+            }
+            if j > function.first {
+                self.tokens_chunk(out, function.first, j - 1);
+            }
+            if !function.is_static {
                 out.push_str("static ");
             }
-            self.tokens_chunk(out, function.first, function.last);
+            self.tokens_chunk(out, j, function.last);
             out.push_str("#line hidden\n");
         }
         out.push_str("}\n");
@@ -809,6 +1041,7 @@ mod tests {
                 Item::Statements(f, l) => format!("S: {}", span(f, l)),
                 Item::Function(f) => format!("F: {}", span(f.first, f.last)),
                 Item::Declaration(f, l) => format!("D: {}", span(f, l)),
+                Item::Constant(f, l) => format!("C: {}", span(f, l)),
             })
             .collect()
     }
@@ -911,6 +1144,104 @@ mod tests {
         assert!(!out.contains("#error"), "{out}");
         let out = rewrite("void Show() { Console.WriteLine(args[0]); }\nShow();\n").unwrap();
         assert!(out.contains("top-level variable `args`"), "{out}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_unicode_spaces_and_defines_leave_a_classic_program_classic() {
+        let classic = "class Program { static void Main() { } }\u{a0}\n";
+        for src in [
+            format!("\u{feff}using System;\n{classic}"),
+            format!("#define TRACE\n#undef X\nusing System;\n{classic}"),
+        ] {
+            let out = rewrite(&src).unwrap();
+            assert!(!out.contains("Main(string[] args)"), "{out}");
+            if src.starts_with('\u{feff}') {
+                assert!(
+                    out.starts_with("\u{feff}\nusing System.Collections.Generic;"),
+                    "{out:?}"
+                );
+            } else {
+                assert!(
+                    out.starts_with("#define TRACE\n#undef X\nusing System.Collections"),
+                    "{out}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conditional_regions_stay_whole() {
+        // An `#if` opening the statements belongs to them, not the prefix.
+        let out = rewrite(
+            "using System;\n#if DEBUG\nConsole.WriteLine(1);\n#endif\nConsole.WriteLine(2);\n",
+        )
+        .unwrap();
+        let main = out.find("Main(string[] args)").unwrap();
+        assert!(out.find("#if DEBUG").unwrap() > main, "{out}");
+        // One that spans statements and a moved declaration: left unrewritten.
+        let spanning =
+            "Console.WriteLine(1);\n#if X\nclass A { }\n#else\nclass A { int b; }\n#endif\n";
+        let out = rewrite(spanning).unwrap();
+        assert!(!out.contains("Main(string[] args)"), "{out}");
+    }
+
+    #[test]
+    fn what_local_functions_use_is_found_in_every_form() {
+        let uses = |src: &str| rewrite(src).unwrap().contains("#error");
+        // Real uses of top-level variables.
+        assert!(uses(
+            "var name = \"a\";\nvoid Greet() => Console.WriteLine($\"Hello {name}\");\nGreet();\n"
+        ));
+        assert!(uses(
+            "int.TryParse(\"1\", out var n);\nint Twice() => n * 2;\n"
+        ));
+        assert!(uses("object o = 1;\nif (o is int k) { }\nint K() => k;\n"));
+        assert!(uses("int a = 1, b = 2;\nint B() => b;\n"));
+        // Not uses: a named argument, an initializer, a member, a shadowing
+        // declaration with a long type, a constant (hoisted with them).
+        assert!(!uses(
+            "int count = 0;\nvoid F(int count) { }\nvoid G() => F(count: 1);\n"
+        ));
+        assert!(!uses("int name = 0;\nobject H() => new { name = 1 };\n"));
+        assert!(!uses("string name = \"\";\nint L(System.Type p) => p?.Name.Length ?? 0;\nint M(Foo p) => p?.name ?? 0;\n"));
+        assert!(!uses("int counts = 0;\nvoid N() { System.Collections.Generic.Dictionary<string, System.Collections.Generic.List<int>> counts = null; }\n"));
+        let out = rewrite(
+            "const int N = 3;\nint[] Make() => new int[N];\nConsole.WriteLine(Make().Length);\n",
+        )
+        .unwrap();
+        assert!(!out.contains("#error"), "{out}");
+        let class = out.find("partial class Program").unwrap();
+        let main_end = out.find("static \n").unwrap();
+        let constant = out.find("const int N = 3;").unwrap();
+        assert!(
+            class < constant && constant < main_end,
+            "the constant is Program's: {out}"
+        );
+    }
+
+    #[test]
+    fn await_in_an_interpolation_and_attributes_on_a_local_function() {
+        let out = rewrite("Console.WriteLine($\"{await Task.FromResult(1)}\");\n").unwrap();
+        assert!(out.contains("TopLevelStatementsAsync"), "{out}");
+        let out = rewrite("[Obsolete] int F() => 1;\nConsole.WriteLine(2);\n").unwrap();
+        assert!(
+            out.contains("[Obsolete]\nstatic \n#line 1\n           int F()"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn tabs_pad_as_tabs_and_long_lines_do_not_blow_up() {
+        let out = rewrite("\tConsole.WriteLine(1);\n").unwrap();
+        assert!(out.contains("#line 1\n\tConsole.WriteLine(1);"), "{out}");
+        let src = format!("x();{}", " class A { }".repeat(2000));
+        let out = rewrite(&src).unwrap_or_default();
+        assert!(
+            out.len() < 4 * src.len() + 4096,
+            "{} bytes from {}",
+            out.len(),
+            src.len()
+        );
     }
 
     #[test]

@@ -39,6 +39,10 @@ const TWO_CHAR: [&str; 12] = [
     "=>", "::", "==", "!=", "<=", "&&", "||", "++", "--", "??", "?.", "->",
 ];
 
+/// How deeply interpolated strings may nest in each other's holes (past
+/// it, the source is left as it is: no recursion without a bound).
+const MAX_NESTING: usize = 16;
+
 struct Lexer<'s> {
     src: &'s str,
     bytes: &'s [u8],
@@ -47,6 +51,10 @@ struct Lexer<'s> {
     line_start: usize,
     /// Only whitespace since the line began (a `#` there is a directive).
     line_blank: bool,
+    /// The column counted so far on this line, and the byte it is for:
+    /// columns are counted once, not from the line's start each token.
+    col_byte: usize,
+    col: usize,
 }
 
 /// The tokens of `source`, or `None` when a literal or comment never ends.
@@ -58,6 +66,8 @@ pub fn tokens(source: &str) -> Option<Vec<Token>> {
         line: 1,
         line_start: 0,
         line_blank: true,
+        col_byte: 0,
+        col: 0,
     };
     let mut out = Vec::new();
     while let Some(token) = lexer.next()? {
@@ -100,6 +110,15 @@ impl Lexer<'_> {
             match c {
                 b'\n' => self.bump(),
                 _ if c.is_ascii_whitespace() => self.at += 1,
+                // Unicode spaces and a byte-order mark are whitespace too.
+                _ if !c.is_ascii()
+                    && self.src[self.at..]
+                        .chars()
+                        .next()
+                        .is_some_and(|ch| ch.is_whitespace() || ch == '\u{feff}') =>
+                {
+                    self.bump_char()
+                }
                 b'/' if self.peek(1) == Some(b'/') => {
                     while self.peek(0).is_some_and(|c| c != b'\n') {
                         self.at += 1;
@@ -121,7 +140,12 @@ impl Lexer<'_> {
             }
         }
         let (start, line) = (self.at, self.line);
-        let col = self.src[self.line_start..start].chars().count();
+        if self.col_byte < self.line_start {
+            (self.col_byte, self.col) = (self.line_start, 0);
+        }
+        self.col += self.src[self.col_byte..start].chars().count();
+        self.col_byte = start;
+        let col = self.col;
         let directive = self.line_blank && self.peek(0) == Some(b'#');
         self.line_blank = false;
         let kind = if directive {
@@ -145,7 +169,7 @@ impl Lexer<'_> {
         let c = self.peek(0)?;
         let rest = &self.src[self.at..];
         if let Some(prefix) = string_prefix(rest) {
-            self.string(prefix)?;
+            self.string(prefix, 0)?;
             return Some(Kind::Literal);
         }
         if c == b'\'' {
@@ -201,7 +225,10 @@ impl Lexer<'_> {
 
     /// A string literal whose prefix (`"`, `@"`, `$"`, `$@"`, `@$"`, or a
     /// raw `"""`) starts here.
-    fn string(&mut self, prefix: &str) -> Option<()> {
+    fn string(&mut self, prefix: &str, depth: usize) -> Option<()> {
+        if depth > MAX_NESTING {
+            return None;
+        }
         let interpolated = prefix.contains('$');
         let verbatim = prefix.contains('@');
         if prefix.ends_with("\"\"\"") {
@@ -237,7 +264,7 @@ impl Lexer<'_> {
                 b'{' if interpolated && self.peek(1) == Some(b'{') => self.at += 2,
                 b'{' if interpolated => {
                     self.at += 1;
-                    self.hole()?;
+                    self.hole(depth)?;
                 }
                 b'\n' if !verbatim => return None,
                 _ => self.bump_char(),
@@ -247,12 +274,25 @@ impl Lexer<'_> {
 
     /// An interpolation hole, up to its closing `}`: code, which may hold
     /// strings and braces of its own.
-    fn hole(&mut self) -> Option<()> {
+    fn hole(&mut self, nesting: usize) -> Option<()> {
         let mut depth = 0usize;
         loop {
             let rest = &self.src[self.at..];
             if let Some(prefix) = string_prefix(rest) {
-                self.string(prefix)?;
+                self.string(prefix, nesting + 1)?;
+                continue;
+            }
+            if self.peek(0)? == b'\'' {
+                // A character literal, which may be a brace or a quote.
+                self.at += 1;
+                if self.peek(0)? == b'\\' {
+                    self.at += 1;
+                }
+                self.bump_char();
+                while self.peek(0)? != b'\'' {
+                    self.bump_char();
+                }
+                self.at += 1;
                 continue;
             }
             match self.peek(0)? {
@@ -356,6 +396,18 @@ mod tests {
             texts("1.5e-3f+0x1F @class é_1 x.y"),
             ["1.5e-3f", "+", "0x1F", "@class", "é_1", "x", ".", "y"]
         );
+    }
+
+    #[test]
+    fn character_literals_in_holes_and_unicode_spaces() {
+        let src = "\u{feff}$\"{(c == '\"' ? 1 : 0)} {'{'}\";\u{a0}x";
+        assert_eq!(texts(src), [&src[3..src.len() - 4], ";", "x"]);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_recursed_into() {
+        let deep = "$\"{".repeat(40_000);
+        assert!(tokens(&deep).is_none());
     }
 
     #[test]
