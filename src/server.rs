@@ -162,7 +162,24 @@ async fn serve_api(
         .unwrap_or_else(|| instance_for(local));
     let sandbox = sandbox::start(sandbox_settings(&settings, instance.clone())).await?;
     let state = AppState::from_settings(&settings, key, Arc::new(languages), sandbox.sandbox());
-    let app = api::router(state, settings.ping);
+    let judge0 = settings.judge0_path.is_some().then(|| {
+        api::judge0::queue::Service::start(
+            &state,
+            api::judge0::queue::QueueSettings {
+                capacity: settings.judge0_queue,
+                // At most half the containers: the synchronous APIs always
+                // have the other half.
+                workers: (settings.max_concurrent / 2).max(1),
+                store: api::judge0::store::Bounds {
+                    records: settings.judge0_queue * 10,
+                    bytes: usize::try_from(settings.judge0_store_bytes).unwrap_or(usize::MAX),
+                    keep: settings.judge0_keep,
+                },
+            },
+            api::judge0::callback::Callbacks::new(settings.callback_allow.clone()),
+        )
+    });
+    let app = api::router_with(state, settings.ping, judge0.clone());
 
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %local, %instance, %scheme, "whipcode listening");
@@ -179,6 +196,20 @@ async fn serve_api(
     )
     .await?;
 
+    // Requests have finished; accepted Judge0 submissions get the drain
+    // deadline, and what is still queued then is lost.
+    if let Some(judge0) = judge0 {
+        let lost = judge0.drain(settings.drain_timeout).await;
+        if lost > 0 {
+            tracing::warn!(
+                lost,
+                "shutdown: Judge0 submissions still queued or running were lost"
+            );
+            eprintln!("whipcode: {lost} queued Judge0 submissions were lost at shutdown");
+        } else {
+            tracing::info!("shutdown: every accepted Judge0 submission finished");
+        }
+    }
     // Runs have finished: the sandbox removes what is left and stops.
     sandbox.shutdown(DRAIN_DEADLINE).await;
     tracing::info!("whipcode stopped");
@@ -206,7 +237,7 @@ pub fn listen_policy(settings: &Settings) -> listen::Policy {
         headers: settings.client_timeout,
         write: settings.client_timeout,
         // In-flight runs get the drain allowance plus the longest a program may run.
-        drain: DRAIN_DEADLINE + settings.timeout,
+        drain: settings.drain_timeout + settings.timeout,
         per_client: settings.max_client_connections,
         proxy: settings.proxy,
         connections: listen::fit_to_fd_limit(listen::MAX_CONNECTIONS),

@@ -128,12 +128,17 @@ pub struct StageOptions {
     pub file_size: Option<u64>,
     /// `RLIMIT_STACK` of the stage's steps, in bytes.
     pub stack: Option<u64>,
+    /// The steps' stderr is their stdout: one pipe, so the two keep the
+    /// order they were written in (reported as stdout).
+    pub stderr_to_stdout: bool,
 }
 
 impl StageOptions {
     fn encode(&self) -> [u8; 17] {
         let mut out = [0u8; 17];
-        out[0] = u8::from(self.stdin) | (u8::from(self.fresh_workdir) << 1);
+        out[0] = u8::from(self.stdin)
+            | (u8::from(self.fresh_workdir) << 1)
+            | (u8::from(self.stderr_to_stdout) << 2);
         out[1..9].copy_from_slice(&self.file_size.unwrap_or(0).to_be_bytes());
         out[9..].copy_from_slice(&self.stack.unwrap_or(0).to_be_bytes());
         out
@@ -150,6 +155,7 @@ impl StageOptions {
         Ok(StageOptions {
             stdin: payload[0] & 1 != 0,
             fresh_workdir: payload[0] & 2 != 0,
+            stderr_to_stdout: payload[0] & 4 != 0,
             file_size: limit(&payload[1..9]),
             stack: limit(&payload[9..]),
         })
@@ -518,6 +524,7 @@ mod tests {
                         fresh_workdir: true,
                         file_size: Some(1 << 20),
                         stack: Some(64_000 * 1024),
+                        stderr_to_stdout: true,
                     },
                 },
             ],

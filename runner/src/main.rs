@@ -316,7 +316,7 @@ fn run_step(
         direct.args(&argv[1..]);
         direct
     };
-    let mut child = command
+    command
         .env_clear()
         .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&job.workdir)
@@ -325,11 +325,22 @@ fn run_step(
         } else {
             Stdio::piped()
         })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         // Its own process group: a signal reaches the step and its children.
-        .process_group(0)
-        .spawn()?;
+        .process_group(0);
+    // One pipe for both streams when they are merged: the order written.
+    let merged = if options.stderr_to_stdout {
+        let (reader, writer) = io::pipe()?;
+        command.stdout(writer.try_clone()?).stderr(writer);
+        Some(reader)
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        None
+    };
+    let spawned = command.spawn();
+    // The command holds the pipe's write ends: closed here, so the reader
+    // sees the end when the step's own copies close.
+    drop(command);
+    let mut child = spawned?;
     RUNNING.store(child.id() as i32, Ordering::SeqCst);
 
     if let Some(mut stdin) = child.stdin.take() {
@@ -349,8 +360,16 @@ fn run_step(
         });
     }
     let (done_tx, done_rx) = mpsc::channel();
-    spawn_forwarder(&mut child, tag::STDOUT, sink, &done_tx);
-    spawn_forwarder(&mut child, tag::STDERR, sink, &done_tx);
+    match merged {
+        Some(reader) => {
+            forward(Box::new(reader), tag::STDOUT, sink, &done_tx);
+            let _ = done_tx.send(());
+        }
+        None => {
+            spawn_forwarder(&mut child, tag::STDOUT, sink, &done_tx);
+            spawn_forwarder(&mut child, tag::STDERR, sink, &done_tx);
+        }
+    }
     drop(done_tx);
 
     let status = child.wait();
@@ -372,7 +391,14 @@ fn spawn_forwarder(child: &mut Child, stream: u8, sink: &Sink, done: &mpsc::Send
     } else {
         child.stderr.take().map(|s| Box::new(s) as _)
     };
-    let Some(mut source) = source else { return };
+    if let Some(source) = source {
+        forward(source, stream, sink, done);
+    }
+}
+
+/// Forwards `source` as `stream` frames on a thread of its own; says so on
+/// `done` at its end.
+fn forward(mut source: Box<dyn Read + Send>, stream: u8, sink: &Sink, done: &mpsc::Sender<()>) {
     let sink = Arc::clone(sink);
     let done = done.clone();
     thread::spawn(move || {

@@ -48,6 +48,9 @@ pub struct StageLimits {
     pub file_size: Option<u64>,
     /// Stack size of its steps, in bytes; `None`: the image's default.
     pub stack: Option<u64>,
+    /// Its stderr goes into stdout, in the order written (Judge0's
+    /// `redirect_stderr_to_stdout`).
+    pub stderr_to_stdout: bool,
 }
 
 impl StageLimits {
@@ -97,6 +100,7 @@ impl Job {
                     fresh_workdir: several && name == "run",
                     file_size: limits.file_size,
                     stack: limits.stack,
+                    stderr_to_stdout: limits.stderr_to_stdout,
                 };
                 std::iter::repeat_n(stage, times as usize)
             })
@@ -200,6 +204,7 @@ mod tests {
                 memory_mb: Some(64),
                 file_size: Some(1 << 20),
                 stack: None,
+                stderr_to_stdout: false,
             },
             runs: 1,
             processes: None,

@@ -43,8 +43,18 @@ use axum::Router;
 use error::ApiError;
 pub use state::AppState;
 
-/// The service's routes. `/ping` exists only when enabled.
+/// The service's routes. `/ping` exists only when enabled. Judge0's
+/// asynchronous routes need [`router_with`] and a queue.
 pub fn router(state: AppState, ping: bool) -> Router {
+    router_with(state, ping, None)
+}
+
+/// The routes, Judge0's with `judge0`'s queue and store.
+pub fn router_with(
+    state: AppState,
+    ping: bool,
+    judge0: Option<std::sync::Arc<judge0::queue::Service>>,
+) -> Router {
     let not_allowed = || async { ApiError::MethodNotAllowed };
     let mut router = Router::new()
         .route("/run", post(run::run).fallback(not_allowed))
@@ -56,7 +66,7 @@ pub fn router(state: AppState, ping: bool) -> Router {
         router = router.route("/ping", get(health::pong).fallback(not_allowed));
     }
     if let Some(path) = state.judge0_path.clone() {
-        router = router.nest(&path, judge0::routes());
+        router = router.nest(&path, judge0::routes(judge0));
     }
     router
         .nest("/api/v2", piston::routes())

@@ -61,6 +61,13 @@ pub struct Settings {
     pub pool_size: usize,
     /// The path Judge0's API is nested under; `None`: not served.
     pub judge0_path: Option<String>,
+    pub judge0_queue: usize,
+    pub judge0_keep: Duration,
+    pub judge0_store_bytes: u64,
+    /// Where Judge0 callbacks may go; empty: nowhere.
+    pub callback_allow: Vec<ipnet::IpNet>,
+    /// How long a shutdown waits for accepted work.
+    pub drain_timeout: Duration,
 }
 
 /// `--max-client-connections` when not set.
@@ -317,6 +324,28 @@ impl Settings {
                 Some("off") => None,
                 Some(path) => Some(check_route_prefix(path).map_err(bad("judge0Path"))?),
             },
+            judge0_queue: o
+                .judge0_queue
+                .map_or(Ok(100), check_positive)
+                .map_err(bad("judge0Queue"))?,
+            judge0_keep: Duration::from_secs(
+                o.judge0_keep
+                    .map_or(Ok(3600), check_positive)
+                    .map_err(bad("judge0Keep"))?,
+            ),
+            judge0_store_bytes: o
+                .judge0_store_bytes
+                .map_or(Ok(64 * 1024 * 1024), check_positive)
+                .map_err(bad("judge0StoreBytes"))?,
+            callback_allow: set(o.callback_allow)
+                .map_or(Ok(Vec::new()), |list| {
+                    crate::api::judge0::callback::parse_allow_list(&list)
+                })
+                .map_err(bad("callbackAllow"))?,
+            drain_timeout: o
+                .drain_timeout
+                .map_or(Ok(Duration::from_secs(30)), check_timeout)
+                .map_err(bad("drainTimeout"))?,
         })
     }
 

@@ -136,4 +136,29 @@ pub struct Options {
     /// turns it off).
     #[arg(long, value_name = "PATH")]
     pub judge0_path: Option<String>,
+
+    /// Judge0 submissions (wait=false) that may be queued or running at once;
+    /// past it, 503 "queue is full" (default: 100).
+    #[arg(long, value_name = "COUNT")]
+    pub judge0_queue: Option<usize>,
+
+    /// Seconds a finished Judge0 submission stays readable by its token
+    /// (default: 3600).
+    #[arg(long, value_name = "SECONDS")]
+    pub judge0_keep: Option<u64>,
+
+    /// Bytes the Judge0 submissions kept in memory may hold, code and output
+    /// (default: 67108864).
+    #[arg(long, value_name = "BYTES")]
+    pub judge0_store_bytes: Option<u64>,
+
+    /// Addresses or networks Judge0 callbacks may go to, comma-separated, e.g.
+    /// 10.0.0.0/8,127.0.0.1 (default: none, callbacks refused).
+    #[arg(long, value_name = "NETS")]
+    pub callback_allow: Option<String>,
+
+    /// Seconds a shutdown waits for accepted work (open requests, then queued
+    /// Judge0 submissions) to finish (default: 30).
+    #[arg(long, value_name = "SECONDS")]
+    pub drain_timeout: Option<u64>,
 }

@@ -50,6 +50,9 @@ pub struct StageSpec {
     pub file_size: Option<u64>,
     /// Its steps' stack size (`RLIMIT_STACK`), in bytes.
     pub stack: Option<u64>,
+    /// Its steps write stderr into stdout's pipe (the order kept; all of
+    /// it reported as stdout).
+    pub stderr_to_stdout: bool,
 }
 
 /// How one stage went.

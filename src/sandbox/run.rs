@@ -342,6 +342,7 @@ fn job_bytes(spec: &RunSpec, interactive: bool) -> Vec<u8> {
                         fresh_workdir: stage.fresh_workdir,
                         file_size: stage.file_size,
                         stack: stage.stack,
+                        stderr_to_stdout: stage.stderr_to_stdout,
                     },
                 })
                 .collect()

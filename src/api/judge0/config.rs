@@ -7,6 +7,18 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::api::state::AppState;
+
+/// The most submissions in one batch, and tokens in one batch read.
+pub const MAX_BATCH: usize = 20;
+
+/// What the asynchronous API adds, when the server has it.
+#[derive(Debug, Clone, Copy)]
+pub struct Async {
+    /// Submissions that may be queued or running at once.
+    pub queue: usize,
+    /// Callbacks have somewhere they may go.
+    pub callbacks: bool,
+}
 use crate::sandbox::MEMORY_FLOOR_MB;
 
 /// `GET /config_info`, every field Judge0 CE 1.13.1 reports.
@@ -71,7 +83,8 @@ impl Config {
     /// smaller of Judge0's and this server's, a default at most its maximum.
     /// The default process count is the sandbox's own (a request that
     /// changes it gets a container of its own, not a warm one).
-    pub fn of(state: &AppState) -> Config {
+    pub fn of(state: &AppState, service: Option<Async>) -> Config {
+        let callbacks = service.is_some_and(|s| s.callbacks);
         let max_time = state.max_timeout.as_secs_f64();
         let max_memory = u64::from(state.limits.memory_mb) * 1024;
         Config {
@@ -81,11 +94,11 @@ impl Config {
             allowed_languages_for_compile_options: Vec::new(),
             enable_command_line_arguments: true,
             enable_submission_delete: false,
-            enable_callbacks: false,
-            callbacks_max_tries: 0,
-            callbacks_timeout: 0.0,
+            enable_callbacks: callbacks,
+            callbacks_max_tries: super::callback::TRIES,
+            callbacks_timeout: super::callback::TIMEOUT.as_secs_f64(),
             enable_additional_files: true,
-            max_queue_size: 0,
+            max_queue_size: service.map_or(0, |s| s.queue as u32),
             cpu_time_limit: CPU_TIME.min(max_time),
             max_cpu_time_limit: max_time,
             cpu_extra_time: CPU_EXTRA,
@@ -108,8 +121,8 @@ impl Config {
             max_number_of_runs: MAX_RUNS,
             redirect_stderr_to_stdout: false,
             max_extract_size: super::files::MAX_UNPACKED / 1024,
-            enable_batched_submissions: false,
-            max_submission_batch_size: 0,
+            enable_batched_submissions: service.is_some(),
+            max_submission_batch_size: MAX_BATCH as u32,
             submission_cache_duration: 0.0,
             use_docs_as_homepage: false,
             allow_enable_network: false,

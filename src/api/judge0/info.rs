@@ -104,6 +104,10 @@ pub async fn config_info(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<Config>, Judge0Error> {
+    let service = request
+        .extensions()
+        .get::<std::sync::Arc<super::queue::Service>>()
+        .cloned();
     keyed(&state, &request.into_parts().0).await?;
-    Ok(Json(Config::of(&state)))
+    Ok(Json(Config::of(&state, service.map(|s| s.config()))))
 }

@@ -13,18 +13,26 @@
 //! - [`fields`]: the `fields` selection.
 //! - [`config`]: this server's Judge0 limits (`GET /config_info`).
 //! - [`info`]: languages, statuses, about, config_info.
-//! - [`submissions`]: `POST /submissions?wait=true`.
+//! - [`submissions`]: the submission routes, with and without `wait`.
+//! - [`queue`]: the asynchronous API's bounded queue and its workers.
+//! - [`store`]: its embedded store of submissions by token.
+//! - [`callback`]: `callback_url`, checked against an allow-list.
 //! - [`error`]: Judge0's error shapes.
 
+pub mod callback;
 pub mod config;
 pub mod error;
 pub mod fields;
 pub mod files;
 pub mod info;
+pub mod queue;
 pub mod request;
 pub mod response;
+pub mod store;
 pub mod submissions;
 pub mod verdict;
+
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -36,21 +44,37 @@ use super::error::ApiError;
 use super::state::AppState;
 use error::Judge0Error;
 
-/// Judge0's routes, to be nested under the base path.
-pub fn routes() -> Router<AppState> {
+/// Judge0's routes, to be nested under the base path; the asynchronous
+/// ones answer only with a queue (`service`).
+pub fn routes(service: Option<Arc<queue::Service>>) -> Router<AppState> {
     let not_allowed = || async { Judge0Error::Api(ApiError::MethodNotAllowed) };
-    Router::new()
+    let router = Router::new()
         .route(
             "/submissions",
             post(submissions::create).fallback(not_allowed),
         )
+        .route(
+            "/submissions/batch",
+            post(submissions::create_batch)
+                .get(submissions::show_batch)
+                .fallback(not_allowed),
+        )
+        .route(
+            "/submissions/{token}",
+            get(submissions::show).fallback(not_allowed),
+        )
+        .route("/workers", get(submissions::workers).fallback(not_allowed))
         .route("/languages", get(info::languages).fallback(not_allowed))
         .route("/languages/{id}", get(info::language).fallback(not_allowed))
         .route("/statuses", get(info::statuses).fallback(not_allowed))
         .route("/about", get(info::about).fallback(not_allowed))
         .route("/config_info", get(info::config_info).fallback(not_allowed))
         .fallback(|| async { Judge0Error::Api(ApiError::NotFound) })
-        .layer(axum::middleware::from_fn(auth_token_as_key))
+        .layer(axum::middleware::from_fn(auth_token_as_key));
+    match service {
+        Some(service) => router.layer(axum::Extension(service)),
+        None => router,
+    }
 }
 
 /// Judge0's `X-Auth-Token` stands for the master key when no

@@ -70,6 +70,8 @@ pub struct Submission {
     pub limits: Chosen,
     pub compiler_options: Option<String>,
     pub command_line_arguments: Option<String>,
+    /// Checked against the allow-list when the submission is made.
+    pub callback_url: Option<url::Url>,
 }
 
 /// The limits a submission runs under, in Judge0's units (s, KB).
@@ -294,9 +296,6 @@ pub fn prepare(
             errors.add(field, "this option cannot be enabled");
         }
     }
-    if body.get("callback_url").is_some_and(|v| !v.is_null()) {
-        errors.add("callback_url", "setting callback is not allowed");
-    }
 
     let options = |field: &str, errors: &mut Errors| -> Option<(String, Vec<String>)> {
         let value = body.get(field)?;
@@ -428,6 +427,7 @@ pub fn prepare(
             memory_mb: Some(limits.memory_limit.div_ceil(1024)),
             file_size: Some(limits.max_file_size * 1024),
             stack: Some(limits.stack_limit * 1024),
+            stderr_to_stdout: redirect_stderr_to_stdout,
         },
         runs: u32::try_from(limits.number_of_runs).unwrap_or(1),
         processes: (limits.max_processes_and_or_threads != config.max_processes_and_or_threads)
@@ -444,7 +444,42 @@ pub fn prepare(
         limits,
         compiler_options: compiler_options.map(|o| o.0),
         command_line_arguments: command_line_arguments.map(|o| o.0),
+        callback_url: None,
     })
+}
+
+/// [`prepare`], and `callback_url` checked by `callbacks` (none: refused),
+/// its errors among the others.
+pub async fn prepare_with_callback(
+    state: &AppState,
+    config: &Config,
+    callbacks: Option<&super::callback::Callbacks>,
+    body: &Value,
+    base64_encoded: bool,
+) -> Result<Submission, Judge0Error> {
+    let callback = match body.get("callback_url") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(url)) => match callbacks {
+            Some(callbacks) => callbacks.check(url).await.map(Some).map_err(|r| r.0),
+            None => Err("setting callback is not allowed".to_owned()),
+        },
+        Some(_) => Err("must be a string".to_owned()),
+    };
+    match (prepare(state, config, body, base64_encoded), callback) {
+        (Ok(mut submission), Ok(url)) => {
+            submission.callback_url = url;
+            Ok(submission)
+        }
+        (Err(Judge0Error::Fields(mut errors)), Err(why)) => {
+            errors.entry("callback_url".into()).or_default().push(why);
+            Err(Judge0Error::Fields(errors))
+        }
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(why)) => Err(Judge0Error::Fields(BTreeMap::from([(
+            "callback_url".to_owned(),
+            vec![why],
+        )]))),
+    }
 }
 
 /// The language one of whose Judge0 ids is `id`.

@@ -46,6 +46,55 @@ pub struct Verdict {
     pub exit_signal: Option<i32>,
 }
 
+impl Verdict {
+    /// A submission not yet finished: its status and nothing else.
+    pub fn pending(status: Status) -> Verdict {
+        Verdict {
+            status,
+            stdout: None,
+            stderr: None,
+            compile_output: None,
+            message: None,
+            time: None,
+            wall_time: None,
+            memory: None,
+            exit_code: None,
+            exit_signal: None,
+        }
+    }
+
+    /// The bytes its output holds (for the store's bound).
+    pub fn bytes(&self) -> usize {
+        [&self.stdout, &self.stderr, &self.compile_output]
+            .iter()
+            .map(|o| o.as_ref().map_or(0, Vec::len))
+            .sum::<usize>()
+            + self.message.as_ref().map_or(0, String::len)
+    }
+}
+
+/// A callback's body: the default fields, base64, as Judge0 sends it.
+pub fn callback_body(
+    token: &str,
+    submission: &Submission,
+    verdict: &Verdict,
+    finished_at: &str,
+) -> Vec<u8> {
+    let shown = Shown {
+        token,
+        submission,
+        verdict,
+        language_name: "",
+        created_at: "",
+        finished_at: Some(finished_at),
+    };
+    let fields = Fields(super::fields::DEFAULT.to_vec());
+    shown
+        .render(&fields, true)
+        .map(|v| v.to_string().into_bytes())
+        .unwrap_or_default()
+}
+
 /// The verdict over a submission's outcome: a failed compile is 6 with its
 /// output; else the first run that is not accepted decides (later runs do
 /// not start after a failed one), and the output shown is the last run's.
@@ -90,13 +139,8 @@ pub fn judge(submission: &Submission, outcome: &RunOutcome) -> Verdict {
         };
     }
     let cpu_limit = std::time::Duration::from_secs_f64(submission.limits.cpu_time_limit);
-    let shown = |run: &StageOutcome| {
-        if submission.redirect_stderr_to_stdout {
-            (run.output.to_vec(), Vec::new())
-        } else {
-            (run.stdout.to_vec(), run.stderr.to_vec())
-        }
-    };
+    // With `redirect_stderr_to_stdout` the runner wrote both into one pipe.
+    let shown = |run: &StageOutcome| (run.stdout.to_vec(), run.stderr.to_vec());
     let mut decided = (Status::Accepted, None);
     for (i, run) in runs.iter().enumerate() {
         let last = i + 1 == runs.len();
@@ -144,7 +188,8 @@ pub struct Shown<'a> {
     /// The name Judge0's listing gives its language.
     pub language_name: &'a str,
     pub created_at: &'a str,
-    pub finished_at: &'a str,
+    /// `None` while it is queued or running.
+    pub finished_at: Option<&'a str>,
 }
 
 impl Shown<'_> {
@@ -282,7 +327,7 @@ mod tests {
 
     fn submission() -> Submission {
         let state = crate::api::state::AppState::for_tests();
-        let config = super::super::config::Config::of(&state);
+        let config = super::super::config::Config::of(&state, None);
         let body = json!({"language_id": 50, "source_code": "int main(){}"});
         super::super::request::prepare(&state, &config, &body, false).unwrap()
     }

@@ -1,50 +1,86 @@
-//! `POST /submissions?wait=true`: the checks every keyed route makes, the
-//! submission's validation, one container for its compile and its runs,
-//! and the verdict in Judge0's shape (201, as Judge0 answers).
+//! Judge0's submissions: `POST /submissions` (`wait=true` runs while the
+//! request waits; without it, a token at once and the run from the
+//! embedded queue), `GET /submissions/{token}`, `POST /submissions/batch`,
+//! `GET /submissions/batch?tokens=…`, and `GET /workers`.
 
-use axum::extract::{Request, State};
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde_json::{json, Value};
 
-use super::config::Config;
+use super::config::{Config, MAX_BATCH};
 use super::error::Judge0Error;
-use super::info::judge0_name;
-use super::request::{prepare, Query};
-use super::response::{judge, timestamp, Shown};
+use super::info::{judge0_name, VERSION};
+use super::queue::Service;
+use super::request::{prepare_with_callback, Query, Submission};
+use super::response::{callback_body, judge, timestamp, Shown, Verdict};
+use super::store::Record;
 use crate::api::error::ApiError;
-use crate::api::intake::{keyed_json_body, JSON};
+use crate::api::intake::{keyed, keyed_json_body, JSON};
 use crate::api::log::{ContainerName, SandboxTime};
 use crate::api::piston::runtimes::for_lookup;
 use crate::api::state::AppState;
 
+/// The asynchronous API's queue and store, when this server has them.
+fn service(request: &Request) -> Option<Arc<Service>> {
+    request.extensions().get::<Arc<Service>>().cloned()
+}
+
+fn queue_full() -> Judge0Error {
+    Judge0Error::Message(StatusCode::SERVICE_UNAVAILABLE, "queue is full".into())
+}
+
+fn no_queue() -> Judge0Error {
+    Judge0Error::Message(
+        StatusCode::BAD_REQUEST,
+        "asynchronous submissions are not enabled on this server: use wait=true".into(),
+    )
+}
+
+/// The name Judge0's listing gives a submission's language.
+async fn language_name(state: &AppState, submission: &Submission) -> Result<String, Judge0Error> {
+    Ok(for_lookup(state)
+        .await?
+        .iter()
+        .find(|r| r.language.id == submission.language.id)
+        .map(judge0_name)
+        .unwrap_or_else(|| submission.language.name.clone()))
+}
+
+/// A keyed request's JSON body (Judge0's refusals in its shape).
+async fn json_body(state: &AppState, request: Request) -> Result<Value, Judge0Error> {
+    let (parts, body) = request.into_parts();
+    let bytes = keyed_json_body(state, &parts, body, JSON).await?;
+    Ok(serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?)
+}
+
+/// `POST /submissions`.
 pub async fn create(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, Judge0Error> {
     let query = Query::parse(request.uri())?;
-    let (parts, body) = request.into_parts();
-    let bytes = keyed_json_body(&state, &parts, body, JSON).await?;
-    if !query.wait {
-        return Err(Judge0Error::Message(
-            StatusCode::BAD_REQUEST,
-            "only wait=true is served here: submissions are run while the request waits".into(),
-        ));
-    }
-    let body: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
-    drop(bytes);
-    let config = Config::of(&state);
-    let submission = prepare(&state, &config, &body, query.base64_encoded)?;
+    let service = service(&request);
+    let body = json_body(&state, request).await?;
+    let config = Config::of(&state, service.as_ref().map(|s| s.config()));
+    let callbacks = service.as_ref().map(|s| &s.callbacks);
+    let submission =
+        prepare_with_callback(&state, &config, callbacks, &body, query.base64_encoded).await?;
     drop(body);
-    let created_at = timestamp(time::OffsetDateTime::now_utc());
-    let language_name = for_lookup(&state)
-        .await?
-        .iter()
-        .find(|r| r.language.id == submission.language.id)
-        .map(judge0_name)
-        .unwrap_or_else(|| submission.language.name.clone());
+    let name = language_name(&state, &submission).await?;
+    if !query.wait {
+        let service = service.ok_or_else(no_queue)?;
+        let tokens = service
+            .submit(vec![(Arc::new(submission), name)])
+            .map_err(|_| queue_full())?;
+        return Ok((StatusCode::CREATED, Json(json!({"token": tokens[0]}))).into_response());
+    }
 
+    let created_at = timestamp(time::OffsetDateTime::now_utc());
     let started = std::time::Instant::now();
     let outcome = submission
         .job
@@ -59,15 +95,168 @@ pub async fn create(
         token: &token,
         submission: &submission,
         verdict: &verdict,
-        language_name: &language_name,
+        language_name: &name,
         created_at: &created_at,
-        finished_at: &finished_at,
+        finished_at: Some(&finished_at),
     }
     .render(&query.fields, query.base64_encoded)?;
+    if let Some(service) = &service {
+        if let Some(url) = submission.callback_url.clone() {
+            let body = callback_body(&token, &submission, &verdict, &finished_at);
+            service.callbacks.send(url, body);
+        }
+        // Readable by its token afterwards, as in Judge0 (when there is room).
+        let record = Record::new(Arc::new(submission), name, created_at);
+        service
+            .store
+            .insert_finished(token, record, verdict, finished_at);
+    }
     let mut response = (StatusCode::CREATED, Json(shown)).into_response();
     response
         .extensions_mut()
         .insert(ContainerName(outcome.container));
     response.extensions_mut().insert(sandbox_time);
     Ok(response)
+}
+
+/// One stored submission as Judge0 shows it; `None` when unknown.
+fn shown(service: &Service, token: &str, query: &Query) -> Option<Result<Value, Judge0Error>> {
+    service.store.read(token, |record| {
+        let pending = Verdict::pending(record.pending_status());
+        record
+            .shown(token, &pending)
+            .render(&query.fields, query.base64_encoded)
+    })
+}
+
+/// `GET /submissions/{token}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Result<Json<Value>, Judge0Error> {
+    let query = Query::parse(request.uri())?;
+    let service = service(&request);
+    keyed(&state, &request.into_parts().0).await?;
+    let service = service.ok_or(Judge0Error::Api(ApiError::NotFound))?;
+    match shown(&service, &token, &query) {
+        Some(answer) => Ok(Json(answer?)),
+        None => Err(Judge0Error::Api(ApiError::NotFound)),
+    }
+}
+
+/// `POST /submissions/batch`: `{"submissions": [...]}`, 1 to 20; for each,
+/// in order, its token or its field errors.
+pub async fn create_batch(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, Judge0Error> {
+    let query = Query::parse(request.uri())?;
+    let service = service(&request).ok_or_else(no_queue)?;
+    let body = json_body(&state, request).await?;
+    let Some(items) = body.get("submissions").and_then(Value::as_array) else {
+        return Err(Judge0Error::Message(
+            StatusCode::BAD_REQUEST,
+            "the body must be {\"submissions\": [...]}".into(),
+        ));
+    };
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(Judge0Error::Message(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "number of submissions in a batch must be between 1 and {MAX_BATCH}, not {}",
+                items.len()
+            ),
+        ));
+    }
+    let config = Config::of(&state, Some(service.config()));
+    let mut answers: Vec<Option<Value>> = Vec::with_capacity(items.len());
+    let mut accepted = Vec::new();
+    for item in items {
+        match prepare_with_callback(
+            &state,
+            &config,
+            Some(&service.callbacks),
+            item,
+            query.base64_encoded,
+        )
+        .await
+        {
+            Ok(submission) => {
+                let name = language_name(&state, &submission).await?;
+                accepted.push((Arc::new(submission), name));
+                answers.push(None);
+            }
+            Err(Judge0Error::Fields(errors)) => answers.push(Some(json!(errors))),
+            Err(other) => return Err(other),
+        }
+    }
+    let mut tokens = service
+        .submit(accepted)
+        .map_err(|_| queue_full())?
+        .into_iter();
+    let answers: Vec<Value> = answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| json!({"token": tokens.next()})))
+        .collect();
+    Ok((StatusCode::CREATED, Json(answers)).into_response())
+}
+
+/// `GET /submissions/batch?tokens=a,b,c`: `{"submissions": [...]}`, `null`
+/// for a token that is not known.
+pub async fn show_batch(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<Value>, Judge0Error> {
+    let query = Query::parse(request.uri())?;
+    let tokens: Vec<String> =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+            .map(|q| q.0)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k == "tokens")
+            .flat_map(|(_, v)| {
+                v.split(',')
+                    .map(str::trim)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+    let service = service(&request);
+    keyed(&state, &request.into_parts().0).await?;
+    if tokens.is_empty() || tokens.len() > MAX_BATCH {
+        return Err(Judge0Error::Message(
+            StatusCode::BAD_REQUEST,
+            format!("tokens must name between 1 and {MAX_BATCH} submissions"),
+        ));
+    }
+    let mut submissions = Vec::with_capacity(tokens.len());
+    for token in &tokens {
+        let found = service.as_ref().and_then(|s| shown(s, token, &query));
+        submissions.push(match found {
+            Some(answer) => answer?,
+            None => Value::Null,
+        });
+    }
+    Ok(Json(json!({ "submissions": submissions })))
+}
+
+/// `GET /workers`: the queue as Judge0 shows its queues.
+pub async fn workers(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<Value>, Judge0Error> {
+    let service = service(&request);
+    keyed(&state, &request.into_parts().0).await?;
+    let (queued, running, workers) = service.as_ref().map_or((0, 0, 0), |s| s.load());
+    Ok(Json(json!([{
+        "queue": VERSION,
+        "size": queued,
+        "available": workers,
+        "idle": workers.saturating_sub(running),
+        "working": running,
+        "paused": 0,
+        "failed": 0,
+    }])))
 }

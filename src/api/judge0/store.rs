@@ -1,0 +1,236 @@
+//! The embedded result store of Judge0's asynchronous API: every
+//! submission by its token, from In Queue through Processing to its
+//! verdict, in this process's memory. Bounded in count and in bytes; a
+//! finished submission is kept for `keep`, then forgotten (the oldest
+//! finished ones go first when room is needed). Nothing survives a restart.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::request::Submission;
+use super::response::{Shown, Verdict};
+use super::verdict::Status;
+
+/// How a stored submission stands.
+#[derive(Debug)]
+pub enum State {
+    Queued,
+    Processing,
+    Done {
+        verdict: Verdict,
+        finished_at: String,
+    },
+}
+
+/// One stored submission.
+#[derive(Debug)]
+pub struct Record {
+    pub submission: Arc<Submission>,
+    pub language_name: String,
+    pub created_at: String,
+    /// When it was accepted (for the queue wait in the logs).
+    pub queued_at: Instant,
+    pub state: State,
+    /// What it holds, counted against the store's bytes.
+    bytes: usize,
+    /// When it finished (for expiry).
+    done_at: Option<Instant>,
+}
+
+impl Record {
+    pub fn new(submission: Arc<Submission>, language_name: String, created_at: String) -> Record {
+        let bytes = 512
+            + submission.source_code.len()
+            + submission.stdin.len()
+            + submission.expected_output.as_ref().map_or(0, Vec::len)
+            + submission
+                .job
+                .files
+                .iter()
+                .map(|(n, c)| n.len() + c.len())
+                .sum::<usize>();
+        Record {
+            submission,
+            language_name,
+            created_at,
+            queued_at: Instant::now(),
+            state: State::Queued,
+            bytes,
+            done_at: None,
+        }
+    }
+
+    /// The record as Judge0 shows it, through `render`.
+    pub fn shown<'a>(&'a self, token: &'a str, pending: &'a Verdict) -> Shown<'a> {
+        let (verdict, finished_at) = match &self.state {
+            State::Done {
+                verdict,
+                finished_at,
+            } => (verdict, Some(finished_at.as_str())),
+            State::Queued | State::Processing => (pending, None),
+        };
+        Shown {
+            token,
+            submission: &self.submission,
+            verdict,
+            language_name: &self.language_name,
+            created_at: &self.created_at,
+            finished_at,
+        }
+    }
+
+    /// The status a pending record shows.
+    pub fn pending_status(&self) -> Status {
+        match self.state {
+            State::Processing => Status::Processing,
+            _ => Status::InQueue,
+        }
+    }
+}
+
+/// The store's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Most records, pending and finished.
+    pub records: usize,
+    /// Most bytes they may hold.
+    pub bytes: usize,
+    /// How long a finished record is kept.
+    pub keep: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: HashMap<String, Record>,
+    /// Finished tokens, oldest first.
+    finished: VecDeque<String>,
+    bytes: usize,
+}
+
+/// The store. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Mutex<Inner>>,
+    bounds: Bounds,
+}
+
+/// Why a record could not be stored.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Full;
+
+impl Store {
+    pub fn new(bounds: Bounds) -> Store {
+        Store {
+            inner: Arc::default(),
+            bounds,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Room for `count` more records of `bytes` in all, making it by
+    /// forgetting expired, then the oldest finished records.
+    fn make_room(&self, inner: &mut Inner, count: usize, bytes: usize) -> bool {
+        let now = Instant::now();
+        let fits = |inner: &Inner| {
+            inner.records.len() + count <= self.bounds.records
+                && inner.bytes + bytes <= self.bounds.bytes
+        };
+        while let Some(token) = inner.finished.front().cloned() {
+            let expired = inner.records.get(&token).is_none_or(|r| {
+                r.done_at
+                    .is_some_and(|at| now.duration_since(at) >= self.bounds.keep)
+            });
+            if !expired && fits(inner) {
+                break;
+            }
+            inner.finished.pop_front();
+            if let Some(record) = inner.records.remove(&token) {
+                inner.bytes -= record.bytes;
+            }
+        }
+        fits(inner)
+    }
+
+    /// Stores new records (all or none).
+    pub fn insert_all(&self, records: Vec<(String, Record)>) -> Result<(), Full> {
+        let mut inner = self.lock();
+        let bytes = records.iter().map(|(_, r)| r.bytes).sum();
+        if !self.make_room(&mut inner, records.len(), bytes) {
+            return Err(Full);
+        }
+        for (token, record) in records {
+            inner.bytes += record.bytes;
+            let finished = record.done_at.is_some();
+            if finished {
+                inner.finished.push_back(token.clone());
+            }
+            inner.records.insert(token, record);
+        }
+        Ok(())
+    }
+
+    /// Marks a record as being run.
+    pub fn processing(&self, token: &str) -> Option<Arc<Submission>> {
+        let mut inner = self.lock();
+        let record = inner.records.get_mut(token)?;
+        record.state = State::Processing;
+        Some(record.submission.clone())
+    }
+
+    /// Records a verdict (a record forgotten meanwhile stays forgotten).
+    pub fn finish(&self, token: &str, verdict: Verdict, finished_at: String) {
+        let mut inner = self.lock();
+        let output = verdict.bytes();
+        let Some(record) = inner.records.get_mut(token) else {
+            return;
+        };
+        record.state = State::Done {
+            verdict,
+            finished_at,
+        };
+        record.bytes += output;
+        record.done_at = Some(Instant::now());
+        inner.bytes += output;
+        inner.finished.push_back(token.to_owned());
+    }
+
+    /// Reads a record, if it is known (and not expired).
+    pub fn read<T>(&self, token: &str, f: impl FnOnce(&Record) -> T) -> Option<T> {
+        let inner = self.lock();
+        let record = inner.records.get(token)?;
+        if record
+            .done_at
+            .is_some_and(|at| at.elapsed() >= self.bounds.keep)
+        {
+            return None;
+        }
+        Some(f(record))
+    }
+
+    /// Records pending (queued or running) and finished.
+    pub fn counts(&self) -> (usize, usize) {
+        let inner = self.lock();
+        let pending = inner
+            .records
+            .values()
+            .filter(|r| r.done_at.is_none())
+            .count();
+        (pending, inner.records.len() - pending)
+    }
+
+    /// A finished record stored at once (a `wait=true` submission, readable
+    /// by its token afterwards); nothing when there is no room.
+    pub fn insert_finished(&self, token: String, mut record: Record, verdict: Verdict, at: String) {
+        record.bytes += verdict.bytes();
+        record.state = State::Done {
+            verdict,
+            finished_at: at,
+        };
+        record.done_at = Some(Instant::now());
+        let _ = self.insert_all(vec![(token, record)]);
+    }
+}
