@@ -5,8 +5,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target/release/whipcode")
 
 
-def start(tmp, key_text, instance, extra=()):
-    """Starts the release binary on a free port; returns (process, base url)."""
+def start(tmp, key_text, instance, extra=(), log="warn"):
+    """Starts the release binary on a free port; returns (process, base url).
+    `log` is its RUST_LOG (its stderr lines are kept in `process.log`)."""
     key = os.path.join(tmp, "key")
     port_file = os.path.join(tmp, f"port-{instance}")
     if os.path.exists(port_file):
@@ -15,7 +16,7 @@ def start(tmp, key_text, instance, extra=()):
                    check=True, stderr=subprocess.DEVNULL)
     proc = subprocess.Popen([BIN, "-a", "127.0.0.1", "-p", "0", "-k", key, "--instance", instance,
                              "--port-file", port_file, *extra],
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "warn"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": log})
     proc.log = []  # the server's warnings and errors, for the report
     threading.Thread(target=lambda: [proc.log.append(l.rstrip()) for l in proc.stderr], daemon=True).start()
     deadline = time.monotonic() + 60

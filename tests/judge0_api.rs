@@ -10,7 +10,6 @@
 mod common;
 
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use base64::Engine as _;
 use common::{Service, KEY};
@@ -430,46 +429,16 @@ async fn refusals_come_in_judge0s_shape_and_files_stay_inside() {
     svc.stop_and_check_clean();
 }
 
-/// The Python with Judge0's SDK installed (`./task test` makes it).
-fn sdk_python() -> Option<PathBuf> {
-    let path = std::env::var_os("WHIPCODE_JUDGE0_SDK_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/judge0-sdk/bin/python3")
-        });
-    path.is_file().then_some(path)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn judge0s_official_sdk_reads_every_endpoint_with_its_own_models() {
     let Some(_podman) = common::podman_test() else {
         return;
     };
-    let Some(python) = sdk_python() else {
-        return common::skip_unless_required(
-            "Judge0's Python SDK is not installed in target/judge0-sdk",
-        )
-        .unwrap_or(());
-    };
     let svc = Service::start(&[]);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/judge0-sdk/check_models.py"
-    );
     let base = format!("{}/judge0", svc.url);
-    let output = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(&base)
-        .env("WHIPCODE_MASTER_KEY", KEY)
-        .output()
-        .await
-        .unwrap();
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{printed}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let Some(printed) = common::judge0_sdk::run("check_models.py", &base).await else {
+        return;
+    };
     assert!(printed.contains("the SDK reads every answer"), "{printed}");
 
     // The listings as Judge0 writes them.

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -361,42 +360,16 @@ async fn callbacks_go_only_where_the_allow_list_lets_them_and_redirects_are_not_
     svc.stop_and_check_clean();
 }
 
-/// The Python with Judge0's SDK installed (`./task test` makes it).
-fn sdk_python() -> Option<PathBuf> {
-    let path = std::env::var_os("WHIPCODE_JUDGE0_SDK_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/judge0-sdk/bin/python3")
-        });
-    path.is_file().then_some(path)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn judge0s_official_sdk_runs_submissions_test_cases_and_batches_unchanged() {
     let Some(_podman) = common::podman_test() else {
         return;
     };
-    let Some(python) = sdk_python() else {
-        return common::skip_unless_required(
-            "Judge0's Python SDK is not installed in target/judge0-sdk",
-        )
-        .unwrap_or(());
-    };
     let svc = Service::start(&[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/judge0-sdk/run_async.py");
-    let output = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(format!("{}/judge0", svc.url))
-        .env("WHIPCODE_MASTER_KEY", KEY)
-        .output()
-        .await
-        .unwrap();
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{printed}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let base = format!("{}/judge0", svc.url);
+    let Some(printed) = common::judge0_sdk::run("run_async.py", &base).await else {
+        return;
+    };
     assert!(
         printed.contains("the SDK runs everything unchanged"),
         "{printed}"

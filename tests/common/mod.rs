@@ -9,6 +9,7 @@
 
 pub mod gateway;
 pub mod inprocess;
+pub mod judge0_sdk;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

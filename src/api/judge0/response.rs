@@ -112,30 +112,15 @@ pub fn judge(submission: &Submission, outcome: &RunOutcome) -> Verdict {
     let compile_failed = compile.is_some_and(|c| c.timed_out || c.exit_code != Some(0));
     if compile_failed || (runs.is_empty() && outcome.channel_error.is_none()) {
         return Verdict {
-            status: Status::CompilationError,
-            stdout: None,
-            stderr: None,
             compile_output,
-            message: None,
-            time: None,
-            wall_time: None,
-            memory: None,
-            exit_code: None,
-            exit_signal: None,
+            ..Verdict::pending(Status::CompilationError)
         };
     }
     if let Some(why) = &outcome.channel_error {
         return Verdict {
-            status: Status::InternalError,
-            stdout: None,
-            stderr: None,
             compile_output,
             message: Some(format!("the run broke the sandbox's channel: {why}")),
-            time: None,
-            wall_time: None,
-            memory: None,
-            exit_code: None,
-            exit_signal: None,
+            ..Verdict::pending(Status::InternalError)
         };
     }
     let cpu_limit = std::time::Duration::from_secs_f64(submission.limits.cpu_time_limit);
