@@ -32,7 +32,11 @@ impl Snapshot {
     /// Ends every process but this one, empties `root` and writes the
     /// recorded tree back.
     pub fn restore(&self, root: &Path) -> io::Result<()> {
-        end_other_processes();
+        if !end_other_processes() {
+            return Err(io::Error::other(
+                "a process of the previous run could not be ended",
+            ));
+        }
         self.write_back(root)
     }
 
@@ -108,15 +112,20 @@ fn open_up(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Kills every process of the container but PID 1 and waits (at most a
+/// Kills every process of the container but PID 1, reaps the orphans it
+/// inherited (zombies count against the pids limit), and waits (at most a
 /// second) until none is left running: a process a run left behind must
-/// not touch the next run's files.
-fn end_other_processes() {
+/// not touch the next run's files. `false` when one survived.
+fn end_other_processes() -> bool {
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
+        while let Ok(Some(_)) = rustix::process::wait(rustix::process::WaitOptions::NOHANG) {}
         let others = other_live_processes();
-        if others.is_empty() || Instant::now() > deadline {
-            return;
+        if others.is_empty() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
         }
         for pid in others {
             if let Some(pid) = rustix::process::Pid::from_raw(pid) {

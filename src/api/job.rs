@@ -142,7 +142,9 @@ impl Job {
         let language = self.language.name.clone();
         let mut limits = limits.with_overrides(&self.language.limits);
         if let Some(processes) = self.processes {
-            limits.pids = processes.max(self.language.limits.pids.unwrap_or(0));
+            // The runner's own threads count in the same pids cgroup.
+            const RUNNER_THREADS: u32 = 8;
+            limits.pids = processes.max(self.language.limits.pids.unwrap_or(0)) + RUNNER_THREADS;
         }
         let started = std::time::Instant::now();
         let spec = self.into_spec(limits);

@@ -148,6 +148,9 @@ struct Entry {
     /// Its ids in Judge0's API.
     #[serde(default)]
     judge0: Option<Judge0Ids>,
+    /// Its run step builds the program first (`go run`, `zig run`).
+    #[serde(default)]
+    run_builds: bool,
     selftest: SelfTest,
 }
 
@@ -236,6 +239,7 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
         piston: entry.piston,
         rewrite: entry.rewrite,
         judge0: entry.judge0,
+        run_builds: entry.run_builds,
         env,
         limits: entry.limits,
         notice: entry.notice,

@@ -104,10 +104,13 @@ impl Callbacks {
         if addresses.is_empty() {
             return Err(Refused(format!("{host} has no address")));
         }
-        if let Some(bad) = addresses
-            .iter()
-            .find(|a| !self.allow.iter().any(|net| net.contains(&a.ip())))
-        {
+        // An IPv4-mapped IPv6 address is checked as the IPv4 one it is.
+        if let Some(bad) = addresses.iter().find(|a| {
+            !self
+                .allow
+                .iter()
+                .any(|net| net.contains(&a.ip().to_canonical()))
+        }) {
             return Err(Refused(format!(
                 "{host} is {}, which is not in the callback allow-list",
                 bad.ip()

@@ -147,11 +147,21 @@ async fn work(state: AppState, service: Arc<Service>) {
             .read(&token, |r| r.queued_at.elapsed())
             .unwrap_or_default();
         let started = Instant::now();
-        let outcome = submission
-            .job
-            .clone()
-            .run(state.sandbox.as_ref(), state.limits, &state.images)
-            .await;
+        // Every container slot taken (by synchronous runs, say): this one
+        // waits its turn again rather than failing.
+        let outcome = loop {
+            let outcome = submission
+                .job
+                .clone()
+                .run(state.sandbox.as_ref(), state.limits, &state.images)
+                .await;
+            match outcome {
+                Err(crate::api::error::ApiError::Unavailable { retry_after: 1, .. }) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => break other,
+            }
+        };
         let verdict = match &outcome {
             Ok(outcome) => judge(&submission, outcome),
             Err(e) => Verdict::refused(&e.to_string()),

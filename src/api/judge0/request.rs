@@ -425,7 +425,9 @@ pub fn prepare(
             timeout: seconds(wall_time_limit),
             cpu_time: Some(seconds(cpu_time_limit + cpu_extra_time)),
             memory_mb: Some(limits.memory_limit.div_ceil(1024)),
-            file_size: Some(limits.max_file_size * 1024),
+            // A run step that builds first (Go, Zig) writes a binary larger
+            // than Judge0's file size limit meant for the program.
+            file_size: (!language.run_builds).then_some(limits.max_file_size * 1024),
             stack: Some(limits.stack_limit * 1024),
             stderr_to_stdout: redirect_stderr_to_stdout,
         },

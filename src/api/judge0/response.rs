@@ -127,6 +127,7 @@ pub fn judge(submission: &Submission, outcome: &RunOutcome) -> Verdict {
     // With `redirect_stderr_to_stdout` the runner wrote both into one pipe.
     let shown = |run: &StageOutcome| (run.stdout.to_vec(), run.stderr.to_vec());
     let mut decided = (Status::Accepted, None);
+    let mut upto = runs.len();
     for (i, run) in runs.iter().enumerate() {
         let last = i + 1 == runs.len();
         let oom = last && outcome.oom_killed;
@@ -140,9 +141,13 @@ pub fn judge(submission: &Submission, outcome: &RunOutcome) -> Verdict {
         );
         if judged.0 != Status::Accepted {
             decided = judged;
+            upto = i + 1;
             break;
         }
     }
+    // As Judge0, the runs end with the first that is not accepted: what is
+    // shown is that run's, and the means are over the runs up to it.
+    let runs = &runs[..upto];
     let last = runs.last().expect("at least one run");
     let (stdout, stderr) = shown(last);
     let count = runs.len() as f64;
@@ -373,6 +378,21 @@ mod tests {
         let verdict = judge(&submission(), &outcome);
         assert_eq!(verdict.status, Status::Nzec);
         assert_eq!(verdict.exit_code, Some(2));
+        // The first run not accepted decides, and what is shown is its own.
+        let mut first_fails = vec![stage("compile"), stage("run"), stage("run")];
+        first_fails[1].exit_code = Some(4);
+        first_fails[1].memory_peak = Some(1024 * 1024);
+        first_fails[2]
+            .stdout
+            .push(bytes::Bytes::from_static(b"later\n"));
+        let outcome = RunOutcome {
+            stages: first_fails,
+            ..RunOutcome::default()
+        };
+        let verdict = judge(&submission(), &outcome);
+        assert_eq!((verdict.status, verdict.exit_code), (Status::Nzec, Some(4)));
+        assert_eq!(verdict.stdout, None);
+        assert_eq!(verdict.memory, Some(1024), "the mean over the runs made");
     }
 
     #[test]

@@ -139,12 +139,23 @@ impl Store {
             inner.records.len() + count <= self.bounds.records
                 && inner.bytes + bytes <= self.bounds.bytes
         };
+        // What forgetting every finished record would free: if even that
+        // is not enough, only expired ones go (no one's results are thrown
+        // away for a request that cannot be taken anyway).
+        let freeable: usize = inner
+            .finished
+            .iter()
+            .filter_map(|t| inner.records.get(t))
+            .map(|r| r.bytes)
+            .sum();
+        let could_fit = inner.records.len() - inner.finished.len() + count <= self.bounds.records
+            && inner.bytes - freeable.min(inner.bytes) + bytes <= self.bounds.bytes;
         while let Some(token) = inner.finished.front().cloned() {
             let expired = inner.records.get(&token).is_none_or(|r| {
                 r.done_at
                     .is_some_and(|at| now.duration_since(at) >= self.bounds.keep)
             });
-            if !expired && fits(inner) {
+            if !expired && (fits(inner) || !could_fit) {
                 break;
             }
             inner.finished.pop_front();
@@ -232,5 +243,46 @@ impl Store {
         };
         record.done_at = Some(Instant::now());
         let _ = self.insert_all(vec![(token, record)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(state: &crate::api::state::AppState, source: &str) -> Record {
+        let config = super::super::config::Config::of(state, None);
+        let body = serde_json::json!({"language_id": 71, "source_code": source});
+        let submission = super::super::request::prepare(state, &config, &body, false).unwrap();
+        Record::new(Arc::new(submission), "Python".into(), "t".into())
+    }
+
+    #[test]
+    fn a_request_that_cannot_fit_forgets_no_ones_results() {
+        let state = crate::api::state::AppState::for_tests();
+        let store = Store::new(Bounds {
+            records: 10,
+            bytes: 16384,
+            keep: Duration::from_secs(60),
+        });
+        let kept = record(&state, "print(1)");
+        store.insert_finished(
+            "old".into(),
+            kept,
+            Verdict::pending(Status::Accepted),
+            "t".into(),
+        );
+        // A record counts its source twice (the code and the job's file).
+        let huge = record(&state, &"x".repeat(9000));
+        assert_eq!(store.insert_all(vec![("new".into(), huge)]), Err(Full));
+        assert!(
+            store.read("old", |_| ()).is_some(),
+            "the finished result stays"
+        );
+        // One that fits once the old result goes: it goes.
+        let big = record(&state, &"y".repeat(7800));
+        assert_eq!(store.insert_all(vec![("big".into(), big)]), Ok(()));
+        assert!(store.read("old", |_| ()).is_none());
+        assert_eq!(store.counts(), (1, 0));
     }
 }
