@@ -12,6 +12,7 @@ mod common;
 use std::io::Write as _;
 
 use base64::Engine as _;
+use common::judge0::status_of;
 use common::{Service, KEY};
 use serde_json::{json, Value};
 
@@ -35,15 +36,7 @@ fn unb64(text: &Value) -> Vec<u8> {
 
 /// POSTs a submission with `query`, Judge0's header carrying the key.
 async fn submit(svc: &Service, query: &str, body: Value) -> (u16, Value) {
-    let response = Service::client()
-        .post(format!("{}/judge0/submissions?{query}", svc.url))
-        .header("X-Auth-Token", KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    common::judge0::post(svc, &format!("/submissions?{query}"), body).await
 }
 
 /// A submission with `wait=true` and every field; expects a 201.
@@ -51,10 +44,6 @@ async fn judged(svc: &Service, body: Value) -> Value {
     let (status, answer) = submit(svc, "wait=true&fields=*", body).await;
     assert_eq!(status, 201, "{answer}");
     answer
-}
-
-fn status_of(answer: &Value) -> u64 {
-    answer["status"]["id"].as_u64().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -436,7 +425,7 @@ async fn judge0s_official_sdk_reads_every_endpoint_with_its_own_models() {
     };
     let svc = Service::start(&[]);
     let base = format!("{}/judge0", svc.url);
-    let Some(printed) = common::judge0_sdk::run("check_models.py", &base).await else {
+    let Some(printed) = common::judge0::sdk("check_models.py", &base).await else {
         return;
     };
     assert!(printed.contains("the SDK reads every answer"), "{printed}");

@@ -12,38 +12,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Service, KEY};
+use common::judge0::{get, post, status_of};
+use common::Service;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PYTHON: u32 = 71;
-
-async fn post(svc: &Service, path: &str, body: Value) -> (u16, Value) {
-    let response = Service::client()
-        .post(format!("{}/judge0{path}", svc.url))
-        .header("X-Auth-Token", KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(svc: &Service, path: &str) -> (u16, Value) {
-    let response = Service::client()
-        .get(format!("{}/judge0{path}", svc.url))
-        .header("X-Auth-Token", KEY)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-fn status_of(answer: &Value) -> u64 {
-    answer["status"]["id"].as_u64().unwrap_or_default()
-}
 
 /// Polls a token until its status is final (3 or more); every status seen.
 async fn until_final(svc: &Service, token: &str) -> (Value, Vec<u64>) {
@@ -367,7 +341,7 @@ async fn judge0s_official_sdk_runs_submissions_test_cases_and_batches_unchanged(
     };
     let svc = Service::start(&[]);
     let base = format!("{}/judge0", svc.url);
-    let Some(printed) = common::judge0_sdk::run("run_async.py", &base).await else {
+    let Some(printed) = common::judge0::sdk("run_async.py", &base).await else {
         return;
     };
     assert!(

@@ -9,7 +9,7 @@
 
 pub mod gateway;
 pub mod inprocess;
-pub mod judge0_sdk;
+pub mod judge0;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

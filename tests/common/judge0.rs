@@ -1,0 +1,78 @@
+//! Judge0's API from the tests: requests with Judge0's header, and Judge0's
+//! official Python SDK (PyPI `judge0`, in the venv `./task test` makes at
+//! `target/judge0-sdk`) running a script of `tests/judge0-sdk/`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{Service, KEY};
+
+/// POSTs `body` to `/judge0<path>` with the key as `X-Auth-Token`; the
+/// status and the JSON answer (`null` if it is not JSON).
+pub async fn post(svc: &Service, path: &str, body: Value) -> (u16, Value) {
+    let response = Service::client()
+        .post(format!("{}/judge0{path}", svc.url))
+        .header("X-Auth-Token", KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// GETs `/judge0<path>` the same way.
+pub async fn get(svc: &Service, path: &str) -> (u16, Value) {
+    let response = Service::client()
+        .get(format!("{}/judge0{path}", svc.url))
+        .header("X-Auth-Token", KEY)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A submission's status id.
+pub fn status_of(answer: &Value) -> u64 {
+    answer["status"]["id"].as_u64().unwrap_or_default()
+}
+
+/// The venv's Python, when the SDK is installed.
+fn python() -> Option<PathBuf> {
+    let path = std::env::var_os("WHIPCODE_JUDGE0_SDK_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/judge0-sdk/bin/python3")
+        });
+    path.is_file().then_some(path)
+}
+
+/// Runs `tests/judge0-sdk/<script>` against the Judge0 API at `base` with
+/// the test key and expects it to succeed; what it printed. `None` when the
+/// SDK is not installed (a skip, or a failure under `./task test`).
+pub async fn sdk(script: &str, base: &str) -> Option<String> {
+    let Some(python) = python() else {
+        return super::skip_unless_required(
+            "Judge0's Python SDK is not installed in target/judge0-sdk",
+        );
+    };
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/judge0-sdk")
+        .join(script);
+    let output = tokio::process::Command::new(python)
+        .arg(path)
+        .arg(base)
+        .env("WHIPCODE_MASTER_KEY", super::KEY)
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(printed)
+}
