@@ -156,6 +156,14 @@ async fn serve_api(
 
     let listener = TcpListener::bind((settings.addr, settings.port)).await?;
     let local = listener.local_addr()?;
+    let metrics_listener = match settings.metrics_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on metricsAddr {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     let instance = settings
         .instance
         .clone()
@@ -179,6 +187,17 @@ async fn serve_api(
             api::judge0::callback::Callbacks::new(settings.callback_allow.clone()),
         )
     });
+    let metrics_server = metrics_listener.map(|listener| {
+        let app = api::scrape::keyless_router(state.clone(), judge0.clone());
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "metrics listening (GET /metrics, no key)");
+        }
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        })
+    });
     let app = api::router_with(state, settings.ping, judge0.clone());
 
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -196,6 +215,9 @@ async fn serve_api(
     )
     .await?;
 
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     // Requests have finished; accepted Judge0 submissions get the drain
     // deadline, and what is still queued then is lost.
     if let Some(judge0) = judge0 {

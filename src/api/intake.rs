@@ -19,7 +19,31 @@ use crate::auth::Verdict;
 /// A keyed request without a body: 429, then 401.
 pub async fn keyed(state: &AppState, request: &Parts) -> Result<(), ApiError> {
     admit(state, request)?;
-    authorize(state, request).await
+    authorize(state, request, presented_key(&request.headers)).await
+}
+
+/// The same, the key also taken as `Authorization: Bearer <key>` (what a
+/// Prometheus scrape job's `authorization` setting sends).
+pub async fn keyed_or_bearer(state: &AppState, request: &Parts) -> Result<(), ApiError> {
+    admit(state, request)?;
+    let bearer = request
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let presented = match presented_key(&request.headers) {
+        "" => bearer.unwrap_or_default(),
+        key => key,
+    };
+    authorize(state, request, presented).await
+}
+
+fn presented_key(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-master-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 /// A refusal of a request that came with a body (most are decided before
@@ -54,7 +78,7 @@ pub async fn keyed_json_body(
 ) -> Result<Bytes, ApiError> {
     admit(state, request)?;
     check_declared_size(&request.headers, state.max_bytes)?;
-    authorize(state, request).await?;
+    authorize(state, request, presented_key(&request.headers)).await?;
     check_content_type(&request.headers, types)?;
     read_body(body, state.max_bytes, state.body_deadline).await
 }
@@ -106,12 +130,7 @@ fn is_length_limit(error: &axum::Error) -> bool {
 
 /// 401 unless the request carries the master key; 429 when its client has
 /// spent its budget of key checks (see [`crate::auth`]).
-async fn authorize(state: &AppState, request: &Parts) -> Result<(), ApiError> {
-    let presented = request
-        .headers
-        .get("x-master-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+async fn authorize(state: &AppState, request: &Parts, presented: &str) -> Result<(), ApiError> {
     match state.key.verify(presented, client_of(state, request)).await {
         Verdict::Valid => Ok(()),
         Verdict::Invalid => Err(ApiError::Unauthorized),

@@ -185,9 +185,8 @@ async fn session(
     let (input, input_rx) = mpsc::channel(INPUT_QUEUED);
     let (events_tx, mut events) = mpsc::channel(EVENTS_QUEUED);
     let run = job.run_with(
-        state.sandbox.as_ref(),
-        state.limits,
-        &state.images,
+        &state,
+        crate::api::metrics::Api::Interactive,
         Some(Interaction {
             input: input_rx,
             events: events_tx,

@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -28,8 +28,13 @@ pub struct SandboxTime(pub std::time::Duration);
 /// Response header with the server's own time and the sandbox's, in ms.
 pub const SERVER_TIMING: &str = "server-timing";
 
-/// Logs the request after it is answered and puts its id on the response.
-pub async fn log_requests(request: Request, next: Next) -> Response {
+/// Logs and counts the request after it is answered and puts its id on
+/// the response.
+pub async fn log_requests(
+    State(state): State<super::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request
         .headers()
@@ -45,8 +50,15 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         .unwrap_or_default();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let mut response = next.run(request).await;
     let total = started.elapsed();
+    state
+        .metrics
+        .request_answered(route.as_deref(), response.status().as_u16(), total);
     if let Some(SandboxTime(sandbox)) = response.extensions().get::<SandboxTime>().copied() {
         // The server's own time (auth, parsing, JSON) is what is left when
         // the sandbox's is taken away.

@@ -17,7 +17,9 @@
 //! - [`judge0`]: Judge0's API under `--judge0-path` (`/judge0`).
 //! - [`interactive`]: interactive runs over a WebSocket (`/api/v2/connect`, `/connect`).
 //! - [`tickets`]: `POST /tickets`, a ticket for interactive sessions instead of the key.
-//! - [`log`]: one log line per request and `X-Request-Id`.
+//! - [`log`]: one log line per request and `X-Request-Id`; each request counted.
+//! - [`metrics`]: what the service counts, in Prometheus' formats.
+//! - [`scrape`]: `GET /metrics`, keyed here or keyless on `--metrics-addr`.
 
 pub mod body;
 pub mod cache;
@@ -30,10 +32,12 @@ pub mod job;
 pub mod judge0;
 pub mod languages;
 pub mod log;
+pub mod metrics;
 pub mod piston;
 pub mod readiness;
 pub mod request;
 pub mod run;
+pub mod scrape;
 pub mod state;
 pub mod tickets;
 
@@ -61,7 +65,8 @@ pub fn router_with(
         .route("/ready", get(health::ready).fallback(not_allowed))
         .route("/languages", get(languages::list).fallback(not_allowed))
         .route("/tickets", post(tickets::create).fallback(not_allowed))
-        .route("/connect", get(interactive::whipcode).fallback(not_allowed));
+        .route("/connect", get(interactive::whipcode).fallback(not_allowed))
+        .route("/metrics", scrape::keyed_route(judge0.clone()));
     if ping {
         router = router.route("/ping", get(health::pong).fallback(not_allowed));
     }
@@ -72,6 +77,9 @@ pub fn router_with(
         .nest("/api/v2", piston::routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::from_fn(intake::close_after_refused_body))
-        .layer(axum::middleware::from_fn(log::log_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log::log_requests,
+        ))
         .with_state(state)
 }

@@ -79,7 +79,9 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
 
     let cache_key = state.cache.as_ref().map(|_| CacheKey::of(&request));
     if let (Some(cache), Some(key)) = (&state.cache, &cache_key) {
-        if let Some(body) = cache.get(key) {
+        let cached = cache.get(key);
+        state.metrics.cache_lookup(cached.is_some());
+        if let Some(body) = cached {
             return Ok(json_response(Body::from(body), Some("hit")));
         }
     }
@@ -87,7 +89,7 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     let started = Instant::now();
     let outcome = request
         .into_job()
-        .run(state.sandbox.as_ref(), state.limits, &state.images)
+        .run(&state, crate::api::metrics::Api::Whipcode)
         .await?;
     let sandbox_time = SandboxTime(started.elapsed());
     let container = ContainerName(outcome.container.clone());

@@ -44,6 +44,8 @@ pub struct AppState {
     pub images: Arc<InstalledView>,
     /// Where Judge0's API is nested; `None`: not served.
     pub judge0_path: Option<String>,
+    /// What the handlers count, for `/metrics`.
+    pub metrics: super::metrics::SharedMetrics,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             cache: None,
             images: Arc::new(InstalledView::default()),
             judge0_path: Some(crate::config::DEFAULT_JUDGE0_PATH.to_owned()),
+            metrics: Arc::default(),
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct Settings {
     pub callback_allow: Vec<ipnet::IpNet>,
     /// How long a shutdown waits for accepted work.
     pub drain_timeout: Duration,
+    /// Where `/metrics` is also served without the key.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `--max-client-connections` when not set.
@@ -346,6 +348,13 @@ impl Settings {
                 .drain_timeout
                 .map_or(Ok(Duration::from_secs(30)), check_timeout)
                 .map_err(bad("drainTimeout"))?,
+            metrics_addr: set(o.metrics_addr)
+                .map(|a| {
+                    a.parse::<std::net::SocketAddr>()
+                        .map_err(|_| format!("{a:?} is not an address:port"))
+                })
+                .transpose()
+                .map_err(bad("metricsAddr"))?,
         })
     }
 

@@ -161,4 +161,10 @@ pub struct Options {
     /// Judge0 submissions) to finish (default: 30).
     #[arg(long, value_name = "SECONDS")]
     pub drain_timeout: Option<u64>,
+
+    /// An address:port that also serves GET /metrics without the key, e.g.
+    /// 127.0.0.1:9464 (default: none; /metrics takes the key on the main
+    /// listener either way).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_addr: Option<String>,
 }

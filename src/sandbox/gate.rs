@@ -67,6 +67,11 @@ impl Gate {
         )
     }
 
+    /// The slot limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Requests waiting right now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)

@@ -97,6 +97,8 @@ pub struct RunOutcome {
     pub timed_out: bool,
     /// An output stream reached its byte cap and the run was stopped.
     pub truncated: bool,
+    /// How long the run waited for a container slot.
+    pub queue_wait: Duration,
     /// From handing the job to the container's runner to the runner's report
     /// of the program's end (or the deadline, or the output cap).
     pub container_age: Duration,
@@ -204,6 +206,12 @@ pub trait Sandbox: Send + Sync + 'static {
     /// The project's images installed right now; an error when the engine
     /// cannot be reached.
     fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>>;
+
+    /// Its counters and load right now (for the service's metrics); a
+    /// sandbox that counts nothing reports zeros.
+    fn stats(&self) -> super::SandboxStats {
+        super::SandboxStats::default()
+    }
 }
 
 /// The conventional name of a Linux signal number, e.g. 9 → `SIGKILL`;

@@ -16,6 +16,7 @@ use super::job::{BoxFuture, SandboxError};
 use super::podman::api::{read_frame, AttachStream, Frame, PodmanApi, PodmanError};
 use super::policy::{self, Limits, Plan, UserNamespace};
 use super::registry::Registry;
+use super::stats::Counters;
 use crate::naming::container_name;
 
 /// Longest podman may take to create or start a container (slow under load).
@@ -135,7 +136,21 @@ impl Launcher {
         }
     }
 
+    /// Creates, attaches to and starts a container; podman's failures
+    /// (not a missing image, which is the caller's to report) are counted.
     async fn start(
+        &self,
+        kind: &ContainerKind,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Started, SandboxError> {
+        let started = self.create_and_start(kind, permit).await;
+        if matches!(started, Err(SandboxError::Engine(_))) {
+            Counters::bump(&self.registry.counters().create_failures);
+        }
+        started
+    }
+
+    async fn create_and_start(
         &self,
         kind: &ContainerKind,
         permit: OwnedSemaphorePermit,

@@ -20,6 +20,7 @@ use super::pool::Pool;
 use super::registry::Registry;
 use super::run::PodmanSandbox;
 use super::seccomp;
+use super::stats::Counters;
 
 /// What the sandbox is made of; the server fills it from its configuration.
 #[derive(Debug, Clone)]
@@ -64,7 +65,10 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
             "cannot write the runner's copy or the seccomp profile: {e}"
         ))
     })?;
-    let service = PodmanService::start(&podman).await.map_err(engine)?;
+    let counters = Arc::new(Counters::default());
+    let service = PodmanService::start(&podman, Arc::clone(&counters))
+        .await
+        .map_err(engine)?;
     let ranges = match settings.userns {
         UserNamespace::PerRun => Some(
             IdRanges::new(
@@ -77,7 +81,12 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
         _ => None,
     };
     warn_if_memory_is_overcommitted(&settings);
-    let registry = Registry::new(service.api().clone(), settings.instance.clone(), ranges);
+    let registry = Registry::new(
+        service.api().clone(),
+        settings.instance.clone(),
+        ranges,
+        Arc::clone(&counters),
+    );
     match registry.sweep().await {
         Ok(0) => {}
         Ok(n) => {
@@ -103,6 +112,7 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
         pool: Pool::start(Arc::clone(&launcher), settings.pool_size),
         launcher,
         output_limit: settings.output_limit,
+        counters,
     };
     Ok(SandboxHandle {
         sandbox: Arc::new(sandbox),

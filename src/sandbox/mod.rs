@@ -18,6 +18,7 @@
 //! - [`container`]: a live container that is killed and removed on every path.
 //! - [`owner`]: the server process that owns a container, and whether it still runs.
 //! - [`output`]: captured output, kept as the chunks that arrived, capped.
+//! - [`stats`]: what the sandbox counts about itself, for the service's metrics.
 //! - [`cgroup`]: a container's peak memory and OOM kills, read from the host's cgroup files.
 //! - [`podman`]: podman's configuration, its REST client and service, and its CLI (image builds).
 
@@ -37,6 +38,7 @@ pub mod pool;
 pub mod registry;
 pub mod run;
 pub mod seccomp;
+pub mod stats;
 
 pub use job::{
     signal_name, BoxFuture, Input, InstalledImage, Interaction, LiveEvent, RunOutcome, RunSpec,
@@ -46,3 +48,4 @@ pub use lifecycle::{start, SandboxHandle, Settings};
 pub use output::Captured;
 pub use policy::{Limits, UserNamespace, MEMORY_FLOOR_MB};
 pub use run::PodmanSandbox;
+pub use stats::SandboxStats;

@@ -98,6 +98,17 @@ impl<L: Launch> Pool<L> {
         self.lock().values().map(|k| k.warm.len()).sum()
     }
 
+    /// Warm containers waiting right now, by image.
+    pub fn warm_by_image(&self) -> Vec<(String, usize)> {
+        let mut by_image: HashMap<String, usize> = HashMap::new();
+        for (kind, state) in self.lock().iter() {
+            *by_image.entry(kind.image.clone()).or_default() += state.warm.len();
+        }
+        let mut list: Vec<_> = by_image.into_iter().collect();
+        list.sort();
+        list
+    }
+
     /// A warm container of `kind`, if one is alive, now the caller's for
     /// good; records the demand and starts refilling in the background.
     pub fn take(self: &Arc<Self>, kind: &ContainerKind) -> Option<L::Started> {

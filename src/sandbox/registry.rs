@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::idrange::IdRanges;
 use super::owner::Owner;
 use super::podman::api::{PodmanApi, PodmanError};
+use super::stats::Counters;
 use crate::naming::{INSTANCE_LABEL, PROJECT_LABEL};
 
 /// Deadline of one listing or removal call.
@@ -60,11 +61,18 @@ struct Shared {
     live: Mutex<HashMap<String, Option<u32>>>,
     /// Where ranges come from, when runs get a user namespace of their own.
     ranges: Option<IdRanges>,
+    counters: Arc<Counters>,
 }
 
 impl Registry {
     /// With `ranges`, every container gets a host id range of its own.
-    pub fn new(api: PodmanApi, instance: String, ranges: Option<IdRanges>) -> Registry {
+    /// Removal failures are counted in `counters`.
+    pub fn new(
+        api: PodmanApi,
+        instance: String,
+        ranges: Option<IdRanges>,
+        counters: Arc<Counters>,
+    ) -> Registry {
         Registry {
             shared: Arc::new(Shared {
                 api,
@@ -72,8 +80,14 @@ impl Registry {
                 owner: Owner::current(),
                 live: Mutex::new(HashMap::new()),
                 ranges,
+                counters,
             }),
         }
+    }
+
+    /// The sandbox's counters, for the parts that count through the registry.
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
     }
 
     /// A host id range for a new container, if runs get their own.
@@ -129,6 +143,7 @@ impl Registry {
         }
         let range = self.live().remove(name).flatten();
         if !gone {
+            Counters::bump(&self.shared.counters.remove_failures);
             // Its range stays reserved (by this process) while it may live.
             tracing::error!(
                 container = name,

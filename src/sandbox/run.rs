@@ -24,6 +24,7 @@ use super::launch::{ContainerKind, Launcher, Started, START_DEADLINE};
 use super::podman::api::PodmanApi;
 use super::policy::WORKDIR;
 use super::pool::Pool;
+use super::stats::{Counters, SandboxStats};
 use crate::naming::VERSION_LABEL;
 
 /// How long podman gets to report how a container without a report ended.
@@ -41,19 +42,20 @@ pub struct PodmanSandbox {
     pub(super) launcher: Arc<Launcher>,
     pub(super) pool: Arc<Pool<Launcher>>,
     pub(super) output_limit: usize,
+    pub(super) counters: Arc<Counters>,
 }
 
 /// How a hand-over ended: with an outcome, or before the program started
 /// (so a warm container that had died can be replaced by a fresh one).
 enum Driven {
-    Done(Result<RunOutcome, SandboxError>),
+    Done(Box<Result<RunOutcome, SandboxError>>),
     NeverStarted(SandboxError),
 }
 
 impl Driven {
     fn into_result(self) -> Result<RunOutcome, SandboxError> {
         match self {
-            Driven::Done(result) => result,
+            Driven::Done(result) => *result,
             Driven::NeverStarted(e) => Err(e),
         }
     }
@@ -65,23 +67,34 @@ impl PodmanSandbox {
         spec: RunSpec,
         mut interaction: Option<Interaction>,
     ) -> Result<RunOutcome, SandboxError> {
+        let queued_at = Instant::now();
         let permit = self.gate.enter().await?;
+        let queue_wait = queued_at.elapsed();
+        let with_wait = |result: Result<RunOutcome, SandboxError>| {
+            result.map(|outcome| RunOutcome {
+                queue_wait,
+                ..outcome
+            })
+        };
         let kind = ContainerKind {
             image: spec.image.clone(),
             limits: spec.limits,
         };
         let Some(mut warm) = self.pool.take(&kind) else {
+            Counters::bump(&self.counters.pool_misses);
             let started = self.launcher.start_detached(&kind, permit).await?;
-            return self
-                .drive(started, &spec, interaction.as_mut())
-                .await
-                .into_result();
+            return with_wait(
+                self.drive(started, &spec, interaction.as_mut())
+                    .await
+                    .into_result(),
+            );
         };
+        Counters::bump(&self.counters.pool_hits);
         // The warm container trades the pool's slot for this run's; if it
         // died while waiting, the job goes to a fresh one.
         warm.container.replace_permit(permit);
-        match self.drive(warm, &spec, interaction.as_mut()).await {
-            Driven::Done(result) => result,
+        with_wait(match self.drive(warm, &spec, interaction.as_mut()).await {
+            Driven::Done(result) => *result,
             Driven::NeverStarted(e) => {
                 tracing::warn!(error = %e, "a warm container had died; starting a fresh one");
                 let permit = self.gate.enter().await?;
@@ -90,7 +103,7 @@ impl PodmanSandbox {
                     .await
                     .into_result()
             }
-        }
+        })
     }
 
     /// Hands the job to a started container and gathers its outcome; an
@@ -201,7 +214,7 @@ impl PodmanSandbox {
                     },
                     EXIT_GRACE,
                 );
-                return Driven::Done(Ok(outcome));
+                return Driven::Done(Box::new(Ok(outcome)));
             }
             Collected::TimedOut(output) => {
                 output.into_outcome(&mut outcome);
@@ -224,7 +237,7 @@ impl PodmanSandbox {
                 if let (Some(reason), true) = (demuxed.over_budget, output.started) {
                     container.end();
                     output.into_outcome(&mut outcome);
-                    return Driven::Done(Ok(broke_the_channel(outcome, reason)));
+                    return Driven::Done(Box::new(Ok(broke_the_channel(outcome, reason))));
                 }
                 if !output.started {
                     container.end();
@@ -243,24 +256,24 @@ impl PodmanSandbox {
                     // (podman's service died mid-run). No answer is made up.
                     _ => {
                         container.end();
-                        return Driven::Done(Err(SandboxError::Engine(
+                        return Driven::Done(Box::new(Err(SandboxError::Engine(
                             "lost the container's stream before its report".into(),
-                        )));
+                        ))));
                     }
                 }
             }
             Collected::Broken(output, reason) => {
                 container.end();
                 output.into_outcome(&mut outcome);
-                return Driven::Done(Ok(broke_the_channel(outcome, reason)));
+                return Driven::Done(Box::new(Ok(broke_the_channel(outcome, reason))));
             }
             Collected::Failed(reason) => {
                 container.end();
-                return Driven::Done(Err(SandboxError::Runner(short(&reason))));
+                return Driven::Done(Box::new(Err(SandboxError::Runner(short(&reason)))));
             }
         }
         container.end();
-        Driven::Done(Ok(outcome))
+        Driven::Done(Box::new(Ok(outcome)))
     }
 }
 
@@ -292,6 +305,16 @@ impl Sandbox for PodmanSandbox {
                 })
                 .collect())
         })
+    }
+
+    fn stats(&self) -> SandboxStats {
+        SandboxStats {
+            in_flight: self.gate.in_use(),
+            waiting: self.gate.waiting(),
+            slots: self.gate.limit(),
+            warm: self.pool.warm_by_image(),
+            ..SandboxStats::from_counters(&self.counters)
+        }
     }
 }
 

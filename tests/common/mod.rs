@@ -10,6 +10,7 @@
 pub mod gateway;
 pub mod inprocess;
 pub mod judge0;
+pub mod tools;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

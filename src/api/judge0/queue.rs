@@ -17,6 +17,7 @@ use super::request::Submission;
 use super::response::{judge, timestamp, Verdict};
 use super::store::{Bounds, Full, Record, Store};
 use super::verdict::Status;
+use crate::api::metrics::Api;
 use crate::api::state::AppState;
 
 /// How the queue is sized, from the settings.
@@ -148,12 +149,13 @@ async fn work(state: AppState, service: Arc<Service>) {
             .unwrap_or_default();
         let started = Instant::now();
         // Every container slot taken (by synchronous runs, say): this one
-        // waits its turn again rather than failing.
+        // waits its turn again rather than failing; the last try counts.
+        let in_flight = state.metrics.run_started(Api::Judge0);
         let outcome = loop {
             let outcome = submission
                 .job
                 .clone()
-                .run(state.sandbox.as_ref(), state.limits, &state.images)
+                .attempt(state.sandbox.as_ref(), state.limits, &state.images, None)
                 .await;
             match outcome {
                 Err(crate::api::error::ApiError::Unavailable { retry_after: 1, .. }) => {
@@ -162,6 +164,10 @@ async fn work(state: AppState, service: Arc<Service>) {
                 other => break other,
             }
         };
+        state
+            .metrics
+            .run_finished(Api::Judge0, &submission.job.language.name, &outcome);
+        drop(in_flight);
         let verdict = match &outcome {
             Ok(outcome) => judge(&submission, outcome),
             Err(e) => Verdict::refused(&e.to_string()),

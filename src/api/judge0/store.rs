@@ -233,6 +233,22 @@ impl Store {
         (pending, inner.records.len() - pending)
     }
 
+    /// How long the oldest submission still waiting for a worker has waited.
+    pub fn oldest_queued(&self) -> Option<Duration> {
+        let inner = self.lock();
+        inner
+            .records
+            .values()
+            .filter(|r| matches!(r.state, State::Queued))
+            .map(|r| r.queued_at.elapsed())
+            .max()
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     /// A finished record stored at once (a `wait=true` submission, readable
     /// by its token afterwards); nothing when there is no room.
     pub fn insert_finished(&self, token: String, mut record: Record, verdict: Verdict, at: String) {

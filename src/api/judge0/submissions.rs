@@ -85,7 +85,7 @@ pub async fn create(
     let outcome = submission
         .job
         .clone()
-        .run(state.sandbox.as_ref(), state.limits, &state.images)
+        .run(&state, crate::api::metrics::Api::Judge0)
         .await?;
     let sandbox_time = SandboxTime(started.elapsed());
     let verdict = judge(&submission, &outcome);

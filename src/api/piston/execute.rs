@@ -45,7 +45,7 @@ pub async fn execute(
     let started = std::time::Instant::now();
     let outcome = execute
         .job
-        .run(state.sandbox.as_ref(), state.limits, &state.images)
+        .run(&state, crate::api::metrics::Api::Piston)
         .await?;
     let sandbox_time = SandboxTime(started.elapsed());
     let answer = ExecuteResponse::new(

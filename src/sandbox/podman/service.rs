@@ -17,6 +17,7 @@ use tokio::process::Child;
 
 use super::api::PodmanApi;
 use super::Podman;
+use crate::sandbox::stats::Counters;
 
 /// How long the service gets to answer its first ping.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -31,7 +32,8 @@ pub struct PodmanService {
 
 impl PodmanService {
     /// Starts the service and waits until it answers.
-    pub async fn start(podman: &Podman) -> Result<PodmanService, String> {
+    /// Its restarts are counted in `counters`.
+    pub async fn start(podman: &Podman, counters: Arc<Counters>) -> Result<PodmanService, String> {
         let socket = podman.service_socket();
         let api = PodmanApi::new(socket);
         let mut child = spawn(podman)?;
@@ -51,6 +53,7 @@ impl PodmanService {
             child,
             Arc::clone(&stopping),
             stopped,
+            counters,
         ));
         Ok(PodmanService {
             api,
@@ -130,6 +133,7 @@ async fn supervise(
     mut child: Child,
     stopping: Arc<AtomicBool>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
+    counters: Arc<Counters>,
 ) {
     loop {
         tokio::select! {
@@ -138,6 +142,7 @@ async fn supervise(
                     return;
                 }
                 tracing::error!(?status, "podman's REST API service died; starting it again");
+                Counters::bump(&counters.service_restarts);
             }
             _ = &mut stopped => {
                 let _ = child.kill().await;
