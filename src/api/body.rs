@@ -19,7 +19,7 @@ use crate::sandbox::Captured;
 
 /// The response fields after `stdout` and `stderr`, in the original's order
 /// and then the additive ones.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunMeta {
     /// Seconds from starting the container to the program's end.
     pub container_age: f64,
@@ -47,7 +47,7 @@ pub struct RunMeta {
 }
 
 /// One stage in a response: its own output, status and figures.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StageJson {
     pub stdout: String,
     pub stderr: String,

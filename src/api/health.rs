@@ -17,10 +17,19 @@ use axum::Json;
 use super::readiness::Report;
 use super::state::AppState;
 
+/// Liveness (only with `--ping`).
+#[utoipa::path(get, path = "/ping", tag = "operations",
+    responses((status = 200, description = "`pong`", body = String, content_type = "text/plain")))]
 pub async fn pong() -> &'static str {
     "pong"
 }
 
+/// Readiness: podman answers and a language can run.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = super::readiness::Report),
+        (status = 503, description = "Not ready: podman does not answer or no image is installed", body = super::readiness::Report)
+    ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let report = probe(&state).await;
     let status = if report.ready {

@@ -76,6 +76,15 @@ enum Dialect {
 }
 
 /// `GET /api/v2/connect`: refusals in Piston's shape.
+/// An interactive run over a WebSocket (Piston's messages); the key, or a
+/// ticket as the subprotocol `whipcode.ticket.<ticket>`.
+#[utoipa::path(get, path = "/connect", tag = "piston", operation_id = "connect",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = crate::api::openapi::wire::PistonMessage),
+        (status = 403, description = "A browser's request carrying the key, or an origin not allowed", body = crate::api::openapi::wire::PistonMessage),
+    ),
+    security(("master_key" = [])))]
 pub async fn piston(
     State(state): State<AppState>,
     request: Request,
@@ -84,6 +93,14 @@ pub async fn piston(
 }
 
 /// `GET /connect`: refusals in whipcode's shape.
+/// An interactive run over a WebSocket (whipcode's messages).
+#[utoipa::path(get, path = "/connect", tag = "whipcode", operation_id = "connect",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = crate::api::openapi::wire::Detail),
+        (status = 403, description = "A browser's request carrying the key, or an origin not allowed", body = crate::api::openapi::wire::Detail),
+    ),
+    security(("master_key" = [])))]
 pub async fn whipcode(
     State(state): State<AppState>,
     request: Request,

@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use super::error::ApiError;
 use super::installed::InstalledView;
-use super::metrics::Api;
-use super::state::AppState;
 use crate::languages::{Invocation, Language};
 use crate::sandbox::{Interaction, Limits, RunOutcome, RunSpec, Sandbox, SandboxError, StageSpec};
 
@@ -119,34 +117,6 @@ impl Job {
 }
 
 impl Job {
-    /// Runs the job in `state`'s sandbox with the server's limits (the
-    /// language's overrides applied here), counted in the metrics as a run
-    /// of `api`.
-    pub async fn run(self, state: &AppState, api: Api) -> Result<RunOutcome, ApiError> {
-        self.run_with(state, api, None).await
-    }
-
-    /// The same, with stdin, signals and output live through `interaction`.
-    pub async fn run_with(
-        self,
-        state: &AppState,
-        api: Api,
-        interaction: Option<Interaction>,
-    ) -> Result<RunOutcome, ApiError> {
-        let language = self.language.name.clone();
-        let _in_flight = state.metrics.run_started(api);
-        let result = self
-            .attempt(
-                state.sandbox.as_ref(),
-                state.limits,
-                &state.images,
-                interaction,
-            )
-            .await;
-        state.metrics.run_finished(api, &language, &result);
-        result
-    }
-
     /// One attempt, not counted (a caller that retries counts its last).
     /// The sandbox's refusals as the HTTP layer's errors: a full queue and a
     /// missing image are 503s with a `Retry-After` (a missing image also

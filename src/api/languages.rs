@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::intake::keyed;
 use super::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LanguageInfo {
     pub id: u32,
     pub name: String,
@@ -25,11 +25,15 @@ pub struct LanguageInfo {
     pub notice: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Listing {
     pub languages: Vec<LanguageInfo>,
 }
 
+/// Every language, its toolchain version and whether its image is installed.
+#[utoipa::path(get, path = "/languages", tag = "whipcode", operation_id = "languages",
+    responses((status = 200, description = "The languages", body = Listing)),
+    security(("master_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     request: Request,

@@ -31,7 +31,7 @@ pub const SERVER_TIMING: &str = "server-timing";
 /// Logs and counts the request after it is answered and puts its id on
 /// the response.
 pub async fn log_requests(
-    State(state): State<super::AppState>,
+    State(state): State<super::state::AppState>,
     request: Request,
     next: Next,
 ) -> Response {

@@ -6,6 +6,8 @@
 //! - [`intake`]: what every keyed route checks first (rate limit, size, key, type, body).
 //! - [`job`]: the one job every API makes of its request, and its run in the sandbox.
 //! - [`run`]: the `POST /run` handler.
+//! - [`routing`]: what every API's routes share (a 405 in its shape).
+//! - [`dispatch`]: a job run in the state's sandbox and counted in the metrics.
 //! - [`body`]: its JSON response, escaped chunk by chunk as it is sent.
 //! - [`cache`]: `--cache`, finished responses by a key over every input.
 //! - [`state`]: what the handlers share, built from the settings; the peer checks.
@@ -19,10 +21,12 @@
 //! - [`tickets`]: `POST /tickets`, a ticket for interactive sessions instead of the key.
 //! - [`log`]: one log line per request and `X-Request-Id`; each request counted.
 //! - [`metrics`]: what the service counts, in Prometheus' formats.
+//! - [`openapi`]: the OpenAPI description of every route, `GET /openapi.json`.
 //! - [`scrape`]: `GET /metrics`, keyed here or keyless on `--metrics-addr`.
 
 pub mod body;
 pub mod cache;
+pub mod dispatch;
 pub mod error;
 pub mod health;
 pub mod installed;
@@ -33,16 +37,19 @@ pub mod judge0;
 pub mod languages;
 pub mod log;
 pub mod metrics;
+pub mod openapi;
 pub mod piston;
 pub mod readiness;
 pub mod request;
+pub mod routing;
 pub mod run;
 pub mod scrape;
 pub mod state;
 pub mod tickets;
 
-use axum::routing::{get, post};
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use error::ApiError;
 pub use state::AppState;
@@ -53,22 +60,51 @@ pub fn router(state: AppState, ping: bool) -> Router {
     router_with(state, ping, None)
 }
 
-/// The routes, Judge0's with `judge0`'s queue and store.
+/// The routes, Judge0's with `judge0`'s queue and store. Every route is
+/// added with `utoipa_axum`'s `routes!` from its handler's description, so
+/// `/openapi.json` describes exactly what is served.
 pub fn router_with(
     state: AppState,
     ping: bool,
     judge0: Option<std::sync::Arc<judge0::queue::Service>>,
 ) -> Router {
+    let (router, description) = described_routes(&state, ping, judge0.clone()).split_for_parts();
+    let description = openapi::Description(std::sync::Arc::new(
+        serde_json::to_value(openapi::finish(description)).unwrap_or_default(),
+    ));
+    let router = match judge0 {
+        // `/metrics` reads the queue's load from here.
+        Some(service) => router.layer(axum::Extension(service)),
+        None => router,
+    };
+    router
+        .layer(axum::Extension(description))
+        .layer(axum::middleware::from_fn(intake::close_after_refused_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log::log_requests,
+        ))
+        .with_state(state)
+}
+
+/// Every route with its description, before the shared layers.
+pub fn described_routes(
+    state: &AppState,
+    ping: bool,
+    judge0: Option<std::sync::Arc<judge0::queue::Service>>,
+) -> OpenApiRouter<AppState> {
     let not_allowed = || async { ApiError::MethodNotAllowed };
-    let mut router = Router::new()
-        .route("/run", post(run::run).fallback(not_allowed))
-        .route("/ready", get(health::ready).fallback(not_allowed))
-        .route("/languages", get(languages::list).fallback(not_allowed))
-        .route("/tickets", post(tickets::create).fallback(not_allowed))
-        .route("/connect", get(interactive::whipcode).fallback(not_allowed))
-        .route("/metrics", scrape::keyed_route(judge0.clone()));
+    let refuse = routing::refusing_other_methods;
+    let mut router = OpenApiRouter::new()
+        .routes(refuse(routes!(run::run), not_allowed))
+        .routes(refuse(routes!(health::ready), not_allowed))
+        .routes(refuse(routes!(languages::list), not_allowed))
+        .routes(refuse(routes!(tickets::create), not_allowed))
+        .routes(refuse(routes!(interactive::whipcode), not_allowed))
+        .routes(refuse(routes!(scrape::metrics), not_allowed))
+        .routes(refuse(routes!(openapi::document), not_allowed));
     if ping {
-        router = router.route("/ping", get(health::pong).fallback(not_allowed));
+        router = router.routes(refuse(routes!(health::pong), not_allowed));
     }
     if let Some(path) = state.judge0_path.clone() {
         router = router.nest(&path, judge0::routes(judge0));
@@ -76,10 +112,4 @@ pub fn router_with(
     router
         .nest("/api/v2", piston::routes())
         .fallback(|| async { ApiError::NotFound })
-        .layer(axum::middleware::from_fn(intake::close_after_refused_body))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            log::log_requests,
-        ))
-        .with_state(state)
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// The body of `GET /ready`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Podman answered and at least one language can run.
     pub ready: bool,

@@ -26,27 +26,52 @@ pub const MAX_ENV_BYTES: usize = 64 * 1024;
 const MAX_TIMEOUT_SECS: u64 = 1 << 31;
 
 /// The body as sent. Absent fields and `null` are the same; unknown fields
-/// are ignored, as the original does.
-#[derive(Debug, Default, Deserialize)]
+/// are ignored, as the original does. Each field is read leniently by its
+/// own check below; the schema says what a client should send.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"code": "cHJpbnQoaW5wdXQoKSk=", "language_id": 1, "stdin": "hello\n"}))]
 pub struct RunBody {
+    /// The program, in base64.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub code: Value,
+    /// A language id of `GET /languages` (a string of digits is taken too).
     #[serde(default)]
+    #[schema(value_type = u32, required = true)]
     pub language_id: Value,
+    /// Flags for the compiler or interpreter, space-separated.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub args: Value,
+    /// Seconds the run may take (capped to the server's `timeout`).
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     pub timeout: Value,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub stdin: Value,
+    /// Environment variables of the program.
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     pub env: Value,
     /// Added: more files beside the entry file `code`.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<RunFile>>)]
     pub files: Value,
     /// Added: the compile stage's timeout (the run's is `timeout`).
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     pub compile_timeout: Value,
+}
+
+/// One more file of a run (the schema of `files`' items).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Described only: `files` is read from its JSON value.
+pub struct RunFile {
+    /// A relative path in the working directory.
+    pub name: String,
+    /// Its bytes, in base64.
+    pub content: String,
 }
 
 /// A validated run request.

@@ -66,6 +66,15 @@ impl From<&StageOutcome> for StageJson {
     }
 }
 
+/// Runs a program (the original whipcode's contract, with additive fields).
+#[utoipa::path(
+    post,
+    path = "/run",
+    tag = "whipcode",
+    request_body = RunBody,
+    responses((status = 200, description = "The run's output and figures (a program's own failure is a 200 too)", body = super::openapi::wire::RunAnswer)),
+    security(("master_key" = []))
+)]
 pub async fn run(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let bytes = keyed_json_body(&state, &parts, body, JSON).await?;

@@ -26,17 +26,18 @@ const INSTALLED_GRACE: Duration = Duration::from_secs(60);
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The keyed `GET /metrics` of the service's router.
-pub fn keyed_route(judge0: Option<Arc<Service>>) -> axum::routing::MethodRouter<AppState> {
-    get(move |State(state): State<AppState>, request: Request| {
-        let judge0 = judge0.clone();
-        async move {
-            let (parts, _) = request.into_parts();
-            keyed_or_bearer(&state, &parts).await?;
-            Ok::<_, ApiError>(answer(&state, judge0.as_deref(), &parts.headers).await)
-        }
-    })
-    .fallback(|| async { ApiError::MethodNotAllowed })
+/// Every metric, for Prometheus (the key, or `Authorization: Bearer <key>`).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus' text format (OpenMetrics when asked for in `Accept`)", body = String, content_type = "text/plain")),
+    security(("master_key" = [])))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let judge0 = request.extensions().get::<Arc<Service>>().cloned();
+    let (parts, _) = request.into_parts();
+    keyed_or_bearer(&state, &parts).await?;
+    Ok(answer(&state, judge0.as_deref(), &parts.headers).await)
 }
 
 /// The router of `--metrics-addr`: `GET /metrics` without a key, nothing else.

@@ -14,6 +14,10 @@ use super::intake::keyed;
 use super::state::AppState;
 use crate::tickets::{mint, TICKET_LIFETIME};
 
+/// A ticket for interactive sessions, for a page that must not hold the key.
+#[utoipa::path(post, path = "/tickets", tag = "whipcode", operation_id = "ticket",
+    responses((status = 201, description = "A ticket", body = super::openapi::wire::Ticket)),
+    security(("master_key" = [])))]
 pub async fn create(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     keyed(&state, &parts).await?;

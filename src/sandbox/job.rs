@@ -209,8 +209,8 @@ pub trait Sandbox: Send + Sync + 'static {
 
     /// Its counters and load right now (for the service's metrics); a
     /// sandbox that counts nothing reports zeros.
-    fn stats(&self) -> super::SandboxStats {
-        super::SandboxStats::default()
+    fn stats(&self) -> super::stats::SandboxStats {
+        super::stats::SandboxStats::default()
     }
 }
 

@@ -22,7 +22,8 @@ pub struct Async {
 use crate::sandbox::MEMORY_FLOOR_MB;
 
 /// `GET /config_info`, every field Judge0 CE 1.13.1 reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Judge0Config)]
 pub struct Config {
     pub maintenance_mode: bool,
     pub enable_wait_result: bool,

@@ -23,6 +23,9 @@ pub fn judge0_name(runtime: &Installed) -> String {
 
 /// `GET /languages`: `[{"id", "name"}]`, the installed languages under the
 /// id Judge0 lists for each, sorted by name as Judge0 sorts them.
+/// The installed languages, under Judge0's ids.
+#[utoipa::path(get, path = "/languages", tag = "judge0",
+    responses((status = 200, description = "The languages", body = Vec<crate::api::openapi::wire::Judge0Language>)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn languages(
     State(state): State<AppState>,
     request: Request,
@@ -43,6 +46,13 @@ pub async fn languages(
 }
 
 /// `GET /languages/{id}`: one language, by any of its Judge0 ids.
+/// One language, by any of its Judge0 ids.
+#[utoipa::path(get, path = "/languages/{id}", tag = "judge0",
+    params(("id" = i64, Path, description = "A Judge0 language id")),
+    responses(
+        (status = 200, description = "The language", body = crate::api::openapi::wire::Judge0LanguageDetail),
+        (status = 404, description = "No installed language has this id", body = crate::api::openapi::wire::Judge0Message)
+    ), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn language(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -77,6 +87,9 @@ fn not_found() -> Judge0Error {
 }
 
 /// `GET /statuses`: `[{"id", "description"}]`, 1 to 14.
+/// Judge0's statuses, 1 to 14.
+#[utoipa::path(get, path = "/statuses", tag = "judge0",
+    responses((status = 200, description = "The statuses", body = Vec<crate::api::openapi::wire::Judge0Status>)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn statuses(
     State(state): State<AppState>,
     request: Request,
@@ -86,6 +99,9 @@ pub async fn statuses(
 }
 
 /// `GET /about`.
+/// What this server is.
+#[utoipa::path(get, path = "/about", tag = "judge0",
+    responses((status = 200, description = "About", body = crate::api::openapi::wire::Judge0About)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn about(
     State(state): State<AppState>,
     request: Request,
@@ -100,6 +116,9 @@ pub async fn about(
 }
 
 /// `GET /config_info`.
+/// The limits and features in force.
+#[utoipa::path(get, path = "/config_info", tag = "judge0",
+    responses((status = 200, description = "The configuration", body = super::config::Config)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn config_info(
     State(state): State<AppState>,
     request: Request,

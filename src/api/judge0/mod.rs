@@ -37,8 +37,8 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::state::AppState;
@@ -46,29 +46,22 @@ use error::Judge0Error;
 
 /// Judge0's routes, to be nested under the base path; the asynchronous
 /// ones answer only with a queue (`service`).
-pub fn routes(service: Option<Arc<queue::Service>>) -> Router<AppState> {
+pub fn routes(service: Option<Arc<queue::Service>>) -> OpenApiRouter<AppState> {
     let not_allowed = || async { Judge0Error::Api(ApiError::MethodNotAllowed) };
-    let router = Router::new()
-        .route(
-            "/submissions",
-            post(submissions::create).fallback(not_allowed),
-        )
-        .route(
-            "/submissions/batch",
-            post(submissions::create_batch)
-                .get(submissions::show_batch)
-                .fallback(not_allowed),
-        )
-        .route(
-            "/submissions/{token}",
-            get(submissions::show).fallback(not_allowed),
-        )
-        .route("/workers", get(submissions::workers).fallback(not_allowed))
-        .route("/languages", get(info::languages).fallback(not_allowed))
-        .route("/languages/{id}", get(info::language).fallback(not_allowed))
-        .route("/statuses", get(info::statuses).fallback(not_allowed))
-        .route("/about", get(info::about).fallback(not_allowed))
-        .route("/config_info", get(info::config_info).fallback(not_allowed))
+    let refuse = crate::api::routing::refusing_other_methods;
+    let router = OpenApiRouter::new()
+        .routes(refuse(routes!(submissions::create), not_allowed))
+        .routes(refuse(
+            routes!(submissions::create_batch, submissions::show_batch),
+            not_allowed,
+        ))
+        .routes(refuse(routes!(submissions::show), not_allowed))
+        .routes(refuse(routes!(submissions::workers), not_allowed))
+        .routes(refuse(routes!(info::languages), not_allowed))
+        .routes(refuse(routes!(info::language), not_allowed))
+        .routes(refuse(routes!(info::statuses), not_allowed))
+        .routes(refuse(routes!(info::about), not_allowed))
+        .routes(refuse(routes!(info::config_info), not_allowed))
         .fallback(|| async { Judge0Error::Api(ApiError::NotFound) })
         .layer(axum::middleware::from_fn(auth_token_as_key));
     match service {

@@ -59,6 +59,15 @@ async fn json_body(state: &AppState, request: Request) -> Result<Value, Judge0Er
 }
 
 /// `POST /submissions`.
+/// A submission: queued (its token), or run at once with `wait=true`.
+#[utoipa::path(post, path = "/submissions", tag = "judge0",
+    request_body = crate::api::openapi::wire::Judge0Submission,
+    params(
+        ("base64_encoded" = Option<bool>, Query, description = "Texts in base64 both ways"),
+        ("wait" = Option<bool>, Query, description = "Answer with the verdict instead of a token"),
+        ("fields" = Option<String>, Query, description = "Attributes to show with `wait=true`"),
+    ),
+    responses((status = 201, description = "Its token, or with `wait=true` the submission", body = crate::api::openapi::wire::Judge0View)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     request: Request,
@@ -130,6 +139,16 @@ fn shown(service: &Service, token: &str, query: &Query) -> Option<Result<Value, 
 }
 
 /// `GET /submissions/{token}`.
+/// A submission by its token.
+#[utoipa::path(get, path = "/submissions/{token}", tag = "judge0",
+    params(("token" = String, Path, description = "The submission's token"),
+        ("base64_encoded" = Option<bool>, Query, description = "Texts in base64 both ways"),
+        ("fields" = Option<String>, Query, description = "Attributes to show: a comma list, or `*`"),
+    ),
+    responses(
+        (status = 200, description = "The submission", body = crate::api::openapi::wire::Judge0View),
+        (status = 404, description = "No such token (or it expired)", body = crate::api::openapi::wire::Judge0Message)
+    ), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn show(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -147,6 +166,11 @@ pub async fn show(
 
 /// `POST /submissions/batch`: `{"submissions": [...]}`, 1 to 20; for each,
 /// in order, its token or its field errors.
+/// Several submissions at once (1 to 20), queued.
+#[utoipa::path(post, path = "/submissions/batch", tag = "judge0",
+    request_body = crate::api::openapi::wire::Judge0Batch,
+    params(("base64_encoded" = Option<bool>, Query, description = "Texts in base64")),
+    responses((status = 201, description = "For each, in order, its token or its field errors", body = Vec<crate::api::openapi::wire::Judge0BatchItem>)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn create_batch(
     State(state): State<AppState>,
     request: Request,
@@ -204,6 +228,13 @@ pub async fn create_batch(
 
 /// `GET /submissions/batch?tokens=a,b,c`: `{"submissions": [...]}`, `null`
 /// for a token that is not known.
+/// Several submissions by their tokens.
+#[utoipa::path(get, path = "/submissions/batch", tag = "judge0",
+    params(("tokens" = String, Query, description = "Tokens, comma-separated (1 to 20)"),
+        ("base64_encoded" = Option<bool>, Query, description = "Texts in base64 both ways"),
+        ("fields" = Option<String>, Query, description = "Attributes to show: a comma list, or `*`"),
+    ),
+    responses((status = 200, description = "The submissions; `null` for an unknown token", body = crate::api::openapi::wire::Judge0BatchView)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn show_batch(
     State(state): State<AppState>,
     request: Request,
@@ -243,6 +274,9 @@ pub async fn show_batch(
 }
 
 /// `GET /workers`: the queue as Judge0 shows its queues.
+/// The queue, as Judge0 shows its workers.
+#[utoipa::path(get, path = "/workers", tag = "judge0",
+    responses((status = 200, description = "The queue", body = Vec<crate::api::openapi::wire::Judge0Worker>)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn workers(
     State(state): State<AppState>,
     request: Request,

@@ -23,6 +23,10 @@ use crate::api::state::AppState;
 /// 415); the body must still be JSON. Not from a browser (see below).
 const TYPES: &[&str] = &["application/json", "text/plain"];
 
+/// Runs a program, as Piston does (`text/plain` bodies are taken too).
+#[utoipa::path(post, path = "/execute", tag = "piston",
+    request_body = crate::api::openapi::wire::PistonExecute,
+    responses((status = 200, description = "The stages' results", body = super::response::ExecuteResponse)), security(("master_key" = [])))]
 pub async fn execute(
     State(state): State<AppState>,
     request: Request,

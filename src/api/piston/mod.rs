@@ -18,8 +18,11 @@ pub mod response;
 pub mod runtimes;
 pub mod version;
 
-use axum::routing::{get, post};
-use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::interactive;
@@ -28,14 +31,47 @@ use error::PistonError;
 
 /// Piston's routes, to be nested under `/api/v2`; each answered with and
 /// without a trailing slash (some clients call `runtimes/`).
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> OpenApiRouter<AppState> {
     let not_allowed = || async { PistonError(ApiError::MethodNotAllowed) };
-    Router::new()
-        .route("/runtimes", get(runtimes::list).fallback(not_allowed))
-        .route("/runtimes/", get(runtimes::list).fallback(not_allowed))
-        .route("/execute", post(execute::execute).fallback(not_allowed))
-        .route("/execute/", post(execute::execute).fallback(not_allowed))
-        .route("/connect", get(interactive::piston).fallback(not_allowed))
-        .route("/connect/", get(interactive::piston).fallback(not_allowed))
+    let refuse = super::routing::refusing_other_methods;
+    OpenApiRouter::new()
+        .routes(refuse(routes!(runtimes::list), not_allowed))
+        .routes(refuse(routes!(runtimes_slash), not_allowed))
+        .routes(refuse(routes!(execute::execute), not_allowed))
+        .routes(refuse(routes!(execute_slash), not_allowed))
+        .routes(refuse(routes!(interactive::piston), not_allowed))
+        .routes(refuse(routes!(connect_slash), not_allowed))
         .fallback(|| async { PistonError(ApiError::NotFound) })
+}
+
+/// `runtimes/`, as some clients call it.
+#[utoipa::path(get, path = "/runtimes/", tag = "piston",
+    responses((status = 200, description = "The runtimes", body = Vec<runtimes::Runtime>)),
+    security(("master_key" = [])))]
+async fn runtimes_slash(
+    state: State<AppState>,
+    request: Request,
+) -> Result<Json<Vec<runtimes::Runtime>>, PistonError> {
+    runtimes::list(state, request).await
+}
+
+/// `execute/`, as some clients call it.
+#[utoipa::path(post, path = "/execute/", tag = "piston",
+    request_body = crate::api::openapi::wire::PistonExecute,
+    responses((status = 200, description = "The stages' results", body = response::ExecuteResponse)),
+    security(("master_key" = [])))]
+async fn execute_slash(state: State<AppState>, request: Request) -> Result<Response, PistonError> {
+    execute::execute(state, request).await
+}
+
+/// `connect/`, as some clients call it.
+#[utoipa::path(get, path = "/connect/", tag = "piston",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = crate::api::openapi::wire::PistonMessage),
+        (status = 403, description = "A browser's request carrying the key, or an origin not allowed", body = crate::api::openapi::wire::PistonMessage),
+    ),
+    security(("master_key" = [])))]
+async fn connect_slash(state: State<AppState>, request: Request) -> Result<Response, PistonError> {
+    interactive::piston(state, request).await
 }

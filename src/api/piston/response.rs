@@ -8,7 +8,8 @@ use crate::sandbox::{signal_name, Captured, RunOutcome, StageOutcome};
 const SIGKILL: i32 = 9;
 const SIGXCPU: i32 = 24;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PistonExecuteResult)]
 pub struct ExecuteResponse {
     pub language: String,
     pub version: String,
@@ -19,7 +20,8 @@ pub struct ExecuteResponse {
 }
 
 /// One stage as Piston reports it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PistonStageResult)]
 pub struct StageResult {
     pub stdout: String,
     pub stderr: String,

@@ -18,7 +18,8 @@ use crate::api::state::AppState;
 use crate::languages::Language;
 use crate::sandbox::InstalledImage;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PistonRuntime)]
 pub struct Runtime {
     pub language: String,
     pub version: String,
@@ -100,6 +101,9 @@ pub fn find<'a>(runtimes: &'a [Installed], name: &str, wanted: &str) -> Option<&
     candidates.into_iter().find(|r| &r.version == version)
 }
 
+/// The runtimes installed here, as Piston lists them.
+#[utoipa::path(get, path = "/runtimes", tag = "piston", operation_id = "runtimes",
+    responses((status = 200, description = "The runtimes", body = Vec<Runtime>)), security(("master_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     request: Request,

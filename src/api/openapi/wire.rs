@@ -1,0 +1,235 @@
+//! Wire shapes for the description where the code builds a body from JSON
+//! values instead of a typed struct: the peers' requests (read leniently,
+//! field by field, as their servers do) and the answers assembled field by
+//! field (Judge0's `fields`). The typed bodies (`/run`'s answer, Piston's
+//! results and runtimes, `/ready`, `/languages`, Judge0's `config_info`)
+//! derive their schemas where they are defined.
+
+#![allow(dead_code)] // Read by the derives only: nothing constructs these.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// whipcode's refusal: the status, and why.
+#[derive(Serialize, ToSchema)]
+pub struct Detail {
+    pub detail: String,
+}
+
+/// `POST /run`'s answer: the output, then the run's figures.
+#[derive(Serialize, ToSchema)]
+pub struct RunAnswer {
+    pub stdout: String,
+    pub stderr: String,
+    #[serde(flatten)]
+    pub meta: crate::api::body::RunMeta,
+}
+
+/// `POST /tickets`' answer.
+#[derive(Serialize, ToSchema)]
+pub struct Ticket {
+    /// Offered as the WebSocket subprotocol `whipcode.ticket.<ticket>`.
+    pub ticket: String,
+    /// Always `interactive`.
+    pub scope: String,
+    /// Seconds it stays valid.
+    pub expires_in: u64,
+}
+
+/// Piston's refusal.
+#[derive(Serialize, ToSchema)]
+pub struct PistonMessage {
+    pub message: String,
+}
+
+/// One file of a Piston request.
+#[derive(Serialize, ToSchema)]
+pub struct PistonFile {
+    /// Its path in the working directory; the first file is the entry.
+    pub name: Option<String>,
+    pub content: String,
+    /// `utf8` (default), `base64` or `hex`.
+    pub encoding: Option<String>,
+}
+
+/// `POST /api/v2/execute`, as Piston takes it.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"language": "python", "version": "*", "files": [{"content": "print(input())"}], "stdin": "hello"}))]
+pub struct PistonExecute {
+    /// A runtime's language or one of its aliases.
+    pub language: String,
+    /// A semver range (`*`, `3.x`) or a version.
+    pub version: String,
+    pub files: Vec<PistonFile>,
+    pub stdin: Option<String>,
+    pub args: Option<Vec<String>>,
+    /// Milliseconds.
+    pub compile_timeout: Option<i64>,
+    pub run_timeout: Option<i64>,
+    pub compile_cpu_time: Option<i64>,
+    pub run_cpu_time: Option<i64>,
+    /// Bytes; -1: the server's.
+    pub compile_memory_limit: Option<i64>,
+    pub run_memory_limit: Option<i64>,
+}
+
+/// Judge0's refusal of its own or of whipcode's.
+#[derive(Serialize, ToSchema)]
+pub struct Judge0Message {
+    pub error: String,
+}
+
+/// Judge0's 422: each field's problems.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Judge0FieldErrors)]
+pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
+
+/// A submission as Judge0 takes it (`base64_encoded=true`: the texts in base64).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"source_code": "print(input())", "language_id": 71, "stdin": "hello", "expected_output": "hello"}))]
+pub struct Judge0Submission {
+    pub source_code: String,
+    /// A Judge0 language id (`GET /languages`).
+    pub language_id: i64,
+    pub stdin: Option<String>,
+    pub expected_output: Option<String>,
+    pub compiler_options: Option<String>,
+    pub command_line_arguments: Option<String>,
+    pub number_of_runs: Option<i64>,
+    /// Seconds.
+    pub cpu_time_limit: Option<f64>,
+    pub cpu_extra_time: Option<f64>,
+    pub wall_time_limit: Option<f64>,
+    /// KB.
+    pub memory_limit: Option<i64>,
+    pub stack_limit: Option<i64>,
+    pub max_processes_and_or_threads: Option<i64>,
+    pub enable_per_process_and_thread_time_limit: Option<bool>,
+    pub enable_per_process_and_thread_memory_limit: Option<bool>,
+    pub max_file_size: Option<i64>,
+    pub redirect_stderr_to_stdout: Option<bool>,
+    /// Must be allowed by `callbackAllow`.
+    pub callback_url: Option<String>,
+    /// A base64 zip unpacked beside the source.
+    pub additional_files: Option<String>,
+    /// Always refused when `true` (runs have no network).
+    pub enable_network: Option<bool>,
+}
+
+/// A submission's status.
+#[derive(Serialize, ToSchema)]
+pub struct Judge0Status {
+    pub id: i64,
+    pub description: String,
+}
+
+/// A language as Judge0 lists it.
+#[derive(Serialize, ToSchema)]
+pub struct Judge0Language {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A submission as Judge0 shows it: the attributes `fields` names (its
+/// default set without it). Texts are base64 with `base64_encoded=true`.
+#[derive(Serialize, ToSchema)]
+pub struct Judge0View {
+    pub token: Option<String>,
+    pub source_code: Option<String>,
+    pub language_id: Option<i64>,
+    pub stdin: Option<String>,
+    pub expected_output: Option<String>,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub compile_output: Option<String>,
+    pub message: Option<String>,
+    pub status_id: Option<i64>,
+    pub status: Option<Judge0Status>,
+    pub language: Option<Judge0Language>,
+    pub created_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Seconds, as a decimal string (`"0.012"`).
+    pub time: Option<String>,
+    pub wall_time: Option<String>,
+    /// KB.
+    pub memory: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<i64>,
+    pub number_of_runs: Option<i64>,
+    pub cpu_time_limit: Option<String>,
+    pub cpu_extra_time: Option<String>,
+    pub wall_time_limit: Option<String>,
+    pub memory_limit: Option<i64>,
+    pub stack_limit: Option<i64>,
+    pub max_processes_and_or_threads: Option<i64>,
+    pub enable_per_process_and_thread_time_limit: Option<bool>,
+    pub enable_per_process_and_thread_memory_limit: Option<bool>,
+    pub max_file_size: Option<i64>,
+    pub compiler_options: Option<String>,
+    pub command_line_arguments: Option<String>,
+    pub redirect_stderr_to_stdout: Option<bool>,
+    pub callback_url: Option<String>,
+    pub additional_files: Option<String>,
+    pub enable_network: Option<bool>,
+}
+
+/// `POST /submissions` without `wait=true`.
+#[derive(Serialize, ToSchema)]
+pub struct Judge0Token {
+    pub token: String,
+}
+
+/// `POST /submissions/batch`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"submissions": [{"source_code": "print(1)", "language_id": 71}]}))]
+pub struct Judge0Batch {
+    pub submissions: Vec<Judge0Submission>,
+}
+
+/// One answer of a batch: a token, or that submission's field errors.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Judge0BatchItem {
+    Token(Judge0Token),
+    Errors(FieldErrors),
+}
+
+/// `GET /submissions/batch`: `null` for a token not known.
+#[derive(Serialize, ToSchema)]
+pub struct Judge0BatchView {
+    pub submissions: Vec<Option<Judge0View>>,
+}
+
+/// `GET /workers`: the queue, as Judge0 shows its queues.
+#[derive(Serialize, ToSchema)]
+pub struct Judge0Worker {
+    pub queue: String,
+    pub size: i64,
+    pub available: i64,
+    pub idle: i64,
+    pub working: i64,
+    pub paused: i64,
+    pub failed: i64,
+}
+
+/// `GET /languages/{id}`.
+#[derive(Serialize, ToSchema)]
+pub struct Judge0LanguageDetail {
+    pub id: i64,
+    pub name: String,
+    pub is_archived: bool,
+    pub source_file: Option<String>,
+    pub compile_cmd: Option<String>,
+    pub run_cmd: Option<String>,
+}
+
+/// `GET /about`.
+#[derive(Serialize, ToSchema)]
+pub struct Judge0About {
+    pub version: String,
+    pub homepage: String,
+    pub source_code: String,
+    pub maintainer: String,
+}
