@@ -79,11 +79,7 @@ enum Dialect {
 /// An interactive run over a WebSocket (Piston's messages); the key, or a
 /// ticket as the subprotocol `whipcode.ticket.<ticket>`.
 #[utoipa::path(get, path = "/connect", tag = "piston", operation_id = "connect",
-    responses(
-        (status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 400, description = "Not a WebSocket upgrade request", body = crate::api::openapi::wire::PistonMessage),
-        (status = 403, description = "A browser's request carrying the key, or an origin not allowed", body = crate::api::openapi::wire::PistonMessage),
-    ),
+    responses(crate::api::openapi::wire::PistonUpgrade),
     security(("master_key" = [])))]
 pub async fn piston(
     State(state): State<AppState>,
@@ -95,11 +91,7 @@ pub async fn piston(
 /// `GET /connect`: refusals in whipcode's shape.
 /// An interactive run over a WebSocket (whipcode's messages).
 #[utoipa::path(get, path = "/connect", tag = "whipcode", operation_id = "connect",
-    responses(
-        (status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 400, description = "Not a WebSocket upgrade request", body = crate::api::openapi::wire::Detail),
-        (status = 403, description = "A browser's request carrying the key, or an origin not allowed", body = crate::api::openapi::wire::Detail),
-    ),
+    responses(crate::api::openapi::wire::WhipcodeUpgrade),
     security(("master_key" = [])))]
 pub async fn whipcode(
     State(state): State<AppState>,

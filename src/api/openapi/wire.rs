@@ -233,3 +233,32 @@ pub struct Judge0About {
     pub source_code: String,
     pub maintainer: String,
 }
+
+/// The answers of a WebSocket upgrade (`/connect`) with refusals in
+/// Piston's shape: one list for `/api/v2/connect` and `/api/v2/connect/`.
+#[derive(utoipa::IntoResponses)]
+pub enum PistonUpgrade {
+    /// Switching to the WebSocket protocol
+    #[response(status = 101)]
+    Switching,
+    /// Not a WebSocket upgrade request
+    #[response(status = 400)]
+    NotAnUpgrade(PistonMessage),
+    /// A browser's request carrying the key, or an origin not allowed
+    #[response(status = 403)]
+    Forbidden(PistonMessage),
+}
+
+/// The answers of whipcode's `GET /connect`, refusals in its own shape.
+#[derive(utoipa::IntoResponses)]
+pub enum WhipcodeUpgrade {
+    /// Switching to the WebSocket protocol
+    #[response(status = 101)]
+    Switching,
+    /// Not a WebSocket upgrade request
+    #[response(status = 400)]
+    NotAnUpgrade(Detail),
+    /// A browser's request carrying the key, or an origin not allowed
+    #[response(status = 403)]
+    Forbidden(Detail),
+}

@@ -66,11 +66,7 @@ async fn execute_slash(state: State<AppState>, request: Request) -> Result<Respo
 
 /// `connect/`, as some clients call it.
 #[utoipa::path(get, path = "/connect/", tag = "piston",
-    responses(
-        (status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 400, description = "Not a WebSocket upgrade request", body = crate::api::openapi::wire::PistonMessage),
-        (status = 403, description = "A browser's request carrying the key, or an origin not allowed", body = crate::api::openapi::wire::PistonMessage),
-    ),
+    responses(crate::api::openapi::wire::PistonUpgrade),
     security(("master_key" = [])))]
 async fn connect_slash(state: State<AppState>, request: Request) -> Result<Response, PistonError> {
     interactive::piston(state, request).await
