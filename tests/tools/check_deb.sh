@@ -3,7 +3,9 @@
 # this machine) and checks what an operator gets: the binaries run, the unit
 # verifies, the files have their modes, the key printed once is the key in
 # the key file, a reinstall keeps it, and a purge removes what the package
-# made. Usage: check_deb.sh PACKAGE.deb   (as root; debootstrap and readelf installed)
+# made. Usage: check_deb.sh PACKAGE.deb   (as root; debootstrap and readelf
+# installed). WHIPCODE_DEB_SUITE (bookworm) and WHIPCODE_DEB_MIRROR
+# (http://deb.debian.org/debian) choose the chroot's Debian.
 set -euo pipefail
 
 pkg=$(realpath "$1")
@@ -21,8 +23,13 @@ in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC
 cleanup() {
     local status=$?
     set +e
+    if [ "$status" != 0 ] && [ -s "$log" ]; then
+        echo "--- the last lines of the chroot's log ---" >&2
+        tail -n 50 "$log" >&2
+    fi
     findmnt -rn -o TARGET | grep "^$root/" | sort -r | xargs -r -n1 umount -l
-    rm -rf "$root" "$log"
+    rm -rf --one-file-system "$root"
+    rm -f "$log" "$root.install"
     exit "$status"
 }
 trap cleanup EXIT
@@ -41,7 +48,8 @@ cp "$pkg" "$root/tmp/whipcode.deb"
 
 say "installing $(basename "$pkg") with apt (its dependencies from $mirror)"
 in_root apt-get update -qq >>"$log" 2>&1
-if ! in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+# A WHIPCODE_MASTER_KEY left in the installing shell must not become the key.
+if ! in_root env DEBIAN_FRONTEND=noninteractive WHIPCODE_MASTER_KEY=from-the-shell apt-get install -y -q --no-install-recommends \
     /tmp/whipcode.deb >"$root.install" 2>&1; then
     cat "$root.install" >&2
     rm -f "$root.install"
@@ -57,8 +65,8 @@ if [ "$reported" = "whipcode ${version%-*}" ]; then ok "whipcode --version: $rep
 
 # The runner is linked statically (it runs inside every image, whatever libc
 # the image has), and it runs: given no job, it says so.
-if [ -x "$root/usr/bin/whipcode-runner" ] && ! readelf -l "$root/usr/bin/whipcode-runner" | grep -q INTERP \
-    && in_root /usr/bin/whipcode-runner </dev/null 2>&1 | grep -q 'bad job'; then
+if [ -x "$root/usr/bin/whipcode-runner" ] && headers=$(readelf -lW "$root/usr/bin/whipcode-runner") \
+    && ! grep -q INTERP <<<"$headers" && in_root /usr/bin/whipcode-runner </dev/null 2>&1 | grep -q 'bad job'; then
     ok "whipcode-runner is static and runs"
 else
     fail "whipcode-runner is missing, dynamically linked or does not run"
@@ -81,7 +89,8 @@ expect_mode /etc/whipcode/.masterkey "600 root:root"
 
 # The unit verifies, and the binary it starts is the one installed.
 if [ -n "$unit" ]; then
-    if out=$(in_root systemd-analyze verify "$unit" 2>&1); then
+    # It exits 0 on unknown keys and bad values too: any word on the unit fails.
+    if out=$(in_root systemd-analyze verify "$unit" 2>&1) && ! grep -q 'whipcode' <<<"$out"; then
         ok "systemd-analyze verify $unit"
     else
         fail "systemd-analyze verify $unit: $out"
@@ -106,7 +115,7 @@ if [ "$(grep -c . <<<"$printed")" != 1 ]; then
     fail "the post-install step printed $(grep -c . <<<"$printed") keys, want 1"
 else
     salt=$(sed -n 2p "$root/etc/whipcode/.masterkey")
-    in_root env WHIPCODE_MASTER_KEY="$printed" whipcode --gen-key -k /tmp/check.key --salt "$salt" 2>/dev/null
+    in_root env WHIPCODE_MASTER_KEY="$printed" whipcode --gen-key -k /tmp/check.key --salt "$salt"
     if [ "$(sed -n 1p "$root/tmp/check.key")" = "$(sed -n 1p "$root/etc/whipcode/.masterkey")" ]; then
         ok "the printed key is the key in /etc/whipcode/.masterkey"
     else
@@ -115,30 +124,54 @@ else
 fi
 if grep -qF -- '--build-images' <<<"$install_out"; then ok "the post-install step says how to build the images"; else fail "the post-install step does not mention --build-images"; fi
 
-# The packaged config names the key by an absolute path: whipcode started from
-# anywhere with it finds /etc/whipcode/.masterkey (here: refuses to replace it).
-out=$(cd / && in_root whipcode --config /etc/whipcode/config.toml --gen-key 2>&1 </dev/null || true)
+# The packaged config names the key by an absolute path: whipcode started in
+# / (where chroot starts it) with it finds /etc/whipcode/.masterkey (here:
+# refuses to replace it).
+out=$(in_root whipcode --config /etc/whipcode/config.toml --gen-key 2>&1 </dev/null || true)
 if grep -qF '/etc/whipcode/.masterkey' <<<"$out"; then ok "the packaged config's key is /etc/whipcode/.masterkey"; else fail "the packaged config's key is not /etc/whipcode/.masterkey: $out"; fi
 
-# Podman's id range for per-container user namespaces was added.
-if grep -q '^containers:' "$root/etc/subuid" && grep -q '^containers:' "$root/etc/subgid"; then ok "containers id range in /etc/subuid and /etc/subgid"; else fail "no containers id range in /etc/subuid or /etc/subgid"; fi
+# Podman's id range for per-container user namespaces was added, once.
+ranges() { { grep -c '^containers:' "$root/etc/subuid" "$root/etc/subgid" || true; } | cut -d: -f2 | tr '\n' ' '; }
+if [ "$(ranges)" = "1 1 " ]; then ok "one containers id range in /etc/subuid and /etc/subgid"; else fail "containers id ranges in /etc/subuid, /etc/subgid: $(ranges), want 1 1"; fi
 
-# A reinstall keeps the key and prints none.
+# A reinstall keeps the key (and prints none), the administrator's edit of
+# the config and the id ranges as they were.
+echo '# an edit of the administrator' >>"$root/etc/whipcode/config.toml"
 before=$(sha256sum <"$root/etc/whipcode/.masterkey")
-again=$(in_root dpkg -i /tmp/whipcode.deb 2>&1)
+if ! again=$(in_root dpkg -i /tmp/whipcode.deb 2>&1); then
+    echo "$again" >&2
+    exit 1
+fi
 if [ "$(sha256sum <"$root/etc/whipcode/.masterkey")" = "$before" ] && ! grep -qxE '[0-9a-f]{64}' <<<"$again"; then
     ok "a reinstall keeps the key and prints none"
 else
     fail "a reinstall replaced or printed the key"
 fi
+if grep -qx '# an edit of the administrator' "$root/etc/whipcode/config.toml" && [ ! -e "$root/etc/whipcode/config.toml.dpkg-dist" ]; then
+    ok "a reinstall keeps an edited config"
+else
+    fail "a reinstall replaced the edited config"
+fi
+[ "$(ranges)" = "1 1 " ] || fail "after a reinstall the containers id ranges are $(ranges), want 1 1"
 
-# A purge removes the binaries, the configuration, the key and the id range.
+# A remove keeps the configuration and the key; a purge then removes the
+# binaries, the configuration, the key and the id ranges, and nothing else
+# of /etc/subuid and /etc/subgid.
+echo 'someone:100000:65536' | tee -a "$root/etc/subuid" >>"$root/etc/subgid"
+in_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q whipcode >>"$log" 2>&1
+if [ ! -e "$root/usr/bin/whipcode" ] && [ -f "$root/etc/whipcode/.masterkey" ] && [ -f "$root/etc/whipcode/config.toml" ]; then
+    ok "a remove takes the binaries and keeps the configuration and the key"
+else
+    fail "a remove did not take the binaries or did not keep the configuration and the key"
+fi
 in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q whipcode >>"$log" 2>&1
 left=()
 for path in /usr/bin/whipcode /usr/bin/whipcode-runner /etc/whipcode /var/lib/whipcode "$unit"; do
     [ ! -e "$root$path" ] || left+=("$path")
 done
-grep -q '^containers:' "$root/etc/subuid" && left+=("the containers range in /etc/subuid")
+[ "$(ranges)" = "0 0 " ] || left+=("containers ranges: $(ranges)")
+grep -qx 'someone:100000:65536' "$root/etc/subuid" && grep -qx 'someone:100000:65536' "$root/etc/subgid" \
+    || left+=("(not left: another entry of /etc/subuid or /etc/subgid was removed)")
 if [ ${#left[@]} -eq 0 ]; then ok "a purge removes what the package made"; else fail "left after a purge: ${left[*]}"; fi
 
 if [ "$failures" -gt 0 ]; then
