@@ -16,7 +16,7 @@ use axum::Json;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi as _};
+use utoipa::{Modify, OpenApi as _, ToSchema};
 
 use super::state::AppState;
 
@@ -37,6 +37,13 @@ pub const AUTH_TOKEN: &str = "auth_token";
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     modifiers(&Security),
+    // The refusals' bodies, which `add_refusals` refers to by name.
+    components(schemas(
+        wire::Detail,
+        wire::PistonMessage,
+        wire::Judge0Message,
+        wire::FieldErrors
+    )),
     tags(
         (name = "whipcode", description = "whipcode's own API"),
         (name = "piston", description = "Piston's API v2, for its clients unchanged"),
@@ -82,12 +89,12 @@ impl Dialect {
         }
     }
 
-    /// The schema of its refusals' bodies.
-    fn error_schema(self) -> &'static str {
+    /// The schema of its refusals' bodies (registered in [`Base`]).
+    fn error_schema(self) -> std::borrow::Cow<'static, str> {
         match self {
-            Dialect::Whipcode => "Detail",
-            Dialect::Piston => "PistonMessage",
-            Dialect::Judge0 => "Judge0Message",
+            Dialect::Whipcode => <wire::Detail as ToSchema>::name(),
+            Dialect::Piston => <wire::PistonMessage as ToSchema>::name(),
+            Dialect::Judge0 => <wire::Judge0Message as ToSchema>::name(),
         }
     }
 }
@@ -157,25 +164,25 @@ fn add_refusals(doc: &mut OpenApi) {
             let keyed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             if keyed {
                 for (status, why) in KEYED {
-                    add(status, why, dialect.error_schema());
+                    add(status, why, &dialect.error_schema());
                 }
             }
             if operation.request_body.is_some() {
                 for (status, why) in WITH_BODY {
-                    add(status, why, dialect.error_schema());
+                    add(status, why, &dialect.error_schema());
                 }
             }
             if dialect == Dialect::Judge0 {
                 add(
                     400,
                     "The query string or `fields` is not valid",
-                    dialect.error_schema(),
+                    &dialect.error_schema(),
                 );
                 if operation.request_body.is_some() {
                     add(
                         422,
                         "Field errors, as Judge0 words them",
-                        "Judge0FieldErrors",
+                        &<wire::FieldErrors as ToSchema>::name(),
                     );
                 }
             }
