@@ -3,12 +3,15 @@
 # this machine) and checks what an operator gets: the binaries run, the unit
 # verifies, the files have their modes, the key printed once is the key in
 # the key file, a reinstall keeps it, and a purge removes what the package
-# made. Usage: check_deb.sh PACKAGE.deb   (as root; debootstrap and readelf
-# installed). WHIPCODE_DEB_SUITE (bookworm) and WHIPCODE_DEB_MIRROR
+# made; with a second package (a later version), that an upgrade onto it
+# keeps the key, the config's edits and the administrator's modes and prints
+# nothing to do. Usage: check_deb.sh PACKAGE.deb [LATER.deb]   (as root;
+# debootstrap and readelf installed). WHIPCODE_DEB_SUITE (bookworm) and WHIPCODE_DEB_MIRROR
 # (http://deb.debian.org/debian) choose the chroot's Debian.
 set -euo pipefail
 
 pkg=$(realpath "$1")
+later=${2:+$(realpath "$2")}
 suite=${WHIPCODE_DEB_SUITE:-bookworm}
 mirror=${WHIPCODE_DEB_MIRROR:-http://deb.debian.org/debian}
 root=$(mktemp -d /var/tmp/whipcode-deb.XXXXXX)
@@ -45,6 +48,7 @@ printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 0755 "$root/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp "$pkg" "$root/tmp/whipcode.deb"
+[ -z "$later" ] || cp "$later" "$root/tmp/whipcode-later.deb"
 
 say "installing $(basename "$pkg") with apt (its dependencies from $mirror)"
 in_root apt-get update -qq >>"$log" 2>&1
@@ -153,6 +157,32 @@ else
     fail "a reinstall replaced the edited config"
 fi
 [ "$(ranges)" = "1 1 " ] || fail "after a reinstall the containers id ranges are $(ranges), want 1 1"
+
+# An upgrade to a later version keeps the key, the edit and a mode the
+# administrator chose, and prints no key and no first-install steps.
+if [ -n "$later" ]; then
+    chmod 0700 "$root/etc/whipcode"
+    if ! upgrade=$(in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        /tmp/whipcode-later.deb 2>&1); then
+        echo "$upgrade" >&2
+        exit 1
+    fi
+    now=$(in_root dpkg-query --showformat='${Version}' --show whipcode)
+    if [ "$now" = "$(dpkg-deb -f "$later" Version)" ] && [ "$now" != "$version" ]; then ok "upgraded $version -> $now"; else fail "the upgrade left version $now"; fi
+    if [ "$(sha256sum <"$root/etc/whipcode/.masterkey")" = "$before" ] \
+        && grep -qx '# an edit of the administrator' "$root/etc/whipcode/config.toml" \
+        && [ "$(stat -c %a "$root/etc/whipcode")" = 700 ]; then
+        ok "an upgrade keeps the key, the edited config and the directory's mode"
+    else
+        fail "an upgrade changed the key, the edited config or the directory's mode"
+    fi
+    if ! grep -qxE '[0-9a-f]{64}' <<<"$upgrade" && ! grep -qF -- '--build-images' <<<"$upgrade"; then
+        ok "an upgrade prints no key and no first-install steps"
+    else
+        fail "an upgrade printed a key or the first-install steps"
+    fi
+    [ "$(ranges)" = "1 1 " ] || fail "after an upgrade the containers id ranges are $(ranges), want 1 1"
+fi
 
 # A remove keeps the configuration and the key; a purge then removes the
 # binaries, the configuration, the key and the id ranges, and nothing else
