@@ -60,7 +60,10 @@ def main():
                               "--mode", "all", "--phases", "examples,coverage,fuzzing",
                               "--max-examples", str(args.max_examples), "--seed", "1",
                               "--request-timeout", "30", "--workers", "1", "--generation-database", "none",
-                              "--report", "junit", "--report-dir", os.path.join(tmp, "report")])
+                              "--report", "junit", "--report-dir", os.path.join(tmp, "report")],
+                             # schemathesis keeps a cache (.schemathesis/) in its working directory:
+                             # in the run's own temporary one, so no run sees another's.
+                             cwd=tmp)
         print(f"schemathesis took {time.monotonic() - started:.0f} s (exit {run.returncode})")
         if run.returncode != 0:
             sys.exit(f"schemathesis failed; the server's log is in {tmp}/server.log")
