@@ -22,6 +22,12 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 ok() { echo "ok: $*" >&2; }
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"; }
+# apt in the chroot, with a WHIPCODE_MASTER_KEY left in its environment as an
+# operator's shell may have it: the package must never take the key from it.
+apt_in_root() {
+    in_root env DEBIAN_FRONTEND=noninteractive WHIPCODE_MASTER_KEY=from-the-shell \
+        apt-get -y -q --no-install-recommends "$@"
+}
 
 cleanup() {
     local status=$?
@@ -52,9 +58,7 @@ cp "$pkg" "$root/tmp/whipcode.deb"
 
 say "installing $(basename "$pkg") with apt (its dependencies from $mirror)"
 in_root apt-get update -qq >>"$log" 2>&1
-# A WHIPCODE_MASTER_KEY left in the installing shell must not become the key.
-if ! in_root env DEBIAN_FRONTEND=noninteractive WHIPCODE_MASTER_KEY=from-the-shell apt-get install -y -q --no-install-recommends \
-    /tmp/whipcode.deb >"$root.install" 2>&1; then
+if ! apt_in_root install /tmp/whipcode.deb >"$root.install" 2>&1; then
     cat "$root.install" >&2
     rm -f "$root.install"
     exit 1
@@ -162,8 +166,7 @@ fi
 # administrator chose, and prints no key and no first-install steps.
 if [ -n "$later" ]; then
     chmod 0700 "$root/etc/whipcode"
-    if ! upgrade=$(in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        /tmp/whipcode-later.deb 2>&1); then
+    if ! upgrade=$(apt_in_root install /tmp/whipcode-later.deb 2>&1); then
         echo "$upgrade" >&2
         exit 1
     fi
@@ -188,13 +191,13 @@ fi
 # binaries, the configuration, the key and the id ranges, and nothing else
 # of /etc/subuid and /etc/subgid.
 echo 'someone:100000:65536' | tee -a "$root/etc/subuid" >>"$root/etc/subgid"
-in_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q whipcode >>"$log" 2>&1
+apt_in_root remove whipcode >>"$log" 2>&1
 if [ ! -e "$root/usr/bin/whipcode" ] && [ -f "$root/etc/whipcode/.masterkey" ] && [ -f "$root/etc/whipcode/config.toml" ]; then
     ok "a remove takes the binaries and keeps the configuration and the key"
 else
     fail "a remove did not take the binaries or did not keep the configuration and the key"
 fi
-in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q whipcode >>"$log" 2>&1
+apt_in_root purge whipcode >>"$log" 2>&1
 left=()
 for path in /usr/bin/whipcode /usr/bin/whipcode-runner /etc/whipcode /var/lib/whipcode "$unit"; do
     [ ! -e "$root$path" ] || left+=("$path")
