@@ -15,6 +15,12 @@
 //!   queue, and another client's first check waits behind at most one hash
 //!   per flooding client (a flood from [`HASH_QUEUE`] or more distinct
 //!   clients can still fill the queue: a gateway's job);
+//! - when [`HASH_QUEUE`] distinct keys are already waiting, a client whose
+//!   check never failed waits for a place (in arrival order, at most
+//!   [`PLACE_WAIT`], with at most [`MAX_WAITING`] waiting), while a client
+//!   with a failed check is told the service is busy: a flood of wrong keys
+//!   from many addresses cannot keep a new right key out, since each
+//!   flooding address fails once and then waits no more;
 //! - argon2 runs on one thread of its own, one key at a time in arrival
 //!   order, with at most [`HASH_QUEUE`] distinct keys waiting. (One thread,
 //!   not the blocking pool: each run needs 4 MiB, and spread over many
@@ -35,8 +41,15 @@ use subtle::ConstantTimeEq;
 use crate::buckets::{client_key, Decision, RateLimiter};
 use crate::config::RateLimit;
 
-/// Distinct keys allowed to wait for an argon2 run; more are refused as busy.
+/// Distinct keys allowed to wait for an argon2 run; past it, a client with a
+/// failed check is refused as busy and one without waits for a place.
 const HASH_QUEUE: usize = 16;
+/// How long a client without a failed check waits for a place.
+const PLACE_WAIT: Duration = Duration::from_secs(5);
+/// Requests waiting for a place at once; more are refused as busy.
+const MAX_WAITING: usize = 256;
+/// Clients whose check failed, remembered (most recent).
+const FAILED_CLIENTS: usize = 65536;
 /// Longer keys are refused without hashing.
 const MAX_KEY_LEN: usize = 1024;
 /// Argon2 checks one client may start: a burst, then one per interval.
@@ -112,6 +125,15 @@ struct Inflight {
     outcome: tokio::sync::watch::Receiver<Option<Verdict>>,
 }
 
+/// Checks under way, and the clients waiting for a place.
+#[derive(Debug, Default)]
+struct Checks {
+    /// By SHA-256 of the key; at most [`HASH_QUEUE`].
+    inflight: HashMap<[u8; 32], Inflight>,
+    /// Clients waiting for a place (one at a time each).
+    waiting: std::collections::HashSet<IpAddr>,
+}
+
 #[derive(Debug)]
 pub struct MasterKey {
     /// SHA-256 of the last key that passed argon2.
@@ -120,8 +142,12 @@ pub struct MasterKey {
     refused: Mutex<lru::LruCache<[u8; 32], ()>>,
     /// Keys for the hashing thread, each with where to say whether it matched.
     hasher: std::sync::mpsc::Sender<HashJob>,
-    /// Checks under way, by SHA-256 of the key; at most [`HASH_QUEUE`].
-    inflight: Mutex<HashMap<[u8; 32], Inflight>>,
+    /// Checks under way and the clients waiting for a place.
+    checks: Mutex<Checks>,
+    /// Places in the hashing queue, handed out in arrival order.
+    places: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Clients whose key check failed.
+    failed: Mutex<lru::LruCache<IpAddr, ()>>,
     /// Each client's budget of argon2 checks.
     budget: RateLimiter,
     /// The secret interactive tickets are signed with, derived from the key
@@ -179,7 +205,11 @@ impl MasterKey {
             refused: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(REFUSED_MEMORY).unwrap_or(NonZeroUsize::MIN),
             )),
-            inflight: Mutex::new(HashMap::new()),
+            checks: Mutex::default(),
+            places: std::sync::Arc::new(tokio::sync::Semaphore::new(HASH_QUEUE)),
+            failed: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(FAILED_CLIENTS).unwrap_or(NonZeroUsize::MIN),
+            )),
             budget: RateLimiter::new(CHECK_BUDGET),
         })
     }
@@ -200,42 +230,9 @@ impl MasterKey {
             return Verdict::Invalid;
         }
         let client = client_key(client);
-        let mut outcome = {
-            let Ok(mut inflight) = self.inflight.lock() else {
-                return Verdict::Busy;
-            };
-            if let Some(check) = inflight.get(&digest) {
-                check.outcome.clone()
-            } else {
-                if inflight.values().any(|check| check.client == client) {
-                    // One distinct key per client at a time: a flood waits on itself.
-                    return Verdict::Throttled {
-                        retry_after: Duration::from_secs(1),
-                    };
-                }
-                // A full queue costs the client none of its budget.
-                if inflight.len() >= HASH_QUEUE {
-                    return Verdict::Busy;
-                }
-                if let Decision::Deny { retry_after } = self.budget.check(client, Instant::now()) {
-                    return Verdict::Throttled { retry_after };
-                }
-                let (tell, outcome) = tokio::sync::watch::channel(None);
-                inflight.insert(
-                    digest,
-                    Inflight {
-                        client,
-                        outcome: outcome.clone(),
-                    },
-                );
-                // Its own task: the check finishes even if this request goes away.
-                tokio::spawn(std::sync::Arc::clone(self).check(
-                    presented.as_bytes().to_vec(),
-                    digest,
-                    tell,
-                ));
-                outcome
-            }
+        let mut outcome = match self.start(presented, digest, client).await {
+            Ok(outcome) => outcome,
+            Err(verdict) => return verdict,
         };
         let verdict = match outcome.wait_for(Option::is_some).await {
             Ok(verdict) => verdict.unwrap_or(Verdict::Busy),
@@ -244,9 +241,85 @@ impl MasterKey {
         verdict
     }
 
+    /// Joins the check of `digest` under way, or starts one for `client`
+    /// once it has a place; the verdict's receiver, or the refusal.
+    async fn start(
+        self: &std::sync::Arc<Self>,
+        presented: &str,
+        digest: [u8; 32],
+        client: IpAddr,
+    ) -> Result<tokio::sync::watch::Receiver<Option<Verdict>>, Verdict> {
+        let place = {
+            let mut checks = self.checks.lock().map_err(|_| Verdict::Busy)?;
+            if let Some(check) = checks.inflight.get(&digest) {
+                return Ok(check.outcome.clone());
+            }
+            let busy_client = checks.waiting.contains(&client)
+                || checks.inflight.values().any(|check| check.client == client);
+            if busy_client {
+                // One distinct key per client at a time: a flood waits on itself.
+                return Err(Verdict::Throttled {
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+            match std::sync::Arc::clone(&self.places).try_acquire_owned() {
+                Ok(place) => Some(place),
+                // A full queue costs the client none of its budget.
+                Err(_) if self.has_failed(client) || checks.waiting.len() >= MAX_WAITING => {
+                    return Err(Verdict::Busy)
+                }
+                Err(_) => {
+                    checks.waiting.insert(client);
+                    None
+                }
+            }
+        };
+        let place = match place {
+            Some(place) => place,
+            None => {
+                let waited = tokio::time::timeout(
+                    PLACE_WAIT,
+                    std::sync::Arc::clone(&self.places).acquire_owned(),
+                )
+                .await;
+                if let Ok(mut checks) = self.checks.lock() {
+                    checks.waiting.remove(&client);
+                }
+                match waited {
+                    Ok(Ok(place)) => place,
+                    _ => return Err(Verdict::Busy),
+                }
+            }
+        };
+        if let Decision::Deny { retry_after } = self.budget.check(client, Instant::now()) {
+            return Err(Verdict::Throttled { retry_after });
+        }
+        let mut checks = self.checks.lock().map_err(|_| Verdict::Busy)?;
+        // Started by another request meanwhile: join it (the place goes back).
+        if let Some(check) = checks.inflight.get(&digest) {
+            return Ok(check.outcome.clone());
+        }
+        let (tell, outcome) = tokio::sync::watch::channel(None);
+        checks.inflight.insert(
+            digest,
+            Inflight {
+                client,
+                outcome: outcome.clone(),
+            },
+        );
+        // Its own task: the check finishes even if this request goes away.
+        tokio::spawn(std::sync::Arc::clone(self).check(
+            presented.as_bytes().to_vec(),
+            digest,
+            tell,
+            place,
+        ));
+        Ok(outcome)
+    }
+
     /// Distinct keys being checked or waiting for argon2 right now.
     pub fn checks_in_flight(&self) -> usize {
-        self.inflight.lock().map_or(0, |inflight| inflight.len())
+        self.checks.lock().map_or(0, |checks| checks.inflight.len())
     }
 
     /// One argon2 run for `key` on the hashing thread, told to every waiter.
@@ -255,6 +328,7 @@ impl MasterKey {
         key: Vec<u8>,
         digest: [u8; 32],
         tell: tokio::sync::watch::Sender<Option<Verdict>>,
+        place: tokio::sync::OwnedSemaphorePermit,
     ) {
         let (answer, matched) = tokio::sync::oneshot::channel();
         let matched = match self.hasher.send((key, answer)) {
@@ -278,10 +352,23 @@ impl MasterKey {
                 }
             }
         };
-        if let Ok(mut inflight) = self.inflight.lock() {
-            inflight.remove(&digest);
+        if let Ok(mut checks) = self.checks.lock() {
+            if let Some(check) = checks.inflight.remove(&digest) {
+                if verdict == Verdict::Invalid {
+                    if let Ok(mut failed) = self.failed.lock() {
+                        failed.put(check.client, ());
+                    }
+                }
+            }
         }
+        drop(place);
         let _ = tell.send(Some(verdict));
+    }
+
+    fn has_failed(&self, client: IpAddr) -> bool {
+        self.failed
+            .lock()
+            .map_or(true, |mut failed| failed.get(&client).is_some())
     }
 
     fn was_refused(&self, digest: &[u8; 32]) -> bool {
@@ -356,7 +443,7 @@ mod tests {
         let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
         assert_eq!(key.verify("", A).await, Verdict::Invalid);
         assert_eq!(key.verify(&"k".repeat(5000), A).await, Verdict::Invalid);
-        assert!(key.inflight.lock().unwrap().is_empty());
+        assert_eq!(key.checks_in_flight(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,15 +460,16 @@ mod tests {
             .collect();
         // The remembered key skips argon2 entirely, so it answers while the flood queues.
         assert_eq!(key.verify(FIXTURE_KEY, A).await, Verdict::Valid);
-        let mut busy = 0;
-        for task in flood {
-            match task.await.unwrap() {
-                Verdict::Busy => busy += 1,
-                Verdict::Invalid | Verdict::Throttled { .. } => {}
-                Verdict::Valid => panic!("a wrong key passed"),
-            }
+        let mut most = 0;
+        while !flood.iter().all(|task| task.is_finished()) {
+            most = most.max(key.checks_in_flight());
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        assert!(busy > 0, "the hashing queue is bounded");
+        assert!(most <= HASH_QUEUE, "{most} keys hashed or queued at once");
+        for task in flood {
+            let verdict = task.await.unwrap();
+            assert_ne!(verdict, Verdict::Valid, "a wrong key passed");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,6 +523,43 @@ mod tests {
         assert!(throttled > 0);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_right_key_is_served_during_a_many_address_wrong_key_flood() {
+        // Freshly loaded: the right key is not remembered yet and needs argon2.
+        let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // 48 senders at once, each from four addresses of its own in turn,
+        // every key new: far more distinct clients than places in the queue.
+        let flood: Vec<_> = (0..48u8)
+            .map(|sender| {
+                let (key, stop) = (Arc::clone(&key), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let mut i = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        i += 1;
+                        let from =
+                            IpAddr::V4(std::net::Ipv4Addr::new(127, 0, sender, (i % 4) as u8 + 1));
+                        key.verify(&format!("wrong-{sender}-{i}"), from).await;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        while key.checks_in_flight() < HASH_QUEUE {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The queue is full; a new client with the right key still gets in.
+        let verdicts = [
+            key.verify(FIXTURE_KEY, B).await,
+            key.verify(FIXTURE_KEY, A).await,
+        ];
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for sender in flood {
+            sender.await.unwrap();
+        }
+        assert_eq!(verdicts, [Verdict::Valid, Verdict::Valid]);
+    }
+
     #[tokio::test]
     async fn a_repeated_wrong_key_is_refused_without_hashing_again() {
         let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
@@ -457,6 +582,6 @@ mod tests {
         for task in burst {
             assert_eq!(task.await.unwrap(), Verdict::Valid);
         }
-        assert!(key.inflight.lock().unwrap().is_empty());
+        assert_eq!(key.checks_in_flight(), 0);
     }
 }

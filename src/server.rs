@@ -164,6 +164,10 @@ async fn serve_api(
         ),
         None => None,
     };
+    // The service's own addresses: never a callback's target.
+    let own: Vec<std::net::SocketAddr> = std::iter::once(local)
+        .chain(metrics_listener.as_ref().and_then(|l| l.local_addr().ok()))
+        .collect();
     let instance = settings
         .instance
         .clone()
@@ -184,7 +188,7 @@ async fn serve_api(
                     keep: settings.judge0_keep,
                 },
             },
-            api::judge0::callback::Callbacks::new(settings.callback_allow.clone()),
+            api::judge0::callback::Callbacks::new(settings.callback_allow.clone(), own.clone()),
         )
     });
     let metrics_server = metrics_listener.map(|listener| {

@@ -9,10 +9,8 @@
 
 mod common;
 
-use std::io::Write as _;
-
 use base64::Engine as _;
-use common::judge0::status_of;
+use common::judge0::{status_of, zip};
 use common::{Service, KEY};
 use serde_json::{json, Value};
 
@@ -299,17 +297,6 @@ async fn base64_fields_and_arguments_are_judge0s() {
         "{answer}"
     );
     svc.stop_and_check_clean();
-}
-
-/// A zip archive of `entries`.
-fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, content) in entries {
-        out.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        out.write_all(content).unwrap();
-    }
-    out.finish().unwrap().into_inner()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -319,14 +319,20 @@ async fn the_program_has_no_capabilities() {
     let Some(_podman) = common::podman_test() else {
         return;
     };
+    // The runner holds a few (root of the run's user namespace); the step
+    // it starts holds none, cannot regain one (bounding set empty, no new
+    // privileges) and is nobody.
     let out = python_stdout(
-        "status = open('/proc/self/status').read()\n\
-         print(*[l.split()[1] for l in status.splitlines() if l.startswith(('CapEff', 'CapPrm', 'CapBnd'))])",
+        "import os\nstatus = open('/proc/self/status').read()\n\
+         print(*[l.split()[1] for l in status.splitlines() if l.startswith(('CapEff', 'CapPrm', 'CapBnd', 'CapAmb', 'NoNewPrivs'))])\n\
+         print(os.getresuid(), os.getresgid(), os.getgroups())",
     )
     .await;
     assert_eq!(
-        out, "0000000000000000 0000000000000000 0000000000000000\n",
-        "capabilities left (effective, permitted, bounding)"
+        out,
+        "0000000000000000 0000000000000000 0000000000000000 0000000000000000 1\n\
+         (65534, 65534, 65534) (65534, 65534, 65534) []\n",
+        "capabilities left (effective, permitted, bounding, ambient), no_new_privs, ids"
     );
 }
 

@@ -17,15 +17,27 @@
 //! it runs, the end of that stdin, and signals to deliver to the running
 //! step. Output frames go out as the program writes them, in both modes.
 //!
-//! The runner runs as the same user as the untrusted program, so everything it
-//! reports can be forged by that program. The server treats events as the
-//! program's own output: it applies its byte caps and deadlines from outside and
-//! never lets an event drive a decision about limits or cleanup.
+//! The runner is root of the container's user namespace with a few
+//! capabilities; every step runs as [`PROGRAM_ID`] with none, so no program
+//! can change the runner's limits, priority or life. Still, the server treats
+//! events as the program's own output (the runner forwards what the program
+//! writes): it applies its byte caps and deadlines from outside and never lets
+//! an event drive a decision about limits or cleanup.
 
 use std::io::{self, Read, Write};
 
+mod tree;
+pub use tree::{Conflict, FileTree};
+
 /// Bumped on any incompatible change; the runner refuses a job of another version.
 pub const PROTOCOL_VERSION: u32 = 4;
+
+/// The user and group every step runs as: `nobody`, with no supplementary
+/// groups and no capabilities. The runner itself is root of the container's
+/// user namespace (never the host's with the default per-run namespace), so a
+/// program, a different user, cannot signal it, change its limits
+/// (`prlimit`), priority or affinity, or read its memory.
+pub const PROGRAM_ID: u32 = 65534;
 
 /// The largest payload either side accepts in one frame.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -76,10 +88,14 @@ pub struct JobFile {
 /// The longest file path a job may name.
 pub const MAX_PATH: usize = 1024;
 
+/// The longest name of one path component (Linux's NAME_MAX).
+pub const MAX_COMPONENT: usize = 255;
+
 /// `name` as a path inside the working directory: `.` and empty components
 /// dropped (`./a//b` is `a/b`). Refused: an absolute path, a `..`
-/// component, a NUL, nothing left, more than [`MAX_PATH`] bytes. The server
-/// applies it at its border and the runner again before it writes.
+/// component, a NUL, nothing left, more than [`MAX_PATH`] bytes, a
+/// component over [`MAX_COMPONENT`] bytes. The server applies it at its
+/// border and the runner again before it writes.
 pub fn normalize_path(name: &str) -> Result<String, &'static str> {
     if name.contains('\0') {
         return Err("contains a NUL character");
@@ -92,6 +108,9 @@ pub fn normalize_path(name: &str) -> Result<String, &'static str> {
         match part {
             "" | "." => {}
             ".." => return Err("contains a `..` component"),
+            part if part.len() > MAX_COMPONENT => {
+                return Err("has a component longer than 255 bytes")
+            }
             part => parts.push(part),
         }
     }
@@ -305,15 +324,27 @@ fn split_nul(payload: Vec<u8>) -> io::Result<Vec<String>> {
 impl Job {
     /// The job as the frames the runner reads, ending with [`tag::GO`].
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.stdin.len() + 1024);
+        let files = self.files.iter().map(|f| (f.name.as_str(), &f.content[..]));
+        self.encode_with_files(files)
+    }
+
+    /// [`Job::encode`] with `files` in place of the job's own: a caller
+    /// that holds the files elsewhere need not copy them into the job (a
+    /// job's files may be megabytes; each is copied once, into the frames).
+    pub fn encode_with_files<'a>(
+        &self,
+        files: impl Iterator<Item = (&'a str, &'a [u8])> + Clone,
+    ) -> Vec<u8> {
+        let sizes: usize = files.clone().map(|(n, c)| 7 + n.len() + c.len()).sum();
+        let mut out = Vec::with_capacity(sizes + self.stdin.len() + 4096);
         put_frame(&mut out, tag::HELLO, &PROTOCOL_VERSION.to_be_bytes());
         put_frame(&mut out, tag::WORKDIR, self.workdir.as_bytes());
-        for file in &self.files {
-            let mut payload = Vec::with_capacity(2 + file.name.len() + file.content.len());
-            payload.extend_from_slice(&(file.name.len() as u16).to_be_bytes());
-            payload.extend_from_slice(file.name.as_bytes());
-            payload.extend_from_slice(&file.content);
-            put_frame(&mut out, tag::FILE, &payload);
+        for (name, content) in files {
+            out.push(tag::FILE);
+            out.extend_from_slice(&((2 + name.len() + content.len()) as u32).to_be_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_be_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(content);
         }
         for (key, value) in &self.env {
             put_frame(&mut out, tag::ENV, &join_nul(&[key.clone(), value.clone()]));
@@ -621,6 +652,16 @@ mod tests {
             "contains a NUL character"
         );
         assert!(normalize_path(&"a".repeat(MAX_PATH + 1)).is_err());
+        assert_eq!(
+            normalize_path(&format!("d/{}", "a".repeat(256))).unwrap_err(),
+            "has a component longer than 255 bytes"
+        );
+        let longest = "a".repeat(MAX_COMPONENT);
+        assert_eq!(normalize_path(&longest).unwrap(), longest);
+        assert_eq!(
+            normalize_path(&[longest.as_str(); 5].join("/")).unwrap_err(),
+            "is longer than 1024 bytes"
+        );
     }
 
     #[test]

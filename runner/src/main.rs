@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use whipcode_runner::{
     normalize_path, read_frame, tag, write_event, Control, Event, ExitReport, Job, StageOptions,
-    OUTPUT_CHUNK,
+    OUTPUT_CHUNK, PROGRAM_ID,
 };
 
 mod workdir;
@@ -64,15 +64,37 @@ fn main() {
     if args.get(1).map(String::as_str) == Some(LIMITS_FLAG) {
         launch(&args[2..]);
     }
+    // First, before any thread exists: threads inherit the bounding set.
+    let sealed = empty_bounding_set();
     let sink: Sink = Arc::new(Mutex::new(Some(io::stdout())));
     // Read first: the lock on stdin is released before the control thread reads.
     let job = Job::read_from(&mut io::stdin().lock());
     let mut controls = read_controls();
-    let last = match job {
-        Ok(job) => run(&job, &sink, &mut controls),
-        Err(e) => Event::Error(format!("bad job: {e}")),
+    let last = match (sealed, job) {
+        (Err(e), _) => Event::Error(format!("cannot empty the capability bounding set: {e}")),
+        (Ok(()), Ok(job)) => run(&job, &sink, &mut controls),
+        (Ok(()), Err(e)) => Event::Error(format!("bad job: {e}")),
     };
     finish(&sink, &last, &controls);
+}
+
+/// Empties the capability bounding set when the runner is root (with
+/// CAP_SETPCAP): the runner keeps the capabilities it holds, while every
+/// step it starts, which holds none after its change of uid, could not be
+/// given one by any exec either (as `no_new_privileges` already ensures).
+/// Capabilities this kernel does not know are skipped.
+fn empty_bounding_set() -> io::Result<()> {
+    use rustix::thread::{remove_capability_from_bounding_set, CapabilitySet};
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    for capability in CapabilitySet::all().iter() {
+        match remove_capability_from_bounding_set(capability) {
+            Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The launcher: `FSIZE STACK -- ARGV…` (0 for no limit). Lowers both
@@ -105,7 +127,9 @@ fn launch(args: &[String]) -> ! {
         }
     }
     let error = Command::new(program).args(&args[4..]).exec();
-    fail(format!("cannot run `{program}`: {error}"))
+    let (code, line) = as_a_shell_says(program, &error);
+    let _ = io::stderr().write_all(line.as_bytes());
+    std::process::exit(code)
 }
 
 /// Reads the server's control frames until it closes stdin.
@@ -273,7 +297,10 @@ fn write_new_file(workdir: &str, name: &str, content: &[u8]) -> io::Result<()> {
         match fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => return Err(invalid("a parent is not a directory")),
-            Err(_) => fs::create_dir(&path)?,
+            Err(_) => {
+                fs::create_dir(&path)?;
+                workdir::hand_over(&path)?;
+            }
         }
     }
     let mut file = OpenOptions::new()
@@ -281,6 +308,7 @@ fn write_new_file(workdir: &str, name: &str, content: &[u8]) -> io::Result<()> {
         .create_new(true)
         .mode(0o644)
         .open(&path)?;
+    workdir::hand_over(&path)?;
     file.write_all(content)
 }
 
@@ -327,6 +355,7 @@ fn run_step(
         })
         // Its own process group: a signal reaches the step and its children.
         .process_group(0);
+    as_program(&mut command);
     // One pipe for both streams when they are merged: the order written.
     let merged = if options.stderr_to_stdout {
         let (reader, writer) = io::pipe()?;
@@ -340,7 +369,10 @@ fn run_step(
     // The command holds the pipe's write ends: closed here, so the reader
     // sees the end when the step's own copies close.
     drop(command);
-    let mut child = spawned?;
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return Ok(not_started(&argv[0], &e, sink)),
+    };
     RUNNING.store(child.id() as i32, Ordering::SeqCst);
 
     if let Some(mut stdin) = child.stdin.take() {
@@ -383,6 +415,41 @@ fn run_step(
         }
     }
     Ok(status)
+}
+
+/// A step that could not start ends as a shell reports it: its reason on
+/// stderr and status 127 when there is no such file (a missing `a.out`
+/// after `gcc -c`, a missing interpreter), 126 when it cannot be executed.
+/// It is the run's answer, like any other failing step.
+fn not_started(program: &str, error: &io::Error, sink: &Sink) -> ExitStatus {
+    let (code, line) = as_a_shell_says(program, error);
+    send(sink, &Event::Stderr(line.into_bytes()));
+    ExitStatus::from_raw(code << 8)
+}
+
+/// The status and the line a shell gives for `program` that could not be
+/// executed: `prog: No such file or directory`, 127; otherwise 126.
+fn as_a_shell_says(program: &str, error: &io::Error) -> (i32, String) {
+    let code = if error.kind() == io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    };
+    let text = error.to_string();
+    let reason = text.split(" (os error").next().unwrap_or(&text);
+    (code, format!("{program}: {reason}\n"))
+}
+
+/// Makes `command` start as [`PROGRAM_ID`] when the runner is root: no
+/// supplementary groups (std drops them when root sets a uid), and the
+/// change of uid from 0 clears every capability, so the step and whatever
+/// it starts hold none (and `no_new_privileges` keeps it so across exec).
+/// A runner that is not root runs steps as itself.
+fn as_program(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    if rustix::process::geteuid().is_root() {
+        command.uid(PROGRAM_ID).gid(PROGRAM_ID);
+    }
 }
 
 fn spawn_forwarder(child: &mut Child, stream: u8, sink: &Sink, done: &mpsc::Sender<()>) {

@@ -1,13 +1,16 @@
 //! The working directory kept as it was after the compile stage, so that
 //! each of several runs starts from that state: recorded in the runner's
-//! own memory (PID 1 is not dumpable, so no program can read or alter it),
-//! and put back after every other process is ended.
+//! own memory (PID 1 is another user than the program, and not dumpable, so
+//! no program can read or alter it), and put back after every other process
+//! is ended. What the runner writes there is handed to the program's user.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use whipcode_runner::PROGRAM_ID;
 
 /// One thing in the directory, by its path relative to the directory.
 enum Entry {
@@ -67,6 +70,7 @@ impl Snapshot {
                 }
                 Entry::Link(rel, target) => std::os::unix::fs::symlink(target, root.join(rel))?,
             }
+            hand_over(&root.join(entry.path()))?;
         }
         // Directories' own modes last, innermost first: a read-only one
         // must not stop what goes in it.
@@ -77,6 +81,24 @@ impl Snapshot {
         }
         Ok(())
     }
+}
+
+impl Entry {
+    fn path(&self) -> &Path {
+        match self {
+            Entry::Dir(rel, _) | Entry::File(rel, _, _) | Entry::Link(rel, _) => rel,
+        }
+    }
+}
+
+/// Gives `path` (a link itself, never its target) to the program's user
+/// when the runner is root (CAP_CHOWN), so the program owns the files it was
+/// given, as it owns those it makes.
+pub fn hand_over(path: &Path) -> io::Result<()> {
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::lchown(path, Some(PROGRAM_ID), Some(PROGRAM_ID))?;
+    }
+    Ok(())
 }
 
 fn record_dir(root: &Path, rel: &Path, entries: &mut Vec<Entry>) -> io::Result<()> {
@@ -112,47 +134,36 @@ fn open_up(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Kills every process of the container but PID 1, reaps the orphans it
-/// inherited (zombies count against the pids limit), and waits (at most a
-/// second) until none is left running: a process a run left behind must
-/// not touch the next run's files. `false` when one survived.
+/// Kills every process of the container but PID 1 and reaps them all
+/// (zombies count against the pids limit), waiting at most a second: a
+/// process a run left behind must not touch the next run's files. `false`
+/// when one survived.
+///
+/// PID 1 of a PID namespace is every process's ancestor there, so when it
+/// has no child left, no other process is left: this needs no view of
+/// `/proc` (which hides the program's processes from the runner, another
+/// user). Killing is by kill(2) with pid -1, every process the caller may
+/// signal but itself and init (with CAP_KILL, all of them); rustix spells
+/// that call `kill_process_group(Pid::INIT, …)`.
 fn end_other_processes() -> bool {
+    use rustix::process::{kill_process_group, wait, Pid, Signal, WaitOptions};
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
-        while let Ok(Some(_)) = rustix::process::wait(rustix::process::WaitOptions::NOHANG) {}
-        let others = other_live_processes();
-        if others.is_empty() {
-            return true;
+        // ESRCH: nothing left to signal.
+        let _ = kill_process_group(Pid::INIT, Signal::KILL);
+        loop {
+            match wait(WaitOptions::NOHANG) {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                // ECHILD: no child, so no process but this one.
+                Err(_) => return true,
+            }
         }
         if Instant::now() > deadline {
             return false;
         }
-        for pid in others {
-            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            }
-        }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Processes other than PID 1 that are not zombies.
-fn other_live_processes() -> Vec<i32> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != 1 && pid != std::process::id() as i32)
-        .filter(|pid| {
-            fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let state = stat.rfind(')').map(|i| stat[i + 1..].trim_start())?;
-                    state.chars().next()
-                })
-                .is_some_and(|state| state != 'Z')
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -189,8 +189,10 @@ pub(crate) fn base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 
 /// `files`: a list of `{"name": <relative path>, "content": <base64>}`
 /// written beside the entry file `entry`. Each name is normalised (`./a//b`
-/// is `a/b`); one that is absolute, has a `..`, is empty or is the entry's is
-/// refused, naming the file. With the entry, at most `max` files.
+/// is `a/b`); one that is absolute, has a `..`, is empty, or cannot be written
+/// beside the others (the entry's own name, a name under a file, a directory
+/// of another file) is refused, naming the file. With the entry, at most
+/// `max` files.
 fn files(value: Value, entry: &str, max: usize) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
     let list = match value {
         Value::Null => return Ok(Vec::new()),
@@ -207,7 +209,9 @@ fn files(value: Value, entry: &str, max: usize) -> Result<Vec<(String, Vec<u8>)>
             list.len()
         )));
     }
-    let mut seen = std::collections::HashSet::from([entry.to_owned()]);
+    let mut tree = whipcode_runner::FileTree::new();
+    tree.insert(entry)
+        .map_err(|why| ApiError::bad(format!("the entry file {entry} {why}")))?;
     let mut out = Vec::with_capacity(list.len());
     for (i, file) in list.into_iter().enumerate() {
         let Value::Object(mut file) = file else {
@@ -225,9 +229,9 @@ fn files(value: Value, entry: &str, max: usize) -> Result<Vec<(String, Vec<u8>)>
             .collect();
         let path = whipcode_runner::normalize_path(&name)
             .map_err(|why| ApiError::bad(format!("files[{i}].name \"{shown}\" {why}")))?;
-        if !seen.insert(path.clone()) {
+        if let Err(why) = tree.insert(&path) {
             return Err(ApiError::bad(format!(
-                "files[{i}].name \"{shown}\" names a file already given (the entry file is {entry})"
+                "files[{i}].name \"{shown}\" {why} (the entry file is {entry})"
             )));
         }
         let content = match file.remove("content") {

@@ -65,7 +65,7 @@ pub struct Settings {
     pub judge0_keep: Duration,
     pub judge0_store_bytes: u64,
     /// Where Judge0 callbacks may go; empty: nowhere.
-    pub callback_allow: Vec<ipnet::IpNet>,
+    pub callback_allow: Vec<crate::api::judge0::callback::Allowed>,
     /// How long a shutdown waits for accepted work.
     pub drain_timeout: Duration,
     /// Where `/metrics` is also served without the key.

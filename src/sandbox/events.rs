@@ -23,8 +23,9 @@ const CPU_POLL: Duration = Duration::from_millis(25);
 /// What collecting asks of the container around each stage.
 pub trait StageControl {
     /// Stage `index` is about to start: set its limits, start its memory
-    /// peak, and tell the runner to go.
-    fn begin(&mut self, index: usize);
+    /// peak, and tell the runner to go; or, when its limits cannot be set,
+    /// say why and tell the runner nothing (the run ends there).
+    fn begin(&mut self, index: usize) -> Result<(), String>;
     /// CPU nanoseconds of the whole container so far.
     fn cpu_nanos(&self) -> Option<u64>;
     /// Peak memory since the last [`StageControl::begin`].
@@ -63,6 +64,9 @@ pub enum Collected {
     /// The runner's channel broke the protocol (malformed or too many
     /// frames); what was captured until then.
     Broken(Output, String),
+    /// A stage's limits could not be set (its memory limit is below what
+    /// the container already holds): it never started.
+    OverLimit(Output),
     /// The container never reported the job's start, or the runner
     /// reported a failure of its own (e.g. a compiler it cannot start).
     Failed(String),
@@ -160,7 +164,7 @@ pub async fn collect(
                 if current.is_some() || index != out.stages.len() || index >= stages.len() {
                     return Collected::Broken(out, format!("stage {n} out of order"));
                 }
-                control.begin(index);
+                let begun = control.begin(index);
                 out.stages.push(StageOutcome {
                     name: stages[index].name.clone(),
                     ..StageOutcome::default()
@@ -172,6 +176,21 @@ pub async fn collect(
                     started,
                     cpu_base: control.cpu_nanos(),
                 });
+                if let Err(why) = begun {
+                    let note = format!(
+                        "whipcode: the {} stage was not started: {why}\n",
+                        stages[index].name
+                    );
+                    keep(
+                        &mut out,
+                        true,
+                        Stream::Stderr,
+                        note.into_bytes(),
+                        output_limit,
+                    );
+                    finish(&mut out, &mut current, control, |s| s.signal = Some(9));
+                    return Collected::OverLimit(out);
+                }
                 if !emit(live, LiveEvent::Stage(stages[index].name.clone()), deadline).await {
                     finish(&mut out, &mut current, control, |s| s.timed_out = true);
                     return Collected::TimedOut(out);
@@ -373,8 +392,9 @@ mod tests {
     }
 
     impl StageControl for Recorder {
-        fn begin(&mut self, index: usize) {
+        fn begin(&mut self, index: usize) -> Result<(), String> {
             self.begun.push(index);
+            Ok(())
         }
         fn cpu_nanos(&self) -> Option<u64> {
             self.cpu
@@ -549,7 +569,9 @@ mod tests {
     struct Busy(std::time::Instant);
 
     impl StageControl for Busy {
-        fn begin(&mut self, _: usize) {}
+        fn begin(&mut self, _: usize) -> Result<(), String> {
+            Ok(())
+        }
         fn cpu_nanos(&self) -> Option<u64> {
             Some(self.0.elapsed().as_nanos() as u64)
         }

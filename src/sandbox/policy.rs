@@ -76,7 +76,9 @@ pub enum UserNamespace {
     /// host ids (see [`super::idrange`]), none shared with another live
     /// container on the host; root and 65534 inside are unused ids outside.
     PerRun,
-    /// The host's: uid 65534 inside is uid 65534 outside, shared by every run.
+    /// The host's: uid 65534 inside is uid 65534 outside, shared by every run,
+    /// and the runner, root inside, is the host's root with only
+    /// [`RUNNER_CAPABILITIES`].
     Host,
     /// `--userns=auto`: a fresh range of host ids per container, taken from the
     /// `containers` entries of /etc/subuid and /etc/subgid; uid 65534 inside
@@ -89,6 +91,30 @@ pub enum UserNamespace {
 /// RLIMIT_NPROC counts every process of uid 65534 on the host, across all
 /// runs, so it is set high and the per-container pids cgroup does the work.
 const NPROC: u32 = 8192;
+
+/// What the runner (PID 1) keeps, all of them bounded to the container's
+/// own user namespace (with the default per-run namespace, never the
+/// host's). Every step it starts runs as [`whipcode_runner::PROGRAM_ID`]
+/// and holds none: the change of uid from root clears them, and
+/// `no_new_privileges` keeps exec from giving any back.
+pub const RUNNER_CAPABILITIES: [&str; 7] = [
+    // Start each step as the program's user and group, with no groups.
+    "CAP_SETUID",
+    "CAP_SETGID",
+    // Signal the step's process group (a client's signal, a timeout) and,
+    // between two runs of one submission, end every process left behind.
+    "CAP_KILL",
+    // Hand the files it writes (the job's, and a restored working
+    // directory) to the program's user.
+    "CAP_CHOWN",
+    // Between runs: read, empty and restore a working directory the
+    // program may have locked with chmod, in the sticky /tmp.
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    // Empty the bounding set at its start, so that no step (each holds
+    // none) could regain one through an exec.
+    "CAP_SETPCAP",
+];
 
 /// Everything that identifies one container.
 pub struct Plan<'a> {
@@ -166,9 +192,15 @@ pub fn container_spec(plan: &Plan<'_>) -> Value {
         "netns": {"nsmode": "none"},
         "use_image_hosts": true,
         "hostname": "sandbox",
-        // Unprivileged: user nobody, no capabilities, no privilege gain.
-        "user": "65534:65534",
+        // Two users: the runner is root of the container's user namespace
+        // with only the capabilities it needs; every step it starts is
+        // nobody (65534) with none, so the program cannot signal the
+        // runner or change its limits, priority or affinity (the kernel
+        // allows those on another user's process only with capabilities).
+        // No privilege gain for either.
+        "user": "0:0",
         "cap_drop": ["ALL"],
+        "cap_add": RUNNER_CAPABILITIES,
         "no_new_privileges": true,
         // Its own user namespace: ids 0..65536 inside are the container's
         // range of host ids, recorded in a label (or "auto": podman picks).
@@ -178,7 +210,9 @@ pub fn container_spec(plan: &Plan<'_>) -> Value {
             _ => "host",
         }},
         "idmappings": match (plan.userns, plan.host_ids) {
-            (UserNamespace::Auto, _) => json!({"AutoUserNs": true}),
+            // The whole range: podman would size it by the image's files and
+            // the spec's user (root), leaving the program's 65534 unmapped.
+            (UserNamespace::Auto, _) => json!({"AutoUserNs": true, "AutoUserNsOpts": {"Size": ID_RANGE_SIZE}}),
             (UserNamespace::PerRun, Some(base)) => json!({"UIDMap": id_map(base), "GIDMap": id_map(base)}),
             _ => Value::Null,
         },
@@ -270,8 +304,9 @@ mod tests {
         let s = spec();
         assert_eq!(s["netns"]["nsmode"], "none");
         assert_eq!(s["cap_drop"], json!(["ALL"]));
+        assert_eq!(s["cap_add"], json!(RUNNER_CAPABILITIES));
         assert_eq!(s["no_new_privileges"], true);
-        assert_eq!(s["user"], "65534:65534");
+        assert_eq!(s["user"], "0:0");
         assert_eq!(s["read_only_filesystem"], true);
         assert_eq!(s["userns"]["nsmode"], "auto");
         assert_eq!(s["idmappings"]["AutoUserNs"], true);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use whipcode_runner::{Control, Job, JobFile, Stage, StageOptions};
+use whipcode_runner::{Control, Job, Stage, StageOptions};
 
 use super::cgroup::{self, Cgroup};
 use super::events::{collect, Collected, StageControl};
@@ -225,6 +225,11 @@ impl PodmanSandbox {
                 outcome.truncated = true;
                 outcome.signal = Some(9);
             }
+            Collected::OverLimit(output) => {
+                output.into_outcome(&mut outcome);
+                outcome.signal = Some(9);
+                outcome.oom_killed = true;
+            }
             Collected::Ended(output) => {
                 // The container ended without the runner's report: killed from
                 // outside (the memory limit) or it never ran the job.
@@ -248,8 +253,10 @@ impl PodmanSandbox {
                 }
                 output.into_outcome(&mut outcome);
                 match self.launcher.exit_code(&id, FAILURE_REPORT_DEADLINE).await {
-                    // The runner was killed from outside (PID 1 cannot be
-                    // signalled from inside): the memory limit.
+                    // The runner was killed by a signal: the kernel's (the
+                    // memory limit, a CPU limit), since the program runs as
+                    // another user without capabilities and cannot signal
+                    // PID 1, nor change its limits.
                     Some(code) if code > 128 => outcome.signal = Some(code - 128),
                     // The runner ended by itself, so it wrote a report that
                     // never arrived, or it is still running: the stream broke
@@ -339,17 +346,11 @@ fn short(message: &str) -> String {
     }
 }
 
+/// The job's frames; its files are copied once, straight into them.
 fn job_bytes(spec: &RunSpec, interactive: bool) -> Vec<u8> {
     Job {
         workdir: WORKDIR.to_owned(),
-        files: spec
-            .files
-            .iter()
-            .map(|(name, content)| JobFile {
-                name: name.clone(),
-                content: content.clone(),
-            })
-            .collect(),
+        files: Vec::new(),
         env: spec.env.clone(),
         stages: {
             let marked = spec.stages.iter().any(|stage| stage.stdin);
@@ -377,7 +378,7 @@ fn job_bytes(spec: &RunSpec, interactive: bool) -> Vec<u8> {
         },
         interactive,
     }
-    .encode()
+    .encode_with_files(spec.files.iter().map(|(n, c)| (n.as_str(), &c[..])))
 }
 
 /// A stage's limits set on the container's cgroup before the runner is
@@ -391,7 +392,12 @@ struct StageLimits<'a> {
 }
 
 impl StageControl for StageLimits<'_> {
-    fn begin(&mut self, index: usize) {
+    /// A limit that cannot be set refuses the stage: on cgroup v1 the kernel
+    /// will not lower a limit below what the container holds (EBUSY), and
+    /// files in `/tmp` (a tmpfs, never reclaimed without swap) count, so a
+    /// stage that would run over its limit is never started under a higher
+    /// one.
+    fn begin(&mut self, index: usize) -> Result<(), String> {
         if let Some(cgroup) = &self.cgroup {
             let mb = self.stages[index]
                 .memory_mb
@@ -399,11 +405,17 @@ impl StageControl for StageLimits<'_> {
                     mb.min(u64::from(self.container_mb))
                 });
             if let Err(e) = cgroup.limit_memory(mb << 20) {
-                tracing::warn!(error = %e, stage = index, "could not set the stage's memory limit");
+                tracing::info!(error = %e, stage = index, mb, "a stage's memory limit could not be set");
+                return Err(if e.raw_os_error() == Some(16) {
+                    format!("its memory limit of {mb} MiB is below what the run already holds (the files in /tmp count)")
+                } else {
+                    format!("its memory limit of {mb} MiB could not be set")
+                });
             }
             cgroup.reset_peak();
         }
         let _ = self.to_runner.send(Control::Continue.encode());
+        Ok(())
     }
 
     fn cpu_nanos(&self) -> Option<u64> {

@@ -49,9 +49,8 @@ const ALLOWED: &[&str] = &[
     "inotify_add_watch", "inotify_init", "inotify_init1", "inotify_rm_watch", "_newselect",
     "pause", "poll", "ppoll", "ppoll_time64", "pselect6", "pselect6_time64", "select",
     "signalfd", "signalfd4",
-    // Asynchronous I/O (the old interface; io_uring is refused).
-    "io_cancel", "io_destroy", "io_getevents", "io_pgetevents", "io_pgetevents_time64",
-    "io_setup", "io_submit", "ioctl", "ioprio_get", "ioprio_set",
+    // Device control and I/O priority (Linux AIO and io_uring are refused below).
+    "ioctl", "ioprio_get", "ioprio_set",
     // Memory.
     "brk", "madvise", "membarrier", "memfd_create", "memfd_secret", "mincore", "mlock",
     "mlock2", "mlockall", "mmap", "mmap2", "mprotect", "mremap", "msync", "munlock",
@@ -87,14 +86,15 @@ const ALLOWED: &[&str] = &[
     "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "adjtimex", "clock_adjtime",
     "clock_adjtime64",
     // Futexes and System V / POSIX IPC (inside the run's own IPC namespace).
-    "futex", "futex_time64", "futex_waitv", "ipc", "msgctl", "msgget", "msgrcv", "msgsnd",
+    "futex", "futex_time64", "futex_waitv", "msgctl", "msgget", "msgrcv", "msgsnd",
     "semctl", "semget", "semop", "semtimedop", "semtimedop_time64", "shmat", "shmctl", "shmdt",
     "shmget", "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive",
     "mq_timedreceive_time64", "mq_timedsend", "mq_timedsend_time64", "mq_unlink",
-    // Sockets (only loopback exists; socket() itself is allowed below).
+    // Sockets (only loopback exists; socket() and socketpair() are allowed
+    // below for the listed families only).
     "accept", "accept4", "bind", "connect", "getpeername", "getsockname", "getsockopt",
     "listen", "recv", "recvfrom", "recvmmsg", "recvmmsg_time64", "recvmsg", "send", "sendmmsg",
-    "sendmsg", "sendto", "setsockopt", "shutdown", "socketcall", "socketpair",
+    "sendmsg", "sendto", "setsockopt", "shutdown",
     // Landlock lets a program sandbox itself further.
     "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self",
     // 32-bit and arm forms of the calls above.
@@ -135,6 +135,22 @@ pub const REFUSED: &[(&str, u32)] = &[
     ("io_uring_setup", EPERM),
     ("io_uring_enter", EPERM),
     ("io_uring_register", EPERM),
+    // Linux AIO (addition): its contexts are counted host-wide (fs.aio-nr
+    // against fs.aio-max-nr), so one run could take every other one's and
+    // the host's. glibc's POSIX AIO (aio_read …) uses threads, not these.
+    ("io_setup", EPERM),
+    ("io_submit", EPERM),
+    ("io_getevents", EPERM),
+    ("io_pgetevents", EPERM),
+    ("io_pgetevents_time64", EPERM),
+    ("io_cancel", EPERM),
+    ("io_destroy", EPERM),
+    // The i386 multiplexers (addition): seccomp cannot see the arguments
+    // socketcall(2) and ipc(2) keep in memory, so they would bypass the
+    // socket family list; the i386 entry point has the direct calls
+    // (socket, semget …) since Linux 4.3 and 5.1.
+    ("socketcall", EPERM),
+    ("ipc", EPERM),
     // Other processes (additions: moby allows these on kernels from 4.8).
     ("ptrace", EPERM),
     ("process_vm_readv", EPERM),
@@ -181,8 +197,29 @@ const NAMESPACE_FLAGS: [u64; 7] = [
 /// All of them: clone is allowed when none is set.
 pub const CLONE_NAMESPACES: u64 = 0x7e02_0000;
 
-/// AF_VSOCK: a socket family that reaches the host's hypervisor.
-const AF_VSOCK: u64 = 40;
+/// Socket families a run may open (`socket`, `socketpair`), on every entry
+/// point: local sockets and the two Internet families, which reach only the
+/// run's own loopback. Everything else — AF_VSOCK (the hypervisor's
+/// host, which has no network namespace), AF_PACKET, AF_ALG, Bluetooth … —
+/// gets EPERM (an errno of the profile's own: a kernel without the family
+/// would say EAFNOSUPPORT, one without the i386 entry point ENOSYS). The
+/// comparison is on all 64 bits, so a family with high bits set (the kernel
+/// reads an `int`) is not on the list.
+pub const SOCKET_FAMILIES: [(u64, &str); 3] = [(1, "AF_UNIX"), (2, "AF_INET"), (10, "AF_INET6")];
+
+/// AF_NETLINK, allowed only with the NETLINK_ROUTE protocol (0): glibc's
+/// getifaddrs (Node's `os.networkInterfaces()`, Go's `net.Interfaces`) and
+/// getaddrinfo's address check ask it which addresses exist, and in the
+/// run's own network namespace it shows loopback only; changing anything
+/// through it needs CAP_NET_ADMIN, which no run holds.
+const AF_NETLINK: u64 = 16;
+const NETLINK_ROUTE: u64 = 0;
+
+/// One past the highest family number of current kernels (AF_MAX, 46 on
+/// Linux 6.x): each family below it not on the list is refused by an exact
+/// rule, and every value above (including those with high bits) by one
+/// more, so refusals and the allowed families never overlap.
+const AF_MAX: u64 = 46;
 
 /// personality(2) values programs set (Linux, and with address-space
 /// randomisation off for debuggers), and the query.
@@ -206,11 +243,7 @@ pub fn profile() -> Value {
             "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
         }));
     }
-    rules.push(json!({
-        "names": ["socket"],
-        "action": "SCMP_ACT_ALLOW",
-        "args": [{"index": 0, "value": AF_VSOCK, "op": "SCMP_CMP_NE"}],
-    }));
+    rules.extend(socket_rules());
     for value in PERSONALITIES {
         rules.push(json!({
             "names": ["personality"],
@@ -232,11 +265,59 @@ pub fn profile() -> Value {
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": DEFAULT_ERRNO,
         "archMap": [
-            {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+            // The i386 entry point (`int 0x80`) stays: hand-written assembly
+            // uses it for write and exit. It gets this same list, whose
+            // multiplexers (socketcall, ipc) are refused. x32 is not listed:
+            // its calls (numbers with bit 30 set, under the x86-64
+            // architecture) are a foreign architecture to the filter, whose
+            // answer is to kill the process with SIGSYS. Debian's kernel has
+            // no x32 ABI anyway (without the filter: ENOSYS).
+            {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]},
             {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]},
         ],
         "syscalls": rules,
     })
+}
+
+/// `socket` and `socketpair` for the listed families; every other family
+/// refused with EPERM.
+///
+/// Each refusal also compares the type (argument 1) with `>= 0`, which always
+/// holds: for the i386 entry point, libseccomp copies every socket rule onto
+/// the `socketcall` multiplexer with its first comparison replaced by the
+/// call's number, and two copies that then read the same but answer
+/// differently fail to load as conflicting (EEXIST). The extra comparison
+/// keeps them apart; `socketcall` itself is refused outright, which outranks
+/// all those copies. A value no rule matches still fails (ENOSYS).
+fn socket_rules() -> Vec<Value> {
+    const CALLS: [&str; 2] = ["socket", "socketpair"];
+    let family = |op: &str, value: u64| json!({"index": 0, "value": value, "op": op});
+    let any_type = json!({"index": 1, "value": 0, "op": "SCMP_CMP_GE"});
+    let protocol = |op: &str| json!({"index": 2, "value": NETLINK_ROUTE, "op": op});
+    let allow =
+        |args: Vec<Value>| json!({"names": CALLS, "action": "SCMP_ACT_ALLOW", "args": args});
+    let refuse = |mut args: Vec<Value>| {
+        args.insert(1, any_type.clone());
+        json!({"names": CALLS, "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM, "args": args})
+    };
+    let mut rules: Vec<Value> = SOCKET_FAMILIES
+        .iter()
+        .map(|(value, _)| allow(vec![family("SCMP_CMP_EQ", *value)]))
+        .collect();
+    rules.push(allow(vec![
+        family("SCMP_CMP_EQ", AF_NETLINK),
+        protocol("SCMP_CMP_EQ"),
+    ]));
+    rules.push(refuse(vec![
+        family("SCMP_CMP_EQ", AF_NETLINK),
+        protocol("SCMP_CMP_NE"),
+    ]));
+    let listed = |v: u64| v == AF_NETLINK || SOCKET_FAMILIES.iter().any(|(f, _)| *f == v);
+    for value in (0..AF_MAX).filter(|v| !listed(*v)) {
+        rules.push(refuse(vec![family("SCMP_CMP_EQ", value)]));
+    }
+    rules.push(refuse(vec![family("SCMP_CMP_GE", AF_MAX)]));
+    rules
 }
 
 /// The errno the profile answers `name` with, or `None` when it is allowed
@@ -325,6 +406,86 @@ mod tests {
             NAMESPACE_FLAGS.len(),
             "clone with each namespace flag: EPERM"
         );
+    }
+
+    #[test]
+    fn the_multiplexers_and_linux_aio_are_refused_with_eperm() {
+        let p = profile();
+        for name in [
+            "socketcall",
+            "ipc",
+            "io_setup",
+            "io_submit",
+            "io_getevents",
+            "io_pgetevents",
+            "io_cancel",
+            "io_destroy",
+        ] {
+            assert_eq!(answer(&p, name), Some(EPERM), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_socket_family_is_either_allowed_or_refused_by_exactly_one_rule() {
+        let p = profile();
+        let rules: Vec<&Value> = p["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["names"] == json!(["socket", "socketpair"]))
+            .collect();
+        // Which rules match `family` (with `protocol`), as libseccomp compares.
+        let matching = |family: u64, protocol: u64| -> Vec<&str> {
+            rules
+                .iter()
+                .filter(|r| {
+                    r["args"].as_array().unwrap().iter().all(|a| {
+                        let given = match a["index"].as_u64().unwrap() {
+                            0 => family,
+                            1 => 1, // SOCK_STREAM
+                            _ => protocol,
+                        };
+                        let value = a["value"].as_u64().unwrap();
+                        match a["op"].as_str().unwrap() {
+                            "SCMP_CMP_EQ" => given == value,
+                            "SCMP_CMP_NE" => given != value,
+                            "SCMP_CMP_GE" => given >= value,
+                            op => panic!("unexpected {op}"),
+                        }
+                    })
+                })
+                .map(|r| r["action"].as_str().unwrap())
+                .collect()
+        };
+        for family in (0..=64).chain([40, 1 << 32 | 40, u64::MAX]) {
+            for protocol in [0, 1, 15] {
+                let actions = matching(family, protocol);
+                assert_eq!(
+                    actions.len(),
+                    1,
+                    "family {family} protocol {protocol}: {actions:?}"
+                );
+                let allowed = [1, 2, 10].contains(&family) || (family == 16 && protocol == 0);
+                let expected = if allowed {
+                    "SCMP_ACT_ALLOW"
+                } else {
+                    "SCMP_ACT_ERRNO"
+                };
+                assert_eq!(actions[0], expected, "family {family} protocol {protocol}");
+            }
+        }
+        assert!(rules
+            .iter()
+            .filter(|r| r["action"] == "SCMP_ACT_ERRNO")
+            .all(|r| r["errnoRet"] == EPERM));
+    }
+
+    #[test]
+    fn the_i386_entry_point_is_kept_and_x32_is_not_listed() {
+        let p = profile();
+        let x86 = &p["archMap"][0];
+        assert_eq!(x86["architecture"], "SCMP_ARCH_X86_64");
+        assert_eq!(x86["subArchitectures"], json!(["SCMP_ARCH_X86"]));
     }
 
     #[test]

@@ -34,6 +34,25 @@ pub async fn get(svc: &Service, path: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A zip archive of `entries` (name, content), as `additional_files` takes
+/// it before base64.
+pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content) in entries {
+        out.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(content).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+/// `bytes` in standard base64.
+pub fn b64_bytes(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// A submission's status id.
 pub fn status_of(answer: &Value) -> u64 {
     answer["status"]["id"].as_u64().unwrap_or_default()

@@ -4,8 +4,10 @@
 //!
 //! A service that runs anyone's code and then PUTs to an address they name
 //! is a request-forgery tool unless the address is checked: a target must
-//! be in the `--callback-allow` list (none by default: callbacks refused),
-//! the check is made on the addresses the name resolves to, the connection
+//! be in the `--callback-allow` list (none by default: callbacks refused;
+//! an entry is an address or a network, with or without a port), never the
+//! service's own listening address and port, the check is made on the
+//! addresses the name resolves to, the connection
 //! goes to exactly the address checked (no second lookup, so no DNS
 //! rebinding between check and use), and redirects are not followed.
 
@@ -29,10 +31,27 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 const AT_ONCE: usize = 8;
 const WAITING: usize = 256;
 
+/// One entry of `--callback-allow`: an address or a network, and a port
+/// (`None`: any port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    pub net: IpNet,
+    pub port: Option<u16>,
+}
+
+impl Allowed {
+    fn admits(&self, target: SocketAddr) -> bool {
+        self.net.contains(&target.ip().to_canonical())
+            && self.port.is_none_or(|port| port == target.port())
+    }
+}
+
 /// Where callbacks may go, and the pool they are sent from.
 #[derive(Clone)]
 pub struct Callbacks {
-    allow: Arc<Vec<IpNet>>,
+    allow: Arc<Vec<Allowed>>,
+    /// The service's own listening addresses: never a target.
+    own: Arc<Vec<SocketAddr>>,
     at_once: Arc<Semaphore>,
     waiting: Arc<Semaphore>,
     tls: Arc<rustls::ClientConfig>,
@@ -51,7 +70,10 @@ impl std::fmt::Debug for Callbacks {
 pub struct Refused(pub String);
 
 impl Callbacks {
-    pub fn new(allow: Vec<IpNet>) -> Callbacks {
+    /// Callbacks to what `allow` admits, except `own` (the service's
+    /// listening addresses; one on all addresses refuses its port on every
+    /// address, since any of the host's may reach it).
+    pub fn new(allow: Vec<Allowed>, own: Vec<SocketAddr>) -> Callbacks {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -63,6 +85,7 @@ impl Callbacks {
         .expect("ring supports the default protocol versions");
         Callbacks {
             allow: Arc::new(allow),
+            own: Arc::new(own),
             at_once: Arc::new(Semaphore::new(AT_ONCE)),
             waiting: Arc::new(Semaphore::new(WAITING)),
             tls: Arc::new(tls),
@@ -105,18 +128,31 @@ impl Callbacks {
             return Err(Refused(format!("{host} has no address")));
         }
         // An IPv4-mapped IPv6 address is checked as the IPv4 one it is.
-        if let Some(bad) = addresses.iter().find(|a| {
-            !self
-                .allow
-                .iter()
-                .any(|net| net.contains(&a.ip().to_canonical()))
-        }) {
+        if let Some(own) = addresses.iter().find(|a| self.is_own(**a)) {
             return Err(Refused(format!(
-                "{host} is {}, which is not in the callback allow-list",
-                bad.ip()
+                "{host} port {} is this service's own address",
+                own.port()
+            )));
+        }
+        if let Some(bad) = addresses
+            .iter()
+            .find(|a| !self.allow.iter().any(|entry| entry.admits(**a)))
+        {
+            return Err(Refused(format!(
+                "{host} is {} port {}, which is not in the callback allow-list",
+                bad.ip(),
+                bad.port()
             )));
         }
         Ok(addresses)
+    }
+
+    fn is_own(&self, target: SocketAddr) -> bool {
+        let ip = target.ip().to_canonical();
+        self.own.iter().any(|own| {
+            own.port() == target.port()
+                && (own.ip().is_unspecified() || own.ip().to_canonical() == ip)
+        })
     }
 
     /// Sends `body` to `url` in the background, from the pool; dropped
@@ -218,16 +254,43 @@ fn parse(text: &str) -> Result<Url, Refused> {
 
 /// The allow-list setting: comma-separated addresses or networks
 /// (`127.0.0.1`, `10.0.0.0/8`, `::1`).
-pub fn parse_allow_list(text: &str) -> Result<Vec<IpNet>, String> {
+pub fn parse_allow_list(text: &str) -> Result<Vec<Allowed>, String> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|item| {
-            item.parse::<IpNet>()
-                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("{item:?} is not an address or a network"))
+            allowed(item).ok_or_else(|| {
+                format!("{item:?} is not an address or a network, with or without :port")
+            })
         })
         .collect()
+}
+
+/// `ADDR`, `NET/BITS`, `ADDR:PORT`, `NET/BITS:PORT`, `[V6]:PORT`,
+/// `[V6NET/BITS]:PORT` (a bare IPv6 address takes no port: its colons).
+fn allowed(item: &str) -> Option<Allowed> {
+    let net = |text: &str| {
+        let text = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        text.parse::<IpNet>()
+            .ok()
+            .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+    };
+    if let Some(net) = net(item).filter(|_| !item.starts_with('[')) {
+        return Some(Allowed { net, port: None });
+    }
+    let (host, port) = item.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok().filter(|p| *p != 0)?;
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    if host.contains(':') && !bracketed {
+        return None;
+    }
+    Some(Allowed {
+        net: net(host)?,
+        port: Some(port),
+    })
 }
 
 #[cfg(test)]
@@ -238,19 +301,51 @@ mod tests {
     fn the_allow_list_takes_addresses_and_networks() {
         let list = parse_allow_list("127.0.0.1, 10.0.0.0/8,::1").unwrap();
         assert_eq!(list.len(), 3);
-        assert!(list[1].contains(&"10.1.2.3".parse::<IpAddr>().unwrap()));
+        assert!(list[1].net.contains(&"10.1.2.3".parse::<IpAddr>().unwrap()));
+        assert!(list.iter().all(|entry| entry.port.is_none()));
         assert!(parse_allow_list("nope").is_err());
         assert!(parse_allow_list("").unwrap().is_empty());
     }
 
+    #[test]
+    fn an_allow_list_entry_may_name_a_port() {
+        let list =
+            parse_allow_list("127.0.0.2:8080, 10.0.0.0/8:443, [::1]:9000, [fd00::/8]:80").unwrap();
+        let ports: Vec<_> = list.iter().map(|e| e.port).collect();
+        assert_eq!(ports, [Some(8080), Some(443), Some(9000), Some(80)]);
+        let at = |text: &str| text.parse::<SocketAddr>().unwrap();
+        assert!(list[0].admits(at("127.0.0.2:8080")));
+        assert!(!list[0].admits(at("127.0.0.2:8081")));
+        assert!(list[1].admits(at("10.9.9.9:443")));
+        assert!(list[2].admits(at("[::1]:9000")));
+        for bad in [
+            "127.0.0.1:0",
+            "127.0.0.1:x",
+            "127.0.0.1:99999",
+            "[::1]",
+            "a:80",
+        ] {
+            assert!(parse_allow_list(bad).is_err(), "{bad}");
+        }
+    }
+
     #[tokio::test]
     async fn a_target_is_checked_on_every_address_it_resolves_to() {
-        let none = Callbacks::new(Vec::new());
+        let none = Callbacks::new(Vec::new(), Vec::new());
         assert_eq!(
             none.check("http://127.0.0.1/x").await.unwrap_err().0,
             "setting callback is not allowed"
         );
-        let local = Callbacks::new(parse_allow_list("127.0.0.1").unwrap());
+        let own: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let local = Callbacks::new(parse_allow_list("127.0.0.1").unwrap(), vec![own]);
+        let refused = local.check("http://127.0.0.1:8000/run").await.unwrap_err();
+        assert!(refused.0.contains("own address"), "{refused:?}");
+        let everywhere = Callbacks::new(
+            parse_allow_list("127.0.0.0/8").unwrap(),
+            vec!["0.0.0.0:8000".parse().unwrap()],
+        );
+        assert!(everywhere.check("http://127.0.0.9:8000/").await.is_err());
+        assert!(everywhere.check("http://127.0.0.9:8001/").await.is_ok());
         assert!(local.check("http://127.0.0.1:9/x").await.is_ok());
         let refused = local.check("http://10.0.0.1/x").await.unwrap_err();
         assert!(

@@ -15,12 +15,54 @@ pub const MAX_UNPACKED: u64 = 16 * 1024 * 1024;
 /// The largest ratio of unpacked to packed size of one file.
 pub const MAX_RATIO: u64 = 200;
 
+/// What one request's archives may unpack to in all: a batch's share one
+/// budget, so a batch of twenty holds no more memory than one submission.
+pub const REQUEST_BUDGET: u64 = MAX_UNPACKED;
+
+/// Requests that may unpack archives at once. Each may hold
+/// [`REQUEST_BUDGET`] unpacked, so this bounds what unpacking holds in all,
+/// however many batches arrive together; the rest wait their turn.
+const UNPACKERS: usize = 2;
+
+static UNPACKING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(UNPACKERS);
+
+/// The longest a request waits for its turn to unpack.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A turn to unpack (held until dropped), or `None` when none came within
+/// [`TURN_WAIT`].
+pub async fn unpacking_turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    tokio::time::timeout(TURN_WAIT, UNPACKING.acquire())
+        .await
+        .ok()?
+        .ok()
+}
+
 /// The archive's files as (normalised name, content), or why it is refused.
-pub fn unpack(archive: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+/// `room` is what is left of the request's [`REQUEST_BUDGET`]: the sizes the
+/// archive declares are checked against it before anything is unpacked, and
+/// what is read is bounded by it again (a header can lie). Reads and
+/// inflates: call it off the async runtime.
+pub fn unpack(archive: &[u8], room: u64) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let room = room.min(MAX_UNPACKED);
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive))
         .map_err(|e| format!("is not a zip archive: {e}"))?;
     if zip.len() > MAX_ENTRIES {
         return Err(format!("has {} entries; at most {MAX_ENTRIES}", zip.len()));
+    }
+    let over = |total: u64| {
+        if room < MAX_UNPACKED {
+            format!("unpacks to more than {room} bytes, what is left of the {REQUEST_BUDGET} one request's files may unpack to in all")
+        } else {
+            format!("unpacks to more than {MAX_UNPACKED} bytes ({total} or more)")
+        }
+    };
+    // The central directory's sizes, before any entry is inflated.
+    let declared = (0..zip.len())
+        .filter_map(|i| zip.by_index_raw(i).ok().map(|e| e.size()))
+        .fold(0u64, u64::saturating_add);
+    if declared > room {
+        return Err(over(declared));
     }
     let mut files = Vec::new();
     let mut total = 0u64;
@@ -48,15 +90,17 @@ pub fn unpack(archive: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
                 "{name:?} unpacks to {declared} bytes from {packed}: more than {MAX_RATIO} times"
             ));
         }
-        let room = MAX_UNPACKED - total;
-        let mut content = Vec::new();
+        let left = room - total;
+        // Sized as declared (within what is left), so that reading does
+        // not double the buffer past the file's size.
+        let mut content = Vec::with_capacity(declared.min(left) as usize);
         (&mut entry)
-            .take(room + 1)
+            .take(left + 1)
             .read_to_end(&mut content)
             .map_err(|e| format!("{name:?} cannot be unpacked: {e}"))?;
         total += content.len() as u64;
-        if total > MAX_UNPACKED {
-            return Err(format!("unpacks to more than {MAX_UNPACKED} bytes"));
+        if total > room {
+            return Err(over(total));
         }
         if content.len() as u64 / packed > MAX_RATIO {
             return Err(format!(
@@ -86,7 +130,7 @@ mod tests {
     #[test]
     fn files_come_out_with_their_names_and_contents() {
         let zip = archive(&[("data.txt", b"1 2 3\n"), ("./lib//util.py", b"x = 1\n")]);
-        let files = unpack(&zip).unwrap();
+        let files = unpack(&zip, REQUEST_BUDGET).unwrap();
         assert_eq!(
             files,
             [
@@ -98,15 +142,38 @@ mod tests {
 
     #[test]
     fn escaping_names_bombs_and_too_many_entries_are_refused() {
-        let escape = unpack(&archive(&[("../evil", b"x")])).unwrap_err();
+        let escape = unpack(&archive(&[("../evil", b"x")]), REQUEST_BUDGET).unwrap_err();
         assert!(escape.contains("`..`"), "{escape}");
-        let absolute = unpack(&archive(&[("/etc/passwd", b"x")])).unwrap_err();
+        let absolute = unpack(&archive(&[("/etc/passwd", b"x")]), REQUEST_BUDGET).unwrap_err();
         assert!(absolute.contains("absolute"), "{absolute}");
-        let bomb = unpack(&archive(&[("zeros", &vec![0u8; 8 << 20])])).unwrap_err();
+        let bomb = unpack(&archive(&[("zeros", &vec![0u8; 8 << 20])]), REQUEST_BUDGET).unwrap_err();
         assert!(bomb.contains("times"), "{bomb}");
         let names: Vec<String> = (0..=MAX_ENTRIES).map(|i| format!("f{i}")).collect();
         let many: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
-        assert!(unpack(&archive(&many)).unwrap_err().contains("entries"));
-        assert!(unpack(b"not a zip").unwrap_err().contains("not a zip"));
+        assert!(unpack(&archive(&many), REQUEST_BUDGET)
+            .unwrap_err()
+            .contains("entries"));
+        assert!(unpack(b"not a zip", REQUEST_BUDGET)
+            .unwrap_err()
+            .contains("not a zip"));
+    }
+
+    #[test]
+    fn what_is_left_of_the_requests_budget_is_checked_on_the_declared_sizes_first() {
+        // Bytes that do not compress (the ratio check is not what is tested).
+        let mut x = 1u32;
+        let noise: Vec<u8> = (0..1 << 20)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            })
+            .collect();
+        let two_mib = archive(&[("a", &noise), ("b", &noise)]);
+        assert_eq!(unpack(&two_mib, 2 << 20).unwrap().len(), 2);
+        let refused = unpack(&two_mib, (2 << 20) - 1).unwrap_err();
+        assert!(
+            refused.contains("what is left of the 16777216"),
+            "{refused}"
+        );
     }
 }

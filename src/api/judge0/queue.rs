@@ -93,6 +93,13 @@ impl Service {
         Ok(tokens)
     }
 
+    /// Whether `count` more submissions fit in the queue and the store now
+    /// (checked before a request's archives are unpacked; `submit` checks
+    /// again).
+    pub fn has_room(&self, count: usize) -> bool {
+        self.tx.capacity() >= count && self.store.could_take(count)
+    }
+
     /// What `GET /config_info` says of this queue.
     pub fn config(&self) -> super::config::Async {
         super::config::Async {

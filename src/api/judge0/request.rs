@@ -102,11 +102,16 @@ impl Errors {
 
 /// Reads and checks one submission (`body`, a JSON object) against the
 /// server's `config`.
+///
+/// `budget` is what is left of the request's unpacking budget
+/// ([`files::REQUEST_BUDGET`]); the files unpacked are taken from it. This
+/// unpacks archives: call it off the async runtime (see [`prepare_all`]).
 pub fn prepare(
     state: &AppState,
     config: &Config,
     body: &Value,
     base64_encoded: bool,
+    budget: &mut u64,
 ) -> Result<Submission, Judge0Error> {
     let Some(body) = body.as_object() else {
         return Err(Judge0Error::Message(
@@ -339,9 +344,13 @@ pub fn prepare(
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => match base64(s)
             .map_err(|_| "is not valid base64".to_owned())
-            .and_then(|zip| files::unpack(&zip))
+            .and_then(|zip| files::unpack(&zip, *budget))
         {
-            Ok(files) => files,
+            Ok(files) => {
+                let unpacked: u64 = files.iter().map(|(_, c)| c.len() as u64).sum();
+                *budget = budget.saturating_sub(unpacked);
+                files
+            }
             Err(why) => {
                 errors.add("additional_files", why);
                 Vec::new()
@@ -356,11 +365,18 @@ pub fn prepare(
         }
     };
     if let Some(language) = &language {
-        if extra_files.iter().any(|(name, _)| *name == language.source) {
-            errors.add(
-                "additional_files",
-                format!("{:?} is the source file's own name", language.source),
-            );
+        let mut tree = whipcode_runner::FileTree::new();
+        let _ = tree.insert(&language.source);
+        let conflict = extra_files.iter().find_map(|(name, _)| {
+            tree.insert(name).err().map(|why| match why {
+                whipcode_runner::Conflict::Duplicate if *name == language.source => {
+                    format!("{name:?} is the source file's own name")
+                }
+                why => format!("{name:?} {why}"),
+            })
+        });
+        if let Some(conflict) = conflict {
+            errors.add("additional_files", conflict);
         }
     }
     if extra_files.len() + 1 > state.max_files {
@@ -450,24 +466,77 @@ pub fn prepare(
     })
 }
 
-/// [`prepare`], and `callback_url` checked by `callbacks` (none: refused),
-/// its errors among the others.
-pub async fn prepare_with_callback(
+/// Each of one request's `bodies` through [`prepare`], with its
+/// `callback_url` checked by `callbacks` (none: refused) and its errors among
+/// the others. The callbacks are checked first (they resolve names); the rest
+/// runs off the async runtime, since unpacking archives reads and inflates,
+/// every body taking from one budget of unpacked bytes.
+pub async fn prepare_all(
     state: &AppState,
     config: &Config,
     callbacks: Option<&super::callback::Callbacks>,
-    body: &Value,
+    bodies: Vec<Value>,
     base64_encoded: bool,
-) -> Result<Submission, Judge0Error> {
-    let callback = match body.get("callback_url") {
+) -> Result<Vec<Result<Submission, Judge0Error>>, Judge0Error> {
+    let mut callback_urls = Vec::with_capacity(bodies.len());
+    for body in &bodies {
+        callback_urls.push(callback_url(callbacks, body).await);
+    }
+    let archives = bodies
+        .iter()
+        .any(|body| !matches!(body.get("additional_files"), None | Some(Value::Null)));
+    let turn = if archives {
+        let turn = files::unpacking_turn().await.ok_or_else(|| {
+            Judge0Error::Message(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "too many archives are being unpacked: try again".into(),
+            )
+        })?;
+        Some(turn)
+    } else {
+        None
+    };
+    let (state, config) = (state.clone(), config.clone());
+    let prepared = tokio::task::spawn_blocking(move || {
+        let mut budget = files::REQUEST_BUDGET;
+        bodies
+            .iter()
+            .map(|body| prepare(&state, &config, body, base64_encoded, &mut budget))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "preparing Judge0 submissions failed");
+        Judge0Error::Api(crate::api::error::ApiError::Internal)
+    })?;
+    drop(turn);
+    Ok(prepared
+        .into_iter()
+        .zip(callback_urls)
+        .map(|(submission, url)| with_callback(submission, url))
+        .collect())
+}
+
+/// `callback_url` as `callbacks` allow it.
+async fn callback_url(
+    callbacks: Option<&super::callback::Callbacks>,
+    body: &Value,
+) -> Result<Option<url::Url>, String> {
+    match body.get("callback_url") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(url)) => match callbacks {
             Some(callbacks) => callbacks.check(url).await.map(Some).map_err(|r| r.0),
             None => Err("setting callback is not allowed".to_owned()),
         },
         Some(_) => Err("must be a string".to_owned()),
-    };
-    match (prepare(state, config, body, base64_encoded), callback) {
+    }
+}
+
+fn with_callback(
+    submission: Result<Submission, Judge0Error>,
+    callback: Result<Option<url::Url>, String>,
+) -> Result<Submission, Judge0Error> {
+    match (submission, callback) {
         (Ok(mut submission), Ok(url)) => {
             submission.callback_url = url;
             Ok(submission)

@@ -142,12 +142,7 @@ impl Store {
         // What forgetting every finished record would free: if even that
         // is not enough, only expired ones go (no one's results are thrown
         // away for a request that cannot be taken anyway).
-        let freeable: usize = inner
-            .finished
-            .iter()
-            .filter_map(|t| inner.records.get(t))
-            .map(|r| r.bytes)
-            .sum();
+        let freeable = freeable(inner);
         let could_fit = inner.records.len() - inner.finished.len() + count <= self.bounds.records
             && inner.bytes - freeable.min(inner.bytes) + bytes <= self.bounds.bytes;
         while let Some(token) = inner.finished.front().cloned() {
@@ -164,6 +159,15 @@ impl Store {
             }
         }
         fits(inner)
+    }
+
+    /// Whether `count` more records could be taken, forgetting finished
+    /// ones if need be (nothing is forgotten by asking).
+    pub fn could_take(&self, count: usize) -> bool {
+        let inner = self.lock();
+        let freeable = freeable(&inner);
+        inner.records.len() - inner.finished.len() + count <= self.bounds.records
+            && inner.bytes - freeable.min(inner.bytes) < self.bounds.bytes
     }
 
     /// Stores new records (all or none).
@@ -262,6 +266,16 @@ impl Store {
     }
 }
 
+/// What forgetting every finished record would free.
+fn freeable(inner: &Inner) -> usize {
+    inner
+        .finished
+        .iter()
+        .filter_map(|t| inner.records.get(t))
+        .map(|r| r.bytes)
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,7 +283,10 @@ mod tests {
     fn record(state: &crate::api::state::AppState, source: &str) -> Record {
         let config = super::super::config::Config::of(state, None);
         let body = serde_json::json!({"language_id": 71, "source_code": source});
-        let submission = super::super::request::prepare(state, &config, &body, false).unwrap();
+        let submission = super::super::request::prepare(state, &config, &body, false, &mut {
+            super::super::files::REQUEST_BUDGET
+        })
+        .unwrap();
         Record::new(Arc::new(submission), "Python".into(), "t".into())
     }
 

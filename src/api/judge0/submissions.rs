@@ -15,7 +15,7 @@ use super::config::{Config, MAX_BATCH};
 use super::error::Judge0Error;
 use super::info::{judge0_name, VERSION};
 use super::queue::Service;
-use super::request::{prepare_with_callback, Query, Submission};
+use super::request::{prepare_all, Query, Submission};
 use super::response::{callback_body, judge, timestamp, Shown, Verdict};
 use super::store::Record;
 use crate::api::error::ApiError;
@@ -77,9 +77,15 @@ pub async fn create(
     let body = json_body(&state, request).await?;
     let config = Config::of(&state, service.as_ref().map(|s| s.config()));
     let callbacks = service.as_ref().map(|s| &s.callbacks);
-    let submission =
-        prepare_with_callback(&state, &config, callbacks, &body, query.base64_encoded).await?;
-    drop(body);
+    if !query.wait && service.as_ref().is_some_and(|s| !s.has_room(1)) {
+        return Err(queue_full());
+    }
+    let prepared =
+        prepare_all(&state, &config, callbacks, vec![body], query.base64_encoded).await?;
+    let submission = prepared
+        .into_iter()
+        .next()
+        .ok_or(Judge0Error::Api(ApiError::Internal))??;
     let name = language_name(&state, &submission).await?;
     if !query.wait {
         let service = service.ok_or_else(no_queue)?;
@@ -177,8 +183,8 @@ pub async fn create_batch(
 ) -> Result<Response, Judge0Error> {
     let query = Query::parse(request.uri())?;
     let service = service(&request).ok_or_else(no_queue)?;
-    let body = json_body(&state, request).await?;
-    let Some(items) = body.get("submissions").and_then(Value::as_array) else {
+    let mut body = json_body(&state, request).await?;
+    let Some(Value::Array(items)) = body.get_mut("submissions").map(Value::take) else {
         return Err(Judge0Error::Message(
             StatusCode::BAD_REQUEST,
             "the body must be {\"submissions\": [...]}".into(),
@@ -193,19 +199,23 @@ pub async fn create_batch(
             ),
         ));
     }
+    // Room first: nothing is unpacked for a batch the queue cannot take.
+    if !service.has_room(items.len()) {
+        return Err(queue_full());
+    }
     let config = Config::of(&state, Some(service.config()));
     let mut answers: Vec<Option<Value>> = Vec::with_capacity(items.len());
     let mut accepted = Vec::new();
-    for item in items {
-        match prepare_with_callback(
-            &state,
-            &config,
-            Some(&service.callbacks),
-            item,
-            query.base64_encoded,
-        )
-        .await
-        {
+    let prepared = prepare_all(
+        &state,
+        &config,
+        Some(&service.callbacks),
+        items,
+        query.base64_encoded,
+    )
+    .await?;
+    for item in prepared {
+        match item {
             Ok(submission) => {
                 let name = language_name(&state, &submission).await?;
                 accepted.push((Arc::new(submission), name));

@@ -4,7 +4,6 @@
 //! sizes). Where Piston is wrong this is not: a limit of 0 does not disable
 //! the limit, and a file name that escapes the job's directory is a 400.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -214,7 +213,7 @@ fn millis(d: Duration) -> u64 {
 fn job_files(files: &[Value], runtime: &Installed) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
     let language = &runtime.language;
     let entry_at = files.iter().position(is_utf8).unwrap_or(0);
-    let mut seen = HashSet::new();
+    let mut tree = whipcode_runner::FileTree::new();
     let mut out = Vec::with_capacity(files.len());
     for (i, file) in files.iter().enumerate() {
         let given = match file.get("name") {
@@ -240,11 +239,12 @@ fn job_files(files: &[Value], runtime: &Installed) -> Result<Vec<(String, Vec<u8
                 .ends_with(&extension.to_ascii_lowercase())
         {
             name.push_str(extension);
+            // The extension can make the last component too long.
+            name = whipcode_runner::normalize_path(&name)
+                .map_err(|why| ApiError::bad(format!("files[{i}].name \"{shown}\" {why}")))?;
         }
-        if !seen.insert(name.clone()) {
-            return Err(ApiError::bad(format!(
-                "files[{i}].name \"{shown}\" names a file already given"
-            )));
+        if let Err(why) = tree.insert(&name) {
+            return Err(ApiError::bad(format!("files[{i}].name \"{shown}\" {why}")));
         }
         let Some(Value::String(content)) = file.get("content") else {
             unreachable!("checked above: every file has a string content");
