@@ -13,9 +13,10 @@ use common::judge0::{post, status_of};
 use common::Service;
 use serde_json::json;
 
-/// Judge0's ids: Python 3, C (GCC).
+/// Judge0's ids: Python 3, C (GCC), Bash.
 const PYTHON: u32 = 71;
 const C: u32 = 50;
+const BASH: u32 = 46;
 const ACCEPTED: u64 = 3;
 
 /// Each attempt on PID 1 (then a kill), printed as the errno's name or
@@ -96,5 +97,34 @@ async fn a_compiler_wrapper_cannot_reach_the_runner() {
         compile.contains("prlimit") && compile.contains("Operation not permitted"),
         "the wrapper ran and was refused: {answer}"
     );
+    svc.stop_and_check_clean();
+}
+
+/// The step's pipes belong to its user: a program may reopen them by name,
+/// as `/dev/stdin` (Fortran's `open(file='/dev/stdin')`) or `/dev/stderr`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_program_opens_its_own_stdin_stdout_and_stderr_by_name() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&[]);
+    let script = "cat /dev/stdin; echo out > /dev/stdout; echo err > /dev/stderr";
+    let out = svc.run_ok(3, script, json!({"stdin": "in\n"})).await;
+    assert_eq!(
+        (&out["stdout"], &out["stderr"], &out["exit_code"]),
+        (&json!("in\nout\n"), &json!("err\n"), &json!(0)),
+        "{out}"
+    );
+    // With stderr merged into stdout (one pipe for both).
+    let (status, answer) = post(
+        &svc,
+        "/submissions?wait=true&fields=*",
+        json!({"language_id": BASH, "source_code": script, "stdin": "in\n",
+            "redirect_stderr_to_stdout": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(status_of(&answer), ACCEPTED, "{answer}");
+    assert_eq!(answer["stdout"], "in\nout\nerr\n", "{answer}");
     svc.stop_and_check_clean();
 }

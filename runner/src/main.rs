@@ -19,7 +19,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -348,22 +348,27 @@ fn run_step(
         .env_clear()
         .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&job.workdir)
-        .stdin(if matches!(input, Input::Nothing) {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        })
         // Its own process group: a signal reaches the step and its children.
         .process_group(0);
     as_program(&mut command);
-    // One pipe for both streams when they are merged: the order written.
-    let merged = if options.stderr_to_stdout {
-        let (reader, writer) = io::pipe()?;
-        command.stdout(writer.try_clone()?).stderr(writer);
-        Some(reader)
-    } else {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let stdin = if matches!(input, Input::Nothing) {
+        command.stdin(Stdio::null());
         None
+    } else {
+        let (reader, writer) = program_pipe()?;
+        command.stdin(reader);
+        Some(writer)
+    };
+    // One pipe for both streams when they are merged: the order written.
+    let outputs = if options.stderr_to_stdout {
+        let (reader, writer) = program_pipe()?;
+        command.stdout(writer.try_clone()?).stderr(writer);
+        vec![(reader, tag::STDOUT)]
+    } else {
+        let (out, out_writer) = program_pipe()?;
+        let (err, err_writer) = program_pipe()?;
+        command.stdout(out_writer).stderr(err_writer);
+        vec![(out, tag::STDOUT), (err, tag::STDERR)]
     };
     let spawned = command.spawn();
     // The command holds the pipe's write ends: closed here, so the reader
@@ -375,7 +380,7 @@ fn run_step(
     };
     RUNNING.store(child.id() as i32, Ordering::SeqCst);
 
-    if let Some(mut stdin) = child.stdin.take() {
+    if let Some(mut stdin) = stdin {
         // A program that never reads its stdin must not block the runner.
         thread::spawn(move || match input {
             Input::Bytes(bytes) => {
@@ -392,15 +397,12 @@ fn run_step(
         });
     }
     let (done_tx, done_rx) = mpsc::channel();
-    match merged {
-        Some(reader) => {
-            forward(Box::new(reader), tag::STDOUT, sink, &done_tx);
-            let _ = done_tx.send(());
-        }
-        None => {
-            spawn_forwarder(&mut child, tag::STDOUT, sink, &done_tx);
-            spawn_forwarder(&mut child, tag::STDERR, sink, &done_tx);
-        }
+    if outputs.len() == 1 {
+        // One stream: the drain below waits for two ends.
+        let _ = done_tx.send(());
+    }
+    for (reader, stream) in outputs {
+        forward(Box::new(reader), stream, sink, &done_tx);
     }
     drop(done_tx);
 
@@ -452,15 +454,17 @@ fn as_program(command: &mut Command) {
     }
 }
 
-fn spawn_forwarder(child: &mut Child, stream: u8, sink: &Sink, done: &mpsc::Sender<()>) {
-    let source: Option<Box<dyn Read + Send>> = if stream == tag::STDOUT {
-        child.stdout.take().map(|s| Box::new(s) as _)
-    } else {
-        child.stderr.take().map(|s| Box::new(s) as _)
-    };
-    if let Some(source) = source {
-        forward(source, stream, sink, done);
+/// A pipe for a step's stdin, stdout or stderr, owned by [`PROGRAM_ID`]
+/// when the runner is root: a pipe belongs to its creator with mode 0600,
+/// and a program that opens `/dev/stdin` or `/dev/stdout` (Fortran's
+/// `open(file='/dev/stdin')`, `echo > /dev/stderr`) reopens it through
+/// `/proc/self/fd`, which checks that owner.
+fn program_pipe() -> io::Result<(io::PipeReader, io::PipeWriter)> {
+    let (reader, writer) = io::pipe()?;
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::fchown(&reader, Some(PROGRAM_ID), Some(PROGRAM_ID))?;
     }
+    Ok((reader, writer))
 }
 
 /// Forwards `source` as `stream` frames on a thread of its own; says so on
