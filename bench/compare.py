@@ -63,8 +63,8 @@ def measure(root, lang, n, tmp):
     return statistics.median(latencies), cpu
 
 
-def spread(values, unit=""):
-    return f"{statistics.median(values):7.1f}{unit} ({min(values):.1f}-{max(values):.1f})"
+def spread(values, digits=1):
+    return f"{statistics.median(values):7.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def main():
@@ -98,7 +98,7 @@ def main():
         a, b = figures[("A", lang)], figures[("B", lang)]
         p50 = [y[0] / x[0] for x, y in zip(a, b)]
         cpu = [y[1] / x[1] for x, y in zip(a, b)]
-        print(f"{lang:10} {'B/A':6} {spread(p50):>24} {spread(cpu):>28}")
+        print(f"{lang:10} {'B/A':6} {spread(p50, 2):>24} {spread(cpu, 2):>28}")
 
 
 if __name__ == "__main__":

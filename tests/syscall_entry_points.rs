@@ -98,14 +98,16 @@ async fn only_allow_listed_socket_families_open() {
     };
     // (family, type, protocol) on x86_64 (syscall) and i386 (int 0x80,
     // socket is 359 there): AF_UNIX, AF_INET, AF_INET6, AF_NETLINK with
-    // NETLINK_ROUTE open; NETLINK_AUDIT, AF_PACKET, AF_ALG, AF_VSOCK and an
-    // unknown family do not. The kernel reads an int: AF_VSOCK with high
+    // NETLINK_ROUTE open; NETLINK_AUDIT, AF_PACKET, AF_ALG, AF_VSOCK, an
+    // unknown family and the unlisted ones between the listed (AF_UNSPEC,
+    // AF_IPX, AF_X25, AF_KEY) do not. The kernel reads an int: AF_VSOCK with high
     // bits set must not slip past a 64-bit comparison.
     let (out, _) = c(r#"int main(void) {
     setup();
     long tries[][3] = {{1, 1, 0}, {2, 2, 0}, {10, 1, 0}, {16, 3, 0},
-                       {16, 3, 9}, {17, 2, 0}, {38, 5, 0}, {40, 1, 0}, {200, 1, 0}};
-    for (int i = 0; i < 9; i++) {
+                       {16, 3, 9}, {17, 2, 0}, {38, 5, 0}, {40, 1, 0}, {200, 1, 0},
+                       {0, 1, 0}, {4, 2, 0}, {9, 5, 0}, {15, 3, 2}};
+    for (int i = 0; i < 13; i++) {
         long r = syscall(SYS_socket, tries[i][0], tries[i][1], tries[i][2]);
         printf("%s ", r >= 0 ? answer(r) : answer(-errno));
         puts(answer(sys32(359, tries[i][0], tries[i][1], tries[i][2])));
@@ -120,12 +122,12 @@ async fn only_allow_listed_socket_families_open() {
     let open = "0 0".to_owned();
     let refused = format!("{EPERM} {EPERM}");
     let mut expected = vec![open.clone(); 4];
-    expected.extend(vec![refused; 5]);
+    expected.extend(vec![refused; 9]);
     expected.push(EPERM.into());
     expected.push(EPERM.into());
     assert_eq!(
         out, expected,
-        "x86_64 and i386: unix, inet, inet6, netlink route open; netlink audit, packet, alg, vsock, 200 refused; vsock with high bits; socketpair vsock"
+        "x86_64 and i386: unix, inet, inet6, netlink route open; netlink audit, packet, alg, vsock, 200, unspec, ipx, x25, key refused; vsock with high bits; socketpair vsock"
     );
 }
 
