@@ -277,14 +277,16 @@ impl MasterKey {
         let place = match place {
             Some(place) => place,
             None => {
+                let entry = WaitingEntry {
+                    checks: &self.checks,
+                    client,
+                };
                 let waited = tokio::time::timeout(
                     PLACE_WAIT,
                     std::sync::Arc::clone(&self.places).acquire_owned(),
                 )
                 .await;
-                if let Ok(mut checks) = self.checks.lock() {
-                    checks.waiting.remove(&client);
-                }
+                drop(entry);
                 match waited {
                     Ok(Ok(place)) => place,
                     _ => return Err(Verdict::Busy),
@@ -383,6 +385,21 @@ impl MasterKey {
         };
         slot.as_ref()
             .is_some_and(|known| bool::from(known.ct_eq(digest)))
+    }
+}
+
+/// `client` on the waiting list until dropped: a request that goes away
+/// while it waits for a place (its client hung up) leaves no entry behind.
+struct WaitingEntry<'a> {
+    checks: &'a Mutex<Checks>,
+    client: IpAddr,
+}
+
+impl Drop for WaitingEntry<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut checks) = self.checks.lock() {
+            checks.waiting.remove(&self.client);
+        }
     }
 }
 
@@ -521,6 +538,25 @@ mod tests {
             "{invalid} hashes for one client"
         );
         assert!(throttled > 0);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_hangs_up_while_waiting_for_a_place_leaves_no_entry() {
+        let key = Arc::new(MasterKey::parse(FIXTURE).unwrap());
+        // Every place taken: a new client waits.
+        let places = Arc::clone(&key.places)
+            .acquire_many_owned(HASH_QUEUE as u32)
+            .await
+            .unwrap();
+        let waiting = key.start("a-new-key", [7; 32], A);
+        assert!(tokio::time::timeout(Duration::from_millis(50), waiting)
+            .await
+            .is_err());
+        // The request went away mid-wait: the client is not left waiting,
+        // so its next request is not told to slow down.
+        assert!(key.checks.lock().unwrap().waiting.is_empty());
+        drop(places);
+        assert!(key.start("a-new-key", [7; 32], A).await.is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

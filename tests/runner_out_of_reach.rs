@@ -128,3 +128,43 @@ async fn the_program_opens_its_own_stdin_stdout_and_stderr_by_name() {
     assert_eq!(answer["stdout"], "in\nout\nerr\n", "{answer}");
     svc.stop_and_check_clean();
 }
+
+/// Between two runs of one submission the runner ends every process, reads
+/// and puts back /tmp: a compile step's leftover racing it, or a tree too
+/// deep for one path, is that submission's answer, never the service's
+/// error.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_run_leaves_in_tmp_cannot_break_the_next_run() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&[]);
+    // Run 1 leaves a tree far deeper than PATH_MAX (17 × 256 bytes).
+    let deep = "import os\nfor _ in range(17):\n    os.mkdir('a' * 255)\n    os.chdir('a' * 255)\nprint('deep')";
+    let (status, answer) = post(
+        &svc,
+        "/submissions?wait=true&fields=*",
+        json!({"language_id": PYTHON, "source_code": deep, "number_of_runs": 2}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(status_of(&answer), ACCEPTED, "{answer}");
+    assert_eq!(answer["stdout"], "deep\n", "{answer}");
+    // A compile step leaves a process renaming a file back and forth while
+    // the runner records /tmp.
+    // (compiler_options are split as a shell splits words.)
+    let wrapper = r#"-wrapper '/bin/sh,-c,(setsid sh -c "exec >/dev/null 2>&1; while :; do mv f g; mv g f; done" &); exec "$0" "$@"'"#;
+    let archive = common::judge0::zip(&[("f", b"x")]);
+    let (status, answer) = post(
+        &svc,
+        "/submissions?wait=true&fields=*",
+        json!({"language_id": C, "number_of_runs": 2, "compiler_options": wrapper,
+            "source_code": "#include <stdio.h>\nint main(void) { puts(\"ran\"); return 0; }",
+            "additional_files": common::judge0::b64_bytes(&archive)}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(status_of(&answer), ACCEPTED, "{answer}");
+    assert_eq!(answer["stdout"], "ran\n", "{answer}");
+    svc.stop_and_check_clean();
+}

@@ -65,7 +65,7 @@ fn main() {
         launch(&args[2..]);
     }
     // First, before any thread exists: threads inherit the bounding set.
-    let sealed = empty_bounding_set();
+    let sealed = empty_bounding_set().and_then(|()| not_dumpable());
     let sink: Sink = Arc::new(Mutex::new(Some(io::stdout())));
     // Read first: the lock on stdin is released before the control thread reads.
     let job = Job::read_from(&mut io::stdin().lock());
@@ -95,6 +95,15 @@ fn empty_bounding_set() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Marks the runner not dumpable, whatever its binary's mode: its
+/// `/proc/1` entries (memory, fds, environment) then belong to root of the
+/// namespace, out of reach of the program's user even where that user could
+/// otherwise read them.
+fn not_dumpable() -> io::Result<()> {
+    use rustix::process::{set_dumpable_behavior, DumpableBehavior};
+    set_dumpable_behavior(DumpableBehavior::NotDumpable).map_err(io::Error::from)
 }
 
 /// The launcher: `FSIZE STACK -- ARGV…` (0 for no limit). Lowers both
@@ -127,9 +136,13 @@ fn launch(args: &[String]) -> ! {
         }
     }
     let error = Command::new(program).args(&args[4..]).exec();
-    let (code, line) = as_a_shell_says(program, &error);
-    let _ = io::stderr().write_all(line.as_bytes());
-    std::process::exit(code)
+    match as_a_shell_says(program, &error) {
+        Some((code, line)) => {
+            let _ = io::stderr().write_all(line.as_bytes());
+            std::process::exit(code)
+        }
+        None => fail(format!("cannot run `{program}`: {error}")),
+    }
 }
 
 /// Reads the server's control frames until it closes stdin.
@@ -221,20 +234,29 @@ fn run(job: &Job, sink: &Sink, controls: &mut Controls) -> Event {
         if controls.go.recv().is_err() {
             return Event::Error(format!("no go-ahead for stage {index}"));
         }
+        let mut stage_status = None;
         if stage.options.fresh_workdir {
             let done = match &snapshot {
                 None => workdir::Snapshot::record(root).map(|s| snapshot = Some(s)),
                 Some(snapshot) => snapshot.restore(root),
             };
+            // What a program left (a process that would not end, a tree
+            // too deep to walk) is its run's answer, not the service's.
             if let Err(e) = done {
-                return Event::Error(format!(
-                    "cannot restore {} for stage {index}: {e}",
+                let note = format!(
+                    "whipcode: {} could not be put back for this run: {e}\n",
                     job.workdir
-                ));
+                );
+                send(sink, &Event::Stderr(note.into_bytes()));
+                stage_status = Some(ExitStatus::from_raw(126 << 8));
             }
         }
-        let mut stage_status = None;
-        for (step, argv) in stage.steps.iter().enumerate() {
+        let steps = if stage_status.is_none() {
+            &stage.steps[..]
+        } else {
+            &[]
+        };
+        for (step, argv) in steps.iter().enumerate() {
             let stdin = if stage.options.stdin && step + 1 == stage.steps.len() {
                 if job.interactive {
                     Input::Pieces(controls.input.take())
@@ -370,41 +392,35 @@ fn run_step(
         command.stdout(out_writer).stderr(err_writer);
         vec![(out, tag::STDOUT), (err, tag::STDERR)]
     };
-    let spawned = command.spawn();
-    // The command holds the pipe's write ends: closed here, so the reader
-    // sees the end when the step's own copies close.
-    drop(command);
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => return Ok(not_started(&argv[0], &e, sink)),
-    };
-    RUNNING.store(child.id() as i32, Ordering::SeqCst);
-
-    if let Some(mut stdin) = stdin {
-        // A program that never reads its stdin must not block the runner.
-        thread::spawn(move || match input {
-            Input::Bytes(bytes) => {
-                let _ = stdin.write_all(&bytes);
-            }
-            Input::Pieces(Some(pieces)) => {
-                while let Ok(Some(bytes)) = pieces.recv() {
-                    if stdin.write_all(&bytes).is_err() {
-                        break;
-                    }
-                }
-            }
-            Input::Pieces(None) | Input::Nothing => {}
-        });
-    }
+    // The threads first, so that a step is never left running without
+    // them: one that cannot be made (the pids limit, reached by what the
+    // program left running) is a step that could not start.
     let (done_tx, done_rx) = mpsc::channel();
     if outputs.len() == 1 {
         // One stream: the drain below waits for two ends.
         let _ = done_tx.send(());
     }
-    for (reader, stream) in outputs {
-        forward(Box::new(reader), stream, sink, &done_tx);
-    }
+    let threads = stdin
+        .map_or(Ok(()), |stdin| feed(stdin, input))
+        .and_then(|()| {
+            outputs
+                .into_iter()
+                .try_for_each(|(reader, stream)| forward(Box::new(reader), stream, sink, &done_tx))
+        });
     drop(done_tx);
+    if let Err(e) = threads {
+        return not_started(&argv[0], e, sink);
+    }
+    let spawned = command.spawn();
+    // The command holds the pipes' other ends: closed here, so a reader
+    // sees the end when the step's own copies close (and the threads end at
+    // once when it did not start).
+    drop(command);
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return not_started(&argv[0], e, sink),
+    };
+    RUNNING.store(child.id() as i32, Ordering::SeqCst);
 
     let status = child.wait();
     RUNNING.store(0, Ordering::SeqCst);
@@ -419,27 +435,49 @@ fn run_step(
     Ok(status)
 }
 
-/// A step that could not start ends as a shell reports it: its reason on
-/// stderr and status 127 when there is no such file (a missing `a.out`
-/// after `gcc -c`, a missing interpreter), 126 when it cannot be executed.
-/// It is the run's answer, like any other failing step.
-fn not_started(program: &str, error: &io::Error, sink: &Sink) -> ExitStatus {
-    let (code, line) = as_a_shell_says(program, error);
+/// A step that could not start, for a reason of the program's own, ends as
+/// a shell reports it: its reason on stderr and status 127 when there is no
+/// such file (no `a.out` after `gcc -fsyntax-only`, a missing interpreter),
+/// 126 when it cannot be executed or the container has no room to start it.
+/// It is the run's answer, like any other failing step. Any other reason
+/// (the runner could not make it the program's user) is the service's own
+/// fault, and an error.
+fn not_started(program: &str, error: io::Error, sink: &Sink) -> io::Result<ExitStatus> {
+    let Some((code, line)) = as_a_shell_says(program, &error) else {
+        return Err(error);
+    };
     send(sink, &Event::Stderr(line.into_bytes()));
-    ExitStatus::from_raw(code << 8)
+    Ok(ExitStatus::from_raw(code << 8))
 }
 
 /// The status and the line a shell gives for `program` that could not be
-/// executed: `prog: No such file or directory`, 127; otherwise 126.
-fn as_a_shell_says(program: &str, error: &io::Error) -> (i32, String) {
-    let code = if error.kind() == io::ErrorKind::NotFound {
+/// executed (`prog: No such file or directory`, 127), when the cause is the
+/// program's or its files'.
+fn as_a_shell_says(program: &str, error: &io::Error) -> Option<(i32, String)> {
+    use rustix::io::Errno;
+    let errno = Errno::from_io_error(error)?;
+    let programs_own = [
+        Errno::ACCESS,
+        Errno::NOEXEC,
+        Errno::TXTBSY,
+        Errno::LOOP,
+        Errno::NAMETOOLONG,
+        Errno::NOTDIR,
+        Errno::ISDIR,
+        Errno::TOOBIG,
+        Errno::AGAIN,
+        Errno::NOMEM,
+    ];
+    let code = if errno == Errno::NOENT {
         127
-    } else {
+    } else if programs_own.contains(&errno) {
         126
+    } else {
+        return None;
     };
     let text = error.to_string();
     let reason = text.split(" (os error").next().unwrap_or(&text);
-    (code, format!("{program}: {reason}\n"))
+    Some((code, format!("{program}: {reason}\n")))
 }
 
 /// Makes `command` start as [`PROGRAM_ID`] when the runner is root: no
@@ -467,12 +505,36 @@ fn program_pipe() -> io::Result<(io::PipeReader, io::PipeWriter)> {
     Ok((reader, writer))
 }
 
+/// Writes `input` to a step's stdin on a thread of its own: a program that
+/// never reads its stdin must not block the runner.
+fn feed(mut stdin: io::PipeWriter, input: Input) -> io::Result<()> {
+    thread::Builder::new().spawn(move || match input {
+        Input::Bytes(bytes) => {
+            let _ = stdin.write_all(&bytes);
+        }
+        Input::Pieces(Some(pieces)) => {
+            while let Ok(Some(bytes)) = pieces.recv() {
+                if stdin.write_all(&bytes).is_err() {
+                    break;
+                }
+            }
+        }
+        Input::Pieces(None) | Input::Nothing => {}
+    })?;
+    Ok(())
+}
+
 /// Forwards `source` as `stream` frames on a thread of its own; says so on
 /// `done` at its end.
-fn forward(mut source: Box<dyn Read + Send>, stream: u8, sink: &Sink, done: &mpsc::Sender<()>) {
+fn forward(
+    mut source: Box<dyn Read + Send>,
+    stream: u8,
+    sink: &Sink,
+    done: &mpsc::Sender<()>,
+) -> io::Result<()> {
     let sink = Arc::clone(sink);
     let done = done.clone();
-    thread::spawn(move || {
+    thread::Builder::new().spawn(move || {
         let mut buf = vec![0u8; OUTPUT_CHUNK];
         loop {
             match source.read(&mut buf) {
@@ -491,7 +553,8 @@ fn forward(mut source: Box<dyn Read + Send>, stream: u8, sink: &Sink, done: &mps
             }
         }
         let _ = done.send(());
-    });
+    })?;
+    Ok(())
 }
 
 /// CPU time of waited-for children, from `/proc/self/stat` (cutime + cstime,

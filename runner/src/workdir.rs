@@ -25,8 +25,20 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Records everything under `root` (links as links, never followed).
+    /// Ends every process but this one (a compile step's leftover must not
+    /// change the tree while it is read), then records everything under
+    /// `root` (links as links, never followed).
     pub fn record(root: &Path) -> io::Result<Snapshot> {
+        if !end_other_processes() {
+            return Err(io::Error::other(
+                "a process of the compile stage could not be ended",
+            ));
+        }
+        Snapshot::read(root)
+    }
+
+    /// Everything under `root`, as it is now.
+    fn read(root: &Path) -> io::Result<Snapshot> {
         let mut entries = Vec::new();
         record_dir(root, Path::new(""), &mut entries)?;
         Ok(Snapshot { entries })
@@ -49,8 +61,13 @@ impl Snapshot {
             let path = child?.path();
             let meta = fs::symlink_metadata(&path)?;
             if meta.is_dir() {
-                open_up(&path)?;
-                fs::remove_dir_all(&path)?;
+                // std's removal walks by descriptor, so any depth goes; a
+                // directory the program locked (chmod 000) is opened up
+                // first, by path.
+                if fs::remove_dir_all(&path).is_err() {
+                    open_up(&path)?;
+                    fs::remove_dir_all(&path)?;
+                }
             } else {
                 fs::remove_file(&path)?;
             }
@@ -145,8 +162,15 @@ fn open_up(dir: &Path) -> io::Result<()> {
 /// user). Killing is by kill(2) with pid -1, every process the caller may
 /// signal but itself and init (with CAP_KILL, all of them); rustix spells
 /// that call `kill_process_group(Pid::INIT, …)`.
+///
+/// Anywhere but as PID 1 that call would reach processes outside the run
+/// (the host's, for a runner started by hand as root): there it ends
+/// nothing and says so.
 fn end_other_processes() -> bool {
-    use rustix::process::{kill_process_group, wait, Pid, Signal, WaitOptions};
+    use rustix::process::{getpid, kill_process_group, wait, Pid, Signal, WaitOptions};
+    if getpid() != Pid::INIT {
+        return false;
+    }
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
         // ESRCH: nothing left to signal.
@@ -179,7 +203,8 @@ mod tests {
         fs::set_permissions(dir.join("a.out"), fs::Permissions::from_mode(0o755)).unwrap();
         fs::write(dir.join("sub/data"), b"kept").unwrap();
         std::os::unix::fs::symlink("a.out", dir.join("link")).unwrap();
-        let snapshot = Snapshot::record(&dir).unwrap();
+        // Not `record`, which as root would end every process it can signal.
+        let snapshot = Snapshot::read(&dir).unwrap();
 
         fs::write(dir.join("left-by-run-1"), b"x").unwrap();
         fs::write(dir.join("sub/data"), b"changed").unwrap();

@@ -25,11 +25,21 @@ pub trait StageControl {
     /// Stage `index` is about to start: set its limits, start its memory
     /// peak, and tell the runner to go; or, when its limits cannot be set,
     /// say why and tell the runner nothing (the run ends there).
-    fn begin(&mut self, index: usize) -> Result<(), String>;
+    fn begin(&mut self, index: usize) -> Result<(), NotBegun>;
     /// CPU nanoseconds of the whole container so far.
     fn cpu_nanos(&self) -> Option<u64>;
     /// Peak memory since the last [`StageControl::begin`].
     fn memory_peak(&self) -> Option<u64>;
+}
+
+/// Why a stage was not started.
+#[derive(Debug)]
+pub enum NotBegun {
+    /// Its memory limit is below what the run already holds: the run's own
+    /// answer (a memory kill, with the reason on its stderr).
+    OverLimit(String),
+    /// Its limits could not be set at all: the service's fault.
+    Failed(String),
 }
 
 /// Output gathered so far.
@@ -67,8 +77,9 @@ pub enum Collected {
     /// A stage's limits could not be set (its memory limit is below what
     /// the container already holds): it never started.
     OverLimit(Output),
-    /// The container never reported the job's start, or the runner
-    /// reported a failure of its own (e.g. a compiler it cannot start).
+    /// The container never reported the job's start, the runner reported
+    /// a failure of its own (it could not write the job's files or become
+    /// the program's user), or a stage's limits could not be set.
     Failed(String),
 }
 
@@ -176,7 +187,10 @@ pub async fn collect(
                     started,
                     cpu_base: control.cpu_nanos(),
                 });
-                if let Err(why) = begun {
+                if let Err(NotBegun::Failed(why)) = begun {
+                    return Collected::Failed(why);
+                }
+                if let Err(NotBegun::OverLimit(why)) = begun {
                     let note = format!(
                         "whipcode: the {} stage was not started: {why}\n",
                         stages[index].name
@@ -392,7 +406,7 @@ mod tests {
     }
 
     impl StageControl for Recorder {
-        fn begin(&mut self, index: usize) -> Result<(), String> {
+        fn begin(&mut self, index: usize) -> Result<(), NotBegun> {
             self.begun.push(index);
             Ok(())
         }
@@ -569,7 +583,7 @@ mod tests {
     struct Busy(std::time::Instant);
 
     impl StageControl for Busy {
-        fn begin(&mut self, _: usize) -> Result<(), String> {
+        fn begin(&mut self, _: usize) -> Result<(), NotBegun> {
             Ok(())
         }
         fn cpu_nanos(&self) -> Option<u64> {

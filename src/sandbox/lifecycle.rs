@@ -125,9 +125,9 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
 
 /// Into podman's private directory: the seccomp profile, and the runner's
 /// sealed copy. The copy is root's and mode 0711, so the program (another
-/// uid) can execute it but not read it, and a process that runs a file it
-/// cannot read is not dumpable: the runner's /proc/1/fd, /proc/1/mem and
-/// ptrace are closed to the program.
+/// uid) can execute it but not read it; the runner marks itself not
+/// dumpable, so its /proc/1/fd, /proc/1/mem and ptrace are closed to the
+/// program.
 fn write_private_files(
     podman: &Podman,
     runner: &std::path::Path,

@@ -161,8 +161,8 @@ pub fn container_spec(plan: &Plan<'_>) -> Value {
         "image": plan.image,
         // The static runner, read-only, is PID 1; it waits for one job on
         // stdin and runs its steps. It is mounted from a root-owned copy the
-        // program may execute but not read, so PID 1 is not dumpable: its
-        // /proc/1/fd and /proc/1/mem are closed to the program. The container serves that run only and is
+        // program may execute but not read, and marks itself not dumpable:
+        // its /proc/1/fd and /proc/1/mem are closed to the program. The container serves that run only and is
         // removed by the service, which kills it at once (no stop grace).
         "entrypoint": [RUNNER_PATH],
         "command": [],

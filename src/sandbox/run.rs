@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use whipcode_runner::{Control, Job, Stage, StageOptions};
 
 use super::cgroup::{self, Cgroup};
-use super::events::{collect, Collected, StageControl};
+use super::events::{collect, Collected, NotBegun, StageControl};
 use super::gate::Gate;
 use super::job::{
     BoxFuture, Input, InstalledImage, Interaction, RunOutcome, RunSpec, Sandbox, SandboxError,
@@ -397,7 +397,7 @@ impl StageControl for StageLimits<'_> {
     /// files in `/tmp` (a tmpfs, never reclaimed without swap) count, so a
     /// stage that would run over its limit is never started under a higher
     /// one.
-    fn begin(&mut self, index: usize) -> Result<(), String> {
+    fn begin(&mut self, index: usize) -> Result<(), NotBegun> {
         if let Some(cgroup) = &self.cgroup {
             let mb = self.stages[index]
                 .memory_mb
@@ -405,12 +405,21 @@ impl StageControl for StageLimits<'_> {
                     mb.min(u64::from(self.container_mb))
                 });
             if let Err(e) = cgroup.limit_memory(mb << 20) {
-                tracing::info!(error = %e, stage = index, mb, "a stage's memory limit could not be set");
-                return Err(if e.raw_os_error() == Some(16) {
-                    format!("its memory limit of {mb} MiB is below what the run already holds (the files in /tmp count)")
-                } else {
-                    format!("its memory limit of {mb} MiB could not be set")
-                });
+                // EBUSY: below what the container holds. Anything else
+                // is this host's cgroup refusing: an error, never a run
+                // without its limit.
+                if e.raw_os_error() == Some(16) {
+                    tracing::info!(
+                        stage = index,
+                        mb,
+                        "a stage's memory limit is below what the run holds"
+                    );
+                    return Err(NotBegun::OverLimit(format!("its memory limit of {mb} MiB is below what the run already holds (the files in /tmp count)")));
+                }
+                tracing::error!(error = %e, stage = index, mb, "a stage's memory limit could not be set");
+                return Err(NotBegun::Failed(format!(
+                    "the stage's memory limit of {mb} MiB could not be set: {e}"
+                )));
             }
             cgroup.reset_peak();
         }

@@ -127,6 +127,17 @@ impl Callbacks {
         if addresses.is_empty() {
             return Err(Refused(format!("{host} has no address")));
         }
+        // An address of "any" (0.0.0.0, ::) is connected to as this
+        // machine's loopback: whatever port, it is no one else's.
+        if let Some(any) = addresses
+            .iter()
+            .find(|a| a.ip().to_canonical().is_unspecified())
+        {
+            return Err(Refused(format!(
+                "{host} is {}, which reaches this machine itself",
+                any.ip()
+            )));
+        }
         // An IPv4-mapped IPv6 address is checked as the IPv4 one it is.
         if let Some(own) = addresses.iter().find(|a| self.is_own(**a)) {
             return Err(Refused(format!(
@@ -347,6 +358,19 @@ mod tests {
         assert!(everywhere.check("http://127.0.0.9:8000/").await.is_err());
         assert!(everywhere.check("http://127.0.0.9:8001/").await.is_ok());
         assert!(local.check("http://127.0.0.1:9/x").await.is_ok());
+        // "Any" is this machine, whatever the list says.
+        let all = Callbacks::new(parse_allow_list("0.0.0.0/0,::/0").unwrap(), vec![own]);
+        for any in [
+            "http://0.0.0.0:8000/run",
+            "http://[::]:9/",
+            "http://[::ffff:0.0.0.0]:9/",
+        ] {
+            let refused = all.check(any).await.unwrap_err();
+            assert!(
+                refused.0.contains("reaches this machine"),
+                "{any}: {refused:?}"
+            );
+        }
         let refused = local.check("http://10.0.0.1/x").await.unwrap_err();
         assert!(
             refused.0.contains("not in the callback allow-list"),

@@ -478,9 +478,19 @@ pub async fn prepare_all(
     bodies: Vec<Value>,
     base64_encoded: bool,
 ) -> Result<Vec<Result<Submission, Judge0Error>>, Judge0Error> {
-    let mut callback_urls = Vec::with_capacity(bodies.len());
-    for body in &bodies {
-        callback_urls.push(callback_url(callbacks, body).await);
+    // At once (each lookup has its own deadline), so a batch waits for its
+    // slowest name, not for the sum of them.
+    let checks: Vec<_> = bodies
+        .iter()
+        .map(|body| {
+            let (callbacks, given) = (callbacks.cloned(), body.get("callback_url").cloned());
+            tokio::spawn(async move { callback_url(callbacks.as_ref(), given).await })
+        })
+        .collect();
+    let mut callback_urls = Vec::with_capacity(checks.len());
+    for check in checks {
+        let checked = check.await;
+        callback_urls.push(checked.unwrap_or_else(|_| Err("could not be checked".to_owned())));
     }
     let archives = bodies
         .iter()
@@ -498,6 +508,9 @@ pub async fn prepare_all(
     };
     let (state, config) = (state.clone(), config.clone());
     let prepared = tokio::task::spawn_blocking(move || {
+        // The turn ends with the unpacking, not with the request: a client
+        // that hangs up does not free it early.
+        let _turn = turn;
         let mut budget = files::REQUEST_BUDGET;
         bodies
             .iter()
@@ -509,7 +522,6 @@ pub async fn prepare_all(
         tracing::error!(error = %e, "preparing Judge0 submissions failed");
         Judge0Error::Api(crate::api::error::ApiError::Internal)
     })?;
-    drop(turn);
     Ok(prepared
         .into_iter()
         .zip(callback_urls)
@@ -520,12 +532,12 @@ pub async fn prepare_all(
 /// `callback_url` as `callbacks` allow it.
 async fn callback_url(
     callbacks: Option<&super::callback::Callbacks>,
-    body: &Value,
+    given: Option<Value>,
 ) -> Result<Option<url::Url>, String> {
-    match body.get("callback_url") {
+    match given {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(url)) => match callbacks {
-            Some(callbacks) => callbacks.check(url).await.map(Some).map_err(|r| r.0),
+            Some(callbacks) => callbacks.check(&url).await.map(Some).map_err(|r| r.0),
             None => Err("setting callback is not allowed".to_owned()),
         },
         Some(_) => Err("must be a string".to_owned()),
