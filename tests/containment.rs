@@ -140,11 +140,14 @@ async fn containers_of_a_killed_server_are_removed_by_the_next_server_whatever_i
         assert!(Instant::now() < deadline, "no warm container appeared");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let private_dirs = private_dirs_of(first.pid());
+    assert_eq!(private_dirs.len(), 1, "{private_dirs:?}");
     std::process::Command::new("kill")
         .args(["-9", &first.pid().to_string()])
         .status()
         .unwrap();
     first.wait_exit(Duration::from_secs(10));
+    assert!(private_dirs[0].is_dir(), "a kill -9 leaves it behind");
     let orphans = common::instance_containers(&first.instance);
     assert!(
         !orphans.is_empty(),
@@ -159,8 +162,23 @@ async fn containers_of_a_killed_server_are_removed_by_the_next_server_whatever_i
         common::instance_containers(&first.instance).is_empty(),
         "left by the dead server: {orphans:?}"
     );
+    assert!(!private_dirs[0].exists(), "and its private directory");
     second.stop_and_check_clean();
     drop(first);
+}
+
+/// The private directories (podman's configuration, the runner's copy)
+/// whose owner file names server `pid`.
+fn private_dirs_of(pid: u32) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            std::fs::read_to_string(p.join("owner"))
+                .is_ok_and(|line| line.split_whitespace().next() == Some(&pid.to_string()))
+        })
+        .collect()
 }
 
 /// A service whose containers run the misbehaving runner; each run's

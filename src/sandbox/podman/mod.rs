@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::owner::Owner;
+
 /// The project's podman configuration. crun does not work on cgroup-v1
 /// hybrid hosts and podman's default ulimits exceed some hosts' hard limits.
 pub const CONTAINERS_CONF: &str = r#"[containers]
@@ -134,11 +136,15 @@ struct Files {
 }
 
 impl Podman {
-    /// Writes the configuration (and the conmon wrapper, when conmon is found).
+    /// Writes the configuration (and the conmon wrapper, when conmon is found),
+    /// after removing the directories of servers that died without removing
+    /// their own (a `kill -9`).
     pub fn new(binary: &Path) -> std::io::Result<Podman> {
+        sweep_dead_dirs(&std::env::temp_dir());
         let dir = tempfile::Builder::new()
-            .prefix("whipcode-podman-")
+            .prefix(PRIVATE_DIR_PREFIX)
             .tempdir()?;
+        std::fs::write(dir.path().join(OWNER_FILE), Owner::current().to_line())?;
         std::fs::write(dir.path().join("containers.conf"), CONTAINERS_CONF)?;
         let wrapper = match CONMON_PATHS.iter().map(Path::new).find(|p| p.is_file()) {
             Some(conmon) => {
@@ -191,9 +197,77 @@ impl Podman {
     }
 }
 
+/// How the private directories are named, in the temporary directory.
+const PRIVATE_DIR_PREFIX: &str = "whipcode-podman-";
+
+/// The file in a private directory naming the server it belongs to.
+const OWNER_FILE: &str = "owner";
+
+/// Removes the private directories under `root` whose server is gone. One
+/// without an owner file (of an older version, or still being written) is
+/// left alone.
+fn sweep_dead_dirs(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(PRIVATE_DIR_PREFIX));
+        let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE))
+            .ok()
+            .and_then(|line| Owner::from_line(&line));
+        if ours && owner.is_some_and(|o| !o.is_alive()) {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(dir = %entry.path().display(), "removed a dead server's private directory")
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove a dead server's private directory")
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_private_directories_of_dead_servers_are_swept() {
+        let root = tempfile::tempdir().unwrap();
+        let make = |name: &str, owner: Option<String>| {
+            let dir = root.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("seccomp.json"), "{}").unwrap();
+            if let Some(line) = owner {
+                std::fs::write(dir.join(OWNER_FILE), line).unwrap();
+            }
+        };
+        make(
+            "whipcode-podman-dead",
+            Some("1 1 a-boot-long-gone\n".into()),
+        );
+        make("whipcode-podman-live", Some(Owner::current().to_line()));
+        make("whipcode-podman-older", None);
+        make("someone-elses", Some("1 1 a-boot-long-gone\n".into()));
+        sweep_dead_dirs(root.path());
+        let mut left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "someone-elses",
+                "whipcode-podman-live",
+                "whipcode-podman-older"
+            ]
+        );
+    }
 
     #[test]
     fn the_service_conf_names_the_conmon_wrapper_and_keeps_runc() {
