@@ -150,6 +150,16 @@ async fn what_a_run_leaves_in_tmp_cannot_break_the_next_run() {
     assert_eq!(status, 201, "{answer}");
     assert_eq!(status_of(&answer), ACCEPTED, "{answer}");
     assert_eq!(answer["stdout"], "deep\n", "{answer}");
+    // Run 1's POSIX shared memory is gone in run 2, as its files are.
+    let shm = "import os\nprint('left' if os.path.exists('/dev/shm/mark') else 'fresh')\nopen('/dev/shm/mark', 'w').write('x')";
+    let (_, answer) = post(
+        &svc,
+        "/submissions?wait=true&fields=*",
+        json!({"language_id": PYTHON, "source_code": shm, "number_of_runs": 2}),
+    )
+    .await;
+    assert_eq!(status_of(&answer), ACCEPTED, "{answer}");
+    assert_eq!(answer["stdout"], "fresh\n", "{answer}");
     // A compile step leaves a process renaming a file back and forth while
     // the runner records /tmp.
     // (compiler_options are split as a shell splits words.)

@@ -52,26 +52,16 @@ impl Snapshot {
                 "a process of the previous run could not be ended",
             ));
         }
+        match empty(Path::new(SHARED_MEMORY)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         self.write_back(root)
     }
 
     /// Empties `root` and writes the recorded tree back.
     fn write_back(&self, root: &Path) -> io::Result<()> {
-        for child in fs::read_dir(root)? {
-            let path = child?.path();
-            let meta = fs::symlink_metadata(&path)?;
-            if meta.is_dir() {
-                // std's removal walks by descriptor, so any depth goes; a
-                // directory the program locked (chmod 000) is opened up
-                // first, by path.
-                if fs::remove_dir_all(&path).is_err() {
-                    open_up(&path)?;
-                    fs::remove_dir_all(&path)?;
-                }
-            } else {
-                fs::remove_file(&path)?;
-            }
-        }
+        empty(root)?;
         for entry in &self.entries {
             match entry {
                 Entry::Dir(rel, _) => fs::create_dir(root.join(rel))?,
@@ -134,6 +124,29 @@ fn record_dir(root: &Path, rel: &Path, entries: &mut Vec<Entry>) -> io::Result<(
             entries.push(Entry::File(rel.clone(), fs::read(root.join(&rel))?, mode));
         }
         // Sockets, pipes and devices made by a compile step are not kept.
+    }
+    Ok(())
+}
+
+/// POSIX shared memory and semaphores (`shm_open`, `sem_open`): what a run
+/// left there is removed with /tmp, so that runs start alike.
+const SHARED_MEMORY: &str = "/dev/shm";
+
+/// Removes everything in `dir`.
+fn empty(dir: &Path) -> io::Result<()> {
+    for child in fs::read_dir(dir)? {
+        let path = child?.path();
+        if fs::symlink_metadata(&path)?.is_dir() {
+            // std's removal walks by descriptor, so any depth goes; a
+            // directory the program locked (chmod 000) is opened up first,
+            // by path.
+            if fs::remove_dir_all(&path).is_err() {
+                open_up(&path)?;
+                fs::remove_dir_all(&path)?;
+            }
+        } else {
+            fs::remove_file(&path)?;
+        }
     }
     Ok(())
 }
