@@ -289,7 +289,9 @@ async fn six_zip_batches_keep_server_rss_under_150_mb() {
     for token in tokens {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
-            let (_, answer) = common::judge0::get(&svc, &format!("/submissions/{token}")).await;
+            let (code, answer) = common::judge0::get(&svc, &format!("/submissions/{token}")).await;
+            // A finished result stays readable (its files let go, not it).
+            assert_ne!(code, 404, "{token} was forgotten before it was read");
             if status_of(&answer) > 2 {
                 assert_eq!(status_of(&answer), ACCEPTED, "{answer}");
                 break;

@@ -191,6 +191,8 @@ async fn work(state: AppState, service: Arc<Service>) {
             let body = super::response::callback_body(&token, &submission, &verdict, &finished_at);
             service.callbacks.send(url, body);
         }
+        // The store's the only hold left: it can let the job's files go.
+        drop(submission);
         service.store.finish(&token, verdict, finished_at);
         service.running.fetch_sub(1, Ordering::SeqCst);
     }

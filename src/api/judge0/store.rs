@@ -207,9 +207,19 @@ impl Store {
             verdict,
             finished_at,
         };
-        record.bytes += output;
+        // Its files (up to 16 MiB unpacked) are not shown again: a finished
+        // record keeps its texts and verdict, so that results stay readable
+        // rather than being forgotten to make room. Only when no run still
+        // holds the submission (its worker lets go before finishing).
+        let mut freed = 0;
+        if let Some(submission) = Arc::get_mut(&mut record.submission) {
+            let files = std::mem::take(&mut submission.job.files);
+            freed = files.iter().map(|(n, c)| n.len() + c.len()).sum::<usize>();
+            freed = freed.min(record.bytes);
+        }
+        record.bytes = record.bytes - freed + output;
         record.done_at = Some(Instant::now());
-        inner.bytes += output;
+        inner.bytes = inner.bytes - freed.min(inner.bytes) + output;
         inner.finished.push_back(token.to_owned());
     }
 
@@ -317,5 +327,32 @@ mod tests {
         assert_eq!(store.insert_all(vec![("big".into(), big)]), Ok(()));
         assert!(store.read("old", |_| ()).is_none());
         assert_eq!(store.counts(), (1, 0));
+    }
+
+    #[test]
+    fn a_finished_record_lets_its_files_go_and_keeps_its_texts() {
+        let state = crate::api::state::AppState::for_tests();
+        let store = Store::new(Bounds {
+            records: 10,
+            bytes: 1 << 20,
+            keep: Duration::from_secs(60),
+        });
+        let queued = record(&state, &"z".repeat(50_000));
+        store.insert_all(vec![("t".into(), queued)]).unwrap();
+        let before = store.bytes();
+        assert!(before > 100_000, "the code and its job's copy: {before}");
+        let running = store.processing("t").unwrap();
+        drop(running);
+        store.finish("t", Verdict::pending(Status::Accepted), "t".into());
+        let after = store.bytes();
+        assert!(after < before - 49_000, "{before} → {after}");
+        let code = store.read("t", |r| r.submission.source_code.len());
+        assert_eq!(code, Some(50_000));
+        // While a run still holds it, nothing is taken from under it.
+        let held = record(&state, "print(2)");
+        store.insert_all(vec![("h".into(), held)]).unwrap();
+        let running = store.processing("h").unwrap();
+        store.finish("h", Verdict::pending(Status::Accepted), "t".into());
+        assert_eq!(running.job.files.len(), 1);
     }
 }
