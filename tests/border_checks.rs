@@ -174,6 +174,17 @@ async fn a_step_that_cannot_start_is_exit_127_in_each_api() {
             "{flag}: {out}"
         );
     }
+    // An a.out whose interpreter is not a program (execve: ELIBBAD).
+    let out = svc
+        .run_ok(
+            C,
+            code,
+            json!({"args": "-Wl,--dynamic-linker=/tmp/source.c"}),
+        )
+        .await;
+    assert_eq!(out["exit_code"], 126, "{out}");
+    let said = out["stderr"].as_str().unwrap_or_default();
+    assert!(said.starts_with("/tmp/a.out: "), "{out}");
     let (status, answer) = post(
         &svc,
         "/submissions?wait=true&fields=*",

@@ -65,17 +65,45 @@ fn main() {
         launch(&args[2..]);
     }
     // First, before any thread exists: threads inherit the bounding set.
-    let sealed = empty_bounding_set().and_then(|()| not_dumpable());
+    let sealed = sealed();
     let sink: Sink = Arc::new(Mutex::new(Some(io::stdout())));
     // Read first: the lock on stdin is released before the control thread reads.
     let job = Job::read_from(&mut io::stdin().lock());
     let mut controls = read_controls();
     let last = match (sealed, job) {
-        (Err(e), _) => Event::Error(format!("cannot empty the capability bounding set: {e}")),
+        (Err(e), _) => Event::Error(e),
         (Ok(()), Ok(job)) => run(&job, &sink, &mut controls),
         (Ok(()), Err(e)) => Event::Error(format!("bad job: {e}")),
     };
     finish(&sink, &last, &controls);
+}
+
+/// The runner's own setup, each failure the service's (a host or policy
+/// that does not give the runner what it needs), never a program's: so any
+/// step that then fails to start is the program's answer.
+fn sealed() -> Result<(), String> {
+    empty_bounding_set().map_err(|e| format!("cannot empty the capability bounding set: {e}"))?;
+    not_dumpable().map_err(|e| format!("cannot make the runner not dumpable: {e}"))?;
+    if rustix::process::geteuid().is_root() {
+        for map in ["/proc/self/uid_map", "/proc/self/gid_map"] {
+            let text = fs::read_to_string(map).map_err(|e| format!("cannot read {map}: {e}"))?;
+            if !maps(&text, PROGRAM_ID) {
+                return Err(format!(
+                    "{PROGRAM_ID} is not mapped in {map}: steps cannot run as the program's user"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether id `id` inside is in one of the ranges of a `uid_map` text
+/// (`inside outside count` per line).
+fn maps(text: &str, id: u32) -> bool {
+    text.lines().any(|line| {
+        let numbers: Vec<u64> = line.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        matches!(numbers[..], [inside, _, count] if inside <= u64::from(id) && u64::from(id) < inside + count)
+    })
 }
 
 /// Empties the capability bounding set when the runner is root (with
@@ -136,13 +164,9 @@ fn launch(args: &[String]) -> ! {
         }
     }
     let error = Command::new(program).args(&args[4..]).exec();
-    match as_a_shell_says(program, &error) {
-        Some((code, line)) => {
-            let _ = io::stderr().write_all(line.as_bytes());
-            std::process::exit(code)
-        }
-        None => fail(format!("cannot run `{program}`: {error}")),
-    }
+    let (code, line) = as_a_shell_says(program, &error);
+    let _ = io::stderr().write_all(line.as_bytes());
+    std::process::exit(code)
 }
 
 /// Reads the server's control frames until it closes stdin.
@@ -435,49 +459,30 @@ fn run_step(
     Ok(status)
 }
 
-/// A step that could not start, for a reason of the program's own, ends as
-/// a shell reports it: its reason on stderr and status 127 when there is no
-/// such file (no `a.out` after `gcc -fsyntax-only`, a missing interpreter),
-/// 126 when it cannot be executed or the container has no room to start it.
-/// It is the run's answer, like any other failing step. Any other reason
-/// (the runner could not make it the program's user) is the service's own
-/// fault, and an error.
+/// A step that could not start ends as a shell reports it: its reason on
+/// stderr and status 127 when there is no such file (no `a.out` after
+/// `gcc -fsyntax-only`, a missing interpreter), 126 for any other reason (not
+/// a program, a bad interpreter, no room left in the container). It is the
+/// run's answer, like any other failing step: what the runner itself needs
+/// to start steps (the program's user mapped, its capabilities) was checked
+/// when it started (see [`sealed`]).
 fn not_started(program: &str, error: io::Error, sink: &Sink) -> io::Result<ExitStatus> {
-    let Some((code, line)) = as_a_shell_says(program, &error) else {
-        return Err(error);
-    };
+    let (code, line) = as_a_shell_says(program, &error);
     send(sink, &Event::Stderr(line.into_bytes()));
     Ok(ExitStatus::from_raw(code << 8))
 }
 
 /// The status and the line a shell gives for `program` that could not be
-/// executed (`prog: No such file or directory`, 127), when the cause is the
-/// program's or its files'.
-fn as_a_shell_says(program: &str, error: &io::Error) -> Option<(i32, String)> {
-    use rustix::io::Errno;
-    let errno = Errno::from_io_error(error)?;
-    let programs_own = [
-        Errno::ACCESS,
-        Errno::NOEXEC,
-        Errno::TXTBSY,
-        Errno::LOOP,
-        Errno::NAMETOOLONG,
-        Errno::NOTDIR,
-        Errno::ISDIR,
-        Errno::TOOBIG,
-        Errno::AGAIN,
-        Errno::NOMEM,
-    ];
-    let code = if errno == Errno::NOENT {
+/// executed: `prog: No such file or directory`, 127; otherwise 126.
+fn as_a_shell_says(program: &str, error: &io::Error) -> (i32, String) {
+    let code = if error.kind() == io::ErrorKind::NotFound {
         127
-    } else if programs_own.contains(&errno) {
-        126
     } else {
-        return None;
+        126
     };
     let text = error.to_string();
     let reason = text.split(" (os error").next().unwrap_or(&text);
-    Some((code, format!("{program}: {reason}\n")))
+    (code, format!("{program}: {reason}\n"))
 }
 
 /// Makes `command` start as [`PROGRAM_ID`] when the runner is root: no
@@ -573,4 +578,21 @@ fn children_cpu_micros() -> u64 {
         .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
         .sum();
     ticks * 10_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_programs_id_is_mapped_only_inside_a_listed_range() {
+        let per_run = "         0 1000000000      65536\n";
+        assert!(maps(per_run, PROGRAM_ID));
+        let host = "         0          0 4294967295\n";
+        assert!(maps(host, PROGRAM_ID));
+        let sized_for_root = "         0 1000000000          1\n";
+        assert!(!maps(sized_for_root, PROGRAM_ID));
+        assert!(!maps("", PROGRAM_ID));
+        assert!(maps("0 5 10\n65534 7 1\n", PROGRAM_ID));
+    }
 }

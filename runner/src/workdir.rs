@@ -52,9 +52,11 @@ impl Snapshot {
                 "a process of the previous run could not be ended",
             ));
         }
-        match empty(Path::new(SHARED_MEMORY)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        for shared in SHARED {
+            match empty(Path::new(shared)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
         self.write_back(root)
     }
@@ -128,18 +130,19 @@ fn record_dir(root: &Path, rel: &Path, entries: &mut Vec<Entry>) -> io::Result<(
     Ok(())
 }
 
-/// POSIX shared memory and semaphores (`shm_open`, `sem_open`): what a run
-/// left there is removed with /tmp, so that runs start alike.
-const SHARED_MEMORY: &str = "/dev/shm";
+/// POSIX shared memory and semaphores (`shm_open`, `sem_open`) and message
+/// queues (`mq_open`, where mounted): what a run left there is removed with
+/// /tmp, so that runs start alike.
+const SHARED: [&str; 2] = ["/dev/shm", "/dev/mqueue"];
 
 /// Removes everything in `dir`.
 fn empty(dir: &Path) -> io::Result<()> {
     for child in fs::read_dir(dir)? {
         let path = child?.path();
         if fs::symlink_metadata(&path)?.is_dir() {
-            // std's removal walks by descriptor, so any depth goes; a
-            // directory the program locked (chmod 000) is opened up first,
-            // by path.
+            // std's removal goes by descriptor, so a path of any length
+            // goes (as deep as the open-file limit allows); a directory the
+            // program locked (chmod 000) is opened up first, by path.
             if fs::remove_dir_all(&path).is_err() {
                 open_up(&path)?;
                 fs::remove_dir_all(&path)?;

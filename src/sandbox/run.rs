@@ -408,6 +408,13 @@ impl StageControl for StageLimits<'_> {
                 // EBUSY: below what the container holds. Anything else
                 // is this host's cgroup refusing: an error, never a run
                 // without its limit.
+                // ENOENT, ENODEV: the cgroup is gone with its container
+                // (the kernel's OOM killer took the runner): the run's end.
+                if matches!(e.raw_os_error(), Some(2 | 19)) {
+                    return Err(NotBegun::OverLimit(
+                        "its container ended before it could start".into(),
+                    ));
+                }
                 if e.raw_os_error() == Some(16) {
                     tracing::info!(
                         stage = index,

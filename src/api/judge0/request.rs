@@ -480,17 +480,18 @@ pub async fn prepare_all(
 ) -> Result<Vec<Result<Submission, Judge0Error>>, Judge0Error> {
     // At once (each lookup has its own deadline), so a batch waits for its
     // slowest name, not for the sum of them.
-    let checks: Vec<_> = bodies
-        .iter()
-        .map(|body| {
-            let (callbacks, given) = (callbacks.cloned(), body.get("callback_url").cloned());
-            tokio::spawn(async move { callback_url(callbacks.as_ref(), given).await })
-        })
-        .collect();
-    let mut callback_urls = Vec::with_capacity(checks.len());
-    for check in checks {
-        let checked = check.await;
-        callback_urls.push(checked.unwrap_or_else(|_| Err("could not be checked".to_owned())));
+    // A JoinSet: the lookups end with the request if its client goes away.
+    let mut checks = tokio::task::JoinSet::new();
+    for (index, body) in bodies.iter().enumerate() {
+        let (callbacks, given) = (callbacks.cloned(), body.get("callback_url").cloned());
+        checks.spawn(async move { (index, callback_url(callbacks.as_ref(), given).await) });
+    }
+    let mut callback_urls: Vec<Result<Option<url::Url>, String>> =
+        vec![Err("could not be checked".to_owned()); bodies.len()];
+    while let Some(checked) = checks.join_next().await {
+        if let Ok((index, url)) = checked {
+            callback_urls[index] = url;
+        }
     }
     let archives = bodies
         .iter()

@@ -39,6 +39,19 @@ pub struct Record {
 }
 
 impl Record {
+    /// Drops the job's files (never shown again once it finished) when no
+    /// run holds the submission any more; the bytes that frees.
+    fn let_files_go(&mut self) -> usize {
+        let Some(submission) = Arc::get_mut(&mut self.submission) else {
+            return 0;
+        };
+        let files = std::mem::take(&mut submission.job.files);
+        let freed: usize = files.iter().map(|(n, c)| n.len() + c.len()).sum();
+        let freed = freed.min(self.bytes);
+        self.bytes -= freed;
+        freed
+    }
+
     pub fn new(submission: Arc<Submission>, language_name: String, created_at: String) -> Record {
         let bytes = 512
             + submission.source_code.len()
@@ -211,13 +224,8 @@ impl Store {
         // record keeps its texts and verdict, so that results stay readable
         // rather than being forgotten to make room. Only when no run still
         // holds the submission (its worker lets go before finishing).
-        let mut freed = 0;
-        if let Some(submission) = Arc::get_mut(&mut record.submission) {
-            let files = std::mem::take(&mut submission.job.files);
-            freed = files.iter().map(|(n, c)| n.len() + c.len()).sum::<usize>();
-            freed = freed.min(record.bytes);
-        }
-        record.bytes = record.bytes - freed + output;
+        let freed = record.let_files_go();
+        record.bytes += output;
         record.done_at = Some(Instant::now());
         inner.bytes = inner.bytes - freed.min(inner.bytes) + output;
         inner.finished.push_back(token.to_owned());
@@ -266,6 +274,7 @@ impl Store {
     /// A finished record stored at once (a `wait=true` submission, readable
     /// by its token afterwards); nothing when there is no room.
     pub fn insert_finished(&self, token: String, mut record: Record, verdict: Verdict, at: String) {
+        record.let_files_go();
         record.bytes += verdict.bytes();
         record.state = State::Done {
             verdict,

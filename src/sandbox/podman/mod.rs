@@ -121,7 +121,9 @@ fn one_per_name(listed: Vec<Listed>) -> Vec<ListedImage> {
 }
 
 /// podman's binary and the project's configuration files for it, in a
-/// directory only this process uses (mode 0700), removed when the last
+/// directory only this process writes (root's, mode 0755: the runner's
+/// sealed copy is mounted from it into each container; the socket and the
+/// conmon wrapper in it are root's alone), removed when the last
 /// handle goes.
 #[derive(Debug, Clone)]
 pub struct Podman {
@@ -185,7 +187,7 @@ impl Podman {
         self.files.dir.path().join("service.conf")
     }
 
-    /// The private directory (mode 0700) this process keeps its files in.
+    /// The private directory (writable by root only) this process keeps its files in.
     pub fn private_dir(&self) -> &Path {
         self.files.dir.path()
     }
@@ -203,22 +205,36 @@ const PRIVATE_DIR_PREFIX: &str = "whipcode-podman-";
 /// The file in a private directory naming the server it belongs to.
 const OWNER_FILE: &str = "owner";
 
-/// Removes the private directories under `root` whose server is gone. One
-/// without an owner file (of an older version, or still being written) is
-/// left alone.
+/// Removes the private directories under `root` whose server is gone. Only
+/// a real directory of this user's that no one else may write to is read,
+/// and in it only a small regular file: another user's look-alike, a link
+/// or a FIFO named `owner` is never opened. One without an owner file (of an older
+/// version, or still being written) is left alone.
 fn sweep_dead_dirs(root: &Path) {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
+    let me = rustix::process::geteuid().as_raw();
     for entry in entries.flatten() {
-        let ours = entry
+        let named = entry
             .file_name()
             .to_str()
             .is_some_and(|n| n.starts_with(PRIVATE_DIR_PREFIX));
-        let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE))
-            .ok()
+        let private = named
+            && std::fs::symlink_metadata(entry.path())
+                .is_ok_and(|m| m.is_dir() && m.uid() == me && m.mode() & 0o022 == 0);
+        if !private {
+            continue;
+        }
+        let owner_file = entry.path().join(OWNER_FILE);
+        let small_file = std::fs::symlink_metadata(&owner_file)
+            .is_ok_and(|m| m.file_type().is_file() && m.len() <= 256);
+        let owner = small_file
+            .then(|| std::fs::read_to_string(&owner_file).ok())
+            .flatten()
             .and_then(|line| Owner::from_line(&line));
-        if ours && owner.is_some_and(|o| !o.is_alive()) {
+        if owner.is_some_and(|o| !o.is_alive()) {
             match std::fs::remove_dir_all(entry.path()) {
                 Ok(()) => {
                     tracing::info!(dir = %entry.path().display(), "removed a dead server's private directory")
@@ -239,8 +255,10 @@ mod tests {
     fn only_private_directories_of_dead_servers_are_swept() {
         let root = tempfile::tempdir().unwrap();
         let make = |name: &str, owner: Option<String>| {
+            use std::os::unix::fs::PermissionsExt;
             let dir = root.path().join(name);
             std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
             std::fs::write(dir.join("seccomp.json"), "{}").unwrap();
             if let Some(line) = owner {
                 std::fs::write(dir.join(OWNER_FILE), line).unwrap();
@@ -253,6 +271,16 @@ mod tests {
         make("whipcode-podman-live", Some(Owner::current().to_line()));
         make("whipcode-podman-older", None);
         make("someone-elses", Some("1 1 a-boot-long-gone\n".into()));
+        // Writable by others: not made by a server, so never read.
+        make(
+            "whipcode-podman-open",
+            Some("1 1 a-boot-long-gone\n".into()),
+        );
+        std::fs::set_permissions(
+            root.path().join("whipcode-podman-open"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
         sweep_dead_dirs(root.path());
         let mut left: Vec<String> = std::fs::read_dir(root.path())
             .unwrap()
@@ -264,7 +292,8 @@ mod tests {
             [
                 "someone-elses",
                 "whipcode-podman-live",
-                "whipcode-podman-older"
+                "whipcode-podman-older",
+                "whipcode-podman-open"
             ]
         );
     }
