@@ -21,16 +21,10 @@ import argparse, base64, json, os, statistics, tempfile, time, urllib.request, u
 import service
 
 KEY = "compare-key"
-TICK = os.sysconf("SC_CLK_TCK")
 PROGRAMS = {
     "python": (1, "print('Success!')\n# {}\n"),
     "c": (7, '#include <stdio.h>\nint main(void) {{ puts("Success!"); return 0; }}\n// {}\n'),
 }
-
-
-def busy_ms():
-    fields = list(map(int, open("/proc/stat").readline().split()[1:]))
-    return (sum(fields) - fields[3] - fields[4]) * 1000 / TICK
 
 
 def run(url, lang):
@@ -53,10 +47,10 @@ def measure(root, lang, n, tmp):
     try:
         run(url, lang)  # the image's first start, and the pool filled
         time.sleep(1.5)
-        before = busy_ms()
+        before = service.busy_ms()
         latencies = [run(url, lang) for _ in range(n)]
         time.sleep(1.5)  # the last container removed and the pool refilled
-        cpu = (busy_ms() - before - idle_ms_per_s * 3) / n
+        cpu = (service.busy_ms() - before - idle_ms_per_s * 3) / n
     finally:
         proc.terminate()
         proc.wait(60)
@@ -76,9 +70,9 @@ def main():
     ap.add_argument("--n", type=int, default=30)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp()
-    start = busy_ms()
+    start = service.busy_ms()
     time.sleep(3)
-    idle_ms_per_s = (busy_ms() - start) / 3
+    idle_ms_per_s = (service.busy_ms() - start) / 3
     print(f"A = {args.a}, B = {args.b}; {args.rounds} rounds of {args.n} runs per language; "
           f"idle machine busy {idle_ms_per_s:.0f} ms/s (subtracted)")
     figures = {(build, lang): [] for build in "AB" for lang in PROGRAMS}

@@ -24,11 +24,6 @@ CONMON_CGROUP = "/sys/fs/cgroup/cpuacct/libpod_parent/conmon/cpuacct.usage"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def busy_ms():
-    fields = list(map(int, open("/proc/stat").readline().split()[1:]))
-    return (sum(fields) - fields[3] - fields[4]) * 1000 / TICK  # minus idle and iowait
-
-
 def proc_ms(pid):
     """(own CPU, reaped children's CPU) of a process, in ms."""
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -75,13 +70,13 @@ def measure_service(n, tmp):
         svc = service_pid(proc.pid)
         run(url, "print(1)")
         time.sleep(2)
-        b0, w0, s0, c0 = busy_ms(), proc_ms(proc.pid), proc_ms(svc), conmon_ms()
+        b0, w0, s0, c0 = service.busy_ms(), proc_ms(proc.pid), proc_ms(svc), conmon_ms()
         program = 0.0
         for _ in range(n):
             program += run(url, f"print(1)  # {uuid.uuid4().hex}") * 1000
             time.sleep(0.5)  # the warm container is replaced and the used one removed
         time.sleep(2)
-        b1, w1, s1, c1 = busy_ms(), proc_ms(proc.pid), proc_ms(svc), conmon_ms()
+        b1, w1, s1, c1 = service.busy_ms(), proc_ms(proc.pid), proc_ms(svc), conmon_ms()
     finally:
         proc.terminate()
         proc.wait(60)
@@ -98,12 +93,12 @@ def measure_service(n, tmp):
 
 def measure_baseline(n, tmp, conf):
     import bench
-    b0, r0, c0 = busy_ms(), resource.getrusage(resource.RUSAGE_CHILDREN), conmon_ms()
+    b0, r0, c0 = service.busy_ms(), resource.getrusage(resource.RUSAGE_CHILDREN), conmon_ms()
     for _ in range(n):
         bench.baseline("python", conf, tmp)
         time.sleep(0.5)
     time.sleep(2)
-    b1, r1, c1 = busy_ms(), resource.getrusage(resource.RUSAGE_CHILDREN), conmon_ms()
+    b1, r1, c1 = service.busy_ms(), resource.getrusage(resource.RUSAGE_CHILDREN), conmon_ms()
     cli = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000 / n
     total = (b1 - b0) / n
     return total, {
@@ -121,9 +116,9 @@ def main():
     conf = os.path.join(tmp, "containers.conf")
     with open(conf, "w") as f:
         f.write(policy["containers_conf"])
-    idle0 = busy_ms()
+    idle0 = service.busy_ms()
     time.sleep(5)
-    idle = (busy_ms() - idle0) / 5
+    idle = (service.busy_ms() - idle0) / 5
     print(f"{n} python hello worlds one after another; idle machine busy {idle:.0f} ms/s")
     for name, (total, parts) in (("whipcode (REST API service, warm pool)", measure_service(n, tmp)),
                                  ("baseline (podman run --rm, original's flags)", measure_baseline(n, tmp, conf))):

@@ -5,6 +5,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target/release/whipcode")
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_ms():
+    """The whole machine's busy CPU so far, in ms (/proc/stat minus idle and iowait)."""
+    fields = list(map(int, open("/proc/stat").readline().split()[1:]))
+    return (sum(fields) - fields[3] - fields[4]) * 1000 / TICK
+
+
 def start(tmp, key_text, instance, extra=(), log="warn"):
     """Starts the release binary on a free port; returns (process, base url).
     `log` is its RUST_LOG (its stderr lines are kept in `process.log`)."""

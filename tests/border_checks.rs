@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::judge0::{b64_bytes, post, status_of, zip};
+use common::judge0::{post, status_of, zip};
 use common::{b64, Service, KEY};
 use serde_json::{json, Value};
 
@@ -136,7 +136,7 @@ async fn conflicting_file_names_are_refused_in_each_api() {
             &svc,
             "/submissions?wait=true",
             json!({"language_id": J_PYTHON, "source_code": "print(1)",
-                "additional_files": b64_bytes(&zip(&archive))}),
+                "additional_files": b64(zip(&archive))}),
         )
         .await;
         assert_eq!(status, 422, "{entries:?}: {body}");
@@ -213,7 +213,7 @@ async fn a_stage_memory_limit_holds_with_files_in_tmp() {
         &svc,
         "/submissions?wait=true&fields=*",
         json!({"language_id": J_PYTHON, "source_code": program, "memory_limit": 20480,
-            "additional_files": b64_bytes(&archive)}),
+            "additional_files": b64(&archive)}),
     )
     .await;
     assert_eq!(status, 201, "{answer}");
@@ -238,7 +238,7 @@ async fn a_stage_memory_limit_holds_with_files_in_tmp() {
 
 /// A batch of `count` submissions, each with `archive` as its files.
 fn batch(count: usize, archive: &[u8]) -> Value {
-    let files = b64_bytes(archive);
+    let files = b64(archive);
     let one =
         json!({"language_id": J_PYTHON, "source_code": "print(1)", "additional_files": files});
     json!({"submissions": vec![one; count]})
@@ -266,14 +266,6 @@ async fn a_batch_over_budget_is_refused_before_unpacking() {
     svc.stop_and_check_clean();
 }
 
-/// The server's peak resident memory (VmHWM), in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn six_zip_batches_keep_server_rss_under_150_mb() {
     let Some(_podman) = common::podman_test() else {
@@ -284,7 +276,7 @@ async fn six_zip_batches_keep_server_rss_under_150_mb() {
     // (in a body under the service's 1 MB).
     let archive = archive_of(6_000_000);
     let body = batch(20, &archive);
-    let before = peak_rss(svc.pid());
+    let before = common::peak_rss(svc.pid());
     let batches = (0..6).map(|_| post(&svc, "/submissions/batch", body.clone()));
     let answers = futures_util::future::join_all(batches).await;
     let mut tokens = Vec::new();
@@ -314,7 +306,7 @@ async fn six_zip_batches_keep_server_rss_under_150_mb() {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
-    let peak = peak_rss(svc.pid());
+    let peak = common::peak_rss(svc.pid());
     eprintln!(
         "{taken} submissions taken; peak RSS {} MB",
         peak / 1_000_000

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::Request;
 use common::inprocess::{fresh_key, languages, Fake};
-use common::judge0::b64_bytes;
 use common::{b64, KEY};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
@@ -273,7 +272,7 @@ impl Generated {
             "command_line_arguments": self.args.join(" "),
         });
         if !self.names.is_empty() {
-            body["additional_files"] = json!(b64_bytes(&archive));
+            body["additional_files"] = json!(b64(&archive));
         }
         ("/judge0/submissions?wait=true".into(), body)
     }

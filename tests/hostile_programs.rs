@@ -148,12 +148,7 @@ async fn output_floods_keep_the_server_memory_bounded() {
         assert_eq!(body["truncated"], true);
         assert_eq!(body["stdout"].as_str().unwrap().len(), 64 << 20);
     }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", svc.pid())).unwrap();
-    let hwm_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let hwm_kb = common::peak_rss(svc.pid()) / 1024;
     assert!(hwm_kb < 400 * 1000, "server peak RSS {hwm_kb} kB");
     next_run_is_healthy(&svc).await;
     svc.stop_and_check_clean();

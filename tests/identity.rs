@@ -41,7 +41,7 @@ fn host_uids_of(marker: &str, count: usize) -> Vec<u32> {
 
 /// Starts a 4-second Bash run whose process is named `marker`, at `url`.
 fn sleeper(url: &str, marker: &str) -> tokio::task::JoinHandle<(u16, serde_json::Value)> {
-    let body = json!({"language_id": 3, "code": b64(&format!("exec -a {marker} sleep 4"))});
+    let body = json!({"language_id": 3, "code": b64(format!("exec -a {marker} sleep 4"))});
     let url = url.to_owned();
     tokio::spawn(async move { run_at(&url, body).await })
 }

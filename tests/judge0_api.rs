@@ -11,15 +11,11 @@ mod common;
 
 use base64::Engine as _;
 use common::judge0::{status_of, zip};
-use common::{Service, KEY};
+use common::{b64, Service, KEY};
 use serde_json::{json, Value};
 
 const PYTHON: u32 = 71;
 const C: u32 = 50;
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 fn unb64(text: &Value) -> Vec<u8> {
     let text: String = text

@@ -170,7 +170,7 @@ async fn what_a_run_leaves_in_tmp_cannot_break_the_next_run() {
         "/submissions?wait=true&fields=*",
         json!({"language_id": C, "number_of_runs": 2, "compiler_options": wrapper,
             "source_code": "#include <stdio.h>\nint main(void) { puts(\"ran\"); return 0; }",
-            "additional_files": common::judge0::b64_bytes(&archive)}),
+            "additional_files": common::b64(&archive)}),
     )
     .await;
     assert_eq!(status, 201, "{answer}");

@@ -47,12 +47,6 @@ pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     out.finish().unwrap().into_inner()
 }
 
-/// `bytes` in standard base64.
-pub fn b64_bytes(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// A submission's status id.
 pub fn status_of(answer: &Value) -> u64 {
     answer["status"]["id"].as_u64().unwrap_or_default()

@@ -163,8 +163,20 @@ pub fn instance_containers(instance: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn b64(code: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(code)
+/// `bytes` (a program's text, an archive) in standard base64.
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Process `pid`'s peak resident memory (VmHWM), in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
 }
 
 pub struct Service {
