@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Where a container's CPU goes, per process: N python hello worlds one after
-another through the real service (pool on), then the same through the
-baseline (`podman run --rm` with the original's flags), on an idle machine.
+another through the real service (pool on) on each engine (crun, then
+podman), then the same through the baseline (`podman run --rm` with the
+original's flags), on an idle machine; the ratios of the totals at the end.
 
 For each, busy CPU system-wide per run (/proc/stat) and its split:
   - whipcode server            /proc/PID/stat of the server
+  - crun (crun engine)         the server's reaped children (`crun run`, `crun
+                               kill`, the containers), less the program
   - podman REST API service    /proc/PID/stat of `podman system service`
   - runc run by the service    the service's reaped children (start, kill, delete)
   - conmon + runc create       the cgroup podman puts every conmon in
@@ -13,9 +16,9 @@ For each, busy CPU system-wide per run (/proc/stat) and its split:
   - the program                python's CPU as the runner reports it (cpu_time)
   - rest                       kernel threads, this script, idle noise
 
-Usage: ./task build && python3 bench/cpu_per_container.py [--n 20]
+Usage: ./task build && python3 bench/cpu_per_container.py [--n 20] [--rounds 2]
 """
-import argparse, base64, json, os, resource, subprocess, tempfile, time, urllib.request, uuid
+import argparse, base64, json, os, statistics, resource, subprocess, tempfile, time, urllib.request, uuid
 
 import service
 
@@ -64,8 +67,8 @@ def line(name, ms):
     print(f"  {name:<34} {ms:7.1f} ms")
 
 
-def measure_service(n, tmp):
-    proc, url = service.start(tmp, KEY, f"cpu{os.getpid()}", ["--pool-size", "1"])
+def measure_service(n, tmp, engine):
+    proc, url = service.start(tmp, KEY, f"cpu{os.getpid()}", ["--pool-size", "1", "--engine", engine])
     try:
         svc = service_pid(proc.pid)
         run(url, "print(1)")
@@ -81,13 +84,14 @@ def measure_service(n, tmp):
         proc.terminate()
         proc.wait(60)
     total = (b1 - b0) / n
-    parts = {
-        "whipcode server": (w1[0] - w0[0]) / n,
-        "podman REST API service": (s1[0] - s0[0]) / n,
-        "runc run by the service": (s1[1] - s0[1]) / n,
-        "conmon + runc create": (c1 - c0) / n,
-        "the program (python)": program / n,
-    }
+    parts = {"whipcode server": (w1[0] - w0[0]) / n}
+    if engine == "crun":
+        parts["crun (run, kill) and its init"] = (w1[1] - w0[1] - program) / n
+    parts["podman REST API service"] = (s1[0] - s0[0]) / n
+    if engine == "podman":
+        parts["runc run by the service"] = (s1[1] - s0[1]) / n
+        parts["conmon + runc create"] = (c1 - c0) / n
+    parts["the program (runner + python, cgroup)"] = program / n
     return total, parts
 
 
@@ -110,7 +114,9 @@ def measure_baseline(n, tmp, conf):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20)
-    n = ap.parse_args().n
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; medians reported")
+    ap.add_argument("--no-baseline", action="store_true")
+    a = ap.parse_args()
     tmp = tempfile.mkdtemp()
     policy = json.loads(subprocess.check_output([service.BIN, "--print-policy", "python"]))
     conf = os.path.join(tmp, "containers.conf")
@@ -119,13 +125,29 @@ def main():
     idle0 = service.busy_ms()
     time.sleep(5)
     idle = (service.busy_ms() - idle0) / 5
-    print(f"{n} python hello worlds one after another; idle machine busy {idle:.0f} ms/s")
-    for name, (total, parts) in (("whipcode (REST API service, warm pool)", measure_service(n, tmp)),
-                                 ("baseline (podman run --rm, original's flags)", measure_baseline(n, tmp, conf))):
-        print(f"\n{name}: {total:.0f} ms of busy CPU per run")
-        for part, ms in parts.items():
-            line(part, ms)
-        line("rest (kernel threads, client, idle)", total - sum(parts.values()))
+    print(f"{a.n} python hello worlds one after another, {a.rounds} interleaved rounds; "
+          f"idle machine busy {idle:.0f} ms/s")
+    systems = {
+        "whipcode --engine crun (warm pool)": lambda: measure_service(a.n, tmp, "crun"),
+        "whipcode --engine podman (REST API service, warm pool)": lambda: measure_service(a.n, tmp, "podman"),
+    }
+    if not a.no_baseline:
+        systems["baseline (podman run --rm, original's flags)"] = lambda: measure_baseline(a.n, tmp, conf)
+    results = {name: [] for name in systems}
+    for _ in range(a.rounds):
+        for name, measure in systems.items():
+            results[name].append(measure())
+    totals = {}
+    for name, rounds in results.items():
+        totals[name] = statistics.median(t for t, _ in rounds)
+        print(f"\n{name}: {totals[name]:.0f} ms of busy CPU per run (median of {a.rounds}; "
+              + ", ".join(f"{t:.0f}" for t, _ in rounds) + ")")
+        for part in rounds[0][1]:
+            line(part, statistics.median(p[part] for _, p in rounds))
+        line("rest (kernel threads, client, idle)", totals[name] - sum(
+            statistics.median(p[k] for _, p in rounds) for k in rounds[0][1]))
+    names = list(totals)
+    print(f"\nratio of busy CPU per run, crun/podman: {totals[names[0]] / totals[names[1]]:.2f}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ use crate::cli::Cli;
 use crate::config::{instance_for, Settings};
 use crate::languages::{Language, LanguageMap};
 use crate::sandbox::podman::{Podman, CONTAINERS_CONF};
-use crate::sandbox::policy;
+use crate::sandbox::{crun, policy};
 use crate::{images, keygen, listen, sandbox, selftest, tls};
 
 /// Files image recipes fetch, kept by checksum between builds.
@@ -114,28 +114,43 @@ async fn self_test(
     Ok(())
 }
 
-/// What one run of `language` gets, as JSON: libpod's create spec (the
+/// What one run of `language` gets, as JSON: the OCI configuration the
+/// crun engine writes and libpod's create spec the podman engine sends (the
 /// security policy made concrete), podman's configuration, steps and env.
 fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
     let instance = settings
         .instance
         .clone()
         .unwrap_or_else(|| "example".into());
-    let spec = policy::container_spec(&policy::Plan {
-        name: &format!("whipcode-{instance}-example"),
+    let name = format!("whipcode-{instance}-example");
+    let owner = crate::sandbox::owner::Owner::current().labels();
+    let plan = policy::Plan {
+        name: &name,
         instance: &instance,
         image: &language.image_ref(),
         runner: Path::new("<private directory>/whipcode-runner"),
         seccomp: Path::new("<private directory>/seccomp.json"),
-        owner: &crate::sandbox::owner::Owner::current().labels(),
+        owner: &owner,
         userns: settings.userns,
         host_ids: Some(crate::sandbox::idrange::BASE),
         limits: settings.limits().with_overrides(&language.limits),
-    });
+    };
+    let profile = crate::sandbox::seccomp::profile();
+    let oci = crun::oci::config(
+        &plan,
+        Path::new("<the image's root, mounted read-only by podman>"),
+        &crun::CrunEngine::cgroup_path(&instance, &name),
+        &crun::oci::seccomp(&profile),
+    );
     serde_json::json!({
-        "create": spec,
+        "engine": match settings.engine {
+            sandbox::EngineChoice::Crun => "crun",
+            sandbox::EngineChoice::Podman => "podman",
+        },
+        "oci_config": oci,
+        "create": policy::container_spec(&plan),
         "runner_copied_from": settings.runner,
-        "seccomp_profile": crate::sandbox::seccomp::profile(),
+        "seccomp_profile": profile,
         "containers_conf": CONTAINERS_CONF,
         "steps": language.steps(&[]),
         "env": language.env,
@@ -283,6 +298,8 @@ fn sandbox_settings(settings: &Settings, instance: String) -> sandbox::Settings 
         userns: settings.userns,
         pool_size: settings.pool_size,
         memory_mb: settings.limits().memory_mb,
+        engine: settings.engine,
+        crun: settings.crun_path.clone(),
     }
 }
 

@@ -247,6 +247,8 @@ async fn sandbox() -> whipcode::sandbox::SandboxHandle {
         userns: UserNamespace::PerRun,
         pool_size: 0,
         memory_mb: 512,
+        engine: whipcode::sandbox::EngineChoice::Crun,
+        crun: "crun".into(),
     })
     .await
     .unwrap()

@@ -228,9 +228,7 @@ async fn a_range_is_not_reused_while_a_killed_servers_container_lives() {
     );
     // The dead server's run is the test's to remove (the next sweep would).
     for orphan in common::instance_containers(&first.instance) {
-        let _ = std::process::Command::new("podman")
-            .args(["rm", "-f", "-t", "0", &orphan])
-            .output();
+        common::remove_container(&first.instance, &orphan);
     }
     svc.stop_and_check_clean();
     drop(first);

@@ -246,7 +246,7 @@ async fn each_run_gets_a_fresh_container() {
     };
     let svc = Service::start(&[]);
     let probe = "ls /tmp/marker 2>/dev/null || echo absent; touch /tmp/marker; id -u; \
-                 grep -o 'libpod-[0-9a-f]*' /proc/self/cgroup | head -n 1";
+                 grep -o -E 'libpod-[0-9a-f]+|whipcode-[0-9a-z-]+' /proc/self/cgroup | head -n 1";
     let first = svc.run_ok(3, probe, json!({})).await;
     let second = svc.run_ok(3, probe, json!({})).await;
     for body in [&first, &second] {
@@ -266,8 +266,50 @@ async fn each_run_gets_a_fresh_container() {
             .unwrap()
             .to_owned()
     };
-    assert!(id(&first).starts_with("libpod-"), "{first}");
+    // The container's own cgroup: podman's libpod-<id>, or crun's /whipcode/<instance>/<name>.
+    assert!(
+        id(&first).starts_with("libpod-") || id(&first).starts_with("whipcode-"),
+        "{first}"
+    );
     assert_ne!(id(&first), id(&second), "two runs shared a container");
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_crun_a_run_in_flight_outlives_podmans_service_and_the_service_comes_back() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&["--pool-size", "1"]);
+    assert!(svc.wait_for_log("engine=\"crun\"", Duration::from_secs(10)));
+    svc.run_ok(1, "print('before')", json!({})).await;
+    let url = svc.url.clone();
+    let code = "import time\nprint('started', flush=True)\ntime.sleep(3)\nprint('done')";
+    let in_flight = tokio::spawn(async move {
+        common::run_at(&url, json!({"language_id": 1, "code": common::b64(code)})).await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let first = common::podman_service_of(svc.pid()).expect("podman's service runs");
+    std::process::Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
+    assert!(common::wait_gone(first, Duration::from_secs(10)));
+    // crun's containers are this server's children: podman's service (which
+    // keeps the images) is not on their path.
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stdout"], "started\ndone\n", "{body}");
+    let body = svc.run_ok(1, "print('after')", json!({})).await;
+    assert_eq!(body["stdout"], "after\n", "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while common::podman_service_of(svc.pid()).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "podman's service was not started again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     svc.stop_and_check_clean();
 }
 
@@ -417,7 +459,7 @@ async fn when_podmans_service_dies_it_is_started_again_and_runs_go_on() {
     let Some(_podman) = common::podman_test() else {
         return;
     };
-    let svc = Service::start(&["--pool-size", "1"]);
+    let svc = Service::start(&["--pool-size", "1", "--engine", "podman"]);
     svc.run_ok(1, "print('before')", json!({})).await;
     let url = svc.url.clone();
     let code = "import time\nprint('started', flush=True)\ntime.sleep(4)\nprint('done')";

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub use options::Options;
 use values::{
     check_cache_size, check_instance, check_max_bytes, check_positive, check_refill, check_timeout,
-    parse_ip, parse_userns, set, set_path, Origin,
+    parse_engine, parse_ip, parse_userns, set, set_path, Origin,
 };
 
 /// The file read when `--config` is not given and it exists.
@@ -34,6 +34,8 @@ pub struct Settings {
     /// `None`: the built-in language map.
     pub lang_map: Option<PathBuf>,
     pub podman_path: PathBuf,
+    pub engine: crate::sandbox::EngineChoice,
+    pub crun_path: PathBuf,
     pub proxy: Option<IpAddr>,
     pub ping: bool,
     /// Bytes of results to cache; `None`: no cache.
@@ -274,6 +276,10 @@ impl Settings {
             lang_map: set_path(o.lang_map),
             podman_path: set_path(o.podman_path)
                 .unwrap_or_else(|| PathBuf::from("/usr/bin/podman")),
+            engine: set(o.engine)
+                .map_or(Ok(crate::sandbox::EngineChoice::Crun), |e| parse_engine(&e))
+                .map_err(bad("engine"))?,
+            crun_path: set_path(o.crun_path).unwrap_or_else(|| PathBuf::from("crun")),
             proxy: set(o.proxy)
                 .map(|p| parse_ip(&p))
                 .transpose()

@@ -43,6 +43,15 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub podman_path: Option<PathBuf>,
 
+    /// What starts the containers: crun (default; podman where crun cannot
+    /// run on this host, with the reason logged) or podman.
+    #[arg(long, value_name = "crun|podman")]
+    pub engine: Option<String>,
+
+    /// Path to the crun binary (default: crun, looked up on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub crun_path: Option<PathBuf>,
+
     /// Only accept requests from this peer address, the reverse proxy or gateway
     /// (default, or `""`: any peer).
     #[arg(long, value_name = "ADDR")]

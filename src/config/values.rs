@@ -67,6 +67,14 @@ pub(super) fn check_timeout(seconds: u64) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+pub(super) fn parse_engine(text: &str) -> Result<crate::sandbox::EngineChoice, String> {
+    match text {
+        "crun" => Ok(crate::sandbox::EngineChoice::Crun),
+        "podman" => Ok(crate::sandbox::EngineChoice::Podman),
+        other => Err(format!("{other:?} is not \"crun\" or \"podman\"")),
+    }
+}
+
 pub(super) fn parse_userns(text: &str) -> Result<UserNamespace, String> {
     match text {
         "auto" => Ok(UserNamespace::Auto),

@@ -12,13 +12,13 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
 
+use super::engine::Engine;
 use super::job::SandboxError;
 use super::owner::Owner;
-use super::podman::api::PodmanApi;
 use super::policy::ID_RANGE_SIZE;
-use crate::naming::{ID_RANGE_LABEL, PROJECT_LABEL};
+use crate::naming::ID_RANGE_LABEL;
 
 /// The first host id of range 0: far above the ids of ordinary users and
 /// below the `containers` ranges of /etc/subuid that `--userns auto` uses.
@@ -28,23 +28,24 @@ pub const COUNT: u32 = 4096;
 /// Host-wide: every whipcode on the host takes its ranges here.
 pub const DIR: &str = "/run/whipcode/idranges";
 
-/// Deadline of the listing that tells whether a dead owner's range is free.
-const LIST_DEADLINE: Duration = Duration::from_secs(30);
-
-#[derive(Debug)]
 pub struct IdRanges {
     dir: PathBuf,
-    api: PodmanApi,
+    /// Every engine whose containers may carry a range.
+    engines: Vec<Arc<dyn Engine>>,
     owner: Owner,
 }
 
 impl IdRanges {
-    pub fn new(dir: &Path, api: PodmanApi, owner: Owner) -> std::io::Result<IdRanges> {
+    pub fn new(
+        dir: &Path,
+        engines: Vec<Arc<dyn Engine>>,
+        owner: Owner,
+    ) -> std::io::Result<IdRanges> {
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         Ok(IdRanges {
             dir: dir.to_owned(),
-            api,
+            engines,
             owner,
         })
     }
@@ -117,11 +118,10 @@ impl IdRanges {
 
     /// A dead owner's range that no container carries any more.
     async fn reclaim(&self, dead: &[u32]) -> Result<u32, SandboxError> {
-        let listed = self
-            .api
-            .containers_with_labels(PROJECT_LABEL, LIST_DEADLINE)
-            .await
-            .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        let mut listed = Vec::new();
+        for engine in &self.engines {
+            listed.extend(engine.list().await.map_err(SandboxError::Engine)?);
+        }
         let in_use: HashSet<u32> = listed
             .iter()
             .filter_map(|(_, labels)| labels.get(ID_RANGE_LABEL)?.parse().ok())
@@ -145,12 +145,24 @@ fn index_of(base: u32) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::podman::{api::PodmanApi, engine::PodmanEngine};
+
+    /// An engine whose service is not there: listing fails.
+    fn no_engine() -> Arc<dyn Engine> {
+        Arc::new(PodmanEngine::new(PodmanApi::new(
+            "/nonexistent/podman.sock".into(),
+        )))
+    }
 
     #[tokio::test]
     async fn live_reservations_are_never_handed_out_twice_and_come_back_when_released() {
         let dir = tempfile::tempdir().unwrap();
-        let api = PodmanApi::new(dir.path().join("no-socket"));
-        let ranges = IdRanges::new(&dir.path().join("ranges"), api, Owner::current()).unwrap();
+        let ranges = IdRanges::new(
+            &dir.path().join("ranges"),
+            vec![no_engine()],
+            Owner::current(),
+        )
+        .unwrap();
         let a = ranges.take().await.unwrap();
         let b = ranges.take().await.unwrap();
         assert_eq!((a, b), (BASE, BASE + ID_RANGE_SIZE));
@@ -168,8 +180,12 @@ mod tests {
     #[tokio::test]
     async fn a_dead_owners_range_is_skipped_while_free_ones_remain() {
         let dir = tempfile::tempdir().unwrap();
-        let api = PodmanApi::new(dir.path().join("no-socket"));
-        let ranges = IdRanges::new(&dir.path().join("ranges"), api, Owner::current()).unwrap();
+        let ranges = IdRanges::new(
+            &dir.path().join("ranges"),
+            vec![no_engine()],
+            Owner::current(),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("ranges/0"), "1 1 another-boot\n").unwrap();
         assert_eq!(
             ranges.take().await.unwrap(),

@@ -1,30 +1,27 @@
-//! Creating, naming, attaching to and starting one container of a kind
-//! (image and limits). Its runner (PID 1) then waits for one job on stdin;
-//! its events come back on stdout, inside podman's multiplexed attach
-//! stream, split off here. On any failure the container is removed (it is a
+//! Naming and starting one container of a kind (image and limits) on the
+//! engine. Its runner (PID 1) then waits for one job on stdin; its events
+//! come back on stdout. On any failure the container is removed (it is a
 //! [`LiveContainer`] from before it is created).
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use tokio::io::{AsyncWrite, DuplexStream};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::cgroup::Cgroup;
 use super::container::LiveContainer;
+use super::engine::{Budget, Demuxed, Engine, ExitProbe, Launched};
 use super::job::{BoxFuture, SandboxError};
-use super::podman::api::{read_frame, AttachStream, Frame, PodmanApi, PodmanError};
-use super::policy::{self, Limits, Plan, UserNamespace};
+use super::policy::{Limits, Plan, UserNamespace};
 use super::registry::Registry;
 use super::stats::Counters;
 use crate::naming::container_name;
 
-/// Longest podman may take to create or start a container (slow under load).
+/// Longest an engine may take to start a container (slow under load).
 pub const START_DEADLINE: Duration = Duration::from_secs(60);
-/// Bytes of the container's own stderr (podman's or the runner's messages) kept.
-const STDERR_CAP: usize = 16 * 1024;
-/// Runner events buffered between the attach stream and their reader.
-const EVENT_BUFFER: usize = 256 * 1024;
 
 /// What makes two containers interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -55,41 +52,14 @@ pub trait Launch: Send + Sync + 'static {
 /// A started container whose runner waits for its one job on stdin.
 pub struct Started {
     pub container: LiveContainer,
-    /// podman's full id (the cgroup is named after it).
-    pub id: String,
-    pub stdin: WriteHalf<AttachStream>,
-    /// The runner's event stream (stdout of the attach stream).
+    pub cgroup: Option<Cgroup>,
+    pub stdin: Pin<Box<dyn AsyncWrite + Send>>,
+    /// The runner's event stream (its stdout).
     pub events: DuplexStream,
-    /// Splits the attach stream; ends with it, or at the budget.
+    /// Copies the container's output; ends with it, or at the budget.
     pub demux: tokio::task::JoinHandle<Demuxed>,
-}
-
-/// What a container may send back over its whole attach stream, whatever
-/// runs inside: bytes (frame headers, empty frames and podman's stderr
-/// included) and frames. Well above what the output caps let through.
-#[derive(Debug, Clone, Copy)]
-pub struct Budget {
-    pub bytes: u64,
-    pub frames: u64,
-}
-
-impl Budget {
-    pub fn for_output_limit(limit: usize) -> Budget {
-        let limit = limit as u64;
-        Budget {
-            bytes: limit.saturating_mul(4).saturating_add(1024 * 1024),
-            frames: super::events::max_events(limit as usize) as u64 + 4096,
-        }
-    }
-}
-
-/// How an attach stream ended.
-#[derive(Debug, Default)]
-pub struct Demuxed {
-    /// The start of what came on stderr (podman's or the runner's messages).
-    pub stderr: Vec<u8>,
-    /// Set when the container went over its [`Budget`]: reading stopped.
-    pub over_budget: Option<String>,
+    /// How it exited, when its stream ended without the runner's report.
+    pub exit: ExitProbe,
 }
 
 impl Warm for Started {
@@ -103,9 +73,9 @@ impl Warm for Started {
     }
 }
 
-/// Starts the containers of this instance with the policy.
+/// Starts the containers of this instance with the policy, on its engine.
 pub struct Launcher {
-    api: PodmanApi,
+    engine: Arc<dyn Engine>,
     registry: Registry,
     /// The sealed copy of the runner (see [`super::lifecycle`]).
     runner: PathBuf,
@@ -118,7 +88,7 @@ pub struct Launcher {
 
 impl Launcher {
     pub fn new(
-        api: PodmanApi,
+        engine: Arc<dyn Engine>,
         registry: Registry,
         runner: PathBuf,
         seccomp: PathBuf,
@@ -127,7 +97,7 @@ impl Launcher {
     ) -> Launcher {
         Launcher {
             budget,
-            api,
+            engine,
             owner: registry.owner_labels(),
             registry,
             runner,
@@ -136,21 +106,22 @@ impl Launcher {
         }
     }
 
-    /// Creates, attaches to and starts a container; podman's failures
-    /// (not a missing image, which is the caller's to report) are counted.
+    /// Starts a container; the engine's failures (not a missing image,
+    /// which is the caller's to report) are counted and logged.
     async fn start(
         &self,
         kind: &ContainerKind,
         permit: OwnedSemaphorePermit,
     ) -> Result<Started, SandboxError> {
-        let started = self.create_and_start(kind, permit).await;
-        if matches!(started, Err(SandboxError::Engine(_))) {
+        let started = self.name_and_start(kind, permit).await;
+        if let Err(SandboxError::Engine(e)) = &started {
+            tracing::error!(engine = self.engine.name(), image = %kind.image, error = %e, "a container did not start");
             Counters::bump(&self.registry.counters().create_failures);
         }
         started
     }
 
-    async fn create_and_start(
+    async fn name_and_start(
         &self,
         kind: &ContainerKind,
         permit: OwnedSemaphorePermit,
@@ -161,7 +132,7 @@ impl Launcher {
             _ => None,
         };
         let container = LiveContainer::new(self.registry.clone(), name.clone(), host_ids, permit);
-        let spec = policy::container_spec(&Plan {
+        let plan = Plan {
             name: &name,
             instance: self.registry.instance(),
             image: &kind.image,
@@ -171,29 +142,26 @@ impl Launcher {
             userns: self.userns,
             host_ids,
             limits: kind.limits,
-        });
-        let id = self
-            .api
-            .create(&spec, START_DEADLINE)
+        };
+        let launched = tokio::time::timeout(START_DEADLINE, self.engine.start(&plan, self.budget))
             .await
-            .map_err(|e| classify_create_failure(&kind.image, e))?;
-        let stream = self
-            .api
-            .attach(&id, START_DEADLINE)
-            .await
-            .map_err(engine_error)?;
-        self.api
-            .start(&id, START_DEADLINE)
-            .await
-            .map_err(engine_error)?;
-        let (read, stdin) = tokio::io::split(stream);
-        let (events_in, events) = tokio::io::duplex(EVENT_BUFFER);
-        Ok(Started {
-            container,
-            id,
+            .map_err(|_| {
+                SandboxError::Engine(format!("no container within {START_DEADLINE:?}"))
+            })??;
+        let Launched {
+            cgroup,
             stdin,
             events,
-            demux: tokio::spawn(demux(read, events_in, self.budget)),
+            demux,
+            exit,
+        } = launched;
+        Ok(Started {
+            container,
+            cgroup,
+            stdin,
+            events,
+            demux,
+            exit,
         })
     }
 
@@ -211,21 +179,6 @@ impl Launcher {
             .await
             .map_err(|e| SandboxError::Engine(format!("container start task failed: {e}")))?
     }
-
-    /// Whether a container that ended without its runner's report was killed
-    /// from outside: its exit code when it has stopped, `None` if it is still
-    /// running after `patience` or podman cannot say.
-    pub async fn exit_code(&self, id: &str, patience: Duration) -> Option<i32> {
-        let give_up = tokio::time::Instant::now() + patience;
-        while tokio::time::Instant::now() < give_up {
-            let (running, code) = self.api.state(id, patience).await.ok()?;
-            if !running {
-                return code;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
 }
 
 impl Launch for Launcher {
@@ -239,60 +192,4 @@ impl Launch for Launcher {
         let kind = kind.clone();
         Box::pin(async move { self.start(&kind, permit).await })
     }
-}
-
-/// Copies the runner's events (stream 1) to `events` and keeps the start of
-/// stream 2; ends with the attach stream, or when the container goes over
-/// its budget (then `events` ends too).
-async fn demux(
-    mut attach: ReadHalf<AttachStream>,
-    mut events: DuplexStream,
-    budget: Budget,
-) -> Demuxed {
-    let mut stderr = Vec::new();
-    let (mut bytes, mut frames) = (0u64, 0u64);
-    while let Ok(Some(frame)) = read_frame(&mut attach).await {
-        frames += 1;
-        bytes += 8 + frame.len() as u64;
-        if bytes > budget.bytes || frames > budget.frames {
-            let over_budget = Some(format!(
-                "the container sent more than {} bytes or {} frames",
-                budget.bytes, budget.frames
-            ));
-            return Demuxed {
-                stderr,
-                over_budget,
-            };
-        }
-        match frame {
-            Frame::Stdout(bytes) => {
-                if events.write_all(&bytes).await.is_err() {
-                    break;
-                }
-            }
-            Frame::Stderr(bytes) => {
-                let room = STDERR_CAP.saturating_sub(stderr.len());
-                stderr.extend_from_slice(&bytes[..bytes.len().min(room)]);
-            }
-        }
-    }
-    Demuxed {
-        stderr,
-        over_budget: None,
-    }
-}
-
-fn engine_error(e: PodmanError) -> SandboxError {
-    SandboxError::Engine(e.to_string())
-}
-
-fn classify_create_failure(image: &str, e: PodmanError) -> SandboxError {
-    let message = e.message().unwrap_or_default();
-    if e.is_not_found() || message.contains("image not known") || message.contains("no such image")
-    {
-        return SandboxError::ImageMissing {
-            image: image.to_owned(),
-        };
-    }
-    engine_error(e)
 }

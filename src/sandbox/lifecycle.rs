@@ -1,24 +1,28 @@
 //! The sandbox's lifecycle: started from its own [`Settings`] (podman's
-//! configuration, the supervised REST service, a sweep of this instance's
-//! leftovers and the periodic one, the gate, the launcher and the pool),
-//! and shut down with a deadline (no warm container left, runs and their
-//! teardowns waited for, a last sweep, the service stopped).
+//! configuration and its supervised REST service, which keeps the images,
+//! the engine chosen, a sweep of leftovers and the periodic one, the gate,
+//! the launcher and the pool), and shut down with a deadline (no warm
+//! container left, runs and their teardowns waited for, a last sweep, the
+//! engine closed, the service stopped).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::crun::{self, images::ImageRoots, CrunEngine};
+use super::engine::{Budget, Engine, EngineChoice};
 use super::gate::Gate;
 use super::idrange::{self, IdRanges};
 use super::job::SandboxError;
-use super::launch::{Budget, Launcher};
+use super::launch::Launcher;
 use super::owner::Owner;
+use super::podman::engine::PodmanEngine;
 use super::podman::service::PodmanService;
 use super::podman::Podman;
 use super::policy::UserNamespace;
 use super::pool::Pool;
 use super::registry::Registry;
-use super::run::PodmanSandbox;
+use super::run::ContainerSandbox;
 use super::seccomp;
 use super::stats::Counters;
 
@@ -42,47 +46,61 @@ pub struct Settings {
     pub pool_size: usize,
     /// The memory limit of a run (MiB), for the overcommit warning.
     pub memory_mb: u32,
+    /// The engine wanted (crun falls back to podman where it cannot run).
+    pub engine: EngineChoice,
+    /// crun's binary (a bare name is looked up on `PATH`).
+    pub crun: PathBuf,
 }
 
-/// A started sandbox: the [`PodmanSandbox`] runs go to, and what it owns
+/// A started sandbox: the [`ContainerSandbox`] runs go to, and what it owns
 /// until [`SandboxHandle::shutdown`].
 pub struct SandboxHandle {
-    sandbox: Arc<PodmanSandbox>,
+    sandbox: Arc<ContainerSandbox>,
     registry: Registry,
     service: PodmanService,
     sweeper: tokio::task::JoinHandle<()>,
+    engine: Arc<dyn Engine>,
     /// Holds podman's configuration directory (and the service's socket).
     _podman: Podman,
 }
 
 /// Starts the sandbox; an error when podman cannot be used.
 pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
-    let engine = |e: String| SandboxError::Engine(e);
+    let failed = |e: String| SandboxError::Engine(e);
     let podman = Podman::new(&settings.podman)
-        .map_err(|e| engine(format!("cannot write podman's configuration: {e}")))?;
+        .map_err(|e| failed(format!("cannot write podman's configuration: {e}")))?;
     let (runner, seccomp) = write_private_files(&podman, &settings.runner).map_err(|e| {
-        engine(format!(
+        failed(format!(
             "cannot write the runner's copy or the seccomp profile: {e}"
         ))
     })?;
     let counters = Arc::new(Counters::default());
     let service = PodmanService::start(&podman, Arc::clone(&counters))
         .await
-        .map_err(engine)?;
+        .map_err(failed)?;
+    let engine = choose_engine(&settings, &podman, &service);
+    // The other engine's leftovers are swept too (a server may switch).
+    let others: Vec<Arc<dyn Engine>> = match engine.name() {
+        "podman" => Vec::new(),
+        _ => vec![Arc::new(PodmanEngine::new(service.api().clone()))],
+    };
     let ranges = match settings.userns {
         UserNamespace::PerRun => Some(
             IdRanges::new(
                 std::path::Path::new(idrange::DIR),
-                service.api().clone(),
+                std::iter::once(Arc::clone(&engine))
+                    .chain(others.iter().cloned())
+                    .collect(),
                 Owner::current(),
             )
-            .map_err(|e| engine(format!("cannot use {}: {e}", idrange::DIR)))?,
+            .map_err(|e| failed(format!("cannot use {}: {e}", idrange::DIR)))?,
         ),
         _ => None,
     };
     warn_if_memory_is_overcommitted(&settings);
     let registry = Registry::new(
-        service.api().clone(),
+        Arc::clone(&engine),
+        others,
         settings.instance.clone(),
         ranges,
         Arc::clone(&counters),
@@ -94,19 +112,19 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
         }
         Err(e) => {
             service.stop().await;
-            return Err(engine(format!("podman is not usable: {e}")));
+            return Err(failed(format!("podman is not usable: {e}")));
         }
     }
     let sweeper = registry.sweep_periodically();
     let launcher = Arc::new(Launcher::new(
-        service.api().clone(),
+        Arc::clone(&engine),
         registry.clone(),
         runner,
         seccomp,
         settings.userns,
         Budget::for_output_limit(settings.output_limit),
     ));
-    let sandbox = PodmanSandbox {
+    let sandbox = ContainerSandbox {
         api: service.api().clone(),
         gate: Arc::new(Gate::new(settings.max_concurrent, settings.max_queue)),
         pool: Pool::start(Arc::clone(&launcher), settings.pool_size),
@@ -119,8 +137,45 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
         registry,
         service,
         sweeper,
+        engine,
         _podman: podman,
     })
+}
+
+/// The engine the settings ask for, if this host can run it; else podman,
+/// with the reason logged.
+fn choose_engine(settings: &Settings, podman: &Podman, service: &PodmanService) -> Arc<dyn Engine> {
+    let podman_engine = || Arc::new(PodmanEngine::new(service.api().clone()));
+    if settings.engine == EngineChoice::Podman {
+        tracing::info!(
+            engine = "podman",
+            "containers are started by podman (--engine podman)"
+        );
+        return podman_engine();
+    }
+    let crun = crun::host::check(&settings.crun, settings.userns).and_then(|(binary, layout)| {
+        let roots = std::path::Path::new(crun::images::ROOTS);
+        let images = ImageRoots::new(podman.clone(), roots, &settings.instance)
+            .map_err(|e| format!("cannot prepare {}: {e}", roots.display()))?;
+        CrunEngine::new(
+            binary,
+            std::path::Path::new(crun::BASE),
+            &settings.instance,
+            layout,
+            images,
+        )
+        .map_err(|e| format!("cannot prepare {}: {e}", crun::BASE))
+    });
+    match crun {
+        Ok(engine) => {
+            tracing::info!(engine = "crun", "containers are started by crun");
+            Arc::new(engine)
+        }
+        Err(reason) => {
+            tracing::warn!(engine = "podman", %reason, "crun cannot run containers here; containers are started by podman");
+            podman_engine()
+        }
+    }
 }
 
 /// Into podman's private directory: the seccomp profile, and the runner's
@@ -164,7 +219,7 @@ fn warn_if_memory_is_overcommitted(settings: &Settings) {
 }
 
 impl SandboxHandle {
-    pub fn sandbox(&self) -> Arc<PodmanSandbox> {
+    pub fn sandbox(&self) -> Arc<ContainerSandbox> {
         Arc::clone(&self.sandbox)
     }
 
@@ -178,6 +233,7 @@ impl SandboxHandle {
         }
         self.sweeper.abort();
         self.registry.remove_all().await;
+        self.engine.close().await;
         self.service.stop().await;
     }
 }

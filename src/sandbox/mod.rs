@@ -6,10 +6,13 @@
 //!
 //! - [`job`]: the job, its outcome, [`SandboxError`] and the [`Sandbox`] trait.
 //! - [`lifecycle`]: the sandbox started from its [`Settings`] and shut down with a deadline.
-//! - [`run`]: [`PodmanSandbox`], one run from slot to outcome.
-//! - [`policy`]: the container's security policy, as podman's create spec, in one place.
+//! - [`run`]: [`ContainerSandbox`], one run from slot to outcome.
+//! - [`policy`]: the container's security policy, as podman's create spec, in one place
+//!   (the crun engine's OCI configuration, [`crun::oci`], follows it field by field).
 //! - [`seccomp`]: the project's seccomp profile: which system calls a run may make.
-//! - [`launch`]: creating, naming, attaching to and starting one container.
+//! - [`engine`]: the seam to what starts containers: [`crun`] (the default) or [`podman`].
+//! - [`crun`]: the crun engine: `crun run` as this process's child, on image roots podman mounts.
+//! - [`launch`]: naming and starting one container of a kind on the engine.
 //! - [`pool`]: warm single-use containers started ahead on top of the launcher, sized by demand.
 //! - [`events`]: reading the runner's event frames into an outcome, within the byte cap.
 //! - [`gate`]: the bound on live containers and on requests waiting for one.
@@ -20,10 +23,12 @@
 //! - [`output`]: captured output, kept as the chunks that arrived, capped.
 //! - [`stats`]: what the sandbox counts about itself, for the service's metrics.
 //! - [`cgroup`]: a container's peak memory and OOM kills, read from the host's cgroup files.
-//! - [`podman`]: podman's configuration, its REST client and service, and its CLI (image builds).
+//! - [`podman`]: podman's configuration, its REST client and service, its engine, and its CLI (image builds).
 
 pub mod cgroup;
 pub mod container;
+pub mod crun;
+pub mod engine;
 pub mod events;
 pub mod gate;
 pub mod idrange;
@@ -40,6 +45,7 @@ pub mod run;
 pub mod seccomp;
 pub mod stats;
 
+pub use engine::EngineChoice;
 pub use job::{
     signal_name, BoxFuture, Input, InstalledImage, Interaction, LiveEvent, RunOutcome, RunSpec,
     Sandbox, SandboxError, StageOutcome, StageSpec,
@@ -47,5 +53,5 @@ pub use job::{
 pub use lifecycle::{start, SandboxHandle, Settings};
 pub use output::Captured;
 pub use policy::{Limits, UserNamespace, MEMORY_FLOOR_MB};
-pub use run::PodmanSandbox;
+pub use run::ContainerSandbox;
 pub use stats::SandboxStats;

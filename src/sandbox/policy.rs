@@ -144,15 +144,7 @@ pub fn container_spec(plan: &Plan<'_>) -> Value {
     let memory = u64::from(l.memory_mb) * MIB;
     let rlimit =
         |kind: &str, soft: u64, hard: u64| json!({"type": kind, "soft": soft, "hard": hard});
-    let mut labels = serde_json::Map::new();
-    labels.insert(PROJECT_LABEL_KEY.into(), PROJECT_LABEL_VALUE.into());
-    labels.insert(INSTANCE_LABEL.into(), plan.instance.into());
-    for (key, value) in plan.owner {
-        labels.insert((*key).into(), value.clone().into());
-    }
-    if let Some(base) = plan.host_ids {
-        labels.insert(ID_RANGE_LABEL.into(), base.to_string().into());
-    }
+    let labels = labels(plan);
     let id_map = |base: u32| json!([{"container_id": 0, "host_id": base, "size": ID_RANGE_SIZE}]);
     json!({
         "name": plan.name,
@@ -243,8 +235,23 @@ pub fn container_spec(plan: &Plan<'_>) -> Value {
     })
 }
 
+/// A container's labels: the project, its instance, its owner and its
+/// host id range. Any instance's sweep reads them.
+pub fn labels(plan: &Plan<'_>) -> serde_json::Map<String, Value> {
+    let mut labels = serde_json::Map::new();
+    labels.insert(PROJECT_LABEL_KEY.into(), PROJECT_LABEL_VALUE.into());
+    labels.insert(INSTANCE_LABEL.into(), plan.instance.into());
+    for (key, value) in plan.owner {
+        labels.insert((*key).into(), value.clone().into());
+    }
+    if let Some(base) = plan.host_ids {
+        labels.insert(ID_RANGE_LABEL.into(), base.to_string().into());
+    }
+    labels
+}
+
 /// Paths hidden from the container, beyond podman's defaults.
-const MASKED_PATHS: [&str; 6] = [
+pub const MASKED_PATHS: [&str; 6] = [
     "/sys",
     "/proc/kcore",
     "/proc/keys",

@@ -6,20 +6,20 @@
 //! owner is gone (a server killed with `kill -9`, whatever its name or port)
 //! — never a container whose owner still runs, and a container with no
 //! owner label only by its own instance. Several instances and parallel test
-//! runs share a host this way. Everything goes through podman's REST API.
+//! runs share a host this way. Listing and removal are the engine's; the
+//! sweeps also look at the other engine's leftovers (the server may have run
+//! on it before a restart).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::engine::Engine;
 use super::idrange::IdRanges;
 use super::owner::Owner;
-use super::podman::api::{PodmanApi, PodmanError};
 use super::stats::Counters;
-use crate::naming::{INSTANCE_LABEL, PROJECT_LABEL};
+use crate::naming::INSTANCE_LABEL;
 
-/// Deadline of one listing or removal call.
-const CALL_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a removal keeps trying (podman's service may be restarting)
 /// before it gives up and leaves the container to the periodic sweep. The
 /// container's slot stays held meanwhile, so a container that may still run
@@ -47,14 +47,15 @@ fn is_stale(
     owner.is_some_and(|o| !o.is_alive())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Registry {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
 struct Shared {
-    api: PodmanApi,
+    engine: Arc<dyn Engine>,
+    /// Engines whose leftovers the sweeps remove too; nothing is started on them.
+    others: Vec<Arc<dyn Engine>>,
     instance: String,
     owner: Owner,
     /// Live containers by name, with the host id range each holds.
@@ -68,14 +69,16 @@ impl Registry {
     /// With `ranges`, every container gets a host id range of its own.
     /// Removal failures are counted in `counters`.
     pub fn new(
-        api: PodmanApi,
+        engine: Arc<dyn Engine>,
+        others: Vec<Arc<dyn Engine>>,
         instance: String,
         ranges: Option<IdRanges>,
         counters: Arc<Counters>,
     ) -> Registry {
         Registry {
             shared: Arc::new(Shared {
-                api,
+                engine,
+                others,
                 instance,
                 owner: Owner::current(),
                 live: Mutex::new(HashMap::new()),
@@ -126,7 +129,7 @@ impl Registry {
         let mut pause = Duration::from_millis(500);
         let mut gone = false;
         for attempt in 1u32.. {
-            match self.shared.api.remove(name, CALL_DEADLINE).await {
+            match self.shared.engine.remove(name).await {
                 Ok(()) => {
                     gone = true;
                     break;
@@ -156,26 +159,25 @@ impl Registry {
         }
     }
 
-    /// Names of every container labelled with this instance.
-    async fn instance_containers(&self) -> Result<Vec<String>, PodmanError> {
-        let labels = [
-            PROJECT_LABEL.to_owned(),
-            format!("{INSTANCE_LABEL}={}", self.shared.instance),
-        ];
-        self.shared
-            .api
-            .containers_labelled(&labels, CALL_DEADLINE)
-            .await
-    }
-
     /// Removes the stale containers of the project (see the module's
     /// description); how many.
-    pub async fn sweep(&self) -> Result<usize, PodmanError> {
-        let all = self
-            .shared
-            .api
-            .containers_with_labels(PROJECT_LABEL, CALL_DEADLINE)
-            .await?;
+    pub async fn sweep(&self) -> Result<usize, String> {
+        let mut removed = self.sweep_one(&self.shared.engine, true).await?;
+        for other in &self.shared.others {
+            match self.sweep_one(other, false).await {
+                Ok(n) => removed += n,
+                Err(e) => {
+                    tracing::debug!(engine = other.name(), error = %e, "leftover sweep failed")
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The stale containers `engine` lists, removed: through [`Registry::remove`]
+    /// on the engine runs start on (`active`), once on another.
+    async fn sweep_one(&self, engine: &Arc<dyn Engine>, active: bool) -> Result<usize, String> {
+        let all = engine.list().await?;
         let stale: Vec<String> = {
             let live = self.live();
             all.into_iter()
@@ -192,16 +194,26 @@ impl Registry {
                 .collect()
         };
         for name in &stale {
-            self.remove(name).await;
+            if active {
+                self.remove(name).await;
+            } else if let Err(e) = engine.remove(name).await {
+                tracing::warn!(engine = engine.name(), container = %name, error = %e, "leftover removal failed");
+            }
         }
+        engine.tidy();
         Ok(stale.len())
     }
 
     /// Removes every container of this instance, live or not (at shutdown).
     pub async fn remove_all(&self) {
-        for name in self.instance_containers().await.unwrap_or_default() {
-            self.remove(&name).await;
+        let all = self.shared.engine.list().await.unwrap_or_default();
+        let mine = |labels: &HashMap<String, String>| {
+            labels.get(INSTANCE_LABEL).map(String::as_str) == Some(self.instance())
+        };
+        for (name, _) in all.iter().filter(|(_, labels)| mine(labels)) {
+            self.remove(name).await;
         }
+        self.shared.engine.tidy();
     }
 
     /// Sweeps every [`SWEEP_EVERY`] until the task is aborted.

@@ -1,4 +1,4 @@
-//! [`PodmanSandbox`]: one run from slot to outcome. A slot from the gate;
+//! [`ContainerSandbox`]: one run from slot to outcome. A slot from the gate;
 //! a warm container from the pool, or a new one from the launcher; the job
 //! handed to its runner; the runner's events read within the byte cap; the
 //! kernel's figures from the cgroup; the container handed to the registry
@@ -36,7 +36,7 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 const LIST_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The [`Sandbox`] on podman; made by the lifecycle's `start`.
-pub struct PodmanSandbox {
+pub struct ContainerSandbox {
     pub(super) api: PodmanApi,
     pub(super) gate: Arc<Gate>,
     pub(super) launcher: Arc<Launcher>,
@@ -61,7 +61,7 @@ impl Driven {
     }
 }
 
-impl PodmanSandbox {
+impl ContainerSandbox {
     async fn run_job(
         &self,
         spec: RunSpec,
@@ -116,10 +116,11 @@ impl PodmanSandbox {
     ) -> Driven {
         let Started {
             container,
-            id,
+            cgroup,
             mut stdin,
             mut events,
             demux,
+            exit,
         } = started;
         let name = container.name().to_owned();
         let handed_at = Instant::now();
@@ -147,7 +148,7 @@ impl PodmanSandbox {
         });
 
         let mut control = StageLimits {
-            cgroup: Cgroup::find(&id),
+            cgroup,
             stages: &spec.stages,
             container_mb: spec.limits.memory_mb,
             to_runner,
@@ -252,7 +253,7 @@ impl PodmanSandbox {
                     )));
                 }
                 output.into_outcome(&mut outcome);
-                match self.launcher.exit_code(&id, FAILURE_REPORT_DEADLINE).await {
+                match exit(FAILURE_REPORT_DEADLINE).await {
                     // The runner was killed by a signal: the kernel's (the
                     // memory limit, a CPU limit), since the program runs as
                     // another user without capabilities and cannot signal
@@ -284,7 +285,7 @@ impl PodmanSandbox {
     }
 }
 
-impl Sandbox for PodmanSandbox {
+impl Sandbox for ContainerSandbox {
     fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
         Box::pin(self.run_job(spec, None))
     }

@@ -136,15 +136,34 @@ fn own_runner(extra: &[&str]) -> Vec<String> {
     }
 }
 
-/// Every container on the host, whoever owns it.
+/// Where the crun engine keeps each instance's containers (their bundles).
+pub const CRUN_BASE: &str = "/run/whipcode/crun";
+
+/// Every container on the host, whoever owns it: podman's, and the crun
+/// engine's of every instance.
 pub fn host_container_count() -> usize {
     let out = Command::new("podman")
         .args(["ps", "--all", "--quiet"])
         .output()
         .expect("podman ps");
-    String::from_utf8_lossy(&out.stdout).lines().count()
+    let crun: usize = std::fs::read_dir(CRUN_BASE)
+        .map(|dirs| dirs.flatten().map(|d| crun_bundles(&d.path()).len()).sum())
+        .unwrap_or(0);
+    String::from_utf8_lossy(&out.stdout).lines().count() + crun
 }
 
+/// The crun engine's containers in an instance directory.
+fn crun_bundles(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("bundles"))
+        .map(|b| {
+            b.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The containers of `instance`, on either engine.
 pub fn instance_containers(instance: &str) -> Vec<String> {
     let out = Command::new("podman")
         .args([
@@ -157,10 +176,28 @@ pub fn instance_containers(instance: &str) -> Vec<String> {
         ])
         .output()
         .expect("podman ps");
-    String::from_utf8_lossy(&out.stdout)
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
-        .collect()
+        .collect();
+    names.extend(crun_bundles(&Path::new(CRUN_BASE).join(instance)));
+    names
+}
+
+/// Kills and removes a container of `instance` a test left (a dead
+/// server's), on either engine.
+pub fn remove_container(instance: &str, name: &str) {
+    let _ = Command::new("podman")
+        .args(["rm", "-f", "-t", "0", name])
+        .output();
+    let dir = Path::new(CRUN_BASE).join(instance);
+    let state = dir.join("state");
+    let _ = Command::new("crun")
+        .arg("--root")
+        .arg(&state)
+        .args(["delete", "--force", name])
+        .output();
+    let _ = std::fs::remove_dir_all(dir.join("bundles").join(name));
 }
 
 /// `bytes` (a program's text, an archive) in standard base64.
@@ -413,9 +450,7 @@ impl Drop for Service {
             let _ = self.child.kill();
             let _ = self.child.wait();
             for name in instance_containers(&self.instance) {
-                let _ = Command::new("podman")
-                    .args(["rm", "-f", "-t", "0", &name])
-                    .status();
+                remove_container(&self.instance, &name);
             }
         }
     }

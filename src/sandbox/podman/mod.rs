@@ -4,10 +4,12 @@
 //!
 //! - [`api`]: the REST client (libpod) on the service's socket, every call with a deadline.
 //! - [`service`]: the supervised `podman system service` behind that socket.
+//! - [`engine`]: the podman engine: containers through the REST service.
 //! - [`cli`]: what still needs the CLI: image builds.
 
 pub mod api;
 pub mod cli;
+pub mod engine;
 pub mod service;
 
 use std::collections::HashMap;

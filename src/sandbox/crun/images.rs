@@ -1,0 +1,261 @@
+//! Image roots for the crun engine: podman keeps the images, and each
+//! image's root file system is mounted once by podman (`podman image
+//! mount`, which counts references) and shared read-only by every run of
+//! that image; crun mounts what a run writes (tmpfs) on top in the
+//! container's own mount namespace. podman's mount is under a directory
+//! only host root may enter (mode 0700), which a container's root (another
+//! host uid, in its own user namespace) cannot, so each instance binds it
+//! once more under `ROOTS/<instance>/<image id>` (directories anyone may
+//! enter), and gives its binds back at shutdown; a dead instance's are
+//! unmounted by the next sweep.
+//!
+//! A rebuilt image is a new image under the same name: when podman's image
+//! list changes (its `images.json`, one `stat` per run), every root is
+//! looked up again, and the old ones are unmounted (runs still using one
+//! keep it in their own mount namespace). At shutdown this process's
+//! mounts are given back; a server killed with `kill -9` leaves its count
+//! on each image it mounted (podman's mount stays, one per image, and the
+//! next server mounting the image shares it).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::sync::OnceCell;
+
+use crate::sandbox::job::SandboxError;
+use crate::sandbox::podman::Podman;
+
+/// One image's root, as podman mounted it.
+#[derive(Debug, Clone)]
+struct Root {
+    id: String,
+    path: PathBuf,
+}
+
+/// Host-wide: each instance's binds of image roots, a directory each.
+pub const ROOTS: &str = "/run/whipcode/roots";
+
+pub struct ImageRoots {
+    podman: Podman,
+    /// This instance's directory under [`ROOTS`].
+    dir: PathBuf,
+    roots: Mutex<HashMap<String, Arc<OnceCell<Root>>>>,
+    /// When podman's image list last changed, as last seen.
+    seen: Mutex<Option<SystemTime>>,
+    /// podman's `images.json`, once known (from the first root's path).
+    list_file: Mutex<Option<PathBuf>>,
+}
+
+impl ImageRoots {
+    /// The roots of `instance`, bound under `base` (a directory made here).
+    pub fn new(podman: Podman, base: &Path, instance: &str) -> std::io::Result<ImageRoots> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = base.join(instance);
+        std::fs::create_dir_all(&dir)?;
+        for open in [base.parent(), Some(base), Some(dir.as_path())]
+            .into_iter()
+            .flatten()
+        {
+            std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o755))?;
+        }
+        Ok(ImageRoots {
+            podman,
+            dir,
+            roots: Mutex::new(HashMap::new()),
+            seen: Mutex::new(None),
+            list_file: Mutex::new(None),
+        })
+    }
+
+    /// The root of `image`, mounted read-only by podman.
+    pub async fn root(&self, image: &str) -> Result<PathBuf, SandboxError> {
+        self.forget_if_images_changed();
+        let cell = {
+            let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(roots.entry(image.to_owned()).or_default())
+        };
+        let root = cell.get_or_try_init(|| self.mount(image)).await?;
+        Ok(root.path.clone())
+    }
+
+    async fn mount(&self, image: &str) -> Result<Root, SandboxError> {
+        let id = self
+            .podman_output(&["image", "inspect", "--format", "{{.Id}}", image])
+            .await;
+        let id = id.map_err(|_| SandboxError::ImageMissing {
+            image: image.to_owned(),
+        })?;
+        let path = self
+            .podman_output(&["image", "mount", &id])
+            .await
+            .map_err(|e| SandboxError::Engine(format!("podman image mount {image}: {e}")))?;
+        let merged = PathBuf::from(path);
+        let path = self.dir.join(&id);
+        bind(&merged, &path).await.map_err(|e| {
+            SandboxError::Engine(format!("binding {image}'s root to {}: {e}", path.display()))
+        })?;
+        let path_for_list = merged;
+        // <graph root>/overlay/<layer>/merged → <graph root>/overlay-images/images.json
+        if let Some(graph) = path_for_list.ancestors().nth(3) {
+            let file = graph.join("overlay-images/images.json");
+            *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = modified(&file);
+            self.list_file
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(file);
+        }
+        tracing::info!(%image, root = %path.display(), "image root mounted");
+        Ok(Root { id, path })
+    }
+
+    /// Drops every root when podman's image list changed since last seen
+    /// (an image was built, tagged or removed); the old ones are unmounted
+    /// in the background.
+    fn forget_if_images_changed(&self) {
+        let Some(file) = self
+            .list_file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let now = modified(&file);
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if *seen == now {
+                return;
+            }
+            *seen = now;
+        }
+        let old = std::mem::take(&mut *self.roots.lock().unwrap_or_else(|e| e.into_inner()));
+        let ids: Vec<String> = old
+            .values()
+            .filter_map(|c| c.get())
+            .map(|r| r.id.clone())
+            .collect();
+        if !ids.is_empty() {
+            tracing::info!(
+                roots = ids.len(),
+                "images changed: their roots are looked up again"
+            );
+            let (podman, dir) = (self.podman.clone(), self.dir.clone());
+            tokio::spawn(async move { unmount(&podman, &dir, &ids).await });
+        }
+    }
+
+    /// Gives back every mount this process made (at shutdown).
+    pub async fn release(&self) {
+        let old = std::mem::take(&mut *self.roots.lock().unwrap_or_else(|e| e.into_inner()));
+        let ids: Vec<String> = old
+            .values()
+            .filter_map(|c| c.get())
+            .map(|r| r.id.clone())
+            .collect();
+        unmount(&self.podman, &self.dir, &ids).await;
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+
+    async fn podman_output(&self, args: &[&str]) -> Result<String, String> {
+        let out = tokio::process::Command::new(self.podman.binary())
+            .env("CONTAINERS_CONF", self.podman.conf_path())
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+/// `merged` bound at `at` (made), unless something is mounted there already.
+async fn bind(merged: &Path, at: &Path) -> Result<(), String> {
+    if is_mount_point(at) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+    let out = tokio::process::Command::new("mount")
+        .arg("--bind")
+        .arg(merged)
+        .arg(at)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    Ok(())
+}
+
+/// Whether `path` is in the host's mount table.
+fn is_mount_point(path: &Path) -> bool {
+    let Some(path) = path.to_str() else {
+        return false;
+    };
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|table| {
+            table
+                .lines()
+                .any(|line| line.split(' ').nth(4) == Some(path))
+        })
+        .unwrap_or(false)
+}
+
+/// Unmounts (lazily: runs may still use them) every bind under `dir` and
+/// removes the directories; a dead instance's roots, or this one's.
+pub fn unbind_all(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if is_mount_point(&path) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&path)
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir(&path);
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+async fn unmount(podman: &Podman, dir: &Path, ids: &[String]) {
+    if ids.is_empty() {
+        return;
+    }
+    for id in ids {
+        let _ = tokio::process::Command::new("umount")
+            .arg("-l")
+            .arg(dir.join(id))
+            .stderr(Stdio::null())
+            .status()
+            .await;
+        let _ = std::fs::remove_dir(dir.join(id));
+    }
+    let status = tokio::process::Command::new(podman.binary())
+        .env("CONTAINERS_CONF", podman.conf_path())
+        .args(["image", "unmount"])
+        .args(ids)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+    if !status.is_ok_and(|s| s.success()) {
+        tracing::warn!(?ids, "podman image unmount failed");
+    }
+}
+
+fn modified(file: &Path) -> Option<SystemTime> {
+    std::fs::metadata(file).and_then(|m| m.modified()).ok()
+}

@@ -1,0 +1,448 @@
+//! The two engines on real crun and podman: crun (the default) starts each
+//! container itself with the same policy podman's would get, leaves nothing
+//! behind, cleans up after a killed server, and gives way to podman with a
+//! reason where it cannot run; podman (`--engine podman`) still serves every
+//! API, times out, OOM-kills and sweeps.
+
+// Each test has its own runtime on its own thread; the podman lock is meant to
+// block the thread, serialising podman tests across the whole binary.
+#![allow(clippy::await_holding_lock)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Service, CRUN_BASE, KEY};
+use serde_json::{json, Value};
+
+/// Where an instance's crun directory, image binds and cgroups are.
+fn crun_dir(instance: &str) -> PathBuf {
+    Path::new(CRUN_BASE).join(instance)
+}
+
+fn roots_dir(instance: &str) -> PathBuf {
+    Path::new("/run/whipcode/roots").join(instance)
+}
+
+fn cgroup_dir(instance: &str) -> PathBuf {
+    Path::new("/sys/fs/cgroup/memory/whipcode").join(instance)
+}
+
+/// Subdirectories of `dir` (none when it is gone).
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Mounts on the host whose mount point mentions whipcode.
+fn whipcode_mounts() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.contains("whipcode")))
+        .count()
+}
+
+/// A run of `code` (bash) started in the background; waits until its
+/// container exists and gives its name.
+async fn background_run(svc: &Service, code: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let url = svc.url.clone();
+    let body = json!({"language_id": 3, "code": common::b64(code), "timeout": 30});
+    let pending = tokio::spawn(async move {
+        let _ = common::post_json(&format!("{url}/run"), Some(KEY), &body).await;
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(name) = common::instance_containers(&svc.instance).pop() {
+            // The program has had time to start.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return (name, pending);
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The OCI configuration podman generated for a running container.
+fn podman_config(name: &str) -> Value {
+    let out = Command::new("podman")
+        .args([
+            "container",
+            "inspect",
+            "--format",
+            "{{.OCIConfigPath}}",
+            name,
+        ])
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(out.status.success() && !path.is_empty(), "inspect {name}");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The configuration the crun engine wrote for a running container.
+fn crun_config(instance: &str, name: &str) -> Value {
+    let path = crun_dir(instance)
+        .join("bundles")
+        .join(name)
+        .join("config.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// What carries the security policy in an OCI configuration: everything but
+/// per-container paths, ids and names.
+fn policy_fields(config: &Value) -> Value {
+    let process = &config["process"];
+    let linux = &config["linux"];
+    let set = |v: &Value| -> BTreeSet<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.to_string())
+            .collect()
+    };
+    // Mount options that carry policy, per destination (podman's own
+    // bookkeeping options and its files in /etc and /run left out).
+    let bookkeeping = ["rprivate", "tmpcopyup", "bind", "rbind"];
+    let mounts: std::collections::BTreeMap<String, (String, BTreeSet<String>)> = config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            let dest = m["destination"].as_str()?;
+            let runner = dest.ends_with("whipcode-runner");
+            let podmans_own = ["/etc/hosts", "/etc/hostname", "/run/.containerenv"];
+            if podmans_own.contains(&dest) || dest == "/run" {
+                return None;
+            }
+            let options = m["options"]
+                .as_array()?
+                .iter()
+                .filter_map(|o| o.as_str())
+                .filter(|o| !bookkeeping.contains(o))
+                .filter(|o| !(dest == "/dev/shm" && o.starts_with("mode=")))
+                .filter(|o| !(dest == "/dev/shm" && o.starts_with("size=")))
+                .map(str::to_owned)
+                .collect();
+            // /dev/shm: podman binds a 1 MiB tmpfs of its own, crun mounts one.
+            let kind = if dest == "/dev/shm" {
+                "shm".to_owned()
+            } else {
+                m["type"].as_str()?.to_owned()
+            };
+            let key = if runner {
+                "<runner>".to_owned()
+            } else {
+                dest.to_owned()
+            };
+            Some((key, (kind, options)))
+        })
+        .collect();
+    let id_map = |v: &Value| {
+        json!(v.as_array().map(|maps| maps
+            .iter()
+            .map(|m| json!({"containerID": m["containerID"], "size": m["size"]}))
+            .collect::<Vec<_>>()))
+    };
+    let namespaces: BTreeSet<String> = linux["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap().to_owned())
+        .collect();
+    json!({
+        "user": process["user"],
+        "cwd": process["cwd"],
+        "capabilities": process["capabilities"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(set_name, caps)| (set_name.clone(), set(caps)))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        "rlimits": set(&process["rlimits"]),
+        "noNewPrivileges": process["noNewPrivileges"],
+        "oomScoreAdj": process["oomScoreAdj"],
+        "readonly_root": config["root"]["readonly"],
+        "hostname": config["hostname"],
+        "mounts": mounts,
+        "namespaces": namespaces,
+        "uidMappings": id_map(&linux["uidMappings"]),
+        "gidMappings": id_map(&linux["gidMappings"]),
+        "resources": linux["resources"],
+        "maskedPaths": set(&linux["maskedPaths"]),
+        "readonlyPaths": set(&linux["readonlyPaths"]),
+        "seccomp": linux["seccomp"],
+        "sysctl": linux["sysctl"],
+        "devices": linux["devices"],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_crun_policy_matches_the_podman_policy() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let mut configs = Vec::new();
+    for engine in ["podman", "crun"] {
+        let svc = Service::start(&["--engine", engine, "--pool-size", "0"]);
+        assert!(
+            svc.wait_for_log(&format!("engine=\"{engine}\""), Duration::from_secs(10)),
+            "the server runs on {engine}"
+        );
+        let (name, pending) = background_run(&svc, "sleep 5").await;
+        configs.push(match engine {
+            "podman" => podman_config(&name),
+            _ => crun_config(&svc.instance, &name),
+        });
+        pending.await.unwrap();
+        svc.stop_and_check_clean();
+    }
+    let (podman, crun) = (policy_fields(&configs[0]), policy_fields(&configs[1]));
+    for (field, wanted) in podman.as_object().unwrap() {
+        assert_eq!(&crun[field], wanted, "{field} differs between the engines");
+    }
+    // The one mount crun adds: /run, root's and not writable by the program.
+    let run = configs[1]["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/run")
+        .expect("crun's /run");
+    assert!(
+        run["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("mode=755")),
+        "{run}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_leaves_no_state_cgroup_or_mount_behind() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let mounts_before = whipcode_mounts();
+    let svc = Service::start(&["--max-concurrent", "4"]);
+    let instance = svc.instance.clone();
+    let first = svc.run_ok(3, "echo warm", json!({})).await;
+    assert_eq!(first["stdout"], "warm\n");
+    // The image's root is bound once; runs add no mount of their own.
+    let mounts_with_root = whipcode_mounts();
+    assert_eq!(
+        mounts_with_root,
+        mounts_before + 1,
+        "one bind of the image root"
+    );
+    let client = Service::client();
+    let mut done = 0;
+    for batch in 0..50 {
+        let mut runs = tokio::task::JoinSet::new();
+        for i in 0..4 {
+            let n = batch * 4 + i;
+            let body = json!({"language_id": 3, "code": common::b64(format!("echo {n}"))});
+            let client = client.clone();
+            let url = format!("{}/run", svc.url);
+            runs.spawn(async move {
+                let r = client
+                    .post(url)
+                    .header("X-Master-Key", KEY)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let body: Value = r.json().await.unwrap();
+                assert_eq!(body["stdout"], format!("{n}\n"), "{body}");
+            });
+        }
+        while let Some(run) = runs.join_next().await {
+            run.unwrap();
+        }
+        done += 4;
+    }
+    assert_eq!(done, 200);
+    // Removal follows the answer: give the last teardowns a moment.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let warm = |dir: &Path| entries(dir).len();
+    loop {
+        // Only the pool's warm containers (at most its size) may remain.
+        let bundles = warm(&crun_dir(&instance).join("bundles"));
+        let state = warm(&crun_dir(&instance).join("state"));
+        let cgroups = warm(&cgroup_dir(&instance));
+        if bundles <= 8 && state == bundles && cgroups == bundles {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {bundles} bundles, {state} states, {cgroups} cgroups"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(whipcode_mounts(), mounts_with_root, "a run left a mount");
+    svc.stop_and_check_clean();
+    assert!(
+        !crun_dir(&instance).exists(),
+        "the instance's crun directory stays"
+    );
+    assert!(
+        !roots_dir(&instance).exists(),
+        "the instance's image binds stay"
+    );
+    assert!(
+        !cgroup_dir(&instance).exists(),
+        "the instance's cgroups stay"
+    );
+    assert_eq!(
+        whipcode_mounts(),
+        mounts_before,
+        "the image root's bind stays"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_servers_crun_containers_are_removed_by_the_next_server() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let before = common::host_container_count();
+    let mounts_before = whipcode_mounts();
+    let mut first = Service::start(&["-t", "30", "--pool-size", "0"]);
+    let dead = first.instance.clone();
+    let (name, pending) = background_run(&first, "sleep 30").await;
+    let state = crun_dir(&dead).join("state").join(&name);
+    assert!(state.is_dir(), "crun's state of the running container");
+    Command::new("kill")
+        .args(["-KILL", &first.pid().to_string()])
+        .status()
+        .unwrap();
+    first.wait_exit(Duration::from_secs(10));
+    let _ = pending.await;
+    assert!(
+        state.is_dir(),
+        "after kill -9 the container outlives the server"
+    );
+    assert!(cgroup_dir(&dead).join(&name).is_dir());
+
+    // Another instance's startup sweep finds the dead owner's leftovers.
+    let mut next = Service::start(&[]);
+    next.host_before = before;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while crun_dir(&dead).exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!state.exists(), "the dead server's container is gone");
+    assert!(
+        !crun_dir(&dead).exists(),
+        "the dead server's directory is gone"
+    );
+    assert!(
+        !cgroup_dir(&dead).exists(),
+        "the dead server's cgroups are gone"
+    );
+    assert!(
+        !roots_dir(&dead).exists(),
+        "the dead server's image binds are gone"
+    );
+    let ok = next.run_ok(3, "echo after", json!({})).await;
+    assert_eq!(ok["stdout"], "after\n");
+    drop(first);
+    next.stop_and_check_clean();
+    assert_eq!(whipcode_mounts(), mounts_before, "binds left on the host");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_engine_that_cannot_start_falls_back_with_a_reason() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&["--crun-path", "/nonexistent/crun"]);
+    assert!(
+        svc.wait_for_log(
+            "crun is not installed (/nonexistent/crun not found)",
+            Duration::from_secs(10)
+        ),
+        "the reason is logged: {}",
+        svc.log_text()
+    );
+    assert!(svc.log_text().contains("engine=\"podman\""));
+    let body = svc.run_ok(1, "print('on podman')", json!({})).await;
+    assert_eq!(body["stdout"], "on podman\n");
+    assert!(
+        !crun_dir(&svc.instance).exists(),
+        "nothing of crun's was made"
+    );
+    svc.stop_and_check_clean();
+}
+
+/// The smaller matrix on `--engine podman`: every API, a timeout, an OOM kill.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_podman_engine_serves_every_api_times_out_and_oom_kills() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&["--engine", "podman", "-t", "3"]);
+    assert!(svc.wait_for_log("engine=\"podman\"", Duration::from_secs(10)));
+    let own = svc.run_ok(1, "print('whipcode')", json!({})).await;
+    assert_eq!(own["stdout"], "whipcode\n");
+    let piston =
+        json!({"language": "python", "version": "*", "files": [{"content": "print('piston')"}]});
+    let (status, body) =
+        common::post_json(&format!("{}/api/v2/execute", svc.url), Some(KEY), &piston).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run"]["stdout"], "piston\n");
+    let judge0 = json!({"language_id": 71, "source_code": "print('judge0')"});
+    let url = format!("{}/judge0/submissions?wait=true", svc.url);
+    let (status, body) = common::post_json(&url, Some(KEY), &judge0).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["stdout"], "judge0\n");
+    assert_eq!(body["status"]["id"], 3, "{body}");
+    let slow = svc
+        .run_ok(3, "echo before; sleep 60", json!({"timeout": 1}))
+        .await;
+    assert_eq!(slow["timeout"], true, "{slow}");
+    assert_eq!(slow["stdout"], "before\n");
+    let bomb = svc
+        .run_ok(1, "x = bytearray(2 * 1024 ** 3)", json!({}))
+        .await;
+    assert_eq!(bomb["oom_killed"], true, "{bomb}");
+    svc.stop_and_check_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_servers_podman_containers_are_removed_on_the_podman_engine() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let before = common::host_container_count();
+    let mut first = Service::start(&["--engine", "podman", "-t", "30", "--pool-size", "0"]);
+    let dead = first.instance.clone();
+    let (_name, pending) = background_run(&first, "sleep 30").await;
+    Command::new("kill")
+        .args(["-KILL", &first.pid().to_string()])
+        .status()
+        .unwrap();
+    first.wait_exit(Duration::from_secs(10));
+    let _ = pending.await;
+    assert!(
+        !common::instance_containers(&dead).is_empty(),
+        "the container outlives the server"
+    );
+    let mut next = Service::start(&["--engine", "podman"]);
+    next.host_before = before;
+    assert!(
+        common::instance_containers(&dead).is_empty(),
+        "the next server's startup sweep removed the dead one's container"
+    );
+    drop(first);
+    next.stop_and_check_clean();
+}
