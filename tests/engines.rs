@@ -43,12 +43,13 @@ fn entries(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Mounts on the host whose mount point mentions whipcode.
-fn whipcode_mounts() -> usize {
+/// Mounts on the host under an instance's directory of image binds.
+fn instance_mounts(instance: &str) -> usize {
+    let dir = roots_dir(instance).display().to_string() + "/";
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.contains("whipcode")))
+        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&dir)))
         .count()
 }
 
@@ -231,18 +232,13 @@ async fn a_run_leaves_no_state_cgroup_or_mount_behind() {
     let Some(_podman) = common::podman_test() else {
         return;
     };
-    let mounts_before = whipcode_mounts();
     let svc = Service::start(&["--max-concurrent", "4"]);
     let instance = svc.instance.clone();
+    assert_eq!(instance_mounts(&instance), 0, "nothing bound before a run");
     let first = svc.run_ok(3, "echo warm", json!({})).await;
     assert_eq!(first["stdout"], "warm\n");
     // The image's root is bound once; runs add no mount of their own.
-    let mounts_with_root = whipcode_mounts();
-    assert_eq!(
-        mounts_with_root,
-        mounts_before + 1,
-        "one bind of the image root"
-    );
+    assert_eq!(instance_mounts(&instance), 1, "one bind of the image root");
     let client = Service::client();
     let mut done = 0;
     for batch in 0..50 {
@@ -288,7 +284,7 @@ async fn a_run_leaves_no_state_cgroup_or_mount_behind() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(whipcode_mounts(), mounts_with_root, "a run left a mount");
+    assert_eq!(instance_mounts(&instance), 1, "a run left a mount");
     svc.stop_and_check_clean();
     assert!(
         !crun_dir(&instance).exists(),
@@ -302,11 +298,7 @@ async fn a_run_leaves_no_state_cgroup_or_mount_behind() {
         !cgroup_dir(&instance).exists(),
         "the instance's cgroups stay"
     );
-    assert_eq!(
-        whipcode_mounts(),
-        mounts_before,
-        "the image root's bind stays"
-    );
+    assert_eq!(instance_mounts(&instance), 0, "the image root's bind stays");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -315,7 +307,6 @@ async fn a_killed_servers_crun_containers_are_removed_by_the_next_server() {
         return;
     };
     let before = common::host_container_count();
-    let mounts_before = whipcode_mounts();
     let mut first = Service::start(&["-t", "30", "--pool-size", "0"]);
     let dead = first.instance.clone();
     let (name, pending) = background_run(&first, "sleep 30").await;
@@ -332,6 +323,11 @@ async fn a_killed_servers_crun_containers_are_removed_by_the_next_server() {
         "after kill -9 the container outlives the server"
     );
     assert!(cgroup_dir(&dead).join(&name).is_dir());
+    assert_eq!(
+        instance_mounts(&dead),
+        1,
+        "the image root bound by the dead server"
+    );
 
     // Another instance's startup sweep finds the dead owner's leftovers.
     let mut next = Service::start(&[]);
@@ -357,7 +353,11 @@ async fn a_killed_servers_crun_containers_are_removed_by_the_next_server() {
     assert_eq!(ok["stdout"], "after\n");
     drop(first);
     next.stop_and_check_clean();
-    assert_eq!(whipcode_mounts(), mounts_before, "binds left on the host");
+    assert_eq!(
+        instance_mounts(&dead),
+        0,
+        "the dead server's bind stays on the host"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

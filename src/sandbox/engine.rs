@@ -111,8 +111,10 @@ pub trait Engine: Send + Sync + 'static {
     fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>>;
 
     /// After a sweep: removes what dead instances left besides containers
-    /// (state directories, cgroup parents). Nothing by default.
-    fn tidy(&self) {}
+    /// (state directories, cgroup parents, mounts). Nothing by default.
+    fn tidy(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 
     /// At shutdown, after every container of this instance is removed:
     /// gives back what the engine holds host-wide. Nothing by default.

@@ -78,7 +78,7 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
     let service = PodmanService::start(&podman, Arc::clone(&counters))
         .await
         .map_err(failed)?;
-    let engine = choose_engine(&settings, &podman, &service);
+    let engine = choose_engine(&settings, &podman, &service).await;
     // The other engine's leftovers are swept too (a server may switch).
     let others: Vec<Arc<dyn Engine>> = match engine.name() {
         "podman" => Vec::new(),
@@ -144,7 +144,11 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
 
 /// The engine the settings ask for, if this host can run it; else podman,
 /// with the reason logged.
-fn choose_engine(settings: &Settings, podman: &Podman, service: &PodmanService) -> Arc<dyn Engine> {
+async fn choose_engine(
+    settings: &Settings,
+    podman: &Podman,
+    service: &PodmanService,
+) -> Arc<dyn Engine> {
     let podman_engine = || Arc::new(PodmanEngine::new(service.api().clone()));
     if settings.engine == EngineChoice::Podman {
         tracing::info!(
@@ -154,6 +158,7 @@ fn choose_engine(settings: &Settings, podman: &Podman, service: &PodmanService) 
         return podman_engine();
     }
     let crun = crun::host::check(&settings.crun, settings.userns).and_then(|(binary, layout)| {
+        crun::check_instance(&settings.instance)?;
         let roots = std::path::Path::new(crun::images::ROOTS);
         let images = ImageRoots::new(podman.clone(), roots, &settings.instance)
             .map_err(|e| format!("cannot prepare {}: {e}", roots.display()))?;
@@ -168,6 +173,7 @@ fn choose_engine(settings: &Settings, podman: &Podman, service: &PodmanService) 
     });
     match crun {
         Ok(engine) => {
+            engine.prepare().await;
             tracing::info!(engine = "crun", "containers are started by crun");
             Arc::new(engine)
         }

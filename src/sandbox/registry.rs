@@ -200,7 +200,7 @@ impl Registry {
                 tracing::warn!(engine = engine.name(), container = %name, error = %e, "leftover removal failed");
             }
         }
-        engine.tidy();
+        engine.tidy().await;
         Ok(stale.len())
     }
 
@@ -213,7 +213,7 @@ impl Registry {
         for (name, _) in all.iter().filter(|(_, labels)| mine(labels)) {
             self.remove(name).await;
         }
-        self.shared.engine.tidy();
+        self.shared.engine.tidy().await;
     }
 
     /// Sweeps every [`SWEEP_EVERY`] until the task is aborted.

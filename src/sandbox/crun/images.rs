@@ -147,7 +147,9 @@ impl ImageRoots {
         }
     }
 
-    /// Gives back every mount this process made (at shutdown).
+    /// Gives back every mount this process made, and any left in its
+    /// directory (at shutdown; at start, what a predecessor of the same
+    /// instance name left).
     pub async fn release(&self) {
         let old = std::mem::take(&mut *self.roots.lock().unwrap_or_else(|e| e.into_inner()));
         let ids: Vec<String> = old
@@ -156,7 +158,14 @@ impl ImageRoots {
             .map(|r| r.id.clone())
             .collect();
         unmount(&self.podman, &self.dir, &ids).await;
-        let _ = std::fs::remove_dir(&self.dir);
+        unbind_dir(&self.podman, &self.dir).await;
+    }
+
+    /// Gives back what the dead instance `instance` left bound beside this one.
+    pub async fn release_dead(&self, instance: &str) {
+        if let Some(base) = self.dir.parent() {
+            unbind_dir(&self.podman, &base.join(instance)).await;
+        }
     }
 
     async fn podman_output(&self, args: &[&str]) -> Result<String, String> {
@@ -181,6 +190,12 @@ async fn bind(merged: &Path, at: &Path) -> Result<(), String> {
         return Ok(());
     }
     std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+    // Open to a container's root (another host uid), whatever the umask.
+    for dir in [at.parent(), Some(at)].into_iter().flatten() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+    }
     let out = tokio::process::Command::new("mount")
         .arg("--bind")
         .arg(merged)
@@ -209,23 +224,21 @@ fn is_mount_point(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Unmounts (lazily: runs may still use them) every bind under `dir` and
-/// removes the directories; a dead instance's roots, or this one's.
-pub fn unbind_all(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if is_mount_point(&path) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&path)
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir(&path);
-    }
+/// Unmounts (lazily: runs may still use them) every bind under `dir`,
+/// gives podman back its mount of each (a directory is named after its
+/// image's id), and removes the directories: a dead instance's roots, or
+/// what this one's predecessor of the same name left.
+pub async fn unbind_dir(podman: &Podman, dir: &Path) {
+    let ids: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .filter(|name| name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+                .collect()
+        })
+        .unwrap_or_default();
+    unmount(podman, dir, &ids).await;
     let _ = std::fs::remove_dir(dir);
 }
 
@@ -234,12 +247,14 @@ async fn unmount(podman: &Podman, dir: &Path, ids: &[String]) {
         return;
     }
     for id in ids {
-        let _ = tokio::process::Command::new("umount")
-            .arg("-l")
-            .arg(dir.join(id))
-            .stderr(Stdio::null())
-            .status()
-            .await;
+        if is_mount_point(&dir.join(id)) {
+            let _ = tokio::process::Command::new("umount")
+                .arg("-l")
+                .arg(dir.join(id))
+                .stderr(Stdio::null())
+                .status()
+                .await;
+        }
         let _ = std::fs::remove_dir(dir.join(id));
     }
     let status = tokio::process::Command::new(podman.binary())

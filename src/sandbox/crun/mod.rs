@@ -67,11 +67,7 @@ impl CrunEngine {
         layout: Layout,
         images: ImageRoots,
     ) -> std::io::Result<CrunEngine> {
-        if instance.is_empty() || instance.contains('/') || instance.starts_with('.') {
-            return Err(std::io::Error::other(format!(
-                "instance name {instance:?} is not a directory name"
-            )));
-        }
+        check_instance(instance).map_err(std::io::Error::other)?;
         let dir = base.join(instance);
         std::fs::create_dir_all(dir.join("state"))?;
         std::fs::create_dir_all(dir.join("bundles"))?;
@@ -86,6 +82,12 @@ impl CrunEngine {
             seccomp: oci::seccomp(&super::seccomp::profile()),
             children: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Before the first run: what a predecessor of the same instance name
+    /// left bound (a server killed with `kill -9` and started again).
+    pub async fn prepare(&self) {
+        self.images.release().await;
     }
 
     fn dir(&self) -> PathBuf {
@@ -269,9 +271,10 @@ impl CrunEngine {
         found
     }
 
-    /// Removes an instance's directory and cgroup parents once it holds no
-    /// container and its owner is gone (or is this process, at shutdown).
-    fn tidy_instance(&self, dir: &Path, closing: bool) {
+    /// Removes an instance's directory, image binds and cgroup parents once
+    /// it holds no container and its owner is gone (or is this process, at
+    /// shutdown).
+    async fn tidy_instance(&self, dir: &Path, closing: bool) {
         let owner = std::fs::read_to_string(dir.join("owner"))
             .ok()
             .and_then(|t| Owner::from_line(&t));
@@ -281,11 +284,14 @@ impl CrunEngine {
         if !(empty && (gone || (mine && closing))) {
             return;
         }
-        if let Some(instance) = dir.file_name().and_then(|n| n.to_str()) {
-            remove_cgroup_parents(instance);
-            if !mine {
-                images::unbind_all(&Path::new(images::ROOTS).join(instance));
-            }
+        let Some(instance) = dir.file_name().and_then(|n| n.to_str()) else {
+            return;
+        };
+        remove_cgroup_parents(instance);
+        if mine {
+            self.images.release().await;
+        } else {
+            self.images.release_dead(instance).await;
         }
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -312,19 +318,48 @@ impl Engine for CrunEngine {
         Box::pin(async move { Ok(self.containers()) })
     }
 
-    fn tidy(&self) {
-        for dir in instance_dirs(&self.base) {
-            if dir != self.dir() {
-                self.tidy_instance(&dir, false);
+    fn tidy(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for dir in instance_dirs(&self.base) {
+                if dir != self.dir() {
+                    self.tidy_instance(&dir, false).await;
+                }
             }
-        }
+            // Image binds of an instance whose directory is gone already.
+            for roots in instance_dirs(Path::new(images::ROOTS)) {
+                let Some(instance) = roots.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                if instance != self.instance && !self.base.join(instance).exists() {
+                    self.images.release_dead(instance).await;
+                }
+            }
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            self.tidy_instance(&self.dir(), true).await;
+            // Binds made after the last container went (none expected).
             self.images.release().await;
-            self.tidy_instance(&self.dir(), true);
         })
+    }
+}
+
+/// An instance name fit to name directories: letters, digits, `-`, `_`, `.`,
+/// not starting with a dot.
+pub fn check_instance(instance: &str) -> Result<(), String> {
+    let fits = !instance.is_empty()
+        && !instance.starts_with('.')
+        && instance
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "instance name {instance:?} does not fit a directory name"
+        ))
     }
 }
 
