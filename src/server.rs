@@ -136,11 +136,16 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         limits: settings.limits().with_overrides(&language.limits),
     };
     let profile = crate::sandbox::seccomp::profile();
+    let seccomp = crun::oci::seccomp(&profile);
+    let cgroup = crun::CrunEngine::cgroup_path(&instance, &name);
     let oci = crun::oci::config(
         &plan,
-        Path::new("<the image's root, mounted read-only by podman>"),
-        &crun::CrunEngine::cgroup_path(&instance, &name),
-        &crun::oci::seccomp(&profile),
+        &crun::oci::Placement {
+            rootfs: Path::new("<the image's root, mounted read-only by podman>"),
+            cgroup: &cgroup,
+            seccomp: &seccomp,
+            cgroupns: false,
+        },
     );
     serde_json::json!({
         "engine": match settings.engine {

@@ -160,6 +160,10 @@ fn policy_fields(config: &Value) -> Value {
         .iter()
         .map(|n| n["type"].as_str().unwrap().to_owned())
         .collect();
+    let mut resources = linux["resources"].clone();
+    if let Some(r) = resources.as_object_mut() {
+        r.remove("devices");
+    }
     json!({
         "user": process["user"],
         "cwd": process["cwd"],
@@ -178,7 +182,10 @@ fn policy_fields(config: &Value) -> Value {
         "namespaces": namespaces,
         "uidMappings": id_map(&linux["uidMappings"]),
         "gidMappings": id_map(&linux["gidMappings"]),
-        "resources": linux["resources"],
+        // crun's adds a deny-all device rule (checked below); podman's has none here.
+        "resources": resources,
+        "apparmorProfile": process["apparmorProfile"],
+        "selinuxLabel": process["selinuxLabel"],
         "maskedPaths": set(&linux["maskedPaths"]),
         "readonlyPaths": set(&linux["readonlyPaths"]),
         "seccomp": linux["seccomp"],
@@ -211,6 +218,11 @@ async fn the_crun_policy_matches_the_podman_policy() {
     for (field, wanted) in podman.as_object().unwrap() {
         assert_eq!(&crun[field], wanted, "{field} differs between the engines");
     }
+    assert_eq!(
+        configs[1]["linux"]["resources"]["devices"],
+        json!([{"allow": false, "access": "rwm"}]),
+        "crun's containers refuse every device but crun's defaults"
+    );
     // The one mount crun adds: /run, root's and not writable by the program.
     let run = configs[1]["mounts"]
         .as_array()

@@ -23,36 +23,89 @@ pub(super) fn image_id(podman: &Podman, image: &str) -> Option<String> {
 }
 
 /// Removes dangling project images (left by rebuilds) and, when asked,
-/// project images that no recipe names any more.
+/// project images that no recipe names any more — except images mounted
+/// (by a running server on the crun engine: podman would delete their
+/// files from under its runs; the next build after it stops removes them).
 pub(super) fn prune(podman: &Podman, map: &LanguageMap, unlisted: bool) {
-    let _ = cli::command(podman)
-        .args([
-            "image",
-            "prune",
-            "--force",
-            "--filter",
-            &format!("label={RECIPE_LABEL}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let mounted = mounted_ids(podman);
+    let dangling = lines(cli::command(podman).args([
+        "images",
+        "--no-trunc",
+        "--quiet",
+        "--filter",
+        "dangling=true",
+        "--filter",
+        &format!("label={RECIPE_LABEL}"),
+    ]));
+    for id in dangling {
+        let id = id.trim_start_matches("sha256:").to_owned();
+        if mounted.contains(&id) {
+            println!(
+                "kept {}: a running server has it mounted",
+                &id[..12.min(id.len())]
+            );
+        } else {
+            remove(podman, &id);
+        }
+    }
     if !unlisted {
         return;
     }
     let known: Vec<String> = map.image_names().map(|n| image_ref(n)).collect();
     for (name, _) in list_images(podman) {
-        if !known.contains(&name) {
-            let removed = cli::command(podman)
-                .args(["rmi", "--force", &name])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if removed {
-                println!("removed {name}: no recipe names it");
-            }
+        if known.contains(&name) {
+            continue;
+        }
+        let in_use = image_id(podman, &name).is_some_and(|id| mounted.contains(&id));
+        if in_use {
+            println!("kept {name}: no recipe names it, but a running server has it mounted");
+        } else if remove(podman, &name) {
+            println!("removed {name}: no recipe names it");
         }
     }
+}
+
+fn remove(podman: &Podman, image: &str) -> bool {
+    cli::command(podman)
+        .args(["rmi", "--force", image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The ids of the images mounted right now (`podman image mount`).
+fn mounted_ids(podman: &Podman) -> Vec<String> {
+    let out = cli::command(podman)
+        .args(["image", "mount", "--format", "json"])
+        .stderr(Stdio::null())
+        .output();
+    let listed: Vec<serde_json::Value> = out
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+        .unwrap_or_default();
+    listed
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The lines a command prints, when it succeeds.
+fn lines(command: &mut std::process::Command) -> Vec<String> {
+    command
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Project images as (reference, size in bytes): one `podman images` call.

@@ -13,7 +13,8 @@ use crate::naming::{ID_RANGE_LABEL, INSTANCE_LABEL, PROJECT_LABEL_KEY, PROJECT_L
 /// Host ids a container with its own user namespace gets (uids and gids).
 pub const ID_RANGE_SIZE: u32 = 65536;
 
-/// Where the runner is mounted inside every container.
+/// Where the runner is mounted inside every podman container (crun's:
+/// [`super::crun::oci::RUNNER_PATH`]).
 pub const RUNNER_PATH: &str = "/usr/local/libexec/whipcode-runner";
 /// The only writable place inside the container, and the working directory.
 pub const WORKDIR: &str = "/tmp";
@@ -90,7 +91,7 @@ pub enum UserNamespace {
 
 /// RLIMIT_NPROC counts every process of uid 65534 on the host, across all
 /// runs, so it is set high and the per-container pids cgroup does the work.
-const NPROC: u32 = 8192;
+pub const NPROC: u32 = 8192;
 
 /// What the runner (PID 1) keeps, all of them bounded to the container's
 /// own user namespace (with the default per-run namespace, never the
@@ -133,9 +134,9 @@ pub struct Plan<'a> {
     pub limits: Limits,
 }
 
-const MIB: u64 = 1024 * 1024;
+pub const MIB: u64 = 1024 * 1024;
 /// The CPU period (microseconds) the CPU quota is a share of.
-const CPU_PERIOD: u64 = 100_000;
+pub const CPU_PERIOD: u64 = 100_000;
 
 /// The container one run gets, as podman's REST API takes it (libpod's
 /// `SpecGenerator`): the security policy.

@@ -11,11 +11,12 @@
 //!
 //! A rebuilt image is a new image under the same name: when podman's image
 //! list changes (its `images.json`, one `stat` per run), every root is
-//! looked up again, and the old ones are unmounted (runs still using one
-//! keep it in their own mount namespace). At shutdown this process's
-//! mounts are given back; a server killed with `kill -9` leaves its count
-//! on each image it mounted (podman's mount stays, one per image, and the
-//! next server mounting the image shares it).
+//! looked up again. The old ones stay mounted (runs and warm containers may
+//! still start on them) until shutdown; `--build-images` does not remove an
+//! image that is mounted, since podman would delete its files from under
+//! those runs. At shutdown this process's mounts are given back; those of a
+//! server killed with `kill -9` are given back by the next sweep (each bind
+//! is named after its image's id).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,9 @@ struct Root {
     path: PathBuf,
 }
 
+/// How long one podman command (inspect, mount, unmount) may take.
+const PODMAN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Host-wide: each instance's binds of image roots, a directory each.
 pub const ROOTS: &str = "/run/whipcode/roots";
 
@@ -43,6 +47,8 @@ pub struct ImageRoots {
     /// This instance's directory under [`ROOTS`].
     dir: PathBuf,
     roots: Mutex<HashMap<String, Arc<OnceCell<Root>>>>,
+    /// Roots looked up again after a change of images, kept until shutdown.
+    retired: Mutex<Vec<Root>>,
     /// When podman's image list last changed, as last seen.
     seen: Mutex<Option<SystemTime>>,
     /// podman's `images.json`, once known (from the first root's path).
@@ -65,6 +71,7 @@ impl ImageRoots {
             podman,
             dir,
             roots: Mutex::new(HashMap::new()),
+            retired: Mutex::new(Vec::new()),
             seen: Mutex::new(None),
             list_file: Mutex::new(None),
         })
@@ -82,12 +89,25 @@ impl ImageRoots {
     }
 
     async fn mount(&self, image: &str) -> Result<Root, SandboxError> {
+        // Read before the lookup: a change during it is seen at the next run.
+        let known = self
+            .list_file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let before = known.as_deref().and_then(modified);
         let id = self
             .podman_output(&["image", "inspect", "--format", "{{.Id}}", image])
-            .await;
-        let id = id.map_err(|_| SandboxError::ImageMissing {
-            image: image.to_owned(),
-        })?;
+            .await
+            .map_err(|e| {
+                if e.contains("image not known") || e.contains("no such image") {
+                    SandboxError::ImageMissing {
+                        image: image.to_owned(),
+                    }
+                } else {
+                    SandboxError::Engine(format!("podman image inspect {image}: {e}"))
+                }
+            })?;
         let path = self
             .podman_output(&["image", "mount", &id])
             .await
@@ -97,23 +117,26 @@ impl ImageRoots {
         bind(&merged, &path).await.map_err(|e| {
             SandboxError::Engine(format!("binding {image}'s root to {}: {e}", path.display()))
         })?;
-        let path_for_list = merged;
         // <graph root>/overlay/<layer>/merged → <graph root>/overlay-images/images.json
-        if let Some(graph) = path_for_list.ancestors().nth(3) {
-            let file = graph.join("overlay-images/images.json");
-            *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = modified(&file);
-            self.list_file
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(file);
+        if known.is_none() {
+            if let Some(graph) = merged.ancestors().nth(3) {
+                let file = graph.join("overlay-images/images.json");
+                *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = modified(&file);
+                *self.list_file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+            }
+        } else {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.is_none() {
+                *seen = before;
+            }
         }
         tracing::info!(%image, root = %path.display(), "image root mounted");
         Ok(Root { id, path })
     }
 
-    /// Drops every root when podman's image list changed since last seen
-    /// (an image was built, tagged or removed); the old ones are unmounted
-    /// in the background.
+    /// Looks every root up again when podman's image list changed since
+    /// last seen (an image was built, tagged or removed); the old ones are
+    /// kept mounted until shutdown.
     fn forget_if_images_changed(&self) {
         let Some(file) = self
             .list_file
@@ -142,9 +165,12 @@ impl ImageRoots {
                 roots = ids.len(),
                 "images changed: their roots are looked up again"
             );
-            let (podman, dir) = (self.podman.clone(), self.dir.clone());
-            tokio::spawn(async move { unmount(&podman, &dir, &ids).await });
         }
+        let old = old.values().filter_map(|c| c.get().cloned());
+        self.retired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(old);
     }
 
     /// Gives back every mount this process made, and any left in its
@@ -152,9 +178,11 @@ impl ImageRoots {
     /// instance name left).
     pub async fn release(&self) {
         let old = std::mem::take(&mut *self.roots.lock().unwrap_or_else(|e| e.into_inner()));
+        let retired = std::mem::take(&mut *self.retired.lock().unwrap_or_else(|e| e.into_inner()));
         let ids: Vec<String> = old
             .values()
             .filter_map(|c| c.get())
+            .chain(&retired)
             .map(|r| r.id.clone())
             .collect();
         unmount(&self.podman, &self.dir, &ids).await;
@@ -174,8 +202,10 @@ impl ImageRoots {
             .args(args)
             .stdin(Stdio::null())
             .kill_on_drop(true)
-            .output()
+            .output();
+        let out = tokio::time::timeout(PODMAN_DEADLINE, out)
             .await
+            .map_err(|_| format!("no answer within {PODMAN_DEADLINE:?}"))?
             .map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
@@ -196,18 +226,9 @@ async fn bind(merged: &Path, at: &Path) -> Result<(), String> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
             .map_err(|e| e.to_string())?;
     }
-    let out = tokio::process::Command::new("mount")
-        .arg("--bind")
-        .arg(merged)
-        .arg(at)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-    }
-    Ok(())
+    let mut mount = tokio::process::Command::new("mount");
+    mount.arg("--bind").arg(merged).arg(at);
+    quietly(mount).await
 }
 
 /// Whether `path` is in the host's mount table.
@@ -248,26 +269,34 @@ async fn unmount(podman: &Podman, dir: &Path, ids: &[String]) {
     }
     for id in ids {
         if is_mount_point(&dir.join(id)) {
-            let _ = tokio::process::Command::new("umount")
-                .arg("-l")
-                .arg(dir.join(id))
-                .stderr(Stdio::null())
-                .status()
-                .await;
+            let mut umount = tokio::process::Command::new("umount");
+            umount.arg("-l").arg(dir.join(id));
+            let _ = quietly(umount).await;
         }
         let _ = std::fs::remove_dir(dir.join(id));
     }
-    let status = tokio::process::Command::new(podman.binary())
+    let mut unmount = tokio::process::Command::new(podman.binary());
+    unmount
         .env("CONTAINERS_CONF", podman.conf_path())
         .args(["image", "unmount"])
-        .args(ids)
+        .args(ids);
+    if let Err(e) = quietly(unmount).await {
+        tracing::warn!(?ids, error = %e, "podman image unmount failed");
+    }
+}
+
+/// Runs `command` to its end within [`PODMAN_DEADLINE`]; its stderr when it fails.
+async fn quietly(mut command: tokio::process::Command) -> Result<(), String> {
+    let out = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
-    if !status.is_ok_and(|s| s.success()) {
-        tracing::warn!(?ids, "podman image unmount failed");
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(PODMAN_DEADLINE, out).await {
+        Ok(Ok(out)) if out.status.success() => Ok(()),
+        Ok(Ok(out)) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {PODMAN_DEADLINE:?}")),
     }
 }
 

@@ -3,36 +3,37 @@
 //! container's. No service, conmon or exit command on the run path; podman
 //! keeps the images ([`images`]).
 //!
-//! On the host, one directory per instance under [`BASE`]: its owner (the
-//! server process), crun's state root (`state/`) and one bundle per
-//! container (`bundles/<name>/`: `config.json`, and `labels.json` for the
-//! sweeps). A container's cgroup is `/whipcode/<instance>/<name>` in every
-//! hierarchy, so its figures are read from a known place.
+//! On the host, one directory per instance under [`BASE`] ([`dirs`]): its
+//! owner, crun's state root and one bundle per container. A container's
+//! cgroup is `/whipcode/<instance>/<name>` in every hierarchy, so its
+//! figures are read from a known place.
 //!
 //! - [`oci`]: the OCI configuration written for each container, from the one policy.
 //! - [`images`]: image roots, mounted once by podman and shared read-only.
+//! - [`child`]: one `crun run` child: its pipes, its exit, killing it.
+//! - [`dirs`]: the instance directories, their owners and what they hold.
 //! - [`host`]: whether this host can run crun, and what to do when it cannot.
 
+pub mod child;
+pub mod dirs;
 pub mod host;
 pub mod images;
 pub mod oci;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::process::{ChildStderr, ChildStdout, Command};
-use tokio::sync::watch;
+use tokio::process::Command;
 
 use super::cgroup::Layout;
-use super::engine::{Budget, Demuxed, Engine, Labels, Launched, EVENT_BUFFER, STDERR_CAP};
+use super::engine::{Budget, Engine, Labels, Launched, EVENT_BUFFER};
 use super::job::{BoxFuture, SandboxError};
-use super::owner::Owner;
 use super::policy::{self, Plan};
+use dirs::InstanceDir;
 use images::ImageRoots;
 
 /// Host-wide: every whipcode instance keeps its crun state under here.
@@ -42,19 +43,18 @@ const KILL_PATIENCE: Duration = Duration::from_secs(10);
 /// How long one crun command (kill, delete) may take.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A container's exit as its `crun run` reported it: `None` while it runs.
-type Exit = watch::Receiver<Option<i32>>;
-
 pub struct CrunEngine {
     crun: PathBuf,
     base: PathBuf,
     instance: String,
+    /// This instance's directory, locked while this process lives.
+    dir: InstanceDir,
     layout: Layout,
     images: ImageRoots,
     /// The project's seccomp profile in OCI form, made once.
     seccomp: Value,
     /// The `crun run` children of this process, by container name.
-    children: Mutex<HashMap<String, Exit>>,
+    children: Mutex<HashMap<String, child::Handle>>,
 }
 
 impl CrunEngine {
@@ -68,15 +68,12 @@ impl CrunEngine {
         images: ImageRoots,
     ) -> std::io::Result<CrunEngine> {
         check_instance(instance).map_err(std::io::Error::other)?;
-        let dir = base.join(instance);
-        std::fs::create_dir_all(dir.join("state"))?;
-        std::fs::create_dir_all(dir.join("bundles"))?;
-        std::fs::set_permissions(base, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-        std::fs::write(dir.join("owner"), Owner::current().to_line())?;
+        let dir = InstanceDir::create(base, instance)?;
         Ok(CrunEngine {
             crun,
             base: base.to_owned(),
             instance: instance.to_owned(),
+            dir,
             layout,
             images,
             seccomp: oci::seccomp(&super::seccomp::profile()),
@@ -91,7 +88,7 @@ impl CrunEngine {
     }
 
     fn dir(&self) -> PathBuf {
-        self.base.join(&self.instance)
+        self.dir.path.clone()
     }
 
     /// Where container `name` of `instance` has its cgroup, in every hierarchy.
@@ -99,7 +96,7 @@ impl CrunEngine {
         format!("/whipcode/{instance}/{name}")
     }
 
-    fn children(&self) -> std::sync::MutexGuard<'_, HashMap<String, Exit>> {
+    fn children(&self) -> std::sync::MutexGuard<'_, HashMap<String, child::Handle>> {
         self.children.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -108,7 +105,15 @@ impl CrunEngine {
         let rootfs = self.images.root(plan.image).await?;
         let cgroup = Self::cgroup_path(plan.instance, plan.name);
         let bundle = self.dir().join("bundles").join(plan.name);
-        let config = oci::config(plan, &rootfs, &cgroup, &self.seccomp);
+        let config = oci::config(
+            plan,
+            &oci::Placement {
+                rootfs: &rootfs,
+                cgroup: &cgroup,
+                seccomp: &self.seccomp,
+                cgroupns: matches!(self.layout, Layout::V2(_)),
+            },
+        );
         let labels = Value::Object(policy::labels(plan));
         tokio::fs::create_dir(&bundle)
             .await
@@ -119,43 +124,34 @@ impl CrunEngine {
         tokio::fs::write(bundle.join("config.json"), config.to_string())
             .await
             .map_err(|e| failed("config.json", e))?;
-        let mut child = Command::new(&self.crun)
+        let mut command = Command::new(&self.crun);
+        command
             .arg("--root")
             .arg(self.dir().join("state"))
             .args(["run", "--bundle"])
             .arg(&bundle)
-            .arg(plan.name)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group: a terminal's ^C to the server is not
-            // the container's.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| failed("crun", e))?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(SandboxError::Engine("crun's pipes were not made".into()));
-        };
-        let (exited, exit) = watch::channel(None);
-        self.children().insert(plan.name.to_owned(), exit.clone());
-        tokio::spawn(async move {
-            let code = child.wait().await.map_or(-1, exit_code);
-            let _ = exited.send(Some(code));
-        });
+            .arg(plan.name);
+        let (pipes, handle) = child::spawn(command).map_err(|e| failed("crun", e))?;
+        self.children().insert(plan.name.to_owned(), handle.clone());
         let (events_in, events) = tokio::io::duplex(EVENT_BUFFER);
         Ok(Launched {
             cgroup: Some(self.layout.at(&cgroup)),
-            stdin: Box::pin(stdin),
+            stdin: Box::pin(pipes.stdin),
             events,
-            demux: tokio::spawn(pipes(stdout, stderr, events_in, budget)),
-            exit: Box::new(move |patience| Box::pin(wait_exit(exit, patience))),
+            demux: tokio::spawn(child::read_pipes(
+                pipes.stdout,
+                pipes.stderr,
+                events_in,
+                budget,
+            )),
+            exit: Box::new(move |patience| Box::pin(handle.exit_code(patience))),
         })
     }
 
-    /// Kills the container, waits for its `crun run` to reap it, deletes
-    /// whatever crun left, and removes its bundle.
+    /// Kills the container, waits for its `crun run` to reap it (or kills
+    /// that too), deletes whatever crun left, and removes its bundle. An
+    /// error while a `crun run` of this process may still start it, so its
+    /// id range and slot stay held and the removal is tried again.
     async fn remove_container(&self, name: &str) -> Result<(), String> {
         let Some(dir) = self.dir_of(name) else {
             return Ok(());
@@ -163,23 +159,7 @@ impl CrunEngine {
         let state = dir.join("state");
         let ours = self.children().get(name).cloned();
         match ours {
-            Some(mut exit) => {
-                let reaped = async {
-                    loop {
-                        let _ = self.crun(&state, &["kill", name, "KILL"]).await;
-                        if tokio::time::timeout(
-                            Duration::from_millis(500),
-                            exit.wait_for(Option::is_some),
-                        )
-                        .await
-                        .is_ok()
-                        {
-                            return;
-                        }
-                    }
-                };
-                let _ = tokio::time::timeout(KILL_PATIENCE, reaped).await;
-            }
+            Some(handle) => self.reap(&state, name, handle).await?,
             // Another process's (a dead server's): its orphaned `crun run`
             // may still be there to reap it; `delete --force` below if not.
             None => {
@@ -211,6 +191,30 @@ impl CrunEngine {
         Ok(())
     }
 
+    /// Until this process's `crun run` of `name` has exited: the container
+    /// killed through crun, then, past [`KILL_PATIENCE`], `crun run` itself.
+    async fn reap(
+        &self,
+        state: &Path,
+        name: &str,
+        mut handle: child::Handle,
+    ) -> Result<(), String> {
+        let give_up = tokio::time::Instant::now() + KILL_PATIENCE;
+        while !handle.has_exited() && tokio::time::Instant::now() < give_up {
+            let _ = self.crun(state, &["kill", name, "KILL"]).await;
+            handle.exited_within(Duration::from_millis(500)).await;
+        }
+        if handle.has_exited() {
+            return Ok(());
+        }
+        handle.kill();
+        if handle.exited_within(Duration::from_secs(5)).await {
+            Ok(())
+        } else {
+            Err(format!("crun run of {name} did not exit after SIGKILL"))
+        }
+    }
+
     /// The instance directory holding container `name`, if any does.
     fn dir_of(&self, name: &str) -> Option<PathBuf> {
         if name.contains('/') || name.starts_with('.') {
@@ -218,7 +222,7 @@ impl CrunEngine {
         }
         let own = self.dir();
         std::iter::once(own)
-            .chain(instance_dirs(&self.base))
+            .chain(dirs::instance_dirs(&self.base))
             .find(|dir| {
                 dir.join("bundles").join(name).exists() || dir.join("state").join(name).exists()
             })
@@ -245,54 +249,20 @@ impl CrunEngine {
         }
     }
 
-    /// Every container in every instance's directory, with its labels (a
-    /// bundle whose labels cannot be read is its instance's, ownerless).
-    fn containers(&self) -> Vec<(String, Labels)> {
-        let mut found = Vec::new();
-        for dir in instance_dirs(&self.base) {
-            let instance = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let Ok(bundles) = std::fs::read_dir(dir.join("bundles")) else {
-                continue;
-            };
-            for bundle in bundles.flatten() {
-                let name = bundle.file_name().to_string_lossy().into_owned();
-                let labels = std::fs::read_to_string(bundle.path().join("labels.json"))
-                    .ok()
-                    .and_then(|text| serde_json::from_str::<Labels>(&text).ok())
-                    .unwrap_or_else(|| {
-                        Labels::from([(crate::naming::INSTANCE_LABEL.to_owned(), instance.clone())])
-                    });
-                found.push((name, labels));
-            }
-        }
-        found
-    }
-
-    /// Removes an instance's directory, image binds and cgroup parents once
-    /// it holds no container and its owner is gone (or is this process, at
-    /// shutdown).
-    async fn tidy_instance(&self, dir: &Path, closing: bool) {
-        let owner = std::fs::read_to_string(dir.join("owner"))
-            .ok()
-            .and_then(|t| Owner::from_line(&t));
-        let mine = owner.as_ref() == Some(&Owner::current());
-        let gone = owner.is_none_or(|o| !o.is_alive());
-        let empty = std::fs::read_dir(dir.join("bundles")).map_or(true, |mut d| d.next().is_none());
-        if !(empty && (gone || (mine && closing))) {
+    /// Removes a dead instance's directory, image binds and cgroup parents
+    /// once it holds no container, holding its lock meanwhile.
+    async fn tidy_abandoned(&self, dir: &Path) {
+        let Some(_held) = dirs::claim_abandoned(dir) else {
             return;
-        }
+        };
         let Some(instance) = dir.file_name().and_then(|n| n.to_str()) else {
             return;
         };
-        remove_cgroup_parents(instance);
-        if mine {
-            self.images.release().await;
-        } else {
-            self.images.release_dead(instance).await;
+        if !dirs::is_empty(dir) {
+            return;
         }
+        dirs::remove_cgroup_parents(Path::new(host::CGROUP_ROOT), instance);
+        self.images.release_dead(instance).await;
         let _ = std::fs::remove_dir_all(dir);
     }
 }
@@ -315,18 +285,18 @@ impl Engine for CrunEngine {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>> {
-        Box::pin(async move { Ok(self.containers()) })
+        Box::pin(async move { Ok(dirs::containers(&self.base)) })
     }
 
     fn tidy(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            for dir in instance_dirs(&self.base) {
+            for dir in dirs::instance_dirs(&self.base) {
                 if dir != self.dir() {
-                    self.tidy_instance(&dir, false).await;
+                    self.tidy_abandoned(&dir).await;
                 }
             }
             // Image binds of an instance whose directory is gone already.
-            for roots in instance_dirs(Path::new(images::ROOTS)) {
+            for roots in dirs::instance_dirs(Path::new(images::ROOTS)) {
                 let Some(instance) = roots.file_name().and_then(|n| n.to_str()) else {
                     continue;
                 };
@@ -339,9 +309,11 @@ impl Engine for CrunEngine {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.tidy_instance(&self.dir(), true).await;
-            // Binds made after the last container went (none expected).
             self.images.release().await;
+            if dirs::is_empty(&self.dir()) {
+                dirs::remove_cgroup_parents(Path::new(host::CGROUP_ROOT), &self.instance);
+                let _ = std::fs::remove_dir_all(self.dir());
+            }
         })
     }
 }
@@ -360,106 +332,5 @@ pub fn check_instance(instance: &str) -> Result<(), String> {
         Err(format!(
             "instance name {instance:?} does not fit a directory name"
         ))
-    }
-}
-
-/// Every instance directory under `base`.
-fn instance_dirs(base: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(base)
-        .map(|dirs| {
-            dirs.flatten()
-                .map(|d| d.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// `/whipcode/<instance>` in every hierarchy (and `/whipcode` when it is
-/// left empty); a cgroup still holding a container stays.
-fn remove_cgroup_parents(instance: &str) {
-    let root = Path::new("/sys/fs/cgroup");
-    let hierarchies = std::fs::read_dir(root)
-        .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
-        .unwrap_or_default();
-    for hierarchy in std::iter::once(root.to_owned()).chain(hierarchies) {
-        let _ = std::fs::remove_dir(hierarchy.join("whipcode").join(instance));
-        let _ = std::fs::remove_dir(hierarchy.join("whipcode"));
-    }
-}
-
-/// A `crun run`'s status as the container's exit code: crun exits with the
-/// container's code (128 + n for a signal); crun itself killed by signal n
-/// counts as 128 + n.
-fn exit_code(status: ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
-}
-
-async fn wait_exit(mut exit: Exit, patience: Duration) -> Option<i32> {
-    tokio::time::timeout(patience, exit.wait_for(Option::is_some))
-        .await
-        .ok()?
-        .ok()
-        .and_then(|code| *code)
-}
-
-/// Copies the runner's events (stdout) to `events` and keeps the start of
-/// stderr (crun's or the runner's messages), until both pipes end or the
-/// container goes over its budget (then `events` ends too).
-async fn pipes(
-    mut stdout: ChildStdout,
-    mut stderr_pipe: ChildStderr,
-    events: DuplexStream,
-    budget: Budget,
-) -> Demuxed {
-    let mut events = Some(events);
-    let mut stderr = Vec::new();
-    let mut sent = 0u64;
-    let (mut out, mut err) = (vec![0u8; 64 * 1024], vec![0u8; 8 * 1024]);
-    let mut err_open = true;
-    while events.is_some() || err_open {
-        let n = tokio::select! {
-            read = stdout.read(&mut out), if events.is_some() => match read {
-                Ok(n) if n > 0 => {
-                    let written = match events.as_mut() {
-                        Some(e) => e.write_all(&out[..n]).await.is_ok(),
-                        None => false,
-                    };
-                    if !written {
-                        events = None;
-                    }
-                    n
-                }
-                _ => {
-                    events = None;
-                    0
-                }
-            },
-            read = stderr_pipe.read(&mut err), if err_open => match read {
-                Ok(n) if n > 0 => {
-                    let room = STDERR_CAP.saturating_sub(stderr.len());
-                    stderr.extend_from_slice(&err[..n.min(room)]);
-                    n
-                }
-                _ => {
-                    err_open = false;
-                    0
-                }
-            },
-        };
-        sent += n as u64;
-        if sent > budget.bytes {
-            return Demuxed {
-                stderr,
-                over_budget: Some(budget.over()),
-            };
-        }
-    }
-    Demuxed {
-        stderr,
-        over_budget: None,
     }
 }

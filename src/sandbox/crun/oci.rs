@@ -18,16 +18,22 @@ use crate::sandbox::policy::{self, Plan, UserNamespace, ID_RANGE_SIZE, RUNNER_CA
 /// and holds no mountpoint for it.
 pub const RUNNER_PATH: &str = "/run/whipcode-runner";
 
-const MIB: u64 = 1024 * 1024;
-/// The CPU period (microseconds) the CPU quota is a share of.
-const CPU_PERIOD: u64 = 100_000;
-/// RLIMIT_NPROC: counts every process of the uid host-wide; the pids cgroup
-/// does the per-container work (as in the podman policy).
-const NPROC: u64 = 8192;
+use crate::sandbox::policy::{CPU_PERIOD, MIB, NPROC};
 
-/// The container of `plan` on the image root `rootfs`, in cgroup `cgroup`
-/// (an OCI `cgroupsPath`), filtered by `seccomp` (already in OCI form).
-pub fn config(plan: &Plan<'_>, rootfs: &Path, cgroup: &str, seccomp: &Value) -> Value {
+/// Where a container goes on this host, beside its plan.
+pub struct Placement<'a> {
+    /// The image's root file system.
+    pub rootfs: &'a Path,
+    /// Its cgroup, an OCI `cgroupsPath`.
+    pub cgroup: &'a str,
+    /// The seccomp profile, already in OCI form.
+    pub seccomp: &'a Value,
+    /// A cgroup namespace of its own (on cgroup v2, as podman gives one there).
+    pub cgroupns: bool,
+}
+
+/// The container of `plan`, placed at `at`.
+pub fn config(plan: &Plan<'_>, at: &Placement<'_>) -> Value {
     let l = &plan.limits;
     let memory = u64::from(l.memory_mb) * MIB;
     let file_size = u64::from(l.tmp_mb) * MIB;
@@ -45,12 +51,18 @@ pub fn config(plan: &Plan<'_>, rootfs: &Path, cgroup: &str, seccomp: &Value) -> 
             "memory": {"limit": memory, "swap": memory},
             "cpu": {"quota": u64::from(l.cpu_millis) * CPU_PERIOD / 1000, "period": CPU_PERIOD},
             "pids": {"limit": l.pids},
+            // No device but crun's defaults (null, zero, full, random,
+            // urandom, tty, ptmx), whatever the image holds.
+            "devices": [{"allow": false, "access": "rwm"}],
         },
-        "cgroupsPath": cgroup,
+        "cgroupsPath": at.cgroup,
         "maskedPaths": masked_paths(),
         "readonlyPaths": READONLY_PATHS,
-        "seccomp": seccomp,
+        "seccomp": at.seccomp,
     });
+    if at.cgroupns {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     if let (UserNamespace::PerRun, Some(base)) = (plan.userns, plan.host_ids) {
         namespaces.push(json!({"type": "user"}));
         let map = json!([{"containerID": 0, "hostID": base, "size": ID_RANGE_SIZE}]);
@@ -78,7 +90,7 @@ pub fn config(plan: &Plan<'_>, rootfs: &Path, cgroup: &str, seccomp: &Value) -> 
             },
             "rlimits": [
                 rlimit("RLIMIT_NOFILE", l.nofile.into(), l.nofile.into()),
-                rlimit("RLIMIT_NPROC", NPROC, NPROC),
+                rlimit("RLIMIT_NPROC", NPROC.into(), NPROC.into()),
                 rlimit("RLIMIT_FSIZE", file_size, file_size),
                 rlimit("RLIMIT_CPU", l.cpu_seconds.into(), u64::from(l.cpu_seconds) + 1),
                 rlimit("RLIMIT_CORE", 0, 0),
@@ -86,7 +98,7 @@ pub fn config(plan: &Plan<'_>, rootfs: &Path, cgroup: &str, seccomp: &Value) -> 
             "noNewPrivileges": true,
             "oomScoreAdj": 1000,
         },
-        "root": {"path": rootfs, "readonly": true},
+        "root": {"path": at.rootfs, "readonly": true},
         "hostname": "sandbox",
         "mounts": mounts(plan),
         "annotations": policy::labels(plan),
@@ -219,9 +231,27 @@ mod tests {
         }
     }
 
+    fn placed(seccomp: &Value) -> Placement<'_> {
+        Placement {
+            rootfs: Path::new("/root"),
+            cgroup: "/whipcode/t/x",
+            seccomp,
+            cgroupns: false,
+        }
+    }
+
+    #[test]
+    fn every_device_is_refused_but_crun_s_defaults() {
+        let c = config(&plan(&[]), &placed(&json!({})));
+        assert_eq!(
+            c["linux"]["resources"]["devices"],
+            json!([{"allow": false, "access": "rwm"}])
+        );
+    }
+
     #[test]
     fn a_run_of_its_own_gets_a_user_namespace_mapped_to_its_range() {
-        let c = config(&plan(&[]), Path::new("/root"), "/whipcode/t/x", &json!({}));
+        let c = config(&plan(&[]), &placed(&json!({})));
         let map = json!([{"containerID": 0, "hostID": 1_000_065_536u32, "size": 65536}]);
         assert_eq!(c["linux"]["uidMappings"], map);
         assert_eq!(c["linux"]["gidMappings"], map);
@@ -234,7 +264,7 @@ mod tests {
 
     #[test]
     fn the_root_is_read_only_and_tmp_run_and_shm_are_the_only_tmpfs_the_program_sees() {
-        let c = config(&plan(&[]), Path::new("/root"), "/whipcode/t/x", &json!({}));
+        let c = config(&plan(&[]), &placed(&json!({})));
         assert_eq!(c["root"]["readonly"], true);
         assert_eq!(c["process"]["noNewPrivileges"], true);
         let writable: Vec<&str> = c["mounts"]
