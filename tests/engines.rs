@@ -458,3 +458,89 @@ async fn a_killed_servers_podman_containers_are_removed_on_the_podman_engine() {
     drop(first);
     next.stop_and_check_clean();
 }
+
+/// `localhost/whipcode-<name>:latest` built from the base image with `/marker`
+/// holding `text`; its id.
+fn build_marked_image(name: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Containerfile"),
+        format!("FROM localhost/whipcode-base:latest\nRUN echo {text} > /marker\n"),
+    )
+    .unwrap();
+    let image = format!("localhost/whipcode-{name}:latest");
+    let out = Command::new("podman")
+        .args([
+            "build",
+            "--runtime",
+            "runc",
+            "--network",
+            "none",
+            "-q",
+            "-t",
+            &image,
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_of_a_rebuilt_image_use_the_new_root() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let name = format!("rebuilt{:06x}", rand::random::<u32>() & 0xffffff);
+    let old = build_marked_image(&name, "one");
+    let dir = tempfile::tempdir().unwrap();
+    let built_in =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("langmap.toml"))
+            .unwrap();
+    let map = dir.path().join("langmap.toml");
+    std::fs::write(
+        &map,
+        format!(
+            "{built_in}\n[[image]]\nname = \"{name}\"\nfrom = \"base\"\npackages = [\"hello\"]\n\n\
+             [[language]]\nid = 102\nname = \"Marked\"\nimage = \"{name}\"\nsource = \"x\"\n\
+             run = [\"cat\", \"/marker\"]\nselftest = {{ hello = \"x\" }}\n"
+        ),
+    )
+    .unwrap();
+    let svc = Service::start(&["-m", map.to_str().unwrap(), "--pool-size", "0"]);
+    let first = svc.run_ok(102, "unused", json!({})).await;
+    assert_eq!(first["stdout"], "one\n", "{first}");
+    let new = build_marked_image(&name, "two");
+    assert_ne!(old, new, "a rebuild makes a new image");
+    let second = svc.run_ok(102, "unused", json!({})).await;
+    assert_eq!(
+        second["stdout"], "two\n",
+        "the rebuilt image's root: {second}"
+    );
+    // The old root stays bound (a run may still start on it) until the end.
+    assert_eq!(
+        instance_mounts(&svc.instance),
+        2,
+        "the old and the new root"
+    );
+    let instance = svc.instance.clone();
+    svc.stop_and_check_clean();
+    assert_eq!(instance_mounts(&instance), 0, "both roots given back");
+    let mounted = Command::new("podman")
+        .args(["image", "mount"])
+        .output()
+        .unwrap();
+    let mounted = String::from_utf8_lossy(&mounted.stdout);
+    assert!(
+        !mounted.contains(&old) && !mounted.contains(&new),
+        "podman's counts given back: {mounted}"
+    );
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", &old, &new])
+        .output();
+}
