@@ -145,6 +145,8 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
             cgroup: &cgroup,
             seccomp: &seccomp,
             cgroupns: false,
+            // The profile above, compiled once at startup (left out here).
+            seccomp_bpf: None,
         },
     );
     serde_json::json!({

@@ -544,3 +544,80 @@ async fn runs_of_a_rebuilt_image_use_the_new_root() {
         .args(["rmi", "-f", &old, &new])
         .output();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_precompiled_filter_refuses_what_the_profile_refuses() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&["--pool-size", "0"]);
+    // The container runs under the filter compiled once, not crun's own.
+    let (name, pending) = background_run(&svc, "sleep 2").await;
+    let config = crun_config(&svc.instance, &name);
+    let bpf = config["annotations"]["run.oci.seccomp_bpf_data"]
+        .as_str()
+        .expect("a precompiled filter in the container's configuration");
+    let program = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, bpf).unwrap();
+    assert!(
+        program.len() > 800 && program.len().is_multiple_of(8),
+        "{} bytes",
+        program.len()
+    );
+    pending.await.unwrap();
+    // x86-64 numbers: each probe is a raw syscall, its errno (0: it ran).
+    let probe = r#"
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def call(nr, *args):
+    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+    return 0 if r >= 0 else ctypes.get_errno()
+probes = {
+    "unshare(CLONE_NEWUSER)": (272, 0x10000000),
+    "clone(CLONE_NEWNS)": (56, 0x00020000 | 17, 0, 0, 0, 0),
+    "setns": (308, 0, 0),
+    "mount": (165, 0, 0, 0, 0, 0),
+    "keyctl": (250, 0),
+    "bpf": (321, 0, 0, 0),
+    "io_uring_setup": (425, 1, 0),
+    "perf_event_open": (298, 0, 0, -1, -1, 0),
+    "io_setup": (206, 1, 0),
+    "ptrace": (101, 0, 0, 0, 0),
+    "socket(AF_VSOCK)": (41, 40, 1, 0),
+    "an unlisted number": (1000,),
+    "getpid": (39,),
+    "socket(AF_INET)": (41, 2, 1, 0),
+}
+for name, (nr, *args) in probes.items():
+    print(f"{name}={call(nr, *args)}")
+print("Seccomp:" + open("/proc/self/status").read().split("Seccomp:")[1].split()[0])
+"#;
+    let body = svc.run_ok(1, probe, json!({})).await;
+    let out = body["stdout"].as_str().unwrap();
+    let errno = |name: &str| -> i64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .parse()
+            .unwrap()
+    };
+    for refused in [
+        "unshare(CLONE_NEWUSER)",
+        "clone(CLONE_NEWNS)",
+        "setns",
+        "mount",
+        "keyctl",
+        "bpf",
+        "io_uring_setup",
+        "perf_event_open",
+        "io_setup",
+        "ptrace",
+        "socket(AF_VSOCK)",
+    ] {
+        assert_eq!(errno(refused), 1, "{refused} is refused with EPERM: {out}");
+    }
+    assert_eq!(errno("an unlisted number"), 38, "ENOSYS: {out}");
+    assert_eq!(errno("getpid"), 0, "{out}");
+    assert_eq!(errno("socket(AF_INET)"), 0, "{out}");
+    assert!(out.contains("Seccomp:2"), "filtered: {out}");
+    svc.stop_and_check_clean();
+}

@@ -52,12 +52,21 @@ impl IdRanges {
 
     /// Takes a free range; its first host id.
     pub async fn take(&self) -> Result<u32, SandboxError> {
-        let failed = |e: std::io::Error| {
-            SandboxError::Engine(format!("id ranges in {}: {e}", self.dir.display()))
-        };
-        let lock_path = self.dir.join(".lock");
         // The lock is held (by this open file) until the reservation is written.
-        let _lock = tokio::task::spawn_blocking(move || {
+        let _lock = self.lock().await?;
+        let (taken, dead) = self.reservations().map_err(|e| self.failed(e))?;
+        let index = match (0..COUNT).find(|i| !taken.contains(i) && !dead.contains(i)) {
+            Some(free) => free,
+            None => self.reclaim(&dead).await?,
+        };
+        std::fs::write(self.path(index), self.owner.to_line()).map_err(|e| self.failed(e))?;
+        Ok(BASE + index * ID_RANGE_SIZE)
+    }
+
+    /// The host-wide lock, held while the returned file is open.
+    async fn lock(&self) -> Result<std::fs::File, SandboxError> {
+        let lock_path = self.dir.join(".lock");
+        tokio::task::spawn_blocking(move || {
             let file = std::fs::File::options()
                 .create(true)
                 .truncate(false)
@@ -68,14 +77,30 @@ impl IdRanges {
         })
         .await
         .map_err(|e| SandboxError::Engine(format!("id range lock: {e}")))?
-        .map_err(failed)?;
-        let (taken, dead) = self.reservations().map_err(failed)?;
-        let index = match (0..COUNT).find(|i| !taken.contains(i) && !dead.contains(i)) {
-            Some(free) => free,
-            None => self.reclaim(&dead).await?,
-        };
-        std::fs::write(self.path(index), self.owner.to_line()).map_err(failed)?;
-        Ok(BASE + index * ID_RANGE_SIZE)
+        .map_err(|e| self.failed(e))
+    }
+
+    fn failed(&self, e: std::io::Error) -> SandboxError {
+        SandboxError::Engine(format!("id ranges in {}: {e}", self.dir.display()))
+    }
+
+    /// Removes the reservations of owners that are gone whose range no
+    /// container carries any more (a killed server's): how many. Run by the
+    /// sweeps, so `take` reads few files.
+    pub async fn prune_dead(&self) -> Result<usize, SandboxError> {
+        let _lock = self.lock().await?;
+        let (_, dead) = self.reservations().map_err(|e| self.failed(e))?;
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        let in_use = self.in_use().await?;
+        let mut pruned = 0;
+        for index in dead.into_iter().filter(|i| !in_use.contains(i)) {
+            if std::fs::remove_file(self.path(index)).is_ok() {
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
     }
 
     /// Gives a range back (its container has been removed).
@@ -118,21 +143,26 @@ impl IdRanges {
 
     /// A dead owner's range that no container carries any more.
     async fn reclaim(&self, dead: &[u32]) -> Result<u32, SandboxError> {
-        let mut listed = Vec::new();
-        for engine in &self.engines {
-            listed.extend(engine.list().await.map_err(SandboxError::Engine)?);
-        }
-        let in_use: HashSet<u32> = listed
-            .iter()
-            .filter_map(|(_, labels)| labels.get(ID_RANGE_LABEL)?.parse().ok())
-            .filter_map(index_of)
-            .collect();
+        let in_use = self.in_use().await?;
         dead.iter()
             .copied()
             .find(|i| !in_use.contains(i))
             .ok_or(SandboxError::Busy {
                 limit: COUNT as usize,
             })
+    }
+
+    /// The ranges some container of any engine carries.
+    async fn in_use(&self) -> Result<HashSet<u32>, SandboxError> {
+        let mut listed = Vec::new();
+        for engine in &self.engines {
+            listed.extend(engine.list().await.map_err(SandboxError::Engine)?);
+        }
+        Ok(listed
+            .iter()
+            .filter_map(|(_, labels)| labels.get(ID_RANGE_LABEL)?.parse().ok())
+            .filter_map(index_of)
+            .collect())
     }
 }
 
@@ -146,6 +176,75 @@ fn index_of(base: u32) -> Option<u32> {
 mod tests {
     use super::*;
     use crate::sandbox::podman::{api::PodmanApi, engine::PodmanEngine};
+
+    /// An engine that lists the containers given (range labels only).
+    struct Listing(Vec<u32>);
+
+    impl Engine for Listing {
+        fn name(&self) -> &'static str {
+            "listing"
+        }
+        fn start<'a>(
+            &'a self,
+            _: &'a crate::sandbox::policy::Plan<'a>,
+            _: crate::sandbox::engine::Budget,
+        ) -> crate::sandbox::job::BoxFuture<
+            'a,
+            Result<crate::sandbox::engine::Launched, SandboxError>,
+        > {
+            Box::pin(async { Err(SandboxError::Engine("starts nothing".into())) })
+        }
+        fn remove<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> crate::sandbox::job::BoxFuture<'a, Result<(), String>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn list(
+            &self,
+        ) -> crate::sandbox::job::BoxFuture<
+            '_,
+            Result<Vec<(String, crate::sandbox::engine::Labels)>, String>,
+        > {
+            let listed = self
+                .0
+                .iter()
+                .map(|base| {
+                    let labels = [(ID_RANGE_LABEL.to_owned(), base.to_string())].into();
+                    (format!("c{base}"), labels)
+                })
+                .collect();
+            Box::pin(async move { Ok(listed) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dead_owners_reservation_is_pruned_once_no_container_carries_its_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let carried = BASE + 2 * ID_RANGE_SIZE;
+        let engine: Arc<dyn Engine> = Arc::new(Listing(vec![carried]));
+        let ranges =
+            IdRanges::new(&dir.path().join("ranges"), vec![engine], Owner::current()).unwrap();
+        for index in [1, 2] {
+            std::fs::write(
+                dir.path().join(format!("ranges/{index}")),
+                "1 1 another-boot\n",
+            )
+            .unwrap();
+        }
+        let live = ranges.take().await.unwrap();
+        assert_eq!(live, BASE, "range 0 was free");
+        assert_eq!(ranges.prune_dead().await.unwrap(), 1, "range 1 only");
+        assert!(!dir.path().join("ranges/1").exists());
+        assert!(
+            dir.path().join("ranges/2").exists(),
+            "a container still carries range 2"
+        );
+        assert!(
+            dir.path().join("ranges/0").exists(),
+            "a live owner's range stays"
+        );
+    }
 
     /// An engine whose service is not there: listing fails.
     fn no_engine() -> Arc<dyn Engine> {

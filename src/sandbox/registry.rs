@@ -163,6 +163,13 @@ impl Registry {
     /// description); how many.
     pub async fn sweep(&self) -> Result<usize, String> {
         let mut removed = self.sweep_one(&self.shared.engine, true).await?;
+        if let Some(ranges) = &self.shared.ranges {
+            match ranges.prune_dead().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "gave back the id ranges of dead servers"),
+                Err(e) => tracing::warn!(error = %e, "id range pruning failed"),
+            }
+        }
         for other in &self.shared.others {
             match self.sweep_one(other, false).await {
                 Ok(n) => removed += n,

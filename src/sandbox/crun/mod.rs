@@ -9,11 +9,13 @@
 //! figures are read from a known place.
 //!
 //! - [`oci`]: the OCI configuration written for each container, from the one policy.
+//! - [`bpf`]: the seccomp profile compiled once, handed to crun precompiled.
 //! - [`images`]: image roots, mounted once by podman and shared read-only.
 //! - [`child`]: one `crun run` child: its pipes, its exit, killing it.
 //! - [`dirs`]: the instance directories, their owners and what they hold.
 //! - [`host`]: whether this host can run crun, and what to do when it cannot.
 
+pub mod bpf;
 pub mod child;
 pub mod dirs;
 pub mod host;
@@ -40,6 +42,9 @@ use images::ImageRoots;
 pub const BASE: &str = "/run/whipcode/crun";
 /// How long a killed container gets to be reaped by its `crun run`.
 const KILL_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a removal waits for a container that ended by itself to be
+/// reaped before it kills it.
+const REAP_PAUSE: Duration = Duration::from_millis(100);
 /// How long one crun command (kill, delete) may take.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -53,6 +58,8 @@ pub struct CrunEngine {
     images: ImageRoots,
     /// The project's seccomp profile in OCI form, made once.
     seccomp: Value,
+    /// The same, compiled to BPF once (base64), when libseccomp could.
+    seccomp_bpf: Option<String>,
     /// The `crun run` children of this process, by container name.
     children: Mutex<HashMap<String, child::Handle>>,
 }
@@ -69,6 +76,7 @@ impl CrunEngine {
     ) -> std::io::Result<CrunEngine> {
         check_instance(instance).map_err(std::io::Error::other)?;
         let dir = InstanceDir::create(base, instance)?;
+        let seccomp = oci::seccomp(&super::seccomp::profile());
         Ok(CrunEngine {
             crun,
             base: base.to_owned(),
@@ -76,7 +84,8 @@ impl CrunEngine {
             dir,
             layout,
             images,
-            seccomp: oci::seccomp(&super::seccomp::profile()),
+            seccomp_bpf: precompiled(&seccomp),
+            seccomp,
             children: Mutex::new(HashMap::new()),
         })
     }
@@ -112,6 +121,7 @@ impl CrunEngine {
                 cgroup: &cgroup,
                 seccomp: &self.seccomp,
                 cgroupns: matches!(self.layout, Layout::V2(_)),
+                seccomp_bpf: self.seccomp_bpf.as_deref(),
             },
         );
         let labels = Value::Object(policy::labels(plan));
@@ -199,6 +209,11 @@ impl CrunEngine {
         name: &str,
         mut handle: child::Handle,
     ) -> Result<(), String> {
+        // A run that ended by itself: its `crun run` exits as its output
+        // ends, so no `crun kill` is needed (it would cost a process).
+        if handle.exited_within(REAP_PAUSE).await {
+            return Ok(());
+        }
         let give_up = tokio::time::Instant::now() + KILL_PATIENCE;
         while !handle.has_exited() && tokio::time::Instant::now() < give_up {
             let _ = self.crun(state, &["kill", name, "KILL"]).await;
@@ -315,6 +330,19 @@ impl Engine for CrunEngine {
                 let _ = std::fs::remove_dir_all(self.dir());
             }
         })
+    }
+}
+
+/// The profile compiled once, base64; `None` (crun then compiles it at
+/// each start, slower but the same filter) when libseccomp cannot.
+fn precompiled(seccomp: &Value) -> Option<String> {
+    use base64::Engine as _;
+    match bpf::compile(seccomp) {
+        Ok(program) => Some(base64::engine::general_purpose::STANDARD.encode(program)),
+        Err(e) => {
+            tracing::warn!(error = %e, "the seccomp profile could not be compiled once; crun compiles it at each start");
+            None
+        }
     }
 }
 

@@ -30,7 +30,13 @@ pub struct Placement<'a> {
     pub seccomp: &'a Value,
     /// A cgroup namespace of its own (on cgroup v2, as podman gives one there).
     pub cgroupns: bool,
+    /// The same profile compiled to BPF, base64 (see [`super::bpf`]): crun
+    /// loads it instead of compiling `seccomp`.
+    pub seccomp_bpf: Option<&'a str>,
 }
+
+/// The annotation crun takes a precompiled filter from.
+pub const SECCOMP_BPF_ANNOTATION: &str = "run.oci.seccomp_bpf_data";
 
 /// The container of `plan`, placed at `at`.
 pub fn config(plan: &Plan<'_>, at: &Placement<'_>) -> Value {
@@ -101,9 +107,18 @@ pub fn config(plan: &Plan<'_>, at: &Placement<'_>) -> Value {
         "root": {"path": at.rootfs, "readonly": true},
         "hostname": "sandbox",
         "mounts": mounts(plan),
-        "annotations": policy::labels(plan),
+        "annotations": annotations(plan, at),
         "linux": linux,
     })
+}
+
+/// The container's labels, and the precompiled filter.
+fn annotations(plan: &Plan<'_>, at: &Placement<'_>) -> serde_json::Map<String, Value> {
+    let mut annotations = policy::labels(plan);
+    if let Some(bpf) = at.seccomp_bpf {
+        annotations.insert(SECCOMP_BPF_ANNOTATION.into(), bpf.into());
+    }
+    annotations
 }
 
 /// podman's mounts for our containers, plus `/run` for the runner.
@@ -237,6 +252,7 @@ mod tests {
             cgroup: "/whipcode/t/x",
             seccomp,
             cgroupns: false,
+            seccomp_bpf: None,
         }
     }
 
