@@ -16,9 +16,13 @@ For each, busy CPU system-wide per run (/proc/stat) and its split:
   - the program                python's CPU as the runner reports it (cpu_time)
   - rest                       kernel threads, this script, idle noise
 
+Also, for reference, the floor: `crun run` of the same python program on the
+same image root with the same OCI policy, less the seccomp filter and the
+runner, straight from this script.
+
 Usage: ./task build && python3 bench/cpu_per_container.py [--n 20] [--rounds 2]
 """
-import argparse, base64, json, os, statistics, resource, subprocess, tempfile, time, urllib.request, uuid
+import argparse, base64, glob, json, os, statistics, resource, subprocess, tempfile, time, urllib.request, uuid
 
 import service
 
@@ -111,6 +115,50 @@ def measure_baseline(n, tmp, conf):
     }
 
 
+def measure_crun_floor(n, tmp):
+    """crun alone: `crun run` of python printing 1, n times, on the python
+    image's root as podman mounts it, with the service's own OCI policy
+    (user namespace, mounts, limits, a cgroup per run) minus its seccomp
+    filter and its runner: what the crun engine costs at least."""
+    policy = json.loads(subprocess.check_output([service.BIN, "--print-policy", "python"]))
+    config = policy["oci_config"]
+    image = "localhost/whipcode-python:latest"
+    image_id = subprocess.check_output(["podman", "image", "inspect", "--format", "{{.Id}}", image], text=True).strip()
+    merged = subprocess.check_output(["podman", "image", "mount", image_id], text=True).strip()
+    root = os.path.join(tmp, "floor-root")
+    os.makedirs(root, exist_ok=True)
+    os.chmod(tmp, 0o755)
+    subprocess.run(["mount", "--bind", merged, root], check=True)
+    bundle, state = os.path.join(tmp, "floor-bundle"), os.path.join(tmp, "floor-state")
+    os.makedirs(bundle, exist_ok=True)
+    config["root"]["path"] = root
+    config["process"]["args"] = ["python3", "-c", "print(1)"]
+    config["mounts"] = [m for m in config["mounts"] if not m["destination"].endswith("whipcode-runner")]
+    config["linux"].pop("seccomp", None)
+    try:
+        b0, r0 = service.busy_ms(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        for i in range(n):
+            config["linux"]["cgroupsPath"] = f"/whipcode-floor/{os.getpid()}-{i}"
+            with open(os.path.join(bundle, "config.json"), "w") as f:
+                json.dump(config, f)
+            out = subprocess.run(["crun", "--root", state, "run", "--bundle", bundle, f"floor-{os.getpid()}-{i}"],
+                                 stdin=subprocess.DEVNULL, capture_output=True)
+            assert out.stdout == b"1\n", out
+            time.sleep(0.5)
+        time.sleep(2)
+        b1, r1 = service.busy_ms(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        subprocess.run(["umount", root])
+        subprocess.run(["podman", "image", "unmount", image_id], capture_output=True)
+        for d in glob.glob("/sys/fs/cgroup/*/whipcode-floor"):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+    crun = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000 / n
+    return (b1 - b0) / n, {"crun run (and python, reaped by it)": crun}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20)
@@ -131,6 +179,7 @@ def main():
         "whipcode --engine crun (warm pool)": lambda: measure_service(a.n, tmp, "crun"),
         "whipcode --engine podman (REST API service, warm pool)": lambda: measure_service(a.n, tmp, "podman"),
     }
+    systems["floor: crun alone, the same policy without its filter and runner"] = lambda: measure_crun_floor(a.n, tmp)
     if not a.no_baseline:
         systems["baseline (podman run --rm, original's flags)"] = lambda: measure_baseline(a.n, tmp, conf)
     results = {name: [] for name in systems}

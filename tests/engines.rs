@@ -621,3 +621,39 @@ print("Seccomp:" + open("/proc/self/status").read().split("Seccomp:")[1].split()
     assert!(out.contains("Seccomp:2"), "filtered: {out}");
     svc.stop_and_check_clean();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_image_root_is_mounted_once_read_only_and_released() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let svc = Service::start(&[]);
+    let instance = svc.instance.clone();
+    for n in 0..3 {
+        let body = svc.run_ok(3, "touch /usr/x 2>&1; echo $?", json!({})).await;
+        let out = body["stdout"].as_str().unwrap();
+        assert!(
+            out.contains("Read-only file system") && out.ends_with("1\n"),
+            "run {n}: {out}"
+        );
+        let python = svc.run_ok(1, "print('py')", json!({})).await;
+        assert_eq!(python["stdout"], "py\n");
+    }
+    // Two images, each bound once, whatever the number of runs and warm containers.
+    assert_eq!(instance_mounts(&instance), 2, "one bind per image");
+    let binds = entries(&roots_dir(&instance));
+    assert_eq!(binds.len(), 2, "{binds:?}");
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for bind in &binds {
+        let at = roots_dir(&instance).join(bind).display().to_string();
+        let line = table
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(at.as_str()))
+            .unwrap();
+        // podman's image mount is read-only; so is its bind here.
+        assert!(line.split(' ').nth(5).unwrap().starts_with("ro"), "{line}");
+    }
+    svc.stop_and_check_clean();
+    assert_eq!(instance_mounts(&instance), 0, "released at shutdown");
+    assert!(!roots_dir(&instance).exists());
+}
