@@ -657,3 +657,65 @@ async fn the_image_root_is_mounted_once_read_only_and_released() {
     assert_eq!(instance_mounts(&instance), 0, "released at shutdown");
     assert!(!roots_dir(&instance).exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_podman_servers_sweep_keeps_the_id_range_of_a_killed_crun_servers_running_container() {
+    let Some(_podman) = common::podman_test() else {
+        return;
+    };
+    let before = common::host_container_count();
+    let mut first = Service::start(&["-t", "30", "--pool-size", "0"]);
+    let dead = first.instance.clone();
+    let (name, pending) = background_run(&first, "sleep 30").await;
+    let labels: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crun_dir(&dead)
+                .join("bundles")
+                .join(&name)
+                .join("labels.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let base: u32 = labels["whipcode.idrange"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let reservation =
+        Path::new("/run/whipcode/idranges").join(((base - 1_000_000_000) / 65536).to_string());
+    assert!(reservation.is_file(), "{}", reservation.display());
+    Command::new("kill")
+        .args(["-KILL", &first.pid().to_string()])
+        .status()
+        .unwrap();
+    first.wait_exit(Duration::from_secs(10));
+    let _ = pending.await;
+    // A server on the other engine sweeps at its start; the dead server's
+    // container still runs, so its range must stay reserved.
+    let podman = Service::start(&["--engine", "podman"]);
+    assert!(podman.wait_for_log("engine=\"podman\"", Duration::from_secs(10)));
+    assert!(
+        crun_dir(&dead).join("state").join(&name).is_dir(),
+        "still running"
+    );
+    assert!(
+        reservation.is_file(),
+        "the running container's range was given away"
+    );
+    podman.stop_and_check_clean();
+    // A crun server's sweep removes the dead one's container and frees it.
+    let mut next = Service::start(&[]);
+    next.host_before = before;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while crun_dir(&dead).exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !crun_dir(&dead).exists(),
+        "the dead server's container is gone"
+    );
+    assert!(!reservation.exists(), "its range is free again");
+    drop(first);
+    next.stop_and_check_clean();
+}

@@ -27,7 +27,10 @@ pub(super) fn image_id(podman: &Podman, image: &str) -> Option<String> {
 /// (by a running server on the crun engine: podman would delete their
 /// files from under its runs; the next build after it stops removes them).
 pub(super) fn prune(podman: &Podman, map: &LanguageMap, unlisted: bool) {
-    let mounted = mounted_ids(podman);
+    let Some(mounted) = mounted_ids(podman) else {
+        println!("images not pruned: podman could not list the mounted ones");
+        return;
+    };
     let dangling = lines(cli::command(podman).args([
         "images",
         "--no-trunc",
@@ -74,21 +77,26 @@ fn remove(podman: &Podman, image: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The ids of the images mounted right now (`podman image mount`).
-fn mounted_ids(podman: &Podman) -> Vec<String> {
+/// The ids of the images mounted right now (`podman image mount`); `None`
+/// when podman cannot say (then nothing is removed).
+fn mounted_ids(podman: &Podman) -> Option<Vec<String>> {
     let out = cli::command(podman)
         .args(["image", "mount", "--format", "json"])
         .stderr(Stdio::null())
-        .output();
-    let listed: Vec<serde_json::Value> = out
+        .output()
         .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| serde_json::from_slice(&o.stdout).ok())
-        .unwrap_or_default();
-    listed
-        .iter()
-        .filter_map(|m| m["id"].as_str().map(str::to_owned))
-        .collect()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&text).ok()?;
+    Some(
+        listed
+            .iter()
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect(),
+    )
 }
 
 /// The lines a command prints, when it succeeds.

@@ -109,6 +109,17 @@ impl Cgroup {
         std::fs::write(file, "0").is_ok()
     }
 
+    /// The processes in it (empty when it is gone).
+    pub fn procs(&self) -> Vec<i32> {
+        let dir = match self {
+            Cgroup::V1 { memory, .. } => memory,
+            Cgroup::V2(dir) => dir,
+        };
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
     /// Sets the memory limit (swap kept equal, as the policy has it).
     pub fn limit_memory(&self, bytes: u64) -> std::io::Result<()> {
         match self {

@@ -32,6 +32,9 @@ pub struct IdRanges {
     dir: PathBuf,
     /// Every engine whose containers may carry a range.
     engines: Vec<Arc<dyn Engine>>,
+    /// Where crun containers of any instance are (read whatever engine this
+    /// server runs: a killed crun server's containers may still run).
+    crun_dirs: Option<PathBuf>,
     owner: Owner,
 }
 
@@ -46,8 +49,15 @@ impl IdRanges {
         Ok(IdRanges {
             dir: dir.to_owned(),
             engines,
+            crun_dirs: None,
             owner,
         })
+    }
+
+    /// Also counts the crun containers under `base` as carrying ranges.
+    pub fn with_crun_dirs(mut self, base: &Path) -> IdRanges {
+        self.crun_dirs = Some(base.to_owned());
+        self
     }
 
     /// Takes a free range; its first host id.
@@ -157,6 +167,9 @@ impl IdRanges {
         let mut listed = Vec::new();
         for engine in &self.engines {
             listed.extend(engine.list().await.map_err(SandboxError::Engine)?);
+        }
+        if let Some(base) = &self.crun_dirs {
+            listed.extend(super::crun::dirs::containers(base));
         }
         Ok(listed
             .iter()

@@ -93,6 +93,7 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
                     .collect(),
                 Owner::current(),
             )
+            .map(|ranges| ranges.with_crun_dirs(std::path::Path::new(crun::BASE)))
             .map_err(|e| failed(format!("cannot use {}: {e}", idrange::DIR)))?,
         ),
         _ => None,

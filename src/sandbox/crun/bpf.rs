@@ -40,7 +40,7 @@ pub fn compile(profile: &Value) -> Result<Vec<u8>, String> {
         }
         let compares = comparisons(rule)?;
         for name in rule["names"].as_array().into_iter().flatten() {
-            let name = name.as_str().unwrap_or_default();
+            let name = name.as_str().ok_or("a syscall name that is not a string")?;
             let Ok(syscall) = ScmpSyscall::from_name(name) else {
                 continue;
             };
@@ -70,16 +70,27 @@ fn action(name: &Value, errno: &Value) -> Result<ScmpAction, String> {
 /// with all of them, or one a comparison when an argument is compared twice.
 fn comparisons(rule: &Value) -> Result<Vec<Vec<ScmpArgCompare>>, String> {
     let args = rule["args"].as_array().cloned().unwrap_or_default();
+    if args.len() > 6 {
+        return Err("more than 6 comparisons in one rule".into());
+    }
     let mut compares = Vec::new();
     let mut indexes = HashSet::new();
     let mut repeated = false;
     for arg in &args {
         let index = arg["index"]
             .as_u64()
-            .ok_or("a comparison without an index")? as u32;
+            .filter(|i| *i < 6)
+            .ok_or("a comparison without an argument index below 6")? as u32;
         repeated |= !indexes.insert(index);
-        let value = arg["value"].as_u64().unwrap_or(0);
-        let two = arg["valueTwo"].as_u64().unwrap_or(0);
+        let value = arg["value"]
+            .as_u64()
+            .ok_or("a comparison without a value")?;
+        let two = match &arg["valueTwo"] {
+            Value::Null => 0,
+            v => v
+                .as_u64()
+                .ok_or("a comparison whose valueTwo is not a number")?,
+        };
         let (op, datum) = match arg["op"].as_str() {
             Some("SCMP_CMP_NE") => (ScmpCompareOp::NotEqual, value),
             Some("SCMP_CMP_LT") => (ScmpCompareOp::Less, value),
@@ -124,6 +135,14 @@ mod tests {
             "{} bytes",
             program.len()
         );
+    }
+
+    #[test]
+    fn a_malformed_comparison_is_refused_not_read_as_zero() {
+        let rule = serde_json::json!({"args": [{"index": 0, "op": "SCMP_CMP_EQ"}]});
+        assert!(comparisons(&rule).is_err(), "no value");
+        let rule = serde_json::json!({"args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]});
+        assert!(comparisons(&rule).is_err(), "no such argument");
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl InstanceDir {
                 .truncate(false)
                 .write(true)
                 .open(path.join("owner"))?;
-            lock.lock()?;
+            lock_within(&lock, &path)?;
             // A sweep may have removed the directory while this waited.
             if !same_file(&lock, &path.join("owner")) {
                 continue;
@@ -52,6 +52,35 @@ impl InstanceDir {
             "{} kept being removed while it was being made",
             path.display()
         )))
+    }
+}
+
+/// The lock of `file`, waited for up to 5 s (a sweep holds a dead
+/// instance's briefly); an error naming the directory when a live server of
+/// the same instance name holds it.
+fn lock_within(file: &File, dir: &Path) -> std::io::Result<()> {
+    for _ in 0..50 {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{} is held by a live server of the same instance name",
+        dir.display()
+    )))
+}
+
+/// Removes an abandoned instance's directory, its lock held: renamed first
+/// to a name no instance can have (a dot name), so a server of the same
+/// name starting meanwhile makes a new one.
+pub fn remove_abandoned(dir: &Path, _held: &File) {
+    let gone = dir.with_file_name(format!(".gone-{:016x}", rand::random::<u64>()));
+    if std::fs::rename(dir, &gone).is_ok() {
+        let _ = std::fs::remove_dir_all(&gone);
     }
 }
 
@@ -76,11 +105,13 @@ pub fn is_empty(dir: &Path) -> bool {
     std::fs::read_dir(dir.join("bundles")).map_or(true, |mut d| d.next().is_none())
 }
 
-/// Every instance directory under `base`.
+/// Every instance directory under `base` (not the dot names of those
+/// being removed).
 pub fn instance_dirs(base: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(base)
         .map(|dirs| {
             dirs.flatten()
+                .filter(|d| !d.file_name().to_string_lossy().starts_with('.'))
                 .map(|d| d.path())
                 .filter(|p| p.is_dir())
                 .collect()
@@ -142,6 +173,16 @@ mod tests {
             claim_abandoned(&base.path().join("half-made")).is_none(),
             "no owner file yet: left alone"
         );
+    }
+
+    #[test]
+    fn a_second_live_server_of_one_instance_name_is_refused_not_hung() {
+        let base = tempfile::tempdir().unwrap();
+        let _live = InstanceDir::create(base.path(), "same").unwrap();
+        let second = InstanceDir::create(base.path(), "same")
+            .err()
+            .expect("refused");
+        assert!(second.to_string().contains("live server"), "{second}");
     }
 
     #[test]

@@ -223,11 +223,24 @@ impl CrunEngine {
             return Ok(());
         }
         handle.kill();
-        if handle.exited_within(Duration::from_secs(5)).await {
-            Ok(())
-        } else {
-            Err(format!("crun run of {name} did not exit after SIGKILL"))
+        if !handle.exited_within(Duration::from_secs(5)).await {
+            return Err(format!("crun run of {name} did not exit after SIGKILL"));
         }
+        // crun may have let the container go before it wrote its state (so
+        // `crun delete` would not find it): whatever is in its cgroup is
+        // killed here.
+        let cgroup = self.layout.at(&Self::cgroup_path(&self.instance, name));
+        for _ in 0..50 {
+            let left = cgroup.procs();
+            if left.is_empty() {
+                return Ok(());
+            }
+            for pid in left.into_iter().filter_map(rustix::process::Pid::from_raw) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("processes of {name} outlived SIGKILL"))
     }
 
     /// The instance directory holding container `name`, if any does.
@@ -267,7 +280,7 @@ impl CrunEngine {
     /// Removes a dead instance's directory, image binds and cgroup parents
     /// once it holds no container, holding its lock meanwhile.
     async fn tidy_abandoned(&self, dir: &Path) {
-        let Some(_held) = dirs::claim_abandoned(dir) else {
+        let Some(held) = dirs::claim_abandoned(dir) else {
             return;
         };
         let Some(instance) = dir.file_name().and_then(|n| n.to_str()) else {
@@ -278,7 +291,7 @@ impl CrunEngine {
         }
         dirs::remove_cgroup_parents(Path::new(host::CGROUP_ROOT), instance);
         self.images.release_dead(instance).await;
-        let _ = std::fs::remove_dir_all(dir);
+        dirs::remove_abandoned(dir, &held);
     }
 }
 
