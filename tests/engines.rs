@@ -31,6 +31,25 @@ fn cgroup_dir(instance: &str) -> PathBuf {
     Path::new("/sys/fs/cgroup/memory/whipcode").join(instance)
 }
 
+/// Nothing of `instance` is left on the host: its crun directory, image
+/// binds (directories and mounts) and cgroups are gone.
+fn assert_nothing_left_of(instance: &str) {
+    assert!(
+        !crun_dir(instance).exists(),
+        "{instance}'s crun directory stays"
+    );
+    assert!(
+        !roots_dir(instance).exists(),
+        "{instance}'s image binds stay"
+    );
+    assert!(!cgroup_dir(instance).exists(), "{instance}'s cgroups stay");
+    assert_eq!(
+        instance_mounts(instance),
+        0,
+        "{instance}'s image root stays bound"
+    );
+}
+
 /// Subdirectories of `dir` (none when it is gone).
 fn entries(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -298,19 +317,7 @@ async fn a_run_leaves_no_state_cgroup_or_mount_behind() {
     }
     assert_eq!(instance_mounts(&instance), 1, "a run left a mount");
     svc.stop_and_check_clean();
-    assert!(
-        !crun_dir(&instance).exists(),
-        "the instance's crun directory stays"
-    );
-    assert!(
-        !roots_dir(&instance).exists(),
-        "the instance's image binds stay"
-    );
-    assert!(
-        !cgroup_dir(&instance).exists(),
-        "the instance's cgroups stay"
-    );
-    assert_eq!(instance_mounts(&instance), 0, "the image root's bind stays");
+    assert_nothing_left_of(&instance);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -349,27 +356,11 @@ async fn a_killed_servers_crun_containers_are_removed_by_the_next_server() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!state.exists(), "the dead server's container is gone");
-    assert!(
-        !crun_dir(&dead).exists(),
-        "the dead server's directory is gone"
-    );
-    assert!(
-        !cgroup_dir(&dead).exists(),
-        "the dead server's cgroups are gone"
-    );
-    assert!(
-        !roots_dir(&dead).exists(),
-        "the dead server's image binds are gone"
-    );
+    assert_nothing_left_of(&dead);
     let ok = next.run_ok(3, "echo after", json!({})).await;
     assert_eq!(ok["stdout"], "after\n");
     drop(first);
     next.stop_and_check_clean();
-    assert_eq!(
-        instance_mounts(&dead),
-        0,
-        "the dead server's bind stays on the host"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -654,8 +645,7 @@ async fn the_image_root_is_mounted_once_read_only_and_released() {
         assert!(line.split(' ').nth(5).unwrap().starts_with("ro"), "{line}");
     }
     svc.stop_and_check_clean();
-    assert_eq!(instance_mounts(&instance), 0, "released at shutdown");
-    assert!(!roots_dir(&instance).exists());
+    assert_nothing_left_of(&instance);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -283,18 +283,7 @@ async fn on_crun_a_run_in_flight_outlives_podmans_service_and_the_service_comes_
     let svc = Service::start(&["--pool-size", "1"]);
     assert!(svc.wait_for_log("engine=\"crun\"", Duration::from_secs(10)));
     svc.run_ok(1, "print('before')", json!({})).await;
-    let url = svc.url.clone();
-    let code = "import time\nprint('started', flush=True)\ntime.sleep(3)\nprint('done')";
-    let in_flight = tokio::spawn(async move {
-        common::run_at(&url, json!({"language_id": 1, "code": common::b64(code)})).await
-    });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let first = common::podman_service_of(svc.pid()).expect("podman's service runs");
-    std::process::Command::new("kill")
-        .args(["-KILL", &first.to_string()])
-        .status()
-        .unwrap();
-    assert!(common::wait_gone(first, Duration::from_secs(10)));
+    let (in_flight, _) = kill_podmans_service_during_a_run(&svc, 3).await;
     // crun's containers are this server's children: podman's service (which
     // keeps the images) is not on their path.
     let (status, body) = in_flight.await.unwrap();
@@ -311,6 +300,29 @@ async fn on_crun_a_run_in_flight_outlives_podmans_service_and_the_service_comes_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     svc.stop_and_check_clean();
+}
+
+/// Starts a Python run that prints "started", sleeps `seconds` and prints
+/// "done"; kills podman's REST service 1.5 s in. The run's answer to come,
+/// and the service's pid.
+async fn kill_podmans_service_during_a_run(
+    svc: &Service,
+    seconds: u32,
+) -> (tokio::task::JoinHandle<(u16, serde_json::Value)>, u32) {
+    let url = svc.url.clone();
+    let code =
+        format!("import time\nprint('started', flush=True)\ntime.sleep({seconds})\nprint('done')");
+    let in_flight = tokio::spawn(async move {
+        common::run_at(&url, json!({"language_id": 1, "code": common::b64(code)})).await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let service = common::podman_service_of(svc.pid()).expect("podman's service runs");
+    std::process::Command::new("kill")
+        .args(["-KILL", &service.to_string()])
+        .status()
+        .unwrap();
+    assert!(common::wait_gone(service, Duration::from_secs(10)));
+    (in_flight, service)
 }
 
 /// Runs one Python program in a fresh service and gives its stdout.
@@ -461,18 +473,7 @@ async fn when_podmans_service_dies_it_is_started_again_and_runs_go_on() {
     };
     let svc = Service::start(&["--pool-size", "1", "--engine", "podman"]);
     svc.run_ok(1, "print('before')", json!({})).await;
-    let url = svc.url.clone();
-    let code = "import time\nprint('started', flush=True)\ntime.sleep(4)\nprint('done')";
-    let in_flight = tokio::spawn(async move {
-        common::run_at(&url, json!({"language_id": 1, "code": common::b64(code)})).await
-    });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let first = common::podman_service_of(svc.pid()).expect("podman's service runs");
-    std::process::Command::new("kill")
-        .args(["-KILL", &first.to_string()])
-        .status()
-        .unwrap();
-    assert!(common::wait_gone(first, Duration::from_secs(10)));
+    let (in_flight, first) = kill_podmans_service_during_a_run(&svc, 4).await;
     // The run in flight lost its stream with the service: an error, not a
     // made-up answer with half the output.
     let (status, body) = in_flight.await.unwrap();

@@ -20,11 +20,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio::sync::OnceCell;
+
+use super::command::output_within;
 
 use crate::sandbox::job::SandboxError;
 use crate::sandbox::podman::Podman;
@@ -197,20 +198,11 @@ impl ImageRoots {
     }
 
     async fn podman_output(&self, args: &[&str]) -> Result<String, String> {
-        let out = tokio::process::Command::new(self.podman.binary())
+        let mut podman = tokio::process::Command::new(self.podman.binary());
+        podman
             .env("CONTAINERS_CONF", self.podman.conf_path())
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(PODMAN_DEADLINE, out)
-            .await
-            .map_err(|_| format!("no answer within {PODMAN_DEADLINE:?}"))?
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .args(args);
+        output_within(podman, PODMAN_DEADLINE).await
     }
 }
 
@@ -286,18 +278,8 @@ async fn unmount(podman: &Podman, dir: &Path, ids: &[String]) {
 }
 
 /// Runs `command` to its end within [`PODMAN_DEADLINE`]; its stderr when it fails.
-async fn quietly(mut command: tokio::process::Command) -> Result<(), String> {
-    let out = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(PODMAN_DEADLINE, out).await {
-        Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(Ok(out)) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {PODMAN_DEADLINE:?}")),
-    }
+async fn quietly(command: tokio::process::Command) -> Result<(), String> {
+    output_within(command, PODMAN_DEADLINE).await.map(drop)
 }
 
 fn modified(file: &Path) -> Option<SystemTime> {

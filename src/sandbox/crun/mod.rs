@@ -12,11 +12,13 @@
 //! - [`bpf`]: the seccomp profile compiled once, handed to crun precompiled.
 //! - [`images`]: image roots, mounted once by podman and shared read-only.
 //! - [`child`]: one `crun run` child: its pipes, its exit, killing it.
+//! - [`command`]: short external commands (crun, podman, mount), each with a deadline.
 //! - [`dirs`]: the instance directories, their owners and what they hold.
 //! - [`host`]: whether this host can run crun, and what to do when it cannot.
 
 pub mod bpf;
 pub mod child;
+pub mod command;
 pub mod dirs;
 pub mod host;
 pub mod images;
@@ -24,7 +26,6 @@ pub mod oci;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -258,23 +259,12 @@ impl CrunEngine {
 
     /// One crun command on state root `state`; crun's message when it fails.
     async fn crun(&self, state: &Path, args: &[&str]) -> Result<(), String> {
-        let out = Command::new(&self.crun)
-            .arg("--root")
-            .arg(state)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        match tokio::time::timeout(COMMAND_DEADLINE, out).await {
-            Ok(Ok(out)) if out.status.success() => Ok(()),
-            Ok(Ok(out)) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "crun {} took over {COMMAND_DEADLINE:?}",
-                args.join(" ")
-            )),
-        }
+        let mut crun = Command::new(&self.crun);
+        crun.arg("--root").arg(state).args(args);
+        command::output_within(crun, COMMAND_DEADLINE)
+            .await
+            .map(drop)
+            .map_err(|e| format!("crun {}: {e}", args.join(" ")))
     }
 
     /// Removes a dead instance's directory, image binds and cgroup parents
