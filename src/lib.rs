@@ -6,9 +6,9 @@
 //! - [`auth`]: the `.masterkey` file (argon2id) and bounded key checking, fair between clients.
 //! - [`buckets`]: a token bucket per client address (rate limits, key-check budgets).
 //! - [`languages`]: the language map (`langmap.toml`): commands, images, samples.
-//! - [`naming`]: image references, labels and container names, shared by the builder and the sandbox.
+//! - [`naming`]: image references, labels and container names, shared by the builder and the sandbox (in the sandbox's crate).
 //! - [`api`]: the HTTP layer: routes, wire types, validation, error statuses.
-//! - [`sandbox`]: running one job in one fresh container; knows no HTTP; starts and stops itself.
+//! - [`sandbox`]: the `whipcode-sandbox` crate: running one job in one fresh container; knows no HTTP; starts and stops itself.
 //! - [`images`]: building the base and language images without a registry.
 //! - [`keygen`]: `--gen-key`, writing a key file the original can read too.
 //! - [`tls`]: `--tls`, rustls configuration.
@@ -25,9 +25,12 @@ pub mod images;
 pub mod keygen;
 pub mod languages;
 pub mod listen;
-pub mod naming;
-pub mod sandbox;
 pub mod selftest;
 pub mod server;
 pub mod tickets;
 pub mod tls;
+
+/// The sandbox is its own crate (`crates/sandbox`): the compiler keeps it
+/// from naming anything of the HTTP layer, the configuration or the APIs.
+pub use whipcode_sandbox as sandbox;
+pub use whipcode_sandbox::naming;

@@ -14,8 +14,7 @@ use crate::auth::MasterKey;
 use crate::cli::Cli;
 use crate::config::{instance_for, Settings};
 use crate::languages::{Language, LanguageMap};
-use crate::sandbox::podman::{Podman, CONTAINERS_CONF};
-use crate::sandbox::{crun, policy};
+use crate::sandbox::podman::Podman;
 use crate::{images, keygen, listen, sandbox, selftest, tls};
 
 /// Files image recipes fetch, kept by checksum between builds.
@@ -114,54 +113,24 @@ async fn self_test(
     Ok(())
 }
 
-/// What one run of `language` gets, as JSON: the OCI configuration the
-/// crun engine writes and libpod's create spec the podman engine sends (the
-/// security policy made concrete), podman's configuration, steps and env.
+/// What one run of `language` gets, as JSON: the sandbox's policy for it
+/// (the OCI configuration crun gets, podman's create spec, the seccomp
+/// profile, podman's configuration) with the language's steps and env.
 fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
     let instance = settings
         .instance
         .clone()
         .unwrap_or_else(|| "example".into());
-    let name = format!("whipcode-{instance}-example");
-    let owner = crate::sandbox::owner::Owner::current().labels();
-    let plan = policy::Plan {
-        name: &name,
-        instance: &instance,
-        image: &language.image_ref(),
-        runner: Path::new("<private directory>/whipcode-runner"),
-        seccomp: Path::new("<private directory>/seccomp.json"),
-        owner: &owner,
-        userns: settings.userns,
-        host_ids: Some(crate::sandbox::idrange::BASE),
-        limits: settings.limits().with_overrides(&language.limits),
-    };
-    let profile = crate::sandbox::seccomp::profile();
-    let seccomp = crun::oci::seccomp(&profile);
-    let cgroup = crun::CrunEngine::cgroup_path(&instance, &name);
-    let oci = crun::oci::config(
-        &plan,
-        &crun::oci::Placement {
-            rootfs: Path::new("<the image's root, mounted read-only by podman>"),
-            cgroup: &cgroup,
-            seccomp: &seccomp,
-            cgroupns: false,
-            // The profile above, compiled once at startup (left out here).
-            seccomp_bpf: None,
-        },
+    let limits = settings.limits().with_overrides(&language.limits);
+    let report = sandbox::policy_report(
+        &sandbox_settings(settings, instance),
+        &language.image_ref(),
+        limits,
     );
-    serde_json::json!({
-        "engine": match settings.engine {
-            sandbox::EngineChoice::Crun => "crun",
-            sandbox::EngineChoice::Podman => "podman",
-        },
-        "oci_config": oci,
-        "create": policy::container_spec(&plan),
-        "runner_copied_from": settings.runner,
-        "seccomp_profile": profile,
-        "containers_conf": CONTAINERS_CONF,
-        "steps": language.steps(&[]),
-        "env": language.env,
-    })
+    let mut json = serde_json::to_value(report).unwrap_or_default();
+    json["steps"] = serde_json::json!(language.steps(&[]));
+    json["env"] = serde_json::json!(language.env);
+    json
 }
 
 async fn serve_api(

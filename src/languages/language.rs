@@ -53,17 +53,7 @@ pub struct SelfTest {
     pub canonical: Option<String>,
 }
 
-/// Per-language overrides of the sandbox's resource limits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitOverrides {
-    /// Process count limit (pids cgroup).
-    pub pids: Option<u32>,
-    /// Memory limit in MiB (swap pinned to the same).
-    pub memory_mb: Option<u32>,
-    /// Size of the writable /tmp in MiB.
-    pub tmp_mb: Option<u32>,
-}
+pub use crate::sandbox::LimitOverrides;
 
 /// A language's name and aliases in Piston's API.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

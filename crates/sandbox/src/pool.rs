@@ -246,8 +246,8 @@ async fn trim_periodically<L: Launch>(pool: Weak<Pool<L>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::job::{BoxFuture, SandboxError};
-    use crate::sandbox::policy::Limits;
+    use crate::job::{BoxFuture, SandboxError};
+    use crate::policy::Limits;
     use std::sync::atomic::AtomicU64;
     use tokio::sync::OwnedSemaphorePermit;
 

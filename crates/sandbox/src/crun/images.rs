@@ -27,8 +27,8 @@ use tokio::sync::OnceCell;
 
 use super::command::output_within;
 
-use crate::sandbox::job::SandboxError;
-use crate::sandbox::podman::Podman;
+use crate::job::SandboxError;
+use crate::podman::Podman;
 
 /// One image's root, as podman mounted it.
 #[derive(Debug, Clone)]

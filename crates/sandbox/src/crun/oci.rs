@@ -1,6 +1,6 @@
 //! The OCI runtime configuration (`config.json`) the crun engine writes for
 //! each container: the same policy as podman's create spec in
-//! [`crate::sandbox::policy`], as podman itself turns that spec into an OCI
+//! [`crate::policy`], as podman itself turns that spec into an OCI
 //! configuration for its runtime — the fields were taken from podman's
 //! generated `config.json` for one of our containers, and a test keeps the
 //! two engines' security fields equal. What podman adds and this leaves out:
@@ -11,14 +11,14 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::sandbox::policy::{self, Plan, UserNamespace, ID_RANGE_SIZE, RUNNER_CAPABILITIES};
+use crate::policy::{self, Plan, UserNamespace, ID_RANGE_SIZE, RUNNER_CAPABILITIES};
 
 /// Where the runner is mounted inside a crun container: in a small tmpfs at
 /// `/run` (root's, mode 0755), since the image's root is mounted read-only
 /// and holds no mountpoint for it.
 pub const RUNNER_PATH: &str = "/run/whipcode-runner";
 
-use crate::sandbox::policy::{CPU_PERIOD, MIB, NPROC};
+use crate::policy::{CPU_PERIOD, MIB, NPROC};
 
 /// Where a container goes on this host, beside its plan.
 pub struct Placement<'a> {
@@ -181,7 +181,7 @@ const READONLY_PATHS: [&str; 6] = [
     "/proc/sysrq-trigger",
 ];
 
-/// The project's profile (Docker's format, see [`crate::sandbox::seccomp`])
+/// The project's profile (Docker's format, see [`crate::seccomp`])
 /// in OCI form, as podman converts it: this machine's architecture and its
 /// sub-architectures, the rules as they are (no conditional rules are used).
 pub fn seccomp(profile: &Value) -> Value {
@@ -230,7 +230,7 @@ pub fn seccomp(profile: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::policy::Limits;
+    use crate::policy::Limits;
 
     fn plan<'a>(owner: &'a [(&'static str, String)]) -> Plan<'a> {
         Plan {
@@ -295,7 +295,7 @@ mod tests {
 
     #[test]
     fn the_oci_profile_is_this_architectures_with_the_same_rules() {
-        let profile = crate::sandbox::seccomp::profile();
+        let profile = crate::seccomp::profile();
         let oci = seccomp(&profile);
         assert_eq!(oci["defaultErrnoRet"], profile["defaultErrnoRet"]);
         assert_eq!(

@@ -8,11 +8,11 @@ use std::time::Duration;
 use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf};
 
 use super::api::{read_frame, AttachStream, Frame, PodmanApi, PodmanError};
+use crate::cgroup::Cgroup;
+use crate::engine::{Budget, Demuxed, Engine, Labels, Launched, EVENT_BUFFER, STDERR_CAP};
+use crate::job::{BoxFuture, SandboxError};
 use crate::naming::PROJECT_LABEL;
-use crate::sandbox::cgroup::Cgroup;
-use crate::sandbox::engine::{Budget, Demuxed, Engine, Labels, Launched, EVENT_BUFFER, STDERR_CAP};
-use crate::sandbox::job::{BoxFuture, SandboxError};
-use crate::sandbox::policy::{self, Plan};
+use crate::policy::{self, Plan};
 
 /// Longest podman may take to create or start a container (slow under load).
 const START_DEADLINE: Duration = Duration::from_secs(60);

@@ -17,7 +17,7 @@ use tokio::process::Child;
 
 use super::api::PodmanApi;
 use super::Podman;
-use crate::sandbox::stats::Counters;
+use crate::stats::Counters;
 
 /// How long the service gets to answer its first ping.
 const READY_DEADLINE: Duration = Duration::from_secs(30);

@@ -54,9 +54,22 @@ impl Default for Limits {
     }
 }
 
+/// Per-language overrides of the sandbox's resource limits (a language
+/// map's entry fills it; the sandbox applies it with [`Limits::with_overrides`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    /// Process count limit (pids cgroup).
+    pub pids: Option<u32>,
+    /// Memory limit in MiB (swap pinned to the same).
+    pub memory_mb: Option<u32>,
+    /// Size of the writable /tmp in MiB.
+    pub tmp_mb: Option<u32>,
+}
+
 impl Limits {
     /// These limits with a language's overrides applied.
-    pub fn with_overrides(mut self, o: &crate::languages::LimitOverrides) -> Limits {
+    pub fn with_overrides(mut self, o: &LimitOverrides) -> Limits {
         if let Some(memory) = o.memory_mb {
             self.memory_mb = memory;
         }
@@ -363,7 +376,7 @@ mod tests {
 
     #[test]
     fn language_overrides_replace_only_what_they_name() {
-        let o = crate::languages::LimitOverrides {
+        let o = LimitOverrides {
             pids: Some(128),
             memory_mb: None,
             tmp_mb: Some(256),

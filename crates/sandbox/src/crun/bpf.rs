@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn the_projects_profile_compiles_to_a_whole_program() {
-        let profile = super::super::oci::seccomp(&crate::sandbox::seccomp::profile());
+        let profile = super::super::oci::seccomp(&crate::seccomp::profile());
         let program = compile(&profile).unwrap();
         assert!(
             !program.is_empty() && program.len().is_multiple_of(8),

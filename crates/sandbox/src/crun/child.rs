@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::{watch, Notify};
 
-use crate::sandbox::engine::{Budget, Demuxed, STDERR_CAP};
+use crate::engine::{Budget, Demuxed, STDERR_CAP};
 
 /// A `crun run` this process started: how it exited (`None` while it runs)
 /// and a way to kill it.

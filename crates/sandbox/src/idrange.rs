@@ -188,7 +188,7 @@ fn index_of(base: u32) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::podman::{api::PodmanApi, engine::PodmanEngine};
+    use crate::podman::{api::PodmanApi, engine::PodmanEngine};
 
     /// An engine that lists the containers given (range labels only).
     struct Listing(Vec<u32>);
@@ -199,26 +199,18 @@ mod tests {
         }
         fn start<'a>(
             &'a self,
-            _: &'a crate::sandbox::policy::Plan<'a>,
-            _: crate::sandbox::engine::Budget,
-        ) -> crate::sandbox::job::BoxFuture<
-            'a,
-            Result<crate::sandbox::engine::Launched, SandboxError>,
-        > {
+            _: &'a crate::policy::Plan<'a>,
+            _: crate::engine::Budget,
+        ) -> crate::job::BoxFuture<'a, Result<crate::engine::Launched, SandboxError>> {
             Box::pin(async { Err(SandboxError::Engine("starts nothing".into())) })
         }
-        fn remove<'a>(
-            &'a self,
-            _: &'a str,
-        ) -> crate::sandbox::job::BoxFuture<'a, Result<(), String>> {
+        fn remove<'a>(&'a self, _: &'a str) -> crate::job::BoxFuture<'a, Result<(), String>> {
             Box::pin(async { Ok(()) })
         }
         fn list(
             &self,
-        ) -> crate::sandbox::job::BoxFuture<
-            '_,
-            Result<Vec<(String, crate::sandbox::engine::Labels)>, String>,
-        > {
+        ) -> crate::job::BoxFuture<'_, Result<Vec<(String, crate::engine::Labels)>, String>>
+        {
             let listed = self
                 .0
                 .iter()

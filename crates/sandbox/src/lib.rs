@@ -17,6 +17,7 @@
 //! - [`events`]: reading the runner's event frames into an outcome, within the byte cap.
 //! - [`gate`]: the bound on live containers and on requests waiting for one.
 //! - [`idrange`]: host id ranges, one per live container host-wide.
+//! - [`report`]: the policy one run gets as one value (`--print-policy`).
 //! - [`registry`]: the live containers of this process; removal and sweeps.
 //! - [`container`]: a live container that is killed and removed on every path.
 //! - [`owner`]: the server process that owns a container, and whether it still runs.
@@ -35,12 +36,14 @@ pub mod idrange;
 pub mod job;
 pub mod launch;
 pub mod lifecycle;
+pub mod naming;
 pub mod output;
 pub mod owner;
 pub mod podman;
 pub mod policy;
 pub mod pool;
 pub mod registry;
+pub mod report;
 pub mod run;
 pub mod seccomp;
 pub mod stats;
@@ -52,6 +55,7 @@ pub use job::{
 };
 pub use lifecycle::{start, SandboxHandle, Settings};
 pub use output::Captured;
-pub use policy::{Limits, UserNamespace, MEMORY_FLOOR_MB};
+pub use policy::{LimitOverrides, Limits, UserNamespace, MEMORY_FLOOR_MB};
+pub use report::{policy_report, PolicyReport};
 pub use run::ContainerSandbox;
 pub use stats::SandboxStats;

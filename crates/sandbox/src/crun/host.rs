@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::sandbox::cgroup::Layout;
-use crate::sandbox::policy::UserNamespace;
+use crate::cgroup::Layout;
+use crate::policy::UserNamespace;
 
 /// Where the host's cgroup hierarchies are mounted.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
