@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 use whipcode::api::router;
-use whipcode::sandbox::SandboxError;
+use whipcode::sandbox::{EngineError, SandboxError};
 
 async fn call(error: fn() -> SandboxError) -> (StatusCode, Option<String>, Value) {
     let mut state = state(Fake::Failing(error));
@@ -55,7 +55,8 @@ async fn a_missing_image_is_503_naming_the_language() {
 #[tokio::test]
 async fn engine_failures_are_an_opaque_500() {
     let (status, _, body) =
-        call(|| SandboxError::Engine("secret /var/lib/containers detail".into())).await;
+        call(|| SandboxError::Engine(EngineError::failed("secret /var/lib/containers detail")))
+            .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["detail"], "internal error");
 }

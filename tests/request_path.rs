@@ -18,7 +18,9 @@ use tokio::net::{TcpSocket, TcpStream};
 use whipcode::api::installed::InstalledView;
 use whipcode::api::AppState;
 use whipcode::listen::Policy;
-use whipcode::sandbox::{BoxFuture, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError};
+use whipcode::sandbox::{
+    BoxFuture, EngineError, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError,
+};
 
 const CLIENT_A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 const CLIENT_B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -396,9 +398,9 @@ impl Sandbox for BrokenEngine {
 
     fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
         Box::pin(async {
-            Err(SandboxError::Engine(
-                "dial unix /secret/podman.sock: refused".into(),
-            ))
+            Err(SandboxError::Engine(EngineError::failed(
+                "dial unix /secret/podman.sock: refused",
+            )))
         })
     }
 }

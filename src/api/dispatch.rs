@@ -32,7 +32,8 @@ impl Job {
                 &state.images,
                 interaction,
             )
-            .await;
+            .await
+            .map_err(ApiError::from);
         state.metrics.run_finished(api, &language, &result);
         result
     }

@@ -154,7 +154,11 @@ mod tests {
 
     impl Sandbox for Slow {
         fn run(&self, _: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
-            Box::pin(async { Err(SandboxError::Engine("none".into())) })
+            Box::pin(async {
+                Err(SandboxError::Engine(crate::sandbox::EngineError::failed(
+                    "none",
+                )))
+            })
         }
 
         fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {

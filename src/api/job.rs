@@ -116,18 +116,49 @@ impl Job {
     }
 }
 
+/// Why a job did not run: the sandbox's refusals as every API sees them,
+/// converted once into the API's error ([`ApiError`]: a full queue and a
+/// missing image are 503s with a `Retry-After`, anything else an opaque
+/// 500).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Every container slot is taken and the queue is full.
+    #[error("all {limit} container slots are busy and the queue is full; retry shortly")]
+    Busy { limit: usize },
+    #[error("the {language} image is not installed on this server")]
+    ImageMissing { language: String },
+    /// The sandbox failed (logged with its causes where it happened).
+    #[error("internal error")]
+    Sandbox(#[source] SandboxError),
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> ApiError {
+        match e {
+            RunError::Busy { .. } => ApiError::Unavailable {
+                detail: e.to_string(),
+                retry_after: 1,
+            },
+            RunError::ImageMissing { .. } => ApiError::Unavailable {
+                detail: e.to_string(),
+                retry_after: 60,
+            },
+            RunError::Sandbox(_) => ApiError::Internal,
+        }
+    }
+}
+
 impl Job {
     /// One attempt, not counted (a caller that retries counts its last).
-    /// The sandbox's refusals as the HTTP layer's errors: a full queue and a
-    /// missing image are 503s with a `Retry-After` (a missing image also
-    /// marks `images` stale); anything else is logged and is a 500.
+    /// A missing image marks `images` stale; a failure of the sandbox is
+    /// logged here, with its causes.
     pub async fn attempt(
         self,
         sandbox: &dyn Sandbox,
         limits: Limits,
         images: &InstalledView,
         interaction: Option<Interaction>,
-    ) -> Result<RunOutcome, ApiError> {
+    ) -> Result<RunOutcome, RunError> {
         let language = self.language.name.clone();
         let mut limits = limits.with_overrides(&self.language.limits);
         if let Some(processes) = self.processes {
@@ -142,21 +173,17 @@ impl Job {
             Some(interaction) => sandbox.run_interactive(spec, interaction).await,
         }
         .map_err(|e| match e {
-            SandboxError::Busy { .. } => ApiError::Unavailable {
-                detail: format!("{e}; retry shortly"),
-                retry_after: 1,
-            },
+            SandboxError::Busy { limit } => RunError::Busy { limit },
             SandboxError::ImageMissing { image } => {
                 tracing::error!(%image, %language, "language image missing");
                 images.mark_stale();
-                ApiError::Unavailable {
-                    detail: format!("the {language} image is not installed on this server"),
-                    retry_after: 60,
+                RunError::ImageMissing {
+                    language: language.clone(),
                 }
             }
             other => {
                 tracing::error!(error = %other, %language, "run failed");
-                ApiError::Internal
+                RunError::Sandbox(other)
             }
         })?;
         tracing::debug!(

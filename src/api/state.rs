@@ -195,7 +195,11 @@ impl AppState {
                 '_,
                 Result<crate::sandbox::RunOutcome, crate::sandbox::SandboxError>,
             > {
-                Box::pin(async { Err(crate::sandbox::SandboxError::Engine("none".into())) })
+                Box::pin(async {
+                    Err(crate::sandbox::SandboxError::Engine(
+                        crate::sandbox::EngineError::failed("none"),
+                    ))
+                })
             }
             fn images(
                 &self,

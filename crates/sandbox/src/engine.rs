@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWrite, DuplexStream};
 
 use super::cgroup::Cgroup;
+use super::error::EngineError;
 use super::job::{BoxFuture, SandboxError};
 use super::policy::Plan;
 
@@ -104,11 +105,11 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Kills and removes the container `name`, wherever it is in its life;
     /// one that does not exist counts as removed.
-    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), EngineError>>;
 
     /// Every container of the project on this host, of any instance, with
     /// its labels.
-    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>>;
+    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, EngineError>>;
 
     /// After a sweep: removes what dead instances left besides containers
     /// (state directories, cgroup parents, mounts). Nothing by default.

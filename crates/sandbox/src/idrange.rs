@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::engine::Engine;
+use super::error::EngineError;
 use super::job::SandboxError;
 use super::owner::Owner;
 use super::policy::ID_RANGE_SIZE;
@@ -86,12 +87,12 @@ impl IdRanges {
             Ok::<_, std::io::Error>(file)
         })
         .await
-        .map_err(|e| SandboxError::Engine(format!("id range lock: {e}")))?
+        .map_err(EngineError::from)?
         .map_err(|e| self.failed(e))
     }
 
     fn failed(&self, e: std::io::Error) -> SandboxError {
-        SandboxError::Engine(format!("id ranges in {}: {e}", self.dir.display()))
+        EngineError::io(format!("id ranges in {}", self.dir.display()))(e).into()
     }
 
     /// Removes the reservations of owners that are gone whose range no
@@ -166,7 +167,7 @@ impl IdRanges {
     async fn in_use(&self) -> Result<HashSet<u32>, SandboxError> {
         let mut listed = Vec::new();
         for engine in &self.engines {
-            listed.extend(engine.list().await.map_err(SandboxError::Engine)?);
+            listed.extend(engine.list().await?);
         }
         if let Some(base) = &self.crun_dirs {
             listed.extend(super::crun::dirs::containers(base));
@@ -202,14 +203,14 @@ mod tests {
             _: &'a crate::policy::Plan<'a>,
             _: crate::engine::Budget,
         ) -> crate::job::BoxFuture<'a, Result<crate::engine::Launched, SandboxError>> {
-            Box::pin(async { Err(SandboxError::Engine("starts nothing".into())) })
+            Box::pin(async { Err(EngineError::failed("starts nothing").into()) })
         }
-        fn remove<'a>(&'a self, _: &'a str) -> crate::job::BoxFuture<'a, Result<(), String>> {
+        fn remove<'a>(&'a self, _: &'a str) -> crate::job::BoxFuture<'a, Result<(), EngineError>> {
             Box::pin(async { Ok(()) })
         }
         fn list(
             &self,
-        ) -> crate::job::BoxFuture<'_, Result<Vec<(String, crate::engine::Labels)>, String>>
+        ) -> crate::job::BoxFuture<'_, Result<Vec<(String, crate::engine::Labels)>, EngineError>>
         {
             let listed = self
                 .0

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use super::error::EngineError;
 use super::output::Captured;
 use super::policy::Limits;
 
@@ -129,10 +130,11 @@ pub enum SandboxError {
     /// The language's image is not installed.
     #[error("image {image} is not installed")]
     ImageMissing { image: String },
-    /// podman failed before the program started.
-    #[error("podman failed: {0}")]
-    Engine(String),
-    /// The runner refused the job or broke the protocol.
+    /// The engine (crun or podman) failed before the program started.
+    #[error("container engine: {0}")]
+    Engine(#[from] crate::error::EngineError),
+    /// The runner refused the job or broke the protocol: its own words
+    /// (they come from another process; no error of ours lies beneath).
     #[error("runner: {0}")]
     Runner(String),
 }
@@ -197,9 +199,9 @@ pub trait Sandbox: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
         let _ = (spec, interaction);
         Box::pin(async {
-            Err(SandboxError::Engine(
-                "this sandbox has no interactive runs".into(),
-            ))
+            Err(SandboxError::Engine(EngineError::failed(
+                "this sandbox has no interactive runs",
+            )))
         })
     }
 

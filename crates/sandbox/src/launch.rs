@@ -14,6 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::cgroup::Cgroup;
 use super::container::LiveContainer;
 use super::engine::{Budget, Demuxed, Engine, ExitProbe, Launched};
+use super::error::EngineError;
 use super::job::{BoxFuture, SandboxError};
 use super::policy::{Limits, Plan, UserNamespace};
 use super::registry::Registry;
@@ -146,7 +147,7 @@ impl Launcher {
         let launched = tokio::time::timeout(START_DEADLINE, self.engine.start(&plan, self.budget))
             .await
             .map_err(|_| {
-                SandboxError::Engine(format!("no container within {START_DEADLINE:?}"))
+                EngineError::failed(format!("no container within {START_DEADLINE:?}"))
             })??;
         let Launched {
             cgroup,
@@ -177,7 +178,7 @@ impl Launcher {
         let kind = kind.clone();
         tokio::spawn(async move { launcher.start(&kind, permit).await })
             .await
-            .map_err(|e| SandboxError::Engine(format!("container start task failed: {e}")))?
+            .map_err(EngineError::from)?
     }
 }
 

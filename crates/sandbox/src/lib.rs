@@ -10,6 +10,7 @@
 //! - [`policy`]: the container's security policy, as podman's create spec, in one place
 //!   (the crun engine's OCI configuration, [`crun::oci`], follows it field by field).
 //! - [`seccomp`]: the project's seccomp profile: which system calls a run may make.
+//! - [`error`]: what went wrong beneath a run (an engine, a host command), each with its cause.
 //! - [`engine`]: the seam to what starts containers: [`crun`] (the default) or [`podman`].
 //! - [`crun`]: the crun engine: `crun run` as this process's child, on image roots podman mounts.
 //! - [`launch`]: naming and starting one container of a kind on the engine.
@@ -30,6 +31,7 @@ pub mod cgroup;
 pub mod container;
 pub mod crun;
 pub mod engine;
+pub mod error;
 pub mod events;
 pub mod gate;
 pub mod idrange;
@@ -49,6 +51,7 @@ pub mod seccomp;
 pub mod stats;
 
 pub use engine::EngineChoice;
+pub use error::{CommandError, EngineError};
 pub use job::{
     signal_name, BoxFuture, Input, InstalledImage, Interaction, LiveEvent, RunOutcome, RunSpec,
     Sandbox, SandboxError, StageOutcome, StageSpec,

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::crun::{self, images::ImageRoots, CrunEngine};
+use super::crun::{self, host::Unusable, images::ImageRoots, CrunEngine};
 use super::engine::{Budget, Engine, EngineChoice};
+use super::error::EngineError;
 use super::gate::Gate;
 use super::idrange::{self, IdRanges};
 use super::job::SandboxError;
@@ -66,18 +67,13 @@ pub struct SandboxHandle {
 
 /// Starts the sandbox; an error when podman cannot be used.
 pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
-    let failed = |e: String| SandboxError::Engine(e);
     let podman = Podman::new(&settings.podman)
-        .map_err(|e| failed(format!("cannot write podman's configuration: {e}")))?;
-    let (runner, seccomp) = write_private_files(&podman, &settings.runner).map_err(|e| {
-        failed(format!(
-            "cannot write the runner's copy or the seccomp profile: {e}"
-        ))
-    })?;
+        .map_err(EngineError::io("cannot write podman's configuration"))?;
+    let (runner, seccomp) = write_private_files(&podman, &settings.runner).map_err(
+        EngineError::io("cannot write the runner's copy or the seccomp profile"),
+    )?;
     let counters = Arc::new(Counters::default());
-    let service = PodmanService::start(&podman, Arc::clone(&counters))
-        .await
-        .map_err(failed)?;
+    let service = PodmanService::start(&podman, Arc::clone(&counters)).await?;
     let engine = choose_engine(&settings, &podman, &service).await;
     // The other engine's leftovers are swept too (a server may switch).
     let others: Vec<Arc<dyn Engine>> = match engine.name() {
@@ -94,7 +90,7 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
                 Owner::current(),
             )
             .map(|ranges| ranges.with_crun_dirs(std::path::Path::new(crun::BASE)))
-            .map_err(|e| failed(format!("cannot use {}: {e}", idrange::DIR)))?,
+            .map_err(EngineError::io(format!("cannot use {}", idrange::DIR)))?,
         ),
         _ => None,
     };
@@ -113,7 +109,7 @@ pub async fn start(settings: Settings) -> Result<SandboxHandle, SandboxError> {
         }
         Err(e) => {
             service.stop().await;
-            return Err(failed(format!("podman is not usable: {e}")));
+            return Err(e.into());
         }
     }
     let sweeper = registry.sweep_periodically();
@@ -161,8 +157,13 @@ async fn choose_engine(
     let crun = crun::host::check(&settings.crun, settings.userns).and_then(|(binary, layout)| {
         crun::check_instance(&settings.instance)?;
         let roots = std::path::Path::new(crun::images::ROOTS);
-        let images = ImageRoots::new(podman.clone(), roots, &settings.instance)
-            .map_err(|e| format!("cannot prepare {}: {e}", roots.display()))?;
+        let images =
+            ImageRoots::new(podman.clone(), roots, &settings.instance).map_err(|source| {
+                Unusable::Prepare {
+                    path: roots.to_owned(),
+                    source,
+                }
+            })?;
         CrunEngine::new(
             binary,
             std::path::Path::new(crun::BASE),
@@ -170,7 +171,10 @@ async fn choose_engine(
             layout,
             images,
         )
-        .map_err(|e| format!("cannot prepare {}: {e}", crun::BASE))
+        .map_err(|source| Unusable::Prepare {
+            path: crun::BASE.into(),
+            source,
+        })
     });
     match crun {
         Ok(engine) => {

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::engine::Engine;
+use super::error::EngineError;
 use super::idrange::IdRanges;
 use super::owner::Owner;
 use super::stats::Counters;
@@ -161,7 +162,7 @@ impl Registry {
 
     /// Removes the stale containers of the project (see the module's
     /// description); how many.
-    pub async fn sweep(&self) -> Result<usize, String> {
+    pub async fn sweep(&self) -> Result<usize, EngineError> {
         let mut removed = self.sweep_one(&self.shared.engine, true).await?;
         if let Some(ranges) = &self.shared.ranges {
             match ranges.prune_dead().await {
@@ -183,7 +184,11 @@ impl Registry {
 
     /// The stale containers `engine` lists, removed: through [`Registry::remove`]
     /// on the engine runs start on (`active`), once on another.
-    async fn sweep_one(&self, engine: &Arc<dyn Engine>, active: bool) -> Result<usize, String> {
+    async fn sweep_one(
+        &self,
+        engine: &Arc<dyn Engine>,
+        active: bool,
+    ) -> Result<usize, EngineError> {
         let all = engine.list().await?;
         let stale: Vec<String> = {
             let live = self.live();

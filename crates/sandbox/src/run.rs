@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use whipcode_runner::{Control, Job, Stage, StageOptions};
 
 use super::cgroup::{self, Cgroup};
+use super::error::EngineError;
 use super::events::{collect, Collected, NotBegun, StageControl};
 use super::gate::Gate;
 use super::job::{
@@ -247,9 +248,11 @@ impl ContainerSandbox {
                 }
                 if !output.started {
                     container.end();
-                    return Driven::NeverStarted(SandboxError::Engine(format!(
-                        "container ended before the program started: {}",
-                        String::from_utf8_lossy(&stderr).trim()
+                    return Driven::NeverStarted(SandboxError::Engine(EngineError::failed(
+                        format!(
+                            "container ended before the program started: {}",
+                            String::from_utf8_lossy(&stderr).trim()
+                        ),
                     )));
                 }
                 output.into_outcome(&mut outcome);
@@ -265,7 +268,7 @@ impl ContainerSandbox {
                     _ => {
                         container.end();
                         return Driven::Done(Box::new(Err(SandboxError::Engine(
-                            "lost the container's stream before its report".into(),
+                            EngineError::failed("lost the container's stream before its report"),
                         ))));
                     }
                 }
@@ -304,7 +307,7 @@ impl Sandbox for ContainerSandbox {
                 .api
                 .project_images(LIST_DEADLINE)
                 .await
-                .map_err(|e| SandboxError::Engine(e.to_string()))?;
+                .map_err(EngineError::from)?;
             Ok(listed
                 .into_iter()
                 .map(|image| InstalledImage {

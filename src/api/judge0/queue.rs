@@ -17,6 +17,7 @@ use super::request::Submission;
 use super::response::{judge, timestamp, Verdict};
 use super::store::{Bounds, Full, Record, Store};
 use super::verdict::Status;
+use crate::api::job::RunError;
 use crate::api::metrics::Api;
 use crate::api::state::AppState;
 
@@ -165,10 +166,10 @@ async fn work(state: AppState, service: Arc<Service>) {
                 .attempt(state.sandbox.as_ref(), state.limits, &state.images, None)
                 .await;
             match outcome {
-                Err(crate::api::error::ApiError::Unavailable { retry_after: 1, .. }) => {
+                Err(RunError::Busy { .. }) => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                other => break other,
+                other => break other.map_err(crate::api::error::ApiError::from),
             }
         };
         state

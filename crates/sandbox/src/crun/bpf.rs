@@ -21,17 +21,47 @@ use libseccomp::{
 };
 use serde_json::Value;
 
+/// Why the profile could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    /// The profile holds what this compiler does not read (our own data:
+    /// a malformed profile is refused rather than compiled with zeros).
+    #[error("malformed profile: {0}")]
+    Malformed(String),
+    #[error("libseccomp, {what}: {source}")]
+    Seccomp {
+        what: String,
+        #[source]
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("exporting the filter: {0}")]
+    Export(#[from] std::io::Error),
+}
+
+impl BpfError {
+    fn seccomp(
+        what: impl Into<String>,
+    ) -> impl FnOnce(libseccomp::error::SeccompError) -> BpfError {
+        let what = what.into();
+        move |source| BpfError::Seccomp { what, source }
+    }
+
+    fn malformed(what: impl Into<String>) -> BpfError {
+        BpfError::Malformed(what.into())
+    }
+}
+
 /// EPERM: the errno of a rule that names none (crun's default).
 const EPERM: i32 = 1;
 
 /// The raw BPF program for `profile` (OCI `linux.seccomp`).
-pub fn compile(profile: &Value) -> Result<Vec<u8>, String> {
+pub fn compile(profile: &Value) -> Result<Vec<u8>, BpfError> {
     let default = action(&profile["defaultAction"], &profile["defaultErrnoRet"])?;
-    let mut filter = ScmpFilterContext::new(default).map_err(|e| e.to_string())?;
+    let mut filter = ScmpFilterContext::new(default).map_err(BpfError::seccomp("a new filter"))?;
     for arch in profile["architectures"].as_array().into_iter().flatten() {
         let name = arch.as_str().unwrap_or_default();
-        let arch = ScmpArch::from_str(name).map_err(|e| format!("{name}: {e}"))?;
-        filter.add_arch(arch).map_err(|e| format!("{name}: {e}"))?;
+        let arch = ScmpArch::from_str(name).map_err(BpfError::seccomp(name))?;
+        filter.add_arch(arch).map_err(BpfError::seccomp(name))?;
     }
     for rule in profile["syscalls"].as_array().into_iter().flatten() {
         let act = action(&rule["action"], &rule["errnoRet"])?;
@@ -40,56 +70,58 @@ pub fn compile(profile: &Value) -> Result<Vec<u8>, String> {
         }
         let compares = comparisons(rule)?;
         for name in rule["names"].as_array().into_iter().flatten() {
-            let name = name.as_str().ok_or("a syscall name that is not a string")?;
+            let name = name
+                .as_str()
+                .ok_or_else(|| BpfError::malformed("a syscall name that is not a string"))?;
             let Ok(syscall) = ScmpSyscall::from_name(name) else {
                 continue;
             };
             for set in &compares {
                 filter
                     .add_rule_conditional(act, syscall, set)
-                    .map_err(|e| format!("{name}: {e}"))?;
+                    .map_err(BpfError::seccomp(name))?;
             }
         }
     }
     export(&filter)
 }
 
-fn action(name: &Value, errno: &Value) -> Result<ScmpAction, String> {
+fn action(name: &Value, errno: &Value) -> Result<ScmpAction, BpfError> {
     match name.as_str() {
         Some("SCMP_ACT_ALLOW") => Ok(ScmpAction::Allow),
         Some("SCMP_ACT_ERRNO") => Ok(ScmpAction::Errno(
             errno.as_i64().map_or(EPERM, |e| e as i32),
         )),
-        other => Err(format!(
+        other => Err(BpfError::malformed(format!(
             "seccomp action {other:?} is not one this profile uses"
-        )),
+        ))),
     }
 }
 
 /// A rule's comparisons, as the sets of rules crun adds for it: one set
 /// with all of them, or one a comparison when an argument is compared twice.
-fn comparisons(rule: &Value) -> Result<Vec<Vec<ScmpArgCompare>>, String> {
+fn comparisons(rule: &Value) -> Result<Vec<Vec<ScmpArgCompare>>, BpfError> {
     let args = rule["args"].as_array().cloned().unwrap_or_default();
     if args.len() > 6 {
-        return Err("more than 6 comparisons in one rule".into());
+        return Err(BpfError::malformed("more than 6 comparisons in one rule"));
     }
     let mut compares = Vec::new();
     let mut indexes = HashSet::new();
     let mut repeated = false;
     for arg in &args {
-        let index = arg["index"]
-            .as_u64()
-            .filter(|i| *i < 6)
-            .ok_or("a comparison without an argument index below 6")? as u32;
+        let index =
+            arg["index"].as_u64().filter(|i| *i < 6).ok_or_else(|| {
+                BpfError::malformed("a comparison without an argument index below 6")
+            })? as u32;
         repeated |= !indexes.insert(index);
         let value = arg["value"]
             .as_u64()
-            .ok_or("a comparison without a value")?;
+            .ok_or_else(|| BpfError::malformed("a comparison without a value"))?;
         let two = match &arg["valueTwo"] {
             Value::Null => 0,
-            v => v
-                .as_u64()
-                .ok_or("a comparison whose valueTwo is not a number")?,
+            v => v.as_u64().ok_or_else(|| {
+                BpfError::malformed("a comparison whose valueTwo is not a number")
+            })?,
         };
         let (op, datum) = match arg["op"].as_str() {
             Some("SCMP_CMP_NE") => (ScmpCompareOp::NotEqual, value),
@@ -100,7 +132,7 @@ fn comparisons(rule: &Value) -> Result<Vec<Vec<ScmpArgCompare>>, String> {
             Some("SCMP_CMP_GT") => (ScmpCompareOp::Greater, value),
             // OCI's `value` is the mask, `valueTwo` the value compared.
             Some("SCMP_CMP_MASKED_EQ") => (ScmpCompareOp::MaskedEqual(value), two),
-            other => return Err(format!("seccomp operator {other:?}")),
+            other => return Err(BpfError::malformed(format!("seccomp operator {other:?}"))),
         };
         compares.push(ScmpArgCompare::new(index, op, datum));
     }
@@ -112,13 +144,15 @@ fn comparisons(rule: &Value) -> Result<Vec<Vec<ScmpArgCompare>>, String> {
 }
 
 /// The filter's BPF program (libseccomp 2.5 exports to a file descriptor).
-fn export(filter: &ScmpFilterContext) -> Result<Vec<u8>, String> {
-    let mut file = tempfile::tempfile().map_err(|e| e.to_string())?;
-    filter.export_bpf(&file).map_err(|e| e.to_string())?;
+fn export(filter: &ScmpFilterContext) -> Result<Vec<u8>, BpfError> {
+    let mut file = tempfile::tempfile()?;
+    filter
+        .export_bpf(&file)
+        .map_err(BpfError::seccomp("exporting"))?;
     use std::io::{Read, Seek};
-    file.rewind().map_err(|e| e.to_string())?;
+    file.rewind()?;
     let mut program = Vec::new();
-    file.read_to_end(&mut program).map_err(|e| e.to_string())?;
+    file.read_to_end(&mut program)?;
     Ok(program)
 }
 

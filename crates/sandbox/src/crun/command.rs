@@ -8,16 +8,31 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+use crate::error::CommandError;
+
 /// Runs `command` to its end within `deadline`; its stdout (trimmed), or its
 /// stderr (trimmed) when it fails.
-pub async fn output_within(mut command: Command, deadline: Duration) -> Result<String, String> {
+pub async fn output_within(
+    mut command: Command,
+    deadline: Duration,
+) -> Result<String, CommandError> {
+    let line = CommandError::line(&command);
     let out = command.stdin(Stdio::null()).kill_on_drop(true).output();
     match tokio::time::timeout(deadline, out).await {
         Ok(Ok(out)) if out.status.success() => {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
         }
-        Ok(Ok(out)) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {deadline:?}")),
+        Ok(Ok(out)) => Err(CommandError::Failed {
+            command: line,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }),
+        Ok(Err(source)) => Err(CommandError::Spawn {
+            command: line,
+            source,
+        }),
+        Err(_) => Err(CommandError::TimedOut {
+            command: line,
+            deadline,
+        }),
     }
 }

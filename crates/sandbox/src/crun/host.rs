@@ -9,26 +9,43 @@ use crate::policy::UserNamespace;
 /// Where the host's cgroup hierarchies are mounted.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// Why the crun engine cannot run on this host (the server then falls back
+/// to podman and logs this).
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error("--userns auto takes its id ranges from podman, which the crun engine does not use")]
+    UsernsAuto,
+    #[error("crun is not installed ({} not found)", .0.display())]
+    NotInstalled(PathBuf),
+    #[error(
+        "crun refuses this host's hybrid cgroup layout: the cgroup2 hierarchy at \
+         {CGROUP_ROOT}/unified holds {0} (bind it to a v1 hierarchy: \
+         `./task setup`, or deploy/cgroup-setup as root)"
+    )]
+    HybridCgroups(String),
+    #[error("no memory cgroup controller under {CGROUP_ROOT}")]
+    NoMemoryController,
+    #[error(transparent)]
+    InstanceName(#[from] super::InvalidInstance),
+    #[error("cannot prepare {}: {source}", .path.display())]
+    Prepare {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// crun's binary and the host's cgroup layout, when crun can run here.
-pub fn check(crun: &Path, userns: UserNamespace) -> Result<(PathBuf, Layout), String> {
+pub fn check(crun: &Path, userns: UserNamespace) -> Result<(PathBuf, Layout), Unusable> {
     if userns == UserNamespace::Auto {
-        return Err(
-            "--userns auto takes its id ranges from podman, which the crun engine does not use"
-                .into(),
-        );
+        return Err(Unusable::UsernsAuto);
     }
-    let binary = find(crun)
-        .ok_or_else(|| format!("crun is not installed ({} not found)", crun.display()))?;
+    let binary = find(crun).ok_or_else(|| Unusable::NotInstalled(crun.to_owned()))?;
     let root = Path::new(CGROUP_ROOT);
     if let Some(controllers) = hybrid_controllers(root) {
-        return Err(format!(
-            "crun refuses this host's hybrid cgroup layout: the cgroup2 hierarchy at \
-             {CGROUP_ROOT}/unified holds {controllers} (bind it to a v1 hierarchy: \
-             `./task setup`, or deploy/cgroup-setup as root)"
-        ));
+        return Err(Unusable::HybridCgroups(controllers));
     }
-    let layout = Layout::probe(root)
-        .ok_or_else(|| format!("no memory cgroup controller under {CGROUP_ROOT}"))?;
+    let layout = Layout::probe(root).ok_or(Unusable::NoMemoryController)?;
     Ok((binary, layout))
 }
 
@@ -76,9 +93,13 @@ mod tests {
 
     #[test]
     fn a_missing_crun_is_a_reason_not_a_crash() {
-        let reason = check(Path::new("/nonexistent/crun"), UserNamespace::PerRun).unwrap_err();
+        let reason = check(Path::new("/nonexistent/crun"), UserNamespace::PerRun)
+            .unwrap_err()
+            .to_string();
         assert!(reason.contains("not installed"), "{reason}");
-        let reason = check(Path::new("crun"), UserNamespace::Auto).unwrap_err();
+        let reason = check(Path::new("crun"), UserNamespace::Auto)
+            .unwrap_err()
+            .to_string();
         assert!(reason.contains("userns auto"), "{reason}");
     }
 }

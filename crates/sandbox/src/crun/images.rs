@@ -26,6 +26,7 @@ use std::time::SystemTime;
 use tokio::sync::OnceCell;
 
 use super::command::output_within;
+use crate::error::{CommandError, EngineError};
 
 use crate::job::SandboxError;
 use crate::podman::Podman;
@@ -101,23 +102,22 @@ impl ImageRoots {
             .podman_output(&["image", "inspect", "--format", "{{.Id}}", image])
             .await
             .map_err(|e| {
-                if e.contains("image not known") || e.contains("no such image") {
+                let stderr = e.stderr().unwrap_or_default();
+                if stderr.contains("image not known") || stderr.contains("no such image") {
                     SandboxError::ImageMissing {
                         image: image.to_owned(),
                     }
                 } else {
-                    SandboxError::Engine(format!("podman image inspect {image}: {e}"))
+                    SandboxError::Engine(e.into())
                 }
             })?;
         let path = self
             .podman_output(&["image", "mount", &id])
             .await
-            .map_err(|e| SandboxError::Engine(format!("podman image mount {image}: {e}")))?;
+            .map_err(|e| SandboxError::Engine(e.into()))?;
         let merged = PathBuf::from(path);
         let path = self.dir.join(&id);
-        bind(&merged, &path).await.map_err(|e| {
-            SandboxError::Engine(format!("binding {image}'s root to {}: {e}", path.display()))
-        })?;
+        bind(&merged, &path).await.map_err(SandboxError::Engine)?;
         // <graph root>/overlay/<layer>/merged → <graph root>/overlay-images/images.json
         if known.is_none() {
             if let Some(graph) = merged.ancestors().nth(3) {
@@ -197,7 +197,7 @@ impl ImageRoots {
         }
     }
 
-    async fn podman_output(&self, args: &[&str]) -> Result<String, String> {
+    async fn podman_output(&self, args: &[&str]) -> Result<String, CommandError> {
         let mut podman = tokio::process::Command::new(self.podman.binary());
         podman
             .env("CONTAINERS_CONF", self.podman.conf_path())
@@ -207,20 +207,20 @@ impl ImageRoots {
 }
 
 /// `merged` bound at `at` (made), unless something is mounted there already.
-async fn bind(merged: &Path, at: &Path) -> Result<(), String> {
+async fn bind(merged: &Path, at: &Path) -> Result<(), EngineError> {
     if is_mount_point(at) {
         return Ok(());
     }
-    std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+    let making = || EngineError::io(format!("making {}", at.display()));
+    std::fs::create_dir_all(at).map_err(making())?;
     // Open to a container's root (another host uid), whatever the umask.
     for dir in [at.parent(), Some(at)].into_iter().flatten() {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| e.to_string())?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(making())?;
     }
     let mut mount = tokio::process::Command::new("mount");
     mount.arg("--bind").arg(merged).arg(at);
-    quietly(mount).await
+    Ok(quietly(mount).await?)
 }
 
 /// Whether `path` is in the host's mount table.
@@ -278,7 +278,7 @@ async fn unmount(podman: &Podman, dir: &Path, ids: &[String]) {
 }
 
 /// Runs `command` to its end within [`PODMAN_DEADLINE`]; its stderr when it fails.
-async fn quietly(command: tokio::process::Command) -> Result<(), String> {
+async fn quietly(command: tokio::process::Command) -> Result<(), CommandError> {
     output_within(command, PODMAN_DEADLINE).await.map(drop)
 }
 

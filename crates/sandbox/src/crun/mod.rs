@@ -34,6 +34,7 @@ use tokio::process::Command;
 
 use super::cgroup::Layout;
 use super::engine::{Budget, Engine, Labels, Launched, EVENT_BUFFER};
+use super::error::EngineError;
 use super::job::{BoxFuture, SandboxError};
 use super::policy::{self, Plan};
 use dirs::InstanceDir;
@@ -111,7 +112,6 @@ impl CrunEngine {
     }
 
     async fn launch(&self, plan: &Plan<'_>, budget: Budget) -> Result<Launched, SandboxError> {
-        let failed = |what: &str, e: std::io::Error| SandboxError::Engine(format!("{what}: {e}"));
         let rootfs = self.images.root(plan.image).await?;
         let cgroup = Self::cgroup_path(plan.instance, plan.name);
         let bundle = self.dir().join("bundles").join(plan.name);
@@ -128,13 +128,13 @@ impl CrunEngine {
         let labels = Value::Object(policy::labels(plan));
         tokio::fs::create_dir(&bundle)
             .await
-            .map_err(|e| failed("bundle directory", e))?;
+            .map_err(EngineError::io("making the bundle directory"))?;
         tokio::fs::write(bundle.join("labels.json"), labels.to_string())
             .await
-            .map_err(|e| failed("labels.json", e))?;
+            .map_err(EngineError::io("writing labels.json"))?;
         tokio::fs::write(bundle.join("config.json"), config.to_string())
             .await
-            .map_err(|e| failed("config.json", e))?;
+            .map_err(EngineError::io("writing config.json"))?;
         let mut command = Command::new(&self.crun);
         command
             .arg("--root")
@@ -142,7 +142,8 @@ impl CrunEngine {
             .args(["run", "--bundle"])
             .arg(&bundle)
             .arg(plan.name);
-        let (pipes, handle) = child::spawn(command).map_err(|e| failed("crun", e))?;
+        let (pipes, handle) =
+            child::spawn(command).map_err(EngineError::io("starting crun run"))?;
         self.children().insert(plan.name.to_owned(), handle.clone());
         let (events_in, events) = tokio::io::duplex(EVENT_BUFFER);
         Ok(Launched {
@@ -163,7 +164,7 @@ impl CrunEngine {
     /// that too), deletes whatever crun left, and removes its bundle. An
     /// error while a `crun run` of this process may still start it, so its
     /// id range and slot stay held and the removal is tried again.
-    async fn remove_container(&self, name: &str) -> Result<(), String> {
+    async fn remove_container(&self, name: &str) -> Result<(), EngineError> {
         let Some(dir) = self.dir_of(name) else {
             return Ok(());
         };
@@ -186,15 +187,17 @@ impl CrunEngine {
         if state.join(name).exists() {
             let deleted = self.crun(&state, &["delete", "--force", name]).await;
             if state.join(name).exists() {
-                return Err(format!(
-                    "crun delete --force {name}: {}",
-                    deleted.err().unwrap_or_default()
-                ));
+                return Err(match deleted {
+                    Err(e) => e,
+                    Ok(()) => {
+                        EngineError::failed(format!("crun delete --force {name} left its state"))
+                    }
+                });
             }
         }
         match tokio::fs::remove_dir_all(dir.join("bundles").join(name)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(format!("bundle of {name}: {e}"))
+                return Err(EngineError::io(format!("removing the bundle of {name}"))(e))
             }
             _ => {}
         }
@@ -209,7 +212,7 @@ impl CrunEngine {
         state: &Path,
         name: &str,
         mut handle: child::Handle,
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         // A run that ended by itself: its `crun run` exits as its output
         // ends, so no `crun kill` is needed (it would cost a process).
         if handle.exited_within(REAP_PAUSE).await {
@@ -225,7 +228,9 @@ impl CrunEngine {
         }
         handle.kill();
         if !handle.exited_within(Duration::from_secs(5)).await {
-            return Err(format!("crun run of {name} did not exit after SIGKILL"));
+            return Err(EngineError::failed(format!(
+                "crun run of {name} did not exit after SIGKILL"
+            )));
         }
         // crun may have let the container go before it wrote its state (so
         // `crun delete` would not find it): whatever is in its cgroup is
@@ -241,7 +246,9 @@ impl CrunEngine {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(format!("processes of {name} outlived SIGKILL"))
+        Err(EngineError::failed(format!(
+            "processes of {name} outlived SIGKILL"
+        )))
     }
 
     /// The instance directory holding container `name`, if any does.
@@ -258,13 +265,12 @@ impl CrunEngine {
     }
 
     /// One crun command on state root `state`; crun's message when it fails.
-    async fn crun(&self, state: &Path, args: &[&str]) -> Result<(), String> {
+    async fn crun(&self, state: &Path, args: &[&str]) -> Result<(), EngineError> {
         let mut crun = Command::new(&self.crun);
         crun.arg("--root").arg(state).args(args);
-        command::output_within(crun, COMMAND_DEADLINE)
+        Ok(command::output_within(crun, COMMAND_DEADLINE)
             .await
-            .map(drop)
-            .map_err(|e| format!("crun {}: {e}", args.join(" ")))
+            .map(drop)?)
     }
 
     /// Removes a dead instance's directory, image binds and cgroup parents
@@ -298,11 +304,11 @@ impl Engine for CrunEngine {
         Box::pin(self.launch(plan, budget))
     }
 
-    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), EngineError>> {
         Box::pin(self.remove_container(name))
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, EngineError>> {
         Box::pin(async move { Ok(dirs::containers(&self.base)) })
     }
 
@@ -349,9 +355,14 @@ fn precompiled(seccomp: &Value) -> Option<String> {
     }
 }
 
+/// An instance name that cannot name a directory.
+#[derive(Debug, thiserror::Error)]
+#[error("instance name {0:?} does not fit a directory name")]
+pub struct InvalidInstance(pub String);
+
 /// An instance name fit to name directories: letters, digits, `-`, `_`, `.`,
 /// not starting with a dot.
-pub fn check_instance(instance: &str) -> Result<(), String> {
+pub fn check_instance(instance: &str) -> Result<(), InvalidInstance> {
     let fits = !instance.is_empty()
         && !instance.starts_with('.')
         && instance
@@ -360,8 +371,6 @@ pub fn check_instance(instance: &str) -> Result<(), String> {
     if fits {
         Ok(())
     } else {
-        Err(format!(
-            "instance name {instance:?} does not fit a directory name"
-        ))
+        Err(InvalidInstance(instance.to_owned()))
     }
 }

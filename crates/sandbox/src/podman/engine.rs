@@ -10,6 +10,7 @@ use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf};
 use super::api::{read_frame, AttachStream, Frame, PodmanApi, PodmanError};
 use crate::cgroup::Cgroup;
 use crate::engine::{Budget, Demuxed, Engine, Labels, Launched, EVENT_BUFFER, STDERR_CAP};
+use crate::error::EngineError;
 use crate::job::{BoxFuture, SandboxError};
 use crate::naming::PROJECT_LABEL;
 use crate::policy::{self, Plan};
@@ -75,21 +76,16 @@ impl Engine for PodmanEngine {
         Box::pin(self.create_and_start(plan, budget))
     }
 
-    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            self.api
-                .remove(name, CALL_DEADLINE)
-                .await
-                .map_err(|e| e.to_string())
-        })
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), EngineError>> {
+        Box::pin(async move { Ok(self.api.remove(name, CALL_DEADLINE).await?) })
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, EngineError>> {
         Box::pin(async move {
-            self.api
+            Ok(self
+                .api
                 .containers_with_labels(PROJECT_LABEL, CALL_DEADLINE)
-                .await
-                .map_err(|e| e.to_string())
+                .await?)
         })
     }
 }
@@ -145,7 +141,7 @@ async fn demux(
 }
 
 fn engine_error(e: PodmanError) -> SandboxError {
-    SandboxError::Engine(e.to_string())
+    SandboxError::Engine(e.into())
 }
 
 fn classify_create_failure(image: &str, e: PodmanError) -> SandboxError {

@@ -17,6 +17,7 @@ use tokio::process::Child;
 
 use super::api::PodmanApi;
 use super::Podman;
+use crate::error::EngineError;
 use crate::stats::Counters;
 
 /// How long the service gets to answer its first ping.
@@ -33,17 +34,20 @@ pub struct PodmanService {
 impl PodmanService {
     /// Starts the service and waits until it answers.
     /// Its restarts are counted in `counters`.
-    pub async fn start(podman: &Podman, counters: Arc<Counters>) -> Result<PodmanService, String> {
+    pub async fn start(
+        podman: &Podman,
+        counters: Arc<Counters>,
+    ) -> Result<PodmanService, EngineError> {
         let socket = podman.service_socket();
         let api = PodmanApi::new(socket);
         let mut child = spawn(podman)?;
         if !wait_ready(&api, &mut child).await {
             let _ = child.kill().await;
-            return Err(format!(
+            return Err(EngineError::failed(format!(
                 "podman's REST API service did not come up within {READY_DEADLINE:?} \
                  (podman system service on {})",
                 podman.service_socket().display()
-            ));
+            )));
         }
         let stopping = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -75,7 +79,7 @@ impl PodmanService {
     }
 }
 
-fn spawn(podman: &Podman) -> Result<Child, String> {
+fn spawn(podman: &Podman) -> Result<Child, EngineError> {
     let socket = podman.service_socket();
     let _ = std::fs::remove_file(&socket);
     // setpriv: the service gets SIGKILL if this process dies without
@@ -93,9 +97,9 @@ fn spawn(podman: &Podman) -> Result<Child, String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start podman's REST API service (setpriv, podman): {e}"))?;
+    let mut child = cmd.spawn().map_err(EngineError::io(
+        "cannot start podman's REST API service (setpriv, podman)",
+    ))?;
     if let Some(stderr) = child.stderr.take() {
         tokio::spawn(forward_log(stderr));
     }
