@@ -74,7 +74,12 @@ impl Sandbox for RunnerRules {
 /// one by one, each new, its directories made on the way (the runner's
 /// `write_new_file`).
 fn the_runner_takes(spec: &RunSpec) -> Result<(), String> {
-    runner_would_take(&spec.files, &spec.env, &spec.stages)
+    let files: Vec<(String, Vec<u8>)> = spec
+        .files
+        .iter()
+        .map(|(name, content)| (name.clone(), content.to_vec()))
+        .collect();
+    runner_would_take(&files, &spec.env, &spec.stages)
 }
 
 fn runner_would_take(

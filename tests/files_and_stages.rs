@@ -274,10 +274,10 @@ fn c_job(code: &str, run_memory_mb: Option<u64>, run_cpu: Option<Duration>) -> R
         .collect();
     RunSpec {
         image: c.image_ref(),
-        files: vec![(c.source.clone(), code.as_bytes().to_vec())],
+        files: vec![(c.source.clone(), code.as_bytes().to_vec().into())],
         stages,
         env: c.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        stdin: Vec::new(),
+        stdin: Default::default(),
         limits: Limits::default(),
     }
 }

@@ -455,7 +455,7 @@ async fn the_programs_arguments_and_stdin_reach_it_exactly() {
     assert_eq!(status, 200);
     assert_eq!(body["run"]["stdout"], "no newline", "no newline appended");
     let spec = sandbox.last();
-    assert_eq!(spec.stdin, b"no newline");
+    assert_eq!(spec.stdin, &b"no newline"[..]);
     assert_eq!(
         spec.stages[0].steps[0],
         ["python3", "source.py", "1", "two words", "$(id)"],

@@ -321,6 +321,17 @@ fn split_nul(payload: Vec<u8>) -> io::Result<Vec<String>> {
     Ok(text.split('\0').map(str::to_owned).collect())
 }
 
+/// One piece of an encoded job (see [`Job::encode_pieces`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Frame bytes encoded here.
+    Encoded(Vec<u8>),
+    /// The content of the caller's file at this index.
+    File(usize),
+    /// The job's stdin, as the caller holds it.
+    Stdin,
+}
+
 impl Job {
     /// The job as the frames the runner reads, ending with [`tag::GO`].
     pub fn encode(&self) -> Vec<u8> {
@@ -328,23 +339,41 @@ impl Job {
         self.encode_with_files(files)
     }
 
-    /// [`Job::encode`] with `files` in place of the job's own: a caller
-    /// that holds the files elsewhere need not copy them into the job (a
-    /// job's files may be megabytes; each is copied once, into the frames).
+    /// [`Job::encode`] with `files` in place of the job's own, as one buffer.
     pub fn encode_with_files<'a>(
         &self,
         files: impl Iterator<Item = (&'a str, &'a [u8])> + Clone,
     ) -> Vec<u8> {
-        let sizes: usize = files.clone().map(|(n, c)| 7 + n.len() + c.len()).sum();
-        let mut out = Vec::with_capacity(sizes + self.stdin.len() + 4096);
+        let named: Vec<(&str, usize)> = files.clone().map(|(n, c)| (n, c.len())).collect();
+        let contents: Vec<&[u8]> = files.map(|(_, c)| c).collect();
+        let mut out = Vec::new();
+        for piece in self.encode_pieces(&named, self.stdin.len()) {
+            match piece {
+                Piece::Encoded(bytes) => out.extend_from_slice(&bytes),
+                Piece::File(index) => out.extend_from_slice(contents[index]),
+                Piece::Stdin => out.extend_from_slice(&self.stdin),
+            }
+        }
+        out
+    }
+
+    /// The job as the pieces of its frames, in order: what is encoded here,
+    /// and where the content of file `i` of `files` (name, length) and of
+    /// stdin (`stdin_len` bytes; the job's own is not read) go. A caller
+    /// that holds the files and stdin elsewhere writes them as they are,
+    /// never copied into the job (they may be megabytes).
+    pub fn encode_pieces(&self, files: &[(&str, usize)], stdin_len: usize) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let mut out = Vec::with_capacity(4096);
         put_frame(&mut out, tag::HELLO, &PROTOCOL_VERSION.to_be_bytes());
         put_frame(&mut out, tag::WORKDIR, self.workdir.as_bytes());
-        for (name, content) in files {
+        for (index, (name, len)) in files.iter().enumerate() {
             out.push(tag::FILE);
-            out.extend_from_slice(&((2 + name.len() + content.len()) as u32).to_be_bytes());
+            out.extend_from_slice(&((2 + name.len() + len) as u32).to_be_bytes());
             out.extend_from_slice(&(name.len() as u16).to_be_bytes());
             out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(content);
+            pieces.push(Piece::Encoded(std::mem::take(&mut out)));
+            pieces.push(Piece::File(index));
         }
         for (key, value) in &self.env {
             put_frame(&mut out, tag::ENV, &join_nul(&[key.clone(), value.clone()]));
@@ -356,12 +385,16 @@ impl Job {
                 put_frame(&mut out, tag::STEP, &join_nul(step));
             }
         }
-        put_frame(&mut out, tag::STDIN, &self.stdin);
+        out.push(tag::STDIN);
+        out.extend_from_slice(&(stdin_len as u32).to_be_bytes());
+        pieces.push(Piece::Encoded(std::mem::take(&mut out)));
+        pieces.push(Piece::Stdin);
         if self.interactive {
             put_frame(&mut out, tag::INTERACTIVE, &[]);
         }
         put_frame(&mut out, tag::GO, &[]);
-        out
+        pieces.push(Piece::Encoded(out));
+        pieces
     }
 
     /// Reads a job written by [`Job::encode`].
@@ -593,6 +626,36 @@ mod tests {
         let bytes = job.encode();
         let back = Job::read_from(&mut bytes.as_slice()).unwrap();
         assert_eq!(back, job);
+    }
+
+    #[test]
+    fn a_jobs_pieces_leave_its_files_and_stdin_to_the_caller() {
+        let job = sample_job();
+        let named: Vec<_> = job
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.content.len()))
+            .collect();
+        let pieces = job.encode_pieces(&named, job.stdin.len());
+        let held: Vec<Piece> = pieces
+            .iter()
+            .filter(|p| !matches!(p, Piece::Encoded(_)))
+            .cloned()
+            .collect();
+        let expected: Vec<Piece> = (0..named.len())
+            .map(Piece::File)
+            .chain([Piece::Stdin])
+            .collect();
+        assert_eq!(held, expected);
+        let encoded: usize = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Encoded(bytes) => bytes.len(),
+                _ => 0,
+            })
+            .sum();
+        let content: usize = job.files.iter().map(|f| f.content.len()).sum();
+        assert_eq!(encoded + content + job.stdin.len(), job.encode().len());
     }
 
     #[test]

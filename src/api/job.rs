@@ -107,10 +107,11 @@ impl Job {
             .collect();
         RunSpec {
             image: language.image_ref(),
-            files: self.files,
+            // Moved, not copied: the sandbox shares these bytes to the runner.
+            files: self.files.into_iter().map(|(n, c)| (n, c.into())).collect(),
             stages,
             env: self.env,
-            stdin: self.stdin,
+            stdin: self.stdin.into(),
             limits,
         }
     }
@@ -243,7 +244,7 @@ mod tests {
         assert_eq!(run.memory_mb, Some(64));
         assert_eq!(run.steps[0], ["/tmp/a.out", "a"]);
         assert_eq!(spec.files[0].0, "main.c");
-        assert_eq!(spec.stdin, b"in");
+        assert_eq!(spec.stdin, &b"in"[..]);
         assert_eq!((compile.file_size, run.file_size), (None, Some(1 << 20)));
         assert!(run.stdin && !compile.stdin && !run.fresh_workdir);
     }

@@ -33,8 +33,8 @@ impl Sandbox for Fake {
         Box::pin(async move {
             match self {
                 Fake::Echo => Ok(RunOutcome {
-                    stdout: Captured::from(spec.stdin.as_slice()),
-                    stderr: Captured::from(spec.files[0].1.as_slice()),
+                    stdout: Captured::from(&spec.stdin[..]),
+                    stderr: Captured::from(&spec.files[0].1[..]),
                     exit_code: Some(0),
                     container: "fake".into(),
                     ..RunOutcome::default()

@@ -61,34 +61,29 @@ impl IdRanges {
         self
     }
 
-    /// Takes a free range; its first host id.
+    /// Takes a free range; its first host id. When none is free, a dead
+    /// owner's range no container carries is taken: the containers are
+    /// listed first, without the lock (no request waits on another's
+    /// listing), and the lock is taken again to reclaim.
     pub async fn take(&self) -> Result<u32, SandboxError> {
-        // The lock is held (by this open file) until the reservation is written.
-        let _lock = self.lock().await?;
-        let (taken, dead) = self.reservations().map_err(|e| self.failed(e))?;
-        let index = match (0..COUNT).find(|i| !taken.contains(i) && !dead.contains(i)) {
-            Some(free) => free,
-            None => self.reclaim(&dead).await?,
-        };
-        std::fs::write(self.path(index), self.owner.to_line()).map_err(|e| self.failed(e))?;
-        Ok(BASE + index * ID_RANGE_SIZE)
-    }
-
-    /// The host-wide lock, held while the returned file is open.
-    async fn lock(&self) -> Result<std::fs::File, SandboxError> {
-        let lock_path = self.dir.join(".lock");
-        tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(lock_path)?;
-            file.lock()?;
-            Ok::<_, std::io::Error>(file)
-        })
-        .await
-        .map_err(EngineError::from)?
-        .map_err(|e| self.failed(e))
+        let store = self.store();
+        let taken = tokio::task::spawn_blocking(move || store.take(None))
+            .await
+            .map_err(EngineError::from)?
+            .map_err(|e| self.failed(e))?;
+        if let Some(index) = taken {
+            return Ok(BASE + index * ID_RANGE_SIZE);
+        }
+        let in_use = self.in_use().await?;
+        let store = self.store();
+        tokio::task::spawn_blocking(move || store.take(Some(&in_use)))
+            .await
+            .map_err(EngineError::from)?
+            .map_err(|e| self.failed(e))?
+            .map(|index| BASE + index * ID_RANGE_SIZE)
+            .ok_or(SandboxError::Busy {
+                limit: COUNT as usize,
+            })
     }
 
     fn failed(&self, e: std::io::Error) -> SandboxError {
@@ -99,30 +94,110 @@ impl IdRanges {
     /// container carries any more (a killed server's): how many. Run by the
     /// sweeps, so `take` reads few files.
     pub async fn prune_dead(&self) -> Result<usize, SandboxError> {
-        let _lock = self.lock().await?;
-        let (_, dead) = self.reservations().map_err(|e| self.failed(e))?;
+        let store = self.store();
+        let dead = tokio::task::spawn_blocking(move || store.dead())
+            .await
+            .map_err(EngineError::from)?
+            .map_err(|e| self.failed(e))?;
         if dead.is_empty() {
             return Ok(0);
         }
         let in_use = self.in_use().await?;
-        let mut pruned = 0;
-        for index in dead.into_iter().filter(|i| !in_use.contains(i)) {
-            if std::fs::remove_file(self.path(index)).is_ok() {
-                pruned += 1;
-            }
-        }
-        Ok(pruned)
+        let store = self.store();
+        tokio::task::spawn_blocking(move || store.prune(&in_use))
+            .await
+            .map_err(EngineError::from)?
+            .map_err(|e| self.failed(e))
     }
 
     /// Gives a range back (its container has been removed).
     pub fn release(&self, base: u32) {
         if let Some(index) = index_of(base) {
-            let _ = std::fs::remove_file(self.path(index));
+            let _ = std::fs::remove_file(self.store().path(index));
         }
     }
 
+    fn store(&self) -> Store {
+        Store {
+            dir: self.dir.clone(),
+            owner: self.owner.clone(),
+        }
+    }
+
+    /// The ranges some container of any engine carries.
+    async fn in_use(&self) -> Result<HashSet<u32>, SandboxError> {
+        let mut listed = Vec::new();
+        for engine in &self.engines {
+            listed.extend(engine.list().await?);
+        }
+        if let Some(base) = self.crun_dirs.clone() {
+            let crun = tokio::task::spawn_blocking(move || super::crun::dirs::containers(&base));
+            listed.extend(crun.await.map_err(EngineError::from)?);
+        }
+        Ok(listed
+            .iter()
+            .filter_map(|(_, labels)| labels.get(ID_RANGE_LABEL)?.parse().ok())
+            .filter_map(index_of)
+            .collect())
+    }
+}
+
+/// The reservation files, read and written on a blocking thread under the
+/// host-wide lock (held only for that: never across an await).
+struct Store {
+    dir: PathBuf,
+    owner: Owner,
+}
+
+impl Store {
     fn path(&self, index: u32) -> PathBuf {
         self.dir.join(index.to_string())
+    }
+
+    /// The host-wide lock, held while the returned file is open.
+    fn lock(&self) -> std::io::Result<std::fs::File> {
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(".lock"))?;
+        file.lock()?;
+        Ok(file)
+    }
+
+    /// Reserves a free range for this owner, else (given the ranges
+    /// containers carry) a dead owner's that none carries; its index.
+    fn take(&self, in_use: Option<&HashSet<u32>>) -> std::io::Result<Option<u32>> {
+        let _lock = self.lock()?;
+        let (taken, dead) = self.reservations()?;
+        let free = (0..COUNT).find(|i| !taken.contains(i) && !dead.contains(i));
+        let index = match (free, in_use) {
+            (Some(free), _) => free,
+            (None, Some(in_use)) => match dead.iter().copied().find(|i| !in_use.contains(i)) {
+                Some(dead) => dead,
+                None => return Ok(None),
+            },
+            (None, None) => return Ok(None),
+        };
+        std::fs::write(self.path(index), self.owner.to_line())?;
+        Ok(Some(index))
+    }
+
+    /// The ranges reserved by owners that are gone.
+    fn dead(&self) -> std::io::Result<Vec<u32>> {
+        let _lock = self.lock()?;
+        Ok(self.reservations()?.1)
+    }
+
+    /// Removes the dead owners' reservations whose range no container
+    /// carries; how many.
+    fn prune(&self, in_use: &HashSet<u32>) -> std::io::Result<usize> {
+        let _lock = self.lock()?;
+        let (_, dead) = self.reservations()?;
+        let gone = dead.into_iter().filter(|i| !in_use.contains(i));
+        Ok(gone
+            .filter(|index| std::fs::remove_file(self.path(*index)).is_ok())
+            .count())
     }
 
     /// Ranges reserved by live owners, and by owners that are gone.
@@ -150,33 +225,6 @@ impl IdRanges {
         }
         dead.sort_unstable();
         Ok((live, dead))
-    }
-
-    /// A dead owner's range that no container carries any more.
-    async fn reclaim(&self, dead: &[u32]) -> Result<u32, SandboxError> {
-        let in_use = self.in_use().await?;
-        dead.iter()
-            .copied()
-            .find(|i| !in_use.contains(i))
-            .ok_or(SandboxError::Busy {
-                limit: COUNT as usize,
-            })
-    }
-
-    /// The ranges some container of any engine carries.
-    async fn in_use(&self) -> Result<HashSet<u32>, SandboxError> {
-        let mut listed = Vec::new();
-        for engine in &self.engines {
-            listed.extend(engine.list().await?);
-        }
-        if let Some(base) = &self.crun_dirs {
-            listed.extend(super::crun::dirs::containers(base));
-        }
-        Ok(listed
-            .iter()
-            .filter_map(|(_, labels)| labels.get(ID_RANGE_LABEL)?.parse().ok())
-            .filter_map(index_of)
-            .collect())
     }
 }
 

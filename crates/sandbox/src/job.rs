@@ -5,6 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::error::EngineError;
 use super::output::Captured;
 use super::policy::Limits;
@@ -16,12 +18,13 @@ pub struct RunSpec {
     pub image: String,
     /// Files written into the working directory: (relative path in normal
     /// form, see [`whipcode_runner::normalize_path`], content).
-    pub files: Vec<(String, Vec<u8>)>,
+    /// The bytes are shared, never copied on their way to the runner.
+    pub files: Vec<(String, Bytes)>,
     /// Stages run in order (compile, run); one that fails ends the job.
     pub stages: Vec<StageSpec>,
     /// The complete environment of every step.
     pub env: Vec<(String, String)>,
-    pub stdin: Vec<u8>,
+    pub stdin: Bytes,
     /// The container's limits; a stage may ask for less memory.
     pub limits: Limits,
 }

@@ -7,6 +7,8 @@
 //! - [`job`]: the job, its outcome, [`SandboxError`] and the [`Sandbox`] trait.
 //! - [`lifecycle`]: the sandbox started from its [`Settings`] and shut down with a deadline.
 //! - [`run`]: [`ContainerSandbox`], one run from slot to outcome.
+//! - [`drive`]: one job handed to a started container and its outcome gathered.
+//! - [`stage_limits`]: a stage's limits set on the cgroup before its go-ahead.
 //! - [`policy`]: the container's security policy, as podman's create spec, in one place
 //!   (the crun engine's OCI configuration, [`crun::oci`], follows it field by field).
 //! - [`seccomp`]: the project's seccomp profile: which system calls a run may make.
@@ -30,6 +32,7 @@
 pub mod cgroup;
 pub mod container;
 pub mod crun;
+pub mod drive;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -48,8 +51,10 @@ pub mod registry;
 pub mod report;
 pub mod run;
 pub mod seccomp;
+pub mod stage_limits;
 pub mod stats;
 
+pub use bytes::Bytes;
 pub use engine::EngineChoice;
 pub use error::{CommandError, EngineError};
 pub use job::{

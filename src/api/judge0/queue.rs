@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::Mutex;
 
 use super::callback::Callbacks;
 use super::request::Submission;
@@ -33,8 +33,10 @@ pub struct QueueSettings {
 /// The asynchronous API's queue, store and workers.
 pub struct Service {
     pub store: Store,
-    tx: mpsc::Sender<String>,
-    rx: Arc<Mutex<mpsc::Receiver<String>>>,
+    /// Many workers take from one queue: a multi-consumer channel, so no
+    /// worker holds a lock while it waits (tokio's mpsc has one receiver).
+    tx: async_channel::Sender<String>,
+    rx: async_channel::Receiver<String>,
     pub settings: QueueSettings,
     running: Arc<AtomicUsize>,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -44,11 +46,11 @@ pub struct Service {
 impl Service {
     /// Starts the workers, each running submissions with `state`'s sandbox.
     pub fn start(state: &AppState, settings: QueueSettings, callbacks: Callbacks) -> Arc<Service> {
-        let (tx, rx) = mpsc::channel(settings.capacity.max(1));
+        let (tx, rx) = async_channel::bounded(settings.capacity.max(1));
         let service = Arc::new(Service {
             store: Store::new(settings.store),
             tx,
-            rx: Arc::new(Mutex::new(rx)),
+            rx,
             settings,
             running: Arc::default(),
             workers: Mutex::default(),
@@ -66,7 +68,7 @@ impl Service {
     /// Stores and queues `submissions` (all, or none: 503 when the queue
     /// or the store has no room for them all); their tokens.
     pub fn submit(&self, submissions: Vec<(Arc<Submission>, String)>) -> Result<Vec<String>, Full> {
-        if self.tx.capacity() < submissions.len() {
+        if self.room() < submissions.len() {
             return Err(Full);
         }
         let created_at = timestamp(time::OffsetDateTime::now_utc());
@@ -94,11 +96,16 @@ impl Service {
         Ok(tokens)
     }
 
+    /// Submissions the queue has room for.
+    fn room(&self) -> usize {
+        self.settings.capacity.max(1).saturating_sub(self.tx.len())
+    }
+
     /// Whether `count` more submissions fit in the queue and the store now
     /// (checked before a request's archives are unpacked; `submit` checks
     /// again).
     pub fn has_room(&self, count: usize) -> bool {
-        self.tx.capacity() >= count && self.store.could_take(count)
+        self.room() >= count && self.store.could_take(count)
     }
 
     /// What `GET /config_info` says of this queue.
@@ -112,7 +119,7 @@ impl Service {
     /// Queued and running submissions, and the workers.
     pub fn load(&self) -> (usize, usize, usize) {
         let running = self.running.load(Ordering::SeqCst);
-        let queued = self.settings.capacity.max(1) - self.tx.capacity();
+        let queued = self.tx.len();
         (queued, running, self.settings.workers.max(1))
     }
 
@@ -139,12 +146,8 @@ impl Service {
 /// verdict, calls back.
 async fn work(state: AppState, service: Arc<Service>) {
     loop {
-        let token = {
-            let mut rx = service.rx.lock().await;
-            match rx.recv().await {
-                Some(token) => token,
-                None => return,
-            }
+        let Ok(token) = service.rx.recv().await else {
+            return;
         };
         service.running.fetch_add(1, Ordering::SeqCst);
         let Some(submission) = service.store.processing(&token) else {

@@ -309,7 +309,11 @@ impl Engine for CrunEngine {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, EngineError>> {
-        Box::pin(async move { Ok(dirs::containers(&self.base)) })
+        let base = self.base.clone();
+        Box::pin(async move {
+            // Directory reads: off the runtime's threads.
+            Ok(tokio::task::spawn_blocking(move || dirs::containers(&base)).await?)
+        })
     }
 
     fn tidy(&self) -> BoxFuture<'_, ()> {
