@@ -1,0 +1,204 @@
+//! Units stay small enough to read: no source file of the service or of the
+//! sandbox crate over [`MAX_FILE_LINES`] lines, and no function outside
+//! tests over [`MAX_FN_LINES`], but for the few written out on purpose
+//! ([`LONG_ON_PURPOSE`]).
+//!
+//! Read from the text: a function runs from its `fn` line to the line where
+//! its braces close (strings, characters and comments do not count).
+
+use std::path::{Path, PathBuf};
+
+const MAX_FILE_LINES: usize = 450;
+const MAX_FN_LINES: usize = 80;
+
+/// Functions allowed to be long, and why.
+const LONG_ON_PURPOSE: &[(&str, &str)] = &[
+    // The security policy read top to bottom, one field after another.
+    ("crates/sandbox/src/policy.rs", "container_spec"),
+    ("crates/sandbox/src/crun/oci.rs", "config"),
+    // Judge0's submission checks, rewritten with the typed wire structs.
+    ("src/api/judge0/request/body.rs", "prepare"),
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every source file checked, as a path from the workspace's root.
+fn checked_files() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for dir in ["src", "crates/sandbox/src"] {
+        sources(&root().join(dir), &mut files);
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = path.strip_prefix(root()).unwrap().display().to_string();
+            (name, text)
+        })
+        .collect()
+}
+
+/// The line without what is inside strings, characters and a `//` comment.
+fn code_only(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'/') => break,
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                out.push_str("\"\"");
+            }
+            // A character literal ('{', '\''), not a lifetime ('a).
+            '\'' => {
+                let rest: String = chars.clone().take(4).collect();
+                let len = if rest.starts_with('\\') {
+                    rest.find('\'').map(|i| i + 1)
+                } else if rest.chars().nth(1) == Some('\'') {
+                    Some(2)
+                } else {
+                    None
+                };
+                match len {
+                    Some(len) => {
+                        for _ in 0..len {
+                            chars.next();
+                        }
+                    }
+                    None => out.push(c),
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The name of the function a line starts, if it starts one.
+fn fn_name(code: &str) -> Option<&str> {
+    let at = code.find("fn ")?;
+    let before = code[..at].trim();
+    let starts = before.is_empty()
+        || before.split_whitespace().all(|w| {
+            ["pub", "async", "const", "unsafe", "extern"].contains(&w) || w.starts_with("pub(")
+        });
+    if !starts {
+        return None;
+    }
+    let name = code[at + 3..]
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// Each function outside test code: its name, first line and length.
+fn functions(text: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<String> = text.lines().map(code_only).collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].trim() == "#[cfg(test)]" {
+            break; // the test module runs to the end of the file
+        }
+        if let Some(name) = fn_name(&lines[i]) {
+            let (mut depth, mut opened, mut end) = (0i64, false, i);
+            for (j, line) in lines.iter().enumerate().skip(i) {
+                depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+                opened |= line.contains('{');
+                end = j;
+                if (opened && depth <= 0) || (!opened && line.trim_end().ends_with(';')) {
+                    break;
+                }
+            }
+            found.push((name.to_owned(), i + 1, end - i + 1));
+        }
+        i += 1;
+    }
+    found
+}
+
+#[test]
+fn no_source_file_is_longer_than_a_reader_can_hold() {
+    let files = checked_files();
+    assert!(files.len() > 50, "the sources were found: {}", files.len());
+    let long: Vec<String> = files
+        .iter()
+        .map(|(name, text)| (name, text.lines().count()))
+        .filter(|(_, lines)| *lines > MAX_FILE_LINES)
+        .map(|(name, lines)| format!("{name}: {lines} lines"))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "files over {MAX_FILE_LINES} lines:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn no_function_is_longer_than_a_screenful_but_the_policy_literals() {
+    let mut long = Vec::new();
+    let mut exceptions_seen = Vec::new();
+    for (name, text) in checked_files() {
+        if name.ends_with("/tests.rs") {
+            continue;
+        }
+        for (function, line, lines) in functions(&text) {
+            if LONG_ON_PURPOSE.contains(&(name.as_str(), function.as_str())) {
+                exceptions_seen.push((name.clone(), function));
+                continue;
+            }
+            if lines > MAX_FN_LINES {
+                long.push(format!("{name}:{line} {function}: {lines} lines"));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines:\n{}",
+        long.join("\n")
+    );
+    for (file, function) in LONG_ON_PURPOSE {
+        assert!(
+            exceptions_seen
+                .iter()
+                .any(|(f, n)| f == file && n == function),
+            "the exception {file} {function} names no function any more"
+        );
+    }
+}
+
+#[test]
+fn the_measure_counts_a_function_to_its_closing_brace_past_braces_in_text() {
+    let text = "pub async fn a() {\n    let s = \"{{\";\n    let c = '{';\n    // }\n    if x {\n    }\n}\nfn b<'a>(x: &'a str) {}\nfn c();\n#[cfg(test)]\nfn d() {}\n";
+    let found = functions(text);
+    assert_eq!(
+        found,
+        [
+            ("a".to_owned(), 1, 7),
+            ("b".to_owned(), 8, 1),
+            ("c".to_owned(), 9, 1)
+        ]
+    );
+}
