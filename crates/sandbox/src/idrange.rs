@@ -66,48 +66,39 @@ impl IdRanges {
     /// listed first, without the lock (no request waits on another's
     /// listing), and the lock is taken again to reclaim.
     pub async fn take(&self) -> Result<u32, SandboxError> {
-        let store = self.store();
-        let taken = tokio::task::spawn_blocking(move || store.take(None))
-            .await
-            .map_err(EngineError::from)?
-            .map_err(|e| self.failed(e))?;
-        if let Some(index) = taken {
+        if let Some(index) = self.on_store(|store| store.take(None)).await? {
             return Ok(BASE + index * ID_RANGE_SIZE);
         }
         let in_use = self.in_use().await?;
-        let store = self.store();
-        tokio::task::spawn_blocking(move || store.take(Some(&in_use)))
-            .await
-            .map_err(EngineError::from)?
-            .map_err(|e| self.failed(e))?
+        self.on_store(move |store| store.take(Some(&in_use)))
+            .await?
             .map(|index| BASE + index * ID_RANGE_SIZE)
             .ok_or(SandboxError::Busy {
                 limit: COUNT as usize,
             })
     }
 
-    fn failed(&self, e: std::io::Error) -> SandboxError {
-        EngineError::io(format!("id ranges in {}", self.dir.display()))(e).into()
+    /// `work` on the reservation files, on a blocking thread.
+    async fn on_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T, SandboxError> {
+        let store = self.store();
+        let done = tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(EngineError::from)?;
+        done.map_err(|e| EngineError::io(format!("id ranges in {}", self.dir.display()))(e).into())
     }
 
     /// Removes the reservations of owners that are gone whose range no
     /// container carries any more (a killed server's): how many. Run by the
     /// sweeps, so `take` reads few files.
     pub async fn prune_dead(&self) -> Result<usize, SandboxError> {
-        let store = self.store();
-        let dead = tokio::task::spawn_blocking(move || store.dead())
-            .await
-            .map_err(EngineError::from)?
-            .map_err(|e| self.failed(e))?;
-        if dead.is_empty() {
+        if self.on_store(Store::dead).await?.is_empty() {
             return Ok(0);
         }
         let in_use = self.in_use().await?;
-        let store = self.store();
-        tokio::task::spawn_blocking(move || store.prune(&in_use))
-            .await
-            .map_err(EngineError::from)?
-            .map_err(|e| self.failed(e))
+        self.on_store(move |store| store.prune(&in_use)).await
     }
 
     /// Gives a range back (its container has been removed).

@@ -216,16 +216,9 @@ impl PodmanApi {
         labels: &[String],
         deadline: Duration,
     ) -> Result<Vec<String>, PodmanError> {
-        let filters = json!({ "label": labels }).to_string();
-        let path = format!(
-            "/containers/json?all=true&filters={}",
-            query_escape(&filters)
-        );
-        let listed = self.call(Method::GET, &path, None, deadline).await?;
+        let listed = self.containers_json(labels, deadline).await?;
         Ok(listed
-            .as_array()
-            .into_iter()
-            .flatten()
+            .iter()
             .filter_map(|c| c["Names"].as_array()?.first()?.as_str().map(str::to_owned))
             .collect())
     }
@@ -237,16 +230,9 @@ impl PodmanApi {
         label: &str,
         deadline: Duration,
     ) -> Result<Vec<(String, std::collections::HashMap<String, String>)>, PodmanError> {
-        let filters = json!({ "label": [label] }).to_string();
-        let path = format!(
-            "/containers/json?all=true&filters={}",
-            query_escape(&filters)
-        );
-        let listed = self.call(Method::GET, &path, None, deadline).await?;
+        let listed = self.containers_json(&[label.to_owned()], deadline).await?;
         Ok(listed
-            .as_array()
-            .into_iter()
-            .flatten()
+            .iter()
             .filter_map(|c| {
                 let name = c["Names"].as_array()?.first()?.as_str()?.to_owned();
                 let labels = c["Labels"]
@@ -260,6 +246,24 @@ impl PodmanApi {
                 Some((name, labels))
             })
             .collect())
+    }
+
+    /// podman's listing of the containers carrying all `labels`.
+    async fn containers_json(
+        &self,
+        labels: &[String],
+        deadline: Duration,
+    ) -> Result<Vec<Value>, PodmanError> {
+        let filters = json!({ "label": labels }).to_string();
+        let path = format!(
+            "/containers/json?all=true&filters={}",
+            query_escape(&filters)
+        );
+        let listed = self.call(Method::GET, &path, None, deadline).await?;
+        Ok(match listed {
+            Value::Array(containers) => containers,
+            _ => Vec::new(),
+        })
     }
 
     /// The project's images (`localhost/whipcode-*`), one entry per name.
