@@ -15,14 +15,17 @@
 //! - [`recipe`]: an image's recipe.
 //! - [`file`]: the file's schema and its validation.
 //! - [`map`]: the map of languages and recipes, and its lookups.
+//! - [`error`]: what can be wrong with a map, from the file to one command.
 //! - [`rewrite`]: what a language's project build does to its sources.
 
+pub mod error;
 pub mod file;
 pub mod language;
 pub mod map;
 pub mod recipe;
 pub mod rewrite;
 
+pub use error::LanguageError;
 pub use language::{is_env_name, Invocation, Judge0Ids, Language, LimitOverrides, SelfTest};
-pub use map::{LanguageError, LanguageMap, BUILT_IN, DEFAULT_FILE};
+pub use map::{LanguageMap, BUILT_IN, DEFAULT_FILE};
 pub use recipe::{Fetch, Recipe};
