@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::api_names::{Judge0Ids, PistonName};
 use super::error::{CommandError, EntryError, MapError, RecipeError};
 use super::language::{
-    is_env_name, Judge0Ids, Language, LimitOverrides, PistonName, SelfTest, ARGS, ENTRY_STEM,
-    PROGRAM_ARGS, SOURCE, SOURCES,
+    is_env_name, Language, LimitOverrides, SelfTest, ARGS, ENTRY_STEM, PROGRAM_ARGS, SOURCE,
+    SOURCES,
 };
 use super::recipe::{check_image_name, Recipe};
 use super::rewrite::Rewrite;
