@@ -31,6 +31,40 @@ fn parallel() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
 }
 
+/// Why the self-test did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum SelfTestError {
+    #[error("self-test task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    #[error("{failed} of {total} languages failed")]
+    Failed { failed: usize, total: usize },
+}
+
+/// Why one request to the service got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS handshake with {addr}: {source}")]
+    Tls {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("no answer within {} s", .0.as_secs())]
+    Deadline(Duration),
+    #[error("HTTP handshake: {0}")]
+    Handshake(#[source] hyper::Error),
+    #[error("building the request: {0}")]
+    Build(#[source] hyper::http::Error),
+    #[error("request failed: {0}")]
+    Request(#[source] hyper::Error),
+    #[error("reading the response: {0}")]
+    Read(#[source] hyper::Error),
+}
+
 /// Where the service is and how to reach it.
 #[derive(Clone)]
 pub struct Target {
@@ -77,7 +111,7 @@ impl LanguageResult {
 
 /// Tests every language given, prints the table to stdout and the reasons of
 /// failures after it; `Err` when any language failed.
-pub async fn run(target: Target, languages: Vec<Arc<Language>>) -> Result<(), String> {
+pub async fn run(target: Target, languages: Vec<Arc<Language>>) -> Result<(), SelfTestError> {
     let total = languages.len();
     let limit = Arc::new(tokio::sync::Semaphore::new(parallel()));
     let mut tasks = Vec::with_capacity(total);
@@ -91,10 +125,7 @@ pub async fn run(target: Target, languages: Vec<Arc<Language>>) -> Result<(), St
     }
     let mut results = Vec::with_capacity(total);
     for task in tasks {
-        results.push(
-            task.await
-                .map_err(|e| format!("self-test task failed: {e}"))?,
-        );
+        results.push(task.await.map_err(SelfTestError::Task)?);
     }
     print!("{}", table(&results));
     let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
@@ -109,7 +140,10 @@ pub async fn run(target: Target, languages: Vec<Arc<Language>>) -> Result<(), St
         println!("all {total} languages passed");
         Ok(())
     } else {
-        Err(format!("{} of {total} languages failed", failed.len()))
+        Err(SelfTestError::Failed {
+            failed: failed.len(),
+            total,
+        })
     }
 }
 
@@ -189,7 +223,7 @@ async fn case(
         "args": args,
     });
     let failure = match post_run(target, body.to_string().into_bytes()).await {
-        Err(e) => Some(e),
+        Err(e) => Some(e.to_string()),
         Ok((status, body)) => judge(status, &body, exact),
     };
     CaseResult {
@@ -230,11 +264,15 @@ fn judge(status: u16, body: &[u8], exact: Option<&str>) -> Option<String> {
 }
 
 /// `POST /run` with `body`; the status and the response body.
-pub async fn post_run(target: &Target, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
+pub async fn post_run(target: &Target, body: Vec<u8>) -> Result<(u16, Vec<u8>), RequestError> {
     let exchange = async {
-        let tcp = TcpStream::connect(target.addr)
-            .await
-            .map_err(|e| format!("cannot connect to {}: {e}", target.addr))?;
+        let tcp =
+            TcpStream::connect(target.addr)
+                .await
+                .map_err(|source| RequestError::Connect {
+                    addr: target.addr,
+                    source,
+                })?;
         match &target.tls {
             None => send(tcp, target, body).await,
             Some(config) => {
@@ -242,14 +280,17 @@ pub async fn post_run(target: &Target, body: Vec<u8>) -> Result<(u16, Vec<u8>), 
                 let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| format!("TLS handshake with {}: {e}", target.addr))?;
+                    .map_err(|source| RequestError::Tls {
+                        addr: target.addr,
+                        source,
+                    })?;
                 send(tls, target, body).await
             }
         }
     };
     tokio::time::timeout(REQUEST_DEADLINE, exchange)
         .await
-        .map_err(|_| format!("no answer within {} s", REQUEST_DEADLINE.as_secs()))?
+        .map_err(|_| RequestError::Deadline(REQUEST_DEADLINE))?
 }
 
 /// `localhost` for loopback addresses (what a local certificate names),
@@ -262,30 +303,30 @@ fn server_name(ip: IpAddr) -> rustls::pki_types::ServerName<'static> {
     }
 }
 
-async fn send<S>(stream: S, target: &Target, body: Vec<u8>) -> Result<(u16, Vec<u8>), String>
+async fn send<S>(stream: S, target: &Target, body: Vec<u8>) -> Result<(u16, Vec<u8>), RequestError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
+        .map_err(RequestError::Handshake)?;
     tokio::spawn(connection);
     let request = hyper::Request::post("/run")
         .header(hyper::header::HOST, target.addr.to_string())
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header("x-master-key", &target.key)
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("building the request: {e}"))?;
+        .map_err(RequestError::Build)?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| format!("request failed: {e}"))?;
+        .map_err(RequestError::Request)?;
     let status = response.status().as_u16();
     let bytes = response
         .into_body()
         .collect()
         .await
-        .map_err(|e| format!("reading the response: {e}"))?
+        .map_err(RequestError::Read)?
         .to_bytes();
     Ok((status, bytes.to_vec()))
 }

@@ -7,8 +7,8 @@ pub enum ImageError {
     #[error("build log directory: {0}")]
     LogDir(#[from] super::logs::LogDirError),
     /// The language map names images it cannot order (a cycle, a missing recipe).
-    #[error("{0}")]
-    Plan(String),
+    #[error(transparent)]
+    Plan(crate::languages::error::BuildOrderError),
     #[error("{} image(s) failed: {}", .0.len(), .0.join(", "))]
     Failed(Vec<String>),
 }

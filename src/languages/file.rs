@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::api_names::{Judge0Ids, PistonName};
+use super::error::{CommandError, EntryError, MapError, RecipeError};
 use super::language::{
-    is_env_name, Judge0Ids, Language, LimitOverrides, PistonName, SelfTest, ARGS, ENTRY_STEM,
-    PROGRAM_ARGS, SOURCE, SOURCES,
+    is_env_name, Language, LimitOverrides, SelfTest, ARGS, ENTRY_STEM, PROGRAM_ARGS, SOURCE,
+    SOURCES,
 };
 use super::recipe::{check_image_name, Recipe};
 use super::rewrite::Rewrite;
@@ -30,79 +32,116 @@ struct MapFile {
 pub(super) type Parsed = (BTreeMap<String, Arc<Recipe>>, BTreeMap<u32, Arc<Language>>);
 
 /// Reads and validates a map file's text.
-pub(super) fn read(text: &str) -> Result<Parsed, String> {
-    let table: toml::Table = text.parse().map_err(|e| format!("{e}"))?;
+pub(super) fn read(text: &str) -> Result<Parsed, MapError> {
+    let table: toml::Table = text.parse().map_err(MapError::Syntax)?;
     if looks_like_the_original_shape(&table) {
-        return Err(ORIGINAL_SHAPE_HELP.to_owned());
+        return Err(MapError::OriginalShape);
     }
-    let file: MapFile = table.try_into().map_err(|e| format!("{e}"))?;
+    let file: MapFile = table.try_into().map_err(MapError::Schema)?;
+    let mut images = images(file.image)?;
+    let by_id = languages(file.language, &file.defaults, &mut images)?;
+    Ok((images, by_id))
+}
+
+/// The `[[image]]` entries' recipes by name.
+fn images(entries: Vec<toml::Table>) -> Result<BTreeMap<String, Arc<Recipe>>, MapError> {
     let mut images = BTreeMap::new();
-    for mut entry in file.image {
+    for mut entry in entries {
         let name = match entry.remove("name") {
             Some(toml::Value::String(name)) => name,
-            _ => return Err("an [[image]] entry needs a name".into()),
+            _ => return Err(MapError::ImageWithoutName),
         };
-        let recipe: Recipe = toml::Value::Table(entry)
-            .try_into()
-            .map_err(|e| format!("image {name}: {e}"))?;
-        check_image_name(&name)
+        let recipe: Recipe = match toml::Value::Table(entry).try_into() {
+            Ok(recipe) => recipe,
+            Err(source) => return Err(MapError::ImageSchema { name, source }),
+        };
+        if let Err(source) = check_image_name(&name)
+            .map_err(RecipeError::from)
             .and_then(|()| recipe.validate())
-            .map_err(|m| format!("image {name}: {m}"))?;
+        {
+            return Err(MapError::Image { name, source });
+        }
         if images.insert(name.clone(), Arc::new(recipe)).is_some() {
-            return Err(format!("image {name} appears twice"));
+            return Err(MapError::ImageTwice(name));
         }
     }
+    Ok(images)
+}
+
+/// The `[[language]]` entries by id, each name, Piston name and Judge0 id
+/// used once; the recipes they define added to `images`.
+fn languages(
+    entries: Vec<Entry>,
+    defaults: &Defaults,
+    images: &mut BTreeMap<String, Arc<Recipe>>,
+) -> Result<BTreeMap<u32, Arc<Language>>, MapError> {
     let mut by_id = BTreeMap::new();
-    let mut names = BTreeSet::new();
-    let mut piston_names = BTreeSet::new();
-    let mut judge0_ids = BTreeSet::new();
-    for mut entry in file.language {
+    let mut taken = Taken::default();
+    for mut entry in entries {
         let id = entry.id;
         if let Some(recipe) = entry.recipe.take() {
             recipe
                 .validate()
-                .map_err(|m| format!("language {id}: recipe: {m}"))?;
+                .map_err(|source| MapError::LanguageRecipe { id, source })?;
             if images
                 .insert(entry.image.clone(), Arc::new(recipe))
                 .is_some()
             {
-                return Err(format!(
-                    "language {id}: image {} has a recipe here and elsewhere",
-                    entry.image
-                ));
+                return Err(MapError::RecipeTwice {
+                    id,
+                    image: entry.image,
+                });
             }
         }
         let language =
-            validate(entry, &file.defaults).map_err(|m| format!("language {id}: {m}"))?;
-        if !names.insert(language.name.to_ascii_lowercase()) {
-            return Err(format!("language name {} appears twice", language.name));
+            validate(entry, defaults).map_err(|source| MapError::Language { id, source })?;
+        taken.claim(&language)?;
+        if by_id.insert(id, Arc::new(language)).is_some() {
+            return Err(MapError::IdTwice(id));
+        }
+    }
+    if by_id.is_empty() {
+        return Err(MapError::NoLanguages);
+    }
+    Ok(by_id)
+}
+
+/// What the languages read so far have claimed: names (in any case),
+/// Piston names and aliases, Judge0 ids.
+#[derive(Default)]
+struct Taken {
+    names: BTreeSet<String>,
+    piston_names: BTreeSet<String>,
+    judge0_ids: BTreeSet<u32>,
+}
+
+impl Taken {
+    fn claim(&mut self, language: &Language) -> Result<(), MapError> {
+        let id = language.id;
+        if !self.names.insert(language.name.to_ascii_lowercase()) {
+            return Err(MapError::NameTwice(language.name.clone()));
         }
         for piston_name in language.piston.iter().flat_map(PistonName::all) {
-            if !piston_names.insert(piston_name.to_owned()) {
-                return Err(format!(
-                    "language {id}: Piston name or alias {piston_name:?} is taken"
-                ));
+            if !self.piston_names.insert(piston_name.to_owned()) {
+                return Err(MapError::PistonNameTaken {
+                    id,
+                    name: piston_name.to_owned(),
+                });
             }
         }
         if let Some(judge0) = &language.judge0 {
             if !judge0.ids.contains(&judge0.shown) {
-                return Err(format!(
-                    "language {id}: judge0.shown {} is not one of its ids",
-                    judge0.shown
-                ));
+                return Err(MapError::Judge0Shown {
+                    id,
+                    shown: judge0.shown,
+                });
             }
-            if let Some(taken) = judge0.ids.iter().find(|n| !judge0_ids.insert(**n)) {
-                return Err(format!("language {id}: Judge0 id {taken} is taken"));
+            if let Some(taken) = judge0.ids.iter().find(|n| !self.judge0_ids.insert(**n)) {
+                return Err(MapError::Judge0IdTaken { id, taken: *taken });
             }
         }
-        if by_id.insert(id, Arc::new(language)).is_some() {
-            return Err(format!("language id {id} appears twice"));
-        }
+        Ok(())
     }
-    if by_id.is_empty() {
-        return Err("no [[language]] entries".into());
-    }
-    Ok((images, by_id))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,13 +201,6 @@ struct Several {
     run: Vec<String>,
 }
 
-const ORIGINAL_SHAPE_HELP: &str = "this is the original whipcode's shape ([1] entry = \"python\", \
-ext = \"py\"); whipcode-rs keeps each language in one entry, e.g.\n\n\
-[[language]]\nid = 1\nname = \"Python\"\nimage = \"python\"\nsource = \"source.py\"\n\
-run = [\"python3\", \"{args}\", \"{source}\"]\n\
-recipe = { from = \"base\", packages = [\"python3\"] }\n\
-selftest = { hello = \"print('Success!')\" }\n";
-
 fn looks_like_the_original_shape(table: &toml::Table) -> bool {
     table.iter().any(|(key, value)| {
         key.chars().all(|c| c.is_ascii_digit())
@@ -178,12 +210,12 @@ fn looks_like_the_original_shape(table: &toml::Table) -> bool {
     })
 }
 
-fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
+fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, EntryError> {
     if entry.id == 0 {
-        return Err("id must be 1 or more".into());
+        return Err(EntryError::IdZero);
     }
     if entry.name.trim().is_empty() {
-        return Err("name is empty".into());
+        return Err(EntryError::NameEmpty);
     }
     check_image_name(&entry.image)?;
     let plain = |s: &str| {
@@ -192,13 +224,10 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
     };
     if !plain(&entry.source) || entry.source.starts_with('.') {
-        return Err(format!(
-            "source {:?} must be a plain file name",
-            entry.source
-        ));
+        return Err(EntryError::Source(entry.source));
     }
     if entry.selftest.args.is_some() != entry.selftest.args_code.is_some() {
-        return Err("selftest: args and args_code go together".into());
+        return Err(EntryError::SelfTestArgs);
     }
     for argv in entry.compile.iter() {
         check_command(argv, false)?;
@@ -215,17 +244,17 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
         .iter()
         .any(|ext| !ext.starts_with('.') || ext.len() < 2)
     {
-        return Err("sources: extensions such as \".c\"".into());
+        return Err(EntryError::Sources);
     }
     let mut env = defaults.env.clone();
     env.extend(entry.env);
     for (name, value) in &env {
         if !is_env_name(name) || value.contains('\0') {
-            return Err(format!("bad environment variable {name:?}"));
+            return Err(EntryError::EnvName(name.clone()));
         }
     }
     if !env.contains_key("PATH") {
-        return Err("the environment needs PATH (set it in [defaults.env])".into());
+        return Err(EntryError::NoPath);
     }
     Ok(Language {
         id: entry.id,
@@ -250,31 +279,35 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, String> {
 /// A command's placeholders are known and whole elements (a file name is
 /// never spliced into a longer string, such as a shell script);
 /// `{program_args}` only in a run step.
-fn check_command(argv: &[String], run: bool) -> Result<(), String> {
+fn check_command(argv: &[String], run: bool) -> Result<(), CommandError> {
     if argv
         .first()
         .is_none_or(|p| p.is_empty() || p.starts_with('{'))
     {
-        return Err("a command must start with a program name".into());
+        return Err(CommandError::NoProgram);
     }
     for item in argv {
         let mut rest = item.as_str();
         while let Some(open) = rest.find('{') {
             let close = rest[open..]
                 .find('}')
-                .ok_or_else(|| format!("unclosed placeholder in {item:?}"))?;
+                .ok_or_else(|| CommandError::Unclosed(item.clone()))?;
             let placeholder = &rest[open..open + close + 1];
             match placeholder {
-                PROGRAM_ARGS if !run => {
-                    return Err(format!("{PROGRAM_ARGS} belongs in a run step only"))
-                }
+                PROGRAM_ARGS if !run => return Err(CommandError::RunOnly(PROGRAM_ARGS)),
                 ARGS | SOURCES | SOURCE | ENTRY_STEM | PROGRAM_ARGS if item == placeholder => {}
                 ARGS | SOURCES | SOURCE | ENTRY_STEM | PROGRAM_ARGS => {
-                    return Err(format!(
-                        "{placeholder} must be a whole element, not part of {item:?}"
-                    ))
+                    return Err(CommandError::NotWhole {
+                        placeholder: placeholder.to_owned(),
+                        item: item.clone(),
+                    })
                 }
-                other => return Err(format!("unknown placeholder {other} in {item:?}")),
+                other => {
+                    return Err(CommandError::Unknown {
+                        placeholder: other.to_owned(),
+                        item: item.clone(),
+                    })
+                }
             }
             rest = &rest[open + close + 1..];
         }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::api_names::{Judge0Ids, PistonName};
 use super::rewrite::Rewrite;
 use crate::naming::image_ref;
 
@@ -54,32 +55,6 @@ pub struct SelfTest {
 }
 
 pub use crate::sandbox::LimitOverrides;
-
-/// A language's name and aliases in Piston's API.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PistonName {
-    pub language: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-}
-
-impl PistonName {
-    /// The name, then the aliases.
-    pub fn all(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.language.as_str()).chain(self.aliases.iter().map(String::as_str))
-    }
-}
-
-/// A language's ids in Judge0's API: every Judge0 id that means it, and
-/// the one `GET /languages` lists. A language Judge0 lacks has an id of
-/// our own, from 1000 (Judge0's, active and archived, are below 100).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Judge0Ids {
-    pub ids: Vec<u32>,
-    pub shown: u32,
-}
 
 /// What one run passes to a language's steps.
 #[derive(Debug, Clone, Copy)]
@@ -304,80 +279,6 @@ mod tests {
             let canonical = language.selftest.canonical.as_deref().unwrap_or_default();
             assert!(!canonical.trim().is_empty(), "{}", language.name);
         }
-    }
-
-    #[test]
-    fn judge0_ids_are_judge0_ce_1_13_1_ones_of_the_same_language_or_our_own() {
-        // Judge0 CE 1.13.1's active languages we map (db/languages/active.rb):
-        // archived ids are 1-42, active ones 43-89.
-        let judge0: BTreeMap<u32, &str> = [
-            (45, "Assembly (NASM"),
-            (46, "Bash"),
-            (48, "C (GCC"),
-            (49, "C (GCC"),
-            (50, "C (GCC"),
-            (51, "C# (Mono"),
-            (52, "C++ (GCC"),
-            (53, "C++ (GCC"),
-            (54, "C++ (GCC"),
-            (55, "Common Lisp"),
-            (56, "D (DMD"),
-            (59, "Fortran"),
-            (60, "Go"),
-            (61, "Haskell"),
-            (62, "Java"),
-            (63, "JavaScript"),
-            (64, "Lua"),
-            (68, "PHP"),
-            (71, "Python (3"),
-            (72, "Ruby"),
-            (73, "Rust"),
-            (74, "TypeScript"),
-            (75, "C (Clang"),
-            (76, "C++ (Clang"),
-            (80, "R ("),
-            (84, "Visual Basic.Net"),
-            (85, "Perl"),
-            (86, "Clojure"),
-            (87, "F#"),
-        ]
-        .into_iter()
-        .collect();
-        let ours = |name: &str| {
-            match name {
-                "x86 Assembly" => "Assembly",
-                "VB.NET" => "Visual Basic.Net",
-                other => other,
-            }
-            .to_owned()
-        };
-        let map = crate::languages::LanguageMap::load(None).unwrap();
-        for language in map.iter() {
-            let ids = language
-                .judge0
-                .as_ref()
-                .expect("every language has a Judge0 id");
-            for id in &ids.ids {
-                match judge0.get(id) {
-                    Some(theirs) => assert!(
-                        theirs.starts_with(&ours(&language.name)),
-                        "{id} is {theirs}, not {}",
-                        language.name
-                    ),
-                    None => assert_eq!(*id, 1000 + language.id, "{}: {id}", language.name),
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn every_builtin_language_has_a_piston_name() {
-        let map = crate::languages::LanguageMap::load(None).unwrap();
-        for language in map.iter() {
-            assert!(language.piston.is_some(), "{}", language.name);
-        }
-        let c = builtin(7).piston.clone().unwrap();
-        assert_eq!(c.all().collect::<Vec<_>>(), ["c", "gcc"]);
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! the lookups the service and the builder make.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
+use super::error::{BuildOrderError, LanguageError, MapError, UnknownLanguage};
 use super::file;
 use super::language::Language;
 use super::recipe::Recipe;
@@ -14,17 +15,6 @@ use super::recipe::Recipe;
 pub const DEFAULT_FILE: &str = "langmap.toml";
 /// The map compiled into the binary.
 pub const BUILT_IN: &str = include_str!("../../langmap.toml");
-
-#[derive(Debug, thiserror::Error)]
-pub enum LanguageError {
-    #[error("cannot read language map {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("language map {origin}: {message}")]
-    Invalid { origin: String, message: String },
-}
 
 /// All languages by id, and the recipes of their images by name.
 #[derive(Debug, Clone, Default)]
@@ -65,9 +55,9 @@ impl LanguageMap {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<LanguageMap, LanguageError> {
-        let invalid = |message: String| LanguageError::Invalid {
+        let invalid = |source: MapError| LanguageError::Invalid {
             origin: origin.to_owned(),
-            message,
+            source: Box::new(source),
         };
         let (images, by_id) = file::read(text).map_err(invalid)?;
         let map = LanguageMap { by_id, images };
@@ -76,13 +66,13 @@ impl LanguageMap {
     }
 
     /// Every image named has a recipe, and recipes build on each other without cycles.
-    fn check_images(&self) -> Result<(), String> {
+    fn check_images(&self) -> Result<(), MapError> {
         for lang in self.iter() {
             if !self.images.contains_key(&lang.image) {
-                return Err(format!(
-                    "language {}: image {} has no recipe ([[image]] or [language.recipe])",
-                    lang.id, lang.image
-                ));
+                return Err(MapError::NoRecipe {
+                    id: lang.id,
+                    image: lang.image.clone(),
+                });
             }
         }
         for name in self.images.keys() {
@@ -96,26 +86,26 @@ impl LanguageMap {
     }
 
     /// `images` and everything they build on, each after what it builds on.
-    pub fn build_order(&self, images: &[String]) -> Result<Vec<String>, String> {
+    pub fn build_order(&self, images: &[String]) -> Result<Vec<String>, BuildOrderError> {
         fn visit(
             map: &LanguageMap,
             name: &str,
             path: &mut Vec<String>,
             out: &mut Vec<String>,
-        ) -> Result<(), String> {
+        ) -> Result<(), BuildOrderError> {
             if out.iter().any(|n| n == name) {
                 return Ok(());
             }
             if path.iter().any(|n| n == name) {
-                return Err(format!(
-                    "images build on each other in a cycle: {} -> {name}",
-                    path.join(" -> ")
-                ));
+                return Err(BuildOrderError::Cycle {
+                    path: path.clone(),
+                    name: name.to_owned(),
+                });
             }
             let recipe = map
                 .images
                 .get(name)
-                .ok_or_else(|| format!("image {name} has no recipe"))?;
+                .ok_or_else(|| BuildOrderError::NoRecipe(name.to_owned()))?;
             path.push(name.to_owned());
             for dep in recipe.depends_on() {
                 visit(map, &dep, path, out)?;
@@ -137,7 +127,7 @@ impl LanguageMap {
     }
 
     /// Languages named by id or (case-insensitive) name or image; all when empty.
-    pub fn select(&self, wanted: &[String]) -> Result<Vec<Arc<Language>>, String> {
+    pub fn select(&self, wanted: &[String]) -> Result<Vec<Arc<Language>>, UnknownLanguage> {
         if wanted.is_empty() {
             return Ok(self.iter().cloned().collect());
         }
@@ -151,7 +141,7 @@ impl LanguageMap {
                             || l.image.eq_ignore_ascii_case(w)
                     })
                     .cloned()
-                    .ok_or_else(|| format!("no language {w:?} in the language map"))
+                    .ok_or_else(|| UnknownLanguage(w.clone()))
             })
             .collect()
     }

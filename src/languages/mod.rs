@@ -12,17 +12,23 @@
 //! arguments (appended to a run step that does not place them).
 //!
 //! - [`language`]: one language as the service runs it.
+//! - [`api_names`]: its names and ids in Piston's and Judge0's APIs.
 //! - [`recipe`]: an image's recipe.
 //! - [`file`]: the file's schema and its validation.
 //! - [`map`]: the map of languages and recipes, and its lookups.
+//! - [`error`]: what can be wrong with a map, from the file to one command.
 //! - [`rewrite`]: what a language's project build does to its sources.
 
+pub mod api_names;
+pub mod error;
 pub mod file;
 pub mod language;
 pub mod map;
 pub mod recipe;
 pub mod rewrite;
 
-pub use language::{is_env_name, Invocation, Judge0Ids, Language, LimitOverrides, SelfTest};
-pub use map::{LanguageError, LanguageMap, BUILT_IN, DEFAULT_FILE};
+pub use api_names::Judge0Ids;
+pub use error::LanguageError;
+pub use language::{is_env_name, Invocation, Language, LimitOverrides, SelfTest};
+pub use map::{LanguageMap, BUILT_IN, DEFAULT_FILE};
 pub use recipe::{Fetch, Recipe};

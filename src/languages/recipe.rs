@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::error::{ImageNameError, RecipeError};
+
 /// A file the host downloads into a Containerfile's build context, checked
 /// against its SHA-256 (build containers may not reach the network the way
 /// the host does, and a pinned checksum keeps the download honest).
@@ -63,22 +65,20 @@ impl Recipe {
         deps
     }
 
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), RecipeError> {
         let forms = [
             self.debootstrap.is_some(),
             self.from.is_some(),
             self.containerfile.is_some(),
         ];
         if forms.iter().filter(|f| **f).count() != 1 {
-            return Err(
-                "needs exactly one of debootstrap, from (+ packages), containerfile".into(),
-            );
+            return Err(RecipeError::Forms);
         }
         if !self.packages.is_empty() && self.from.is_none() {
-            return Err("packages go with from".into());
+            return Err(RecipeError::PackagesWithoutFrom);
         }
         if !self.fetch.is_empty() && self.containerfile.is_none() {
-            return Err("fetch goes with containerfile".into());
+            return Err(RecipeError::FetchWithoutContainerfile);
         }
         for fetch in &self.fetch {
             let hex =
@@ -90,10 +90,7 @@ impl Recipe {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
             if !fetch.url.starts_with("https://") || !hex || !plain {
-                return Err(format!(
-                    "fetch {:?}: needs an https url, a 64-hex-digit sha256 and a plain file name",
-                    fetch.file
-                ));
+                return Err(RecipeError::Fetch(fetch.file.clone()));
             }
         }
         for package in &self.packages {
@@ -101,12 +98,12 @@ impl Recipe {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+-.:=~/".contains(c))
             {
-                return Err(format!("bad package name {package:?}"));
+                return Err(RecipeError::Package(package.clone()));
             }
         }
         if let Some(suite) = &self.debootstrap {
             if !suite.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(format!("bad suite {suite:?}"));
+                return Err(RecipeError::Suite(suite.clone()));
             }
         }
         for dep in self.depends_on() {
@@ -116,7 +113,7 @@ impl Recipe {
     }
 }
 
-pub(super) fn check_image_name(name: &str) -> Result<(), String> {
+pub(super) fn check_image_name(name: &str) -> Result<(), ImageNameError> {
     let ok = !name.is_empty()
         && name
             .chars()
@@ -124,8 +121,6 @@ pub(super) fn check_image_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "image {name:?} must be lower-case letters, digits, '-', '_' or '.'"
-        ))
+        Err(ImageNameError(name.to_owned()))
     }
 }

@@ -77,19 +77,7 @@ pub fn validate(body: &Value, ctx: &Context<'_>) -> Result<Execute, ApiError> {
             "files must include at least one utf8 encoded file",
         ));
     }
-    let limits = ctx.limits.with_overrides(&runtime.language.limits);
-    let mut chosen = [[Chosen::Server; 2]; 3];
-    for (c, constraint) in CONSTRAINTS.iter().enumerate() {
-        for (s, stage) in STAGES.iter().enumerate() {
-            let name = format!("{stage}_{constraint}");
-            let configured = match *constraint {
-                "memory_limit" => u64::from(limits.memory_mb) << 20,
-                "timeout" => millis(ctx.max_timeout),
-                _ => u64::from(limits.cpu_seconds) * 1000,
-            };
-            chosen[c][s] = limit(&name, body.get(&name), configured)?;
-        }
-    }
+    let chosen = chosen_limits(body, ctx, &runtime)?;
     // whipcode's checks, past Piston's.
     if files.len() > ctx.max_files {
         return Err(ApiError::bad(format!(
@@ -99,16 +87,7 @@ pub fn validate(body: &Value, ctx: &Context<'_>) -> Result<Execute, ApiError> {
         )));
     }
     let files = job_files(files, &runtime)?;
-    let floor = MEMORY_FLOOR_MB << 20;
-    for (s, stage) in STAGES.iter().enumerate() {
-        if let Chosen::Value(bytes) = chosen[0][s] {
-            if bytes < floor {
-                return Err(ApiError::bad(format!(
-                    "{stage}_memory_limit must be at least {floor} (the sandbox's floor)"
-                )));
-            }
-        }
-    }
+    memory_above_the_floor(&chosen)?;
     let stage = |s: usize| StageLimits {
         timeout: chosen[1][s].or(ctx.max_timeout, Duration::from_millis),
         cpu_time: chosen[2][s].value().map(Duration::from_millis),
@@ -133,6 +112,45 @@ pub fn validate(body: &Value, ctx: &Context<'_>) -> Result<Execute, ApiError> {
         language: runtime.language.clone(),
     };
     Ok(Execute { job, runtime })
+}
+
+/// Each stage's limits as the body asks for them: memory, timeout and CPU
+/// time (rows) of compile and run (columns).
+fn chosen_limits(
+    body: &Map<String, Value>,
+    ctx: &Context<'_>,
+    runtime: &Installed,
+) -> Result<[[Chosen; 2]; 3], ApiError> {
+    let limits = ctx.limits.with_overrides(&runtime.language.limits);
+    let mut chosen = [[Chosen::Server; 2]; 3];
+    for (c, constraint) in CONSTRAINTS.iter().enumerate() {
+        for (s, stage) in STAGES.iter().enumerate() {
+            let name = format!("{stage}_{constraint}");
+            let configured = match *constraint {
+                "memory_limit" => u64::from(limits.memory_mb) << 20,
+                "timeout" => millis(ctx.max_timeout),
+                _ => u64::from(limits.cpu_seconds) * 1000,
+            };
+            chosen[c][s] = limit(&name, body.get(&name), configured)?;
+        }
+    }
+    Ok(chosen)
+}
+
+/// whipcode's check, past Piston's: no memory limit asked below the
+/// sandbox's floor.
+fn memory_above_the_floor(chosen: &[[Chosen; 2]; 3]) -> Result<(), ApiError> {
+    let floor = MEMORY_FLOOR_MB << 20;
+    for (s, stage) in STAGES.iter().enumerate() {
+        if let Chosen::Value(bytes) = chosen[0][s] {
+            if bytes < floor {
+                return Err(ApiError::bad(format!(
+                    "{stage}_memory_limit must be at least {floor} (the sandbox's floor)"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Piston's "required as a string": present, a string, not empty.

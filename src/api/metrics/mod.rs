@@ -10,21 +10,24 @@
 //!   owner knows the metrics format.
 //!
 //! Every name starts with `whipcode_`; the list is in the README.
+//!
+//! - [`snapshot`]: what the owners hold at a scrape, and its encoding.
+
+mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::error::ApiError;
-use crate::sandbox::{RunOutcome, SandboxStats};
+use crate::sandbox::RunOutcome;
+pub use snapshot::{Judge0Load, Snapshot};
 
 /// Which API a run came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -269,194 +272,6 @@ impl Metrics {
         // Writing to a String cannot fail.
         debug_assert!(written.is_ok());
         text
-    }
-}
-
-/// The Judge0 queue right now.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Judge0Load {
-    pub queued: usize,
-    pub running: usize,
-    pub workers: usize,
-    /// The longest a queued submission has waited so far.
-    pub oldest: Option<Duration>,
-    pub stored_bytes: usize,
-}
-
-/// What the owners hold at a scrape.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub sandbox: SandboxStats,
-    /// Warm containers by language (the sandbox's image references named).
-    pub warm: Vec<(String, usize)>,
-    pub judge0: Option<Judge0Load>,
-    /// Languages whose image is installed (`None`: podman did not answer).
-    pub installed: Option<usize>,
-}
-
-impl Snapshot {
-    /// The sandbox's figures, its warm images named by `name_of` (an image
-    /// no language uses keeps its reference).
-    pub fn of(
-        sandbox: SandboxStats,
-        name_of: impl Fn(&str) -> Option<String>,
-        judge0: Option<Judge0Load>,
-        installed: Option<usize>,
-    ) -> Snapshot {
-        let warm = sandbox
-            .warm
-            .iter()
-            .map(|(image, n)| (name_of(image).unwrap_or_else(|| image.clone()), *n))
-            .collect();
-        Snapshot {
-            sandbox,
-            warm,
-            judge0,
-            installed,
-        }
-    }
-}
-
-fn gauge(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    value: i64,
-) -> Result<(), std::fmt::Error> {
-    let metric = ConstGauge::new(value);
-    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
-}
-
-fn counter(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    value: u64,
-) -> Result<(), std::fmt::Error> {
-    let metric = ConstCounter::new(value);
-    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
-}
-
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-impl Collector for Snapshot {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let s = &self.sandbox;
-        let e = &mut encoder;
-        {
-            let mut family = e.encode_descriptor(
-                "build_info",
-                "The running version, as its label (always 1)",
-                None,
-                MetricType::Gauge,
-            )?;
-            let labels = [("version", env!("CARGO_PKG_VERSION"))];
-            ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
-        }
-        gauge(
-            e,
-            "containers_in_use",
-            "Container slots held (runs and their teardown)",
-            count(s.in_flight),
-        )?;
-        gauge(
-            e,
-            "container_slots",
-            "The slot limit (--max-concurrent)",
-            count(s.slots),
-        )?;
-        gauge(
-            e,
-            "run_queue_depth",
-            "Runs waiting for a container slot",
-            count(s.waiting),
-        )?;
-        {
-            let mut family = e.encode_descriptor(
-                "pool_warm_containers",
-                "Warm containers waiting, by language",
-                None,
-                MetricType::Gauge,
-            )?;
-            for (language, n) in &self.warm {
-                let labels = [("language", language.as_str())];
-                ConstGauge::new(count(*n)).encode(family.encode_family(&labels)?)?;
-            }
-        }
-        counter(
-            e,
-            "pool_hits",
-            "Runs that found a warm container",
-            s.pool_hits,
-        )?;
-        counter(
-            e,
-            "pool_misses",
-            "Runs that started a container of their own",
-            s.pool_misses,
-        )?;
-        counter(
-            e,
-            "container_create_failures",
-            "Containers podman failed to create or start",
-            s.create_failures,
-        )?;
-        counter(
-            e,
-            "container_remove_failures",
-            "Containers whose removal was left to the periodic sweep",
-            s.remove_failures,
-        )?;
-        counter(
-            e,
-            "podman_service_restarts",
-            "Times podman's REST API service died and was started again",
-            s.service_restarts,
-        )?;
-        if let Some(installed) = self.installed {
-            gauge(
-                e,
-                "languages_installed",
-                "Languages whose image is installed",
-                count(installed),
-            )?;
-        }
-        if let Some(j) = &self.judge0 {
-            gauge(
-                e,
-                "judge0_queue_depth",
-                "Judge0 submissions waiting for a worker",
-                count(j.queued),
-            )?;
-            gauge(
-                e,
-                "judge0_running",
-                "Judge0 submissions being run",
-                count(j.running),
-            )?;
-            gauge(
-                e,
-                "judge0_workers",
-                "Judge0 queue workers",
-                count(j.workers),
-            )?;
-            let oldest = ConstGauge::new(j.oldest.map_or(0.0, |d| d.as_secs_f64()));
-            oldest.encode(e.encode_descriptor(
-                "judge0_oldest_queued_seconds",
-                "How long the oldest waiting Judge0 submission has waited (0: none waits)",
-                None,
-                oldest.metric_type(),
-            )?)?;
-            gauge(
-                e,
-                "judge0_store_bytes",
-                "Bytes the Judge0 store holds",
-                count(j.stored_bytes),
-            )?;
-        }
-        Ok(())
     }
 }
 
