@@ -122,26 +122,8 @@ impl<'s> Code<'s> {
         let returns = self.returns_value(items);
         let awaits = self.awaits(items);
         let top = self.top_level_variables(items);
-        let ret = if returns { "int" } else { "void" };
         out.push_str("\n#line hidden\npartial class Program\n{\n");
-        if awaits {
-            let task = if returns {
-                "global::System.Threading.Tasks.Task<int>"
-            } else {
-                "global::System.Threading.Tasks.Task"
-            };
-            let give = if returns { "return " } else { "" };
-            // An `await` only in an async lambda's body makes this async
-            // with nothing to await: not worth a warning.
-            let _ = write!(
-                out,
-                "static {ret} Main(string[] args) {{ {give}{ASYNC_BODY}(args).GetAwaiter().GetResult(); }}\n\
-                 #pragma warning disable 1998\n\
-                 static async {task} {ASYNC_BODY}(string[] args)\n{{"
-            );
-        } else {
-            let _ = write!(out, "static {ret} Main(string[] args)\n{{");
-        }
+        main_header(out, returns, awaits);
         for item in items {
             if let Item::Statements(first, last) = *item {
                 self.tokens_chunk(out, first, last);
@@ -205,4 +187,28 @@ impl<'s> Code<'s> {
         self.tokens_chunk(out, j, function.last);
         out.push_str("#line hidden\n");
     }
+}
+
+/// `Main`'s opening: returning `int` or nothing, and (when the statements
+/// await) calling an async body of the same statements.
+fn main_header(out: &mut String, returns: bool, awaits: bool) {
+    let ret = if returns { "int" } else { "void" };
+    if !awaits {
+        let _ = write!(out, "static {ret} Main(string[] args)\n{{");
+        return;
+    }
+    let task = if returns {
+        "global::System.Threading.Tasks.Task<int>"
+    } else {
+        "global::System.Threading.Tasks.Task"
+    };
+    let give = if returns { "return " } else { "" };
+    // An `await` only in an async lambda's body makes this async
+    // with nothing to await: not worth a warning.
+    let _ = write!(
+        out,
+        "static {ret} Main(string[] args) {{ {give}{ASYNC_BODY}(args).GetAwaiter().GetResult(); }}\n\
+         #pragma warning disable 1998\n\
+         static async {task} {ASYNC_BODY}(string[] args)\n{{"
+    );
 }
