@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::buckets::RateLimit;
 pub use options::Options;
 use values::{
     check_cache_size, check_instance, check_max_bytes, check_positive, check_refill, check_timeout,
@@ -76,13 +77,6 @@ pub struct Settings {
 
 /// `--max-client-connections` when not set.
 pub const DEFAULT_CLIENT_CONNECTIONS: usize = 64;
-
-/// `--standalone`: each client IP gets `burst` tokens, one back every `refill`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub burst: u32,
-    pub refill: Duration,
-}
 
 /// Where Judge0's API is served unless `--judge0-path` says otherwise.
 pub const DEFAULT_JUDGE0_PATH: &str = "/judge0";
