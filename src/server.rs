@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::api::cache::ResultCache;
 use crate::api::{self, AppState};
 use crate::auth::MasterKey;
+use crate::buckets::RateLimiter;
 use crate::cli::Cli;
 use crate::config::{instance_for, Settings};
 use crate::languages::{Language, LanguageMap};
@@ -195,7 +197,7 @@ async fn serve_api(
         .clone()
         .unwrap_or_else(|| instance_for(local));
     let sandbox = sandbox::start(sandbox_settings(&settings, instance.clone())).await?;
-    let state = AppState::from_settings(&settings, key, Arc::new(languages), sandbox.sandbox());
+    let state = app_state(&settings, key, Arc::new(languages), sandbox.sandbox());
     let judge0 = settings.judge0_path.is_some().then(|| {
         api::judge0::queue::Service::start(
             &state,
@@ -279,17 +281,48 @@ pub async fn run(
     Ok(())
 }
 
-/// How the listener bounds connections, from the settings.
+/// The HTTP layer's state: every setting it uses, taken from the service's
+/// settings in this one place (tests build theirs here too).
+pub fn app_state(
+    settings: &Settings,
+    key: Arc<MasterKey>,
+    languages: Arc<LanguageMap>,
+    sandbox: Arc<dyn sandbox::Sandbox>,
+) -> AppState {
+    AppState {
+        key,
+        languages,
+        sandbox,
+        max_bytes: settings.max_bytes,
+        max_timeout: settings.timeout,
+        max_files: settings.max_files,
+        body_deadline: settings.client_timeout,
+        response_deadline: settings.client_timeout * 2,
+        limits: settings.limits(),
+        proxy: settings.proxy,
+        rate_limit: settings.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
+        cache: settings
+            .cache
+            .map(|bytes| Arc::new(ResultCache::new(bytes))),
+        images: Arc::default(),
+        judge0_path: settings.judge0_path.clone(),
+        metrics: Arc::default(),
+    }
+}
+
+/// How the listener bounds connections, from the settings; a peer other
+/// than the proxy is refused with the API's 403.
 pub fn listen_policy(settings: &Settings) -> listen::Policy {
     listen::Policy {
         headers: settings.client_timeout,
         write: settings.client_timeout,
+        handshake: listen::HANDSHAKE_TIMEOUT,
         // In-flight runs get the drain allowance plus the longest a program may run.
         drain: settings.drain_timeout + settings.timeout,
+        connections: listen::fit_to_fd_limit(listen::MAX_CONNECTIONS),
         per_client: settings.max_client_connections,
         proxy: settings.proxy,
-        connections: listen::fit_to_fd_limit(listen::MAX_CONNECTIONS),
-        ..listen::Policy::default()
+        refusal: api::error::ApiError::Forbidden.json_body().into(),
     }
 }
 
@@ -354,4 +387,16 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_other_than_the_proxy_is_refused_with_the_apis_json_detail() {
+        let policy = listen_policy(&Settings::default());
+        let json: serde_json::Value = serde_json::from_str(&policy.refusal).unwrap();
+        assert!(json["detail"].as_str().unwrap().contains("proxy"), "{json}");
+    }
 }

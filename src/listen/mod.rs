@@ -75,8 +75,12 @@ const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines in one request.
 const MAX_HEADERS: usize = 128;
 
-/// How [`serve`] bounds its connections.
-#[derive(Debug, Clone, Copy)]
+/// How long a TLS handshake may take, unless a policy says otherwise.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How [`serve`] bounds its connections; the server builds it from its
+/// settings.
+#[derive(Debug, Clone)]
 pub struct Policy {
     /// A client gets this long to send each request's headers, and this long
     /// idle between requests.
@@ -93,20 +97,9 @@ pub struct Policy {
     pub per_client: usize,
     /// `--proxy`: only this peer is served.
     pub proxy: Option<IpAddr>,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            headers: Duration::from_secs(30),
-            write: Duration::from_secs(30),
-            handshake: Duration::from_secs(10),
-            drain: Duration::from_secs(30),
-            connections: MAX_CONNECTIONS,
-            per_client: crate::config::DEFAULT_CLIENT_CONNECTIONS,
-            proxy: None,
-        }
-    }
+    /// The JSON body of the 403 a peer other than the proxy gets over plain
+    /// HTTP, handed in by the server (the listener knows no API).
+    pub refusal: Arc<str>,
 }
 
 /// Serves `app` on `listener` (over TLS when `tls` is given) until
@@ -155,7 +148,7 @@ pub async fn serve(
             warnings.not_proxy.warn(format_args!(
                 "connection from {peer} refused: not the proxy"
             ));
-            refuse(stream, acceptor.is_some(), &refusals);
+            refuse(stream, acceptor.is_some(), &refusals, &policy.refusal);
             continue;
         }
         let client = if from_proxy == Some(true) {
