@@ -4,6 +4,9 @@
 //! brought in, or a child module) outside test modules is an edge from the
 //! file it is in to the deepest module it names.
 //!
+//! Between top-level modules, only the directions of [`DIRECTIONS`] are
+//! allowed: one table, read top to bottom, each module and what it may import.
+//!
 //! Hand-written because the tool that checks this (`cargo modules
 //! dependencies --acyclic`) builds rust-analyzer from source, minutes of CI
 //! time on two cores for a check this small.
@@ -202,11 +205,25 @@ fn resolve(path: &str, from: &Module, known: &BTreeMap<Module, PathBuf>) -> Opti
     Some(deepest)
 }
 
-fn module_graph() -> BTreeMap<Module, BTreeSet<Module>> {
+/// Every module of `src/`, with `sandbox` and `naming` known (as leaves)
+/// even where they live in a crate of their own rather than in `src/`.
+fn known_modules() -> BTreeMap<Module, PathBuf> {
     let mut known = BTreeMap::new();
     modules(&src(), &Vec::new(), &mut known);
+    for leaf in LEAVES_ELSEWHERE {
+        known.entry(vec![leaf.to_owned()]).or_default();
+    }
+    known
+}
+
+fn module_graph() -> BTreeMap<Module, BTreeSet<Module>> {
+    let known = known_modules();
     let mut graph = BTreeMap::new();
     for (module, file) in &known {
+        if file.as_os_str().is_empty() {
+            graph.insert(module.clone(), BTreeSet::new()); // not in src/
+            continue;
+        }
         let edges: BTreeSet<Module> = paths_in(&code_of(file))
             .iter()
             .filter_map(|p| resolve(p, module, &known))
@@ -255,6 +272,153 @@ fn show(module: &Module) -> String {
     } else {
         module.join("::")
     }
+}
+
+/// Top-level modules that may live outside `src/` (the sandbox's own
+/// crate, re-exported by `lib.rs`): known leaves all the same.
+const LEAVES_ELSEWHERE: [&str; 2] = ["sandbox", "naming"];
+
+/// The directions between top-level modules: each module, then the
+/// top-level modules it may import. Top to bottom: `server` wires settings
+/// to their owners; `config` resolves into the types of the modules that
+/// own them; the HTTP layer knows no runtime flag (`api` never names
+/// `config`); the listener knows neither the API nor the config; the
+/// sandbox and the names it shares with the image builder know nothing of
+/// this crate.
+const DIRECTIONS: &[(&str, &[&str])] = &[
+    (
+        "server",
+        &[
+            "api",
+            "auth",
+            "buckets",
+            "cli",
+            "config",
+            "images",
+            "keygen",
+            "languages",
+            "listen",
+            "naming",
+            "sandbox",
+            "selftest",
+            "tickets",
+            "tls",
+        ],
+    ),
+    ("cli", &["config"]),
+    ("config", &["api", "buckets", "languages", "sandbox"]),
+    ("keygen", &["auth"]),
+    ("selftest", &["languages"]),
+    (
+        "api",
+        &[
+            "auth",
+            "buckets",
+            "languages",
+            "listen",
+            "sandbox",
+            "tickets",
+        ],
+    ),
+    ("listen", &["buckets"]),
+    ("tls", &[]),
+    ("images", &["languages", "naming", "sandbox"]),
+    ("auth", &["buckets", "tickets"]),
+    ("buckets", &[]),
+    ("tickets", &[]),
+    ("languages", &["naming", "sandbox"]),
+    // One crate after the sandbox's move: `naming` is its module.
+    ("sandbox", &["naming"]),
+    ("naming", &[]),
+];
+
+/// Edges against [`DIRECTIONS`] that the move of `sandbox` into its own
+/// crate removes (that work owns `src/sandbox/`): tolerated until then.
+const UNTIL_THE_SANDBOX_CRATE: &[(&str, &str)] = &[("sandbox", "languages")];
+
+/// The top-level module a module is in (`crate` for the root).
+fn top(module: &Module) -> &str {
+    module.first().map_or("crate", String::as_str)
+}
+
+/// Every edge between two top-level modules that `directions` does not
+/// allow, as `file: from -> to (…)`; a top-level module missing from the
+/// table is one too.
+fn forbidden_edges(
+    graph: &BTreeMap<Module, BTreeSet<Module>>,
+    directions: &[(&str, &[&str])],
+    tolerated: &[(&str, &str)],
+    file_of: impl Fn(&Module) -> String,
+) -> Vec<String> {
+    let table: BTreeMap<&str, &[&str]> = directions.iter().copied().collect();
+    let mut wrong = Vec::new();
+    let tops: BTreeSet<&str> = graph.keys().map(top).filter(|t| *t != "crate").collect();
+    for missing in tops.iter().filter(|t| !table.contains_key(*t)) {
+        wrong.push(format!(
+            "{missing}: a top-level module with no row in the table"
+        ));
+    }
+    for (from, targets) in graph {
+        for to in targets {
+            let (a, b) = (top(from), top(to));
+            let allowed = a == b
+                || (a == "crate" && b != "crate")
+                || table.get(a).is_some_and(|may| may.contains(&b))
+                || tolerated.contains(&(a, b));
+            if !allowed {
+                wrong.push(format!(
+                    "{}: {} -> {} ({a} may not import {b})",
+                    file_of(from),
+                    show(from),
+                    show(to)
+                ));
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn top_level_modules_import_only_in_the_directions_of_the_table() {
+    let known = known_modules();
+    let graph = module_graph();
+    let file_of = |m: &Module| {
+        let file = &known[m];
+        file.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(file)
+            .display()
+            .to_string()
+            .trim_start_matches('/')
+            .to_owned()
+    };
+    let wrong = forbidden_edges(&graph, DIRECTIONS, UNTIL_THE_SANDBOX_CRATE, file_of);
+    assert!(
+        wrong.is_empty(),
+        "imports against the direction table:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_direction_check_flags_an_edge_the_table_does_not_allow() {
+    let m = |s: &str| -> Module { s.split("::").map(String::from).collect() };
+    let graph = BTreeMap::from([
+        (m("high"), BTreeSet::from([m("low::part")])),
+        (m("low"), BTreeSet::from([m("low::part")])),
+        (m("low::part"), BTreeSet::from([m("high")])),
+        (m("crate_root_free"), BTreeSet::new()),
+    ]);
+    let table: &[(&str, &[&str])] = &[("high", &["low"]), ("low", &[])];
+    let wrong = forbidden_edges(&graph, table, &[], |m| format!("src/{}.rs", m.join("/")));
+    assert_eq!(
+        wrong,
+        [
+            "crate_root_free: a top-level module with no row in the table",
+            "src/low/part.rs: low::part -> high (low may not import high)",
+        ]
+    );
+    let tolerated = forbidden_edges(&graph, table, &[("low", "high")], |m| m.join("/"));
+    assert_eq!(tolerated.len(), 1, "only the missing row: {tolerated:?}");
 }
 
 #[test]
