@@ -285,51 +285,25 @@ const LEAVES_ELSEWHERE: [&str; 2] = ["sandbox", "naming"];
 /// `config`); the listener knows neither the API nor the config; the
 /// sandbox and the names it shares with the image builder know nothing of
 /// this crate.
+#[rustfmt::skip]
 const DIRECTIONS: &[(&str, &[&str])] = &[
-    (
-        "server",
-        &[
-            "api",
-            "auth",
-            "buckets",
-            "cli",
-            "config",
-            "images",
-            "keygen",
-            "languages",
-            "listen",
-            "naming",
-            "sandbox",
-            "selftest",
-            "tickets",
-            "tls",
-        ],
-    ),
-    ("cli", &["config"]),
-    ("config", &["api", "buckets", "languages", "sandbox"]),
-    ("keygen", &["auth"]),
-    ("selftest", &["languages"]),
-    (
-        "api",
-        &[
-            "auth",
-            "buckets",
-            "languages",
-            "listen",
-            "sandbox",
-            "tickets",
-        ],
-    ),
-    ("listen", &["buckets"]),
-    ("tls", &[]),
-    ("images", &["languages", "naming", "sandbox"]),
-    ("auth", &["buckets", "tickets"]),
-    ("buckets", &[]),
-    ("tickets", &[]),
+    ("server",    &["api", "auth", "buckets", "cli", "config", "images", "keygen", "languages",
+                    "listen", "naming", "sandbox", "selftest", "tickets", "tls"]),
+    ("cli",       &["config"]),
+    ("config",    &["api", "buckets", "languages", "sandbox"]),
+    ("keygen",    &["auth"]),
+    ("selftest",  &["languages"]),
+    ("api",       &["auth", "buckets", "languages", "listen", "sandbox", "tickets"]),
+    ("listen",    &["buckets"]),
+    ("tls",       &[]),
+    ("images",    &["languages", "naming", "sandbox"]),
+    ("auth",      &["buckets", "tickets"]),
+    ("buckets",   &[]),
+    ("tickets",   &[]),
     ("languages", &["naming", "sandbox"]),
     // One crate after the sandbox's move: `naming` is its module.
-    ("sandbox", &["naming"]),
-    ("naming", &[]),
+    ("sandbox",   &["naming"]),
+    ("naming",    &[]),
 ];
 
 /// Edges against [`DIRECTIONS`] that the move of `sandbox` into its own
