@@ -87,6 +87,22 @@ pub fn router_with(
         .with_state(state)
 }
 
+/// The first path segment of every route whipcode serves itself (`/ping`'s
+/// even when it is off, Piston's `/api`), so none another API may be nested
+/// under (see `--judge0-path`). A test checks it against the routes
+/// [`described_routes`] adds.
+pub const OWN_ROUTES: &[&str] = &[
+    "run",
+    "ready",
+    "languages",
+    "tickets",
+    "connect",
+    "metrics",
+    "openapi.json",
+    "ping",
+    "api",
+];
+
 /// Every route with its description, before the shared layers.
 pub fn described_routes(
     state: &AppState,
@@ -112,4 +128,27 @@ pub fn described_routes(
     router
         .nest("/api/v2", piston::routes())
         .fallback(|| async { ApiError::NotFound })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn own_routes_are_the_first_segments_of_every_route_served() {
+        let state = AppState {
+            judge0_path: None,
+            ..AppState::for_tests()
+        };
+        let (_, description) = described_routes(&state, true, None).split_for_parts();
+        let served: BTreeSet<&str> = description
+            .paths
+            .paths
+            .keys()
+            .map(|path| path.trim_start_matches('/').split('/').next().unwrap())
+            .collect();
+        assert_eq!(served, OWN_ROUTES.iter().copied().collect());
+    }
 }

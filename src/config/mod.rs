@@ -95,16 +95,7 @@ fn check_route_prefix(path: &str) -> Result<String, String> {
             "{path:?} must be a path such as /judge0 (segments of letters, digits, -, _ and .)"
         ));
     }
-    const OWN: [&str; 7] = [
-        "run",
-        "ready",
-        "languages",
-        "tickets",
-        "connect",
-        "ping",
-        "api",
-    ];
-    if OWN.contains(&segments[0]) {
+    if crate::api::OWN_ROUTES.contains(&segments[0]) {
         return Err(format!("{path:?} is taken by one of whipcode's own routes"));
     }
     Ok(path.to_owned())
@@ -585,6 +576,18 @@ mod tests {
             .rate_limit
             .unwrap();
         assert_eq!((limit.burst, limit.refill), (3, Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn a_judge0_path_of_one_of_whipcodes_own_routes_is_refused() {
+        for path in ["/metrics", "/openapi.json", "/run", "/api/v3", "/ping"] {
+            let err = layered("", &["--judge0-path", path])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("whipcode's own routes"), "{path}: {err}");
+        }
+        let s = layered("", &["--judge0-path", "/judge0/v1"]).unwrap();
+        assert_eq!(s.judge0_path.as_deref(), Some("/judge0/v1"));
     }
 
     #[test]
