@@ -10,43 +10,25 @@
 //! - [`options`]: the layers' struct, every setting and its flag.
 //! - [`settings`]: the settings in force, each with its default beside it.
 //! - [`resolve`]: the merged layers into settings, by concern.
-//! - [`values`]: what each value may be, and why one is refused.
+//! - [`values`]: what each value may be, and how each origin names a key.
+//! - [`error`]: why a value is refused, and where it came from.
 
+mod error;
 mod options;
 mod resolve;
 mod settings;
 mod values;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use crate::buckets::RateLimit;
+pub use error::{ConfigError, ValueError};
 pub use options::Options;
 pub use settings::*;
 use values::Origin;
-pub use values::ValueError;
 
 /// The file read when `--config` is not given and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}: {source}", path.display())]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
-    #[error("{origin}: `{key}`: {source}")]
-    Value {
-        origin: String,
-        key: String,
-        source: ValueError,
-    },
-}
 
 impl Settings {
     /// Defaults, then the config file (`--config`, or `./config.toml` if present), then flags.
@@ -102,6 +84,7 @@ pub fn instance_for(addr: std::net::SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
+    use std::path::PathBuf;
     use std::time::Duration;
 
     use clap::Parser;

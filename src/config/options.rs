@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::values::{Origin, ValueError};
-use super::ConfigError;
+use super::error::{ConfigError, ValueError};
+use super::values::Origin;
 
 #[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -5,14 +5,17 @@
 
 use std::path::PathBuf;
 
+use super::error::{ConfigError, ValueError};
+use super::options::Options;
+use super::settings::Settings;
 use super::settings::{DEFAULT_BURST, DEFAULT_CACHE_BYTES, DEFAULT_REFILL, DEFAULT_TLS_DIR};
 use super::values::{
     check_cache_size, check_instance, check_max_bytes, check_positive, check_refill,
     check_route_prefix, check_timeout, parse_engine, parse_ip, parse_socket_addr, parse_userns,
-    set, set_path, Origin, ValueError,
+    set, set_path, Origin,
 };
-use super::{ConfigError, Options, RateLimit, Settings};
 use crate::api::judge0::callback::parse_allow_list;
+use crate::buckets::RateLimit;
 
 impl Settings {
     /// The merged layers as concrete values, each with its default when no

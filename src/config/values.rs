@@ -6,42 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::judge0::callback::NotAnAllowEntry;
+use super::error::ValueError;
 use crate::sandbox::policy::UserNamespace;
 use crate::sandbox::EngineChoice;
-
-/// Why a setting's value is refused (shown after the origin and the key).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ValueError {
-    #[error("{0:?} is not an IP address")]
-    NotAnIp(String),
-    #[error("{0:?} is not an address:port")]
-    NotASocketAddress(String),
-    /// `range` with its unit, e.g. `1..=3600 seconds`.
-    #[error("{value} is outside {range}")]
-    OutOfRange { value: u64, range: &'static str },
-    #[error("{0} must be at least 1")]
-    NotPositive(String),
-    /// `expected`: the values it may take, e.g. `"crun" or "podman"`.
-    #[error("{given:?} is not {expected}")]
-    NotOneOf {
-        given: String,
-        expected: &'static str,
-    },
-    #[error("{0:?} must be 1-48 characters of letters, digits, '-', '_' or '.'")]
-    BadInstance(String),
-    #[error("{0:?} must be a path such as /judge0 (segments of letters, digits, -, _ and .)")]
-    NotARoutePrefix(String),
-    #[error("{0:?} is taken by one of whipcode's own routes")]
-    OwnRoute(String),
-    #[error(transparent)]
-    CallbackAllow(#[from] NotAnAllowEntry),
-    #[error("is not valid UTF-8")]
-    NotUtf8,
-    #[error("only apply with --standalone (or standalone = true)")]
-    NeedsStandalone,
-}
 
 /// `Some(s)` unless absent or empty: the original's "empty means unset".
 pub(super) fn set(value: Option<String>) -> Option<String> {
