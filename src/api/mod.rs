@@ -23,6 +23,8 @@
 //! - [`metrics`]: what the service counts, in Prometheus' formats.
 //! - [`openapi`]: the OpenAPI description of every route, `GET /openapi.json`.
 //! - [`scrape`]: `GET /metrics`, keyed here or keyless on `--metrics-addr`.
+//! - [`own_routes`]: the first path segments of the routes above, which no
+//!   other API may be nested under.
 
 pub mod body;
 pub mod cache;
@@ -38,6 +40,7 @@ pub mod languages;
 pub mod log;
 pub mod metrics;
 pub mod openapi;
+pub mod own_routes;
 pub mod piston;
 pub mod readiness;
 pub mod request;
@@ -87,22 +90,6 @@ pub fn router_with(
         .with_state(state)
 }
 
-/// The first path segment of every route whipcode serves itself (`/ping`'s
-/// even when it is off, Piston's `/api`), so none another API may be nested
-/// under (see `--judge0-path`). A test checks it against the routes
-/// [`described_routes`] adds.
-pub const OWN_ROUTES: &[&str] = &[
-    "run",
-    "ready",
-    "languages",
-    "tickets",
-    "connect",
-    "metrics",
-    "openapi.json",
-    "ping",
-    "api",
-];
-
 /// Every route with its description, before the shared layers.
 pub fn described_routes(
     state: &AppState,
@@ -134,6 +121,7 @@ pub fn described_routes(
 mod tests {
     use std::collections::BTreeSet;
 
+    use super::own_routes::OWN_ROUTES;
     use super::*;
 
     #[test]

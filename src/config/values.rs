@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::ValueError;
+use crate::api::own_routes::OWN_ROUTES;
 use crate::sandbox::policy::UserNamespace;
 use crate::sandbox::EngineChoice;
 
@@ -147,7 +148,7 @@ pub(super) fn check_instance(name: &str) -> Result<String, ValueError> {
 
 /// A path to nest routes under: `/` and segments of letters, digits, `-`,
 /// `_` and `.`, no trailing slash, none of whipcode's own routes (the
-/// router's list, [`crate::api::OWN_ROUTES`]).
+/// router's list, [`OWN_ROUTES`]).
 pub(super) fn check_route_prefix(path: &str) -> Result<String, ValueError> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
     let plain = |s: &&str| {
@@ -158,7 +159,7 @@ pub(super) fn check_route_prefix(path: &str) -> Result<String, ValueError> {
     if !path.starts_with('/') || !segments.iter().all(plain) {
         return Err(ValueError::NotARoutePrefix(path.to_owned()));
     }
-    if crate::api::OWN_ROUTES.contains(&segments[0]) {
+    if OWN_ROUTES.contains(&segments[0]) {
         return Err(ValueError::OwnRoute(path.to_owned()));
     }
     Ok(path.to_owned())
