@@ -43,8 +43,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::buckets::{client_key, Decision, RateLimiter};
-use crate::config::RateLimit;
+use crate::buckets::{client_key, Decision, RateLimit, RateLimiter};
 
 /// Distinct keys allowed to wait for an argon2 run; past it, a client with a
 /// failed check is refused as busy and one without waits for a place.

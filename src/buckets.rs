@@ -16,14 +16,21 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::RateLimit;
-
 /// The most clients tracked at once (about 48 bytes each).
 pub const MAX_CLIENTS: usize = 100_000;
 
 /// The table is swept of refilled buckets when it reaches this size, then
 /// again at twice the size left after a sweep.
 const FIRST_SWEEP: usize = 1024;
+
+/// A bucket's shape: each client gets `burst` tokens, one back every
+/// `refill` (`--standalone`'s rate limit, and the key checks of
+/// [`crate::auth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub burst: u32,
+    pub refill: Duration,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::api::cache::ResultCache;
 use crate::api::{self, AppState};
 use crate::auth::MasterKey;
+use crate::buckets::RateLimiter;
 use crate::cli::Cli;
 use crate::config::{instance_for, Settings};
 use crate::languages::{Language, LanguageMap};
@@ -25,6 +27,22 @@ const BUILD_LOG_DIR: &str = "/var/log/whipcode/builds";
 
 /// How long in-flight runs get to finish after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Why a mode cannot start (beyond the errors of the modules it calls).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("runner path {0} must not contain ',' or ':'")]
+    RunnerPath(String),
+    #[error("runner not found at {0}; build it with `./task build` or set --runner")]
+    RunnerMissing(String),
+    #[error("cannot listen on metricsAddr {addr}: {source}")]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("--self-test needs the master key in WHIPCODE_MASTER_KEY or --master-key")]
+    NoMasterKey,
+}
 
 /// Everything `fn main` does, by mode: key generation, image builds, policy
 /// printing, the self-test, or serving.
@@ -99,7 +117,7 @@ async fn self_test(
         .ok()
         .filter(|k| !k.is_empty())
         .or_else(|| cli.master_key.clone())
-        .ok_or("--self-test needs the master key in WHIPCODE_MASTER_KEY or --master-key")?;
+        .ok_or(StartError::NoMasterKey)?;
     let tls = match &settings.tls {
         Some(dir) => Some(tls::client_config(&dir.join("cert.pem"))?),
         None => None,
@@ -151,7 +169,7 @@ async fn serve_api(
         Some(addr) => Some(
             TcpListener::bind(addr)
                 .await
-                .map_err(|e| format!("cannot listen on metricsAddr {addr}: {e}"))?,
+                .map_err(|source| StartError::MetricsListen { addr, source })?,
         ),
         None => None,
     };
@@ -164,35 +182,10 @@ async fn serve_api(
         .clone()
         .unwrap_or_else(|| instance_for(local));
     let sandbox = sandbox::start(sandbox_settings(&settings, instance.clone())).await?;
-    let state = AppState::from_settings(&settings, key, Arc::new(languages), sandbox.sandbox());
-    let judge0 = settings.judge0_path.is_some().then(|| {
-        api::judge0::queue::Service::start(
-            &state,
-            api::judge0::queue::QueueSettings {
-                capacity: settings.judge0_queue,
-                // At most half the containers: the synchronous APIs always
-                // have the other half.
-                workers: (settings.max_concurrent / 2).max(1),
-                store: api::judge0::store::Bounds {
-                    records: settings.judge0_queue * 10,
-                    bytes: usize::try_from(settings.judge0_store_bytes).unwrap_or(usize::MAX),
-                    keep: settings.judge0_keep,
-                },
-            },
-            api::judge0::callback::Callbacks::new(settings.callback_allow.clone(), own.clone()),
-        )
-    });
-    let metrics_server = metrics_listener.map(|listener| {
-        let app = api::scrape::keyless_router(state.clone(), judge0.clone());
-        if let Ok(addr) = listener.local_addr() {
-            tracing::info!(%addr, "metrics listening (GET /metrics, no key)");
-        }
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "the metrics listener failed");
-            }
-        })
-    });
+    let state = app_state(&settings, key, Arc::new(languages), sandbox.sandbox());
+    let judge0 = start_judge0(&settings, &state, own);
+    let metrics_server =
+        metrics_listener.map(|listener| serve_metrics(listener, &state, judge0.clone()));
     let app = api::router_with(state, settings.ping, judge0.clone());
 
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -213,24 +206,71 @@ async fn serve_api(
     if let Some(server) = metrics_server {
         server.abort();
     }
-    // Requests have finished; accepted Judge0 submissions get the drain
-    // deadline, and what is still queued then is lost.
     if let Some(judge0) = judge0 {
-        let lost = judge0.drain(settings.drain_timeout).await;
-        if lost > 0 {
-            tracing::warn!(
-                lost,
-                "shutdown: Judge0 submissions still queued or running were lost"
-            );
-            eprintln!("whipcode: {lost} queued Judge0 submissions were lost at shutdown");
-        } else {
-            tracing::info!("shutdown: every accepted Judge0 submission finished");
-        }
+        drain_judge0(&judge0, settings.drain_timeout).await;
     }
     // Runs have finished: the sandbox removes what is left and stops.
     sandbox.shutdown(DRAIN_DEADLINE).await;
     tracing::info!("whipcode stopped");
     Ok(())
+}
+
+/// Judge0's queue and store, when its API is served; callbacks never go to
+/// `own`, the service's own addresses.
+fn start_judge0(
+    settings: &Settings,
+    state: &AppState,
+    own: Vec<std::net::SocketAddr>,
+) -> Option<Arc<api::judge0::queue::Service>> {
+    settings.judge0_path.is_some().then(|| {
+        api::judge0::queue::Service::start(
+            state,
+            api::judge0::queue::QueueSettings {
+                capacity: settings.judge0_queue,
+                // At most half the containers: the synchronous APIs always
+                // have the other half.
+                workers: (settings.max_concurrent / 2).max(1),
+                store: api::judge0::store::Bounds {
+                    records: settings.judge0_queue * 10,
+                    bytes: usize::try_from(settings.judge0_store_bytes).unwrap_or(usize::MAX),
+                    keep: settings.judge0_keep,
+                },
+            },
+            api::judge0::callback::Callbacks::new(settings.callback_allow.clone(), own),
+        )
+    })
+}
+
+/// `GET /metrics` without the key on `listener` (`--metrics-addr`).
+fn serve_metrics(
+    listener: TcpListener,
+    state: &AppState,
+    judge0: Option<Arc<api::judge0::queue::Service>>,
+) -> tokio::task::JoinHandle<()> {
+    let app = api::scrape::keyless_router(state.clone(), judge0);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "metrics listening (GET /metrics, no key)");
+    }
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    })
+}
+
+/// Requests have finished; accepted Judge0 submissions get the drain
+/// deadline, and what is still queued then is lost.
+async fn drain_judge0(judge0: &api::judge0::queue::Service, deadline: Duration) {
+    let lost = judge0.drain(deadline).await;
+    if lost > 0 {
+        tracing::warn!(
+            lost,
+            "shutdown: Judge0 submissions still queued or running were lost"
+        );
+        eprintln!("whipcode: {lost} queued Judge0 submissions were lost at shutdown");
+    } else {
+        tracing::info!("shutdown: every accepted Judge0 submission finished");
+    }
 }
 
 /// Serves `app` on `listener` (over TLS when `tls` is given) until
@@ -248,17 +288,48 @@ pub async fn run(
     Ok(())
 }
 
-/// How the listener bounds connections, from the settings.
+/// The HTTP layer's state: every setting it uses, taken from the service's
+/// settings in this one place (tests build theirs here too).
+pub fn app_state(
+    settings: &Settings,
+    key: Arc<MasterKey>,
+    languages: Arc<LanguageMap>,
+    sandbox: Arc<dyn sandbox::Sandbox>,
+) -> AppState {
+    AppState {
+        key,
+        languages,
+        sandbox,
+        max_bytes: settings.max_bytes,
+        max_timeout: settings.timeout,
+        max_files: settings.max_files,
+        body_deadline: settings.client_timeout,
+        response_deadline: settings.client_timeout * 2,
+        limits: settings.limits(),
+        proxy: settings.proxy,
+        rate_limit: settings.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
+        cache: settings
+            .cache
+            .map(|bytes| Arc::new(ResultCache::new(bytes))),
+        images: Arc::default(),
+        judge0_path: settings.judge0_path.clone(),
+        metrics: Arc::default(),
+    }
+}
+
+/// How the listener bounds connections, from the settings; a peer other
+/// than the proxy is refused with the API's 403.
 pub fn listen_policy(settings: &Settings) -> listen::Policy {
     listen::Policy {
         headers: settings.client_timeout,
         write: settings.client_timeout,
+        handshake: listen::HANDSHAKE_TIMEOUT,
         // In-flight runs get the drain allowance plus the longest a program may run.
         drain: settings.drain_timeout + settings.timeout,
+        connections: listen::fit_to_fd_limit(listen::MAX_CONNECTIONS),
         per_client: settings.max_client_connections,
         proxy: settings.proxy,
-        connections: listen::fit_to_fd_limit(listen::MAX_CONNECTIONS),
-        ..listen::Policy::default()
+        refusal: api::error::ApiError::Forbidden.json_body().into(),
     }
 }
 
@@ -302,15 +373,13 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight runs");
 }
 
-fn check_runner(path: &Path) -> Result<(), String> {
+fn check_runner(path: &Path) -> Result<(), StartError> {
     let text = path.to_string_lossy();
     if text.contains([',', ':']) {
-        return Err(format!("runner path {text} must not contain ',' or ':'"));
+        return Err(StartError::RunnerPath(text.into_owned()));
     }
     if !path.is_file() {
-        return Err(format!(
-            "runner not found at {text}; build it with `./task build` or set --runner"
-        ));
+        return Err(StartError::RunnerMissing(text.into_owned()));
     }
     Ok(())
 }
@@ -323,4 +392,32 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_other_than_the_proxy_is_refused_with_the_apis_json_detail() {
+        let policy = listen_policy(&Settings::default());
+        let json: serde_json::Value = serde_json::from_str(&policy.refusal).unwrap();
+        assert!(json["detail"].as_str().unwrap().contains("proxy"), "{json}");
+    }
+
+    #[test]
+    fn the_modes_help_states_the_defaults_they_use() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let help = |id: &str| {
+            let arg = command.get_arguments().find(|a| a.get_id() == id);
+            arg.and_then(|a| a.get_help()).unwrap().to_string()
+        };
+        let config = format!("default: ./{}", crate::config::DEFAULT_CONFIG_FILE);
+        assert!(help("config").contains(&config), "{}", help("config"));
+        let downloads = format!("default: {DOWNLOAD_DIR}");
+        assert!(help("download_dir").contains(&downloads));
+        let logs = format!("default: {BUILD_LOG_DIR}");
+        assert!(help("build_log_dir").contains(&logs));
+    }
 }

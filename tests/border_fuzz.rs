@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::inprocess::{fresh_key, languages, Fake};
+use common::inprocess::{default_state, fresh_key, languages, Fake};
 use common::{b64, KEY};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use tower::ServiceExt;
-use whipcode::api::{router, AppState};
+use whipcode::api::router;
 use whipcode::sandbox::{
     BoxFuture, Captured, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError, StageOutcome,
 };
@@ -292,7 +292,7 @@ fn key() -> Arc<whipcode::auth::MasterKey> {
 
 /// POSTs `body` to `path` of a fresh router over [`RunnerRules`].
 async fn post(path: &str, body: &Value) -> (u16, Value) {
-    let state = AppState::new(key(), languages(), Arc::new(RunnerRules));
+    let state = default_state(key(), languages(), Arc::new(RunnerRules));
     let request = Request::post(path)
         .header("content-type", "application/json")
         .header("x-master-key", KEY)
@@ -354,7 +354,7 @@ async fn a_job_the_runner_cannot_write_is_what_the_property_catches() {
     assert!(runner_would_take(&[], &nul_in_env, &[]).is_err());
     assert_eq!(runner_would_take(&a_and_a_b[..1], &[], &[]), Ok(()));
     let refused = || SandboxError::Runner("cannot write a file".into());
-    let state = AppState::new(key(), languages(), Arc::new(Fake::Failing(refused)));
+    let state = default_state(key(), languages(), Arc::new(Fake::Failing(refused)));
     let request = Request::post("/run")
         .header("content-type", "application/json")
         .header("x-master-key", KEY)

@@ -4,6 +4,9 @@
 //! brought in, or a child module) outside test modules is an edge from the
 //! file it is in to the deepest module it names.
 //!
+//! Between top-level modules, only the directions of [`DIRECTIONS`] are
+//! allowed: one table, read top to bottom, each module and what it may import.
+//!
 //! Hand-written because the tool that checks this (`cargo modules
 //! dependencies --acyclic`) builds rust-analyzer from source, minutes of CI
 //! time on two cores for a check this small.
@@ -202,11 +205,25 @@ fn resolve(path: &str, from: &Module, known: &BTreeMap<Module, PathBuf>) -> Opti
     Some(deepest)
 }
 
-fn module_graph() -> BTreeMap<Module, BTreeSet<Module>> {
+/// Every module of `src/`, with `sandbox` and `naming` known (as leaves)
+/// even where they live in a crate of their own rather than in `src/`.
+fn known_modules() -> BTreeMap<Module, PathBuf> {
     let mut known = BTreeMap::new();
     modules(&src(), &Vec::new(), &mut known);
+    for leaf in LEAVES_ELSEWHERE {
+        known.entry(vec![leaf.to_owned()]).or_default();
+    }
+    known
+}
+
+fn module_graph() -> BTreeMap<Module, BTreeSet<Module>> {
+    let known = known_modules();
     let mut graph = BTreeMap::new();
     for (module, file) in &known {
+        if file.as_os_str().is_empty() {
+            graph.insert(module.clone(), BTreeSet::new()); // not in src/
+            continue;
+        }
         let edges: BTreeSet<Module> = paths_in(&code_of(file))
             .iter()
             .filter_map(|p| resolve(p, module, &known))
@@ -255,6 +272,133 @@ fn show(module: &Module) -> String {
     } else {
         module.join("::")
     }
+}
+
+/// Top-level modules that may live outside `src/` (the sandbox's own
+/// crate, re-exported by `lib.rs`): known leaves all the same.
+const LEAVES_ELSEWHERE: [&str; 2] = ["sandbox", "naming"];
+
+/// The directions between top-level modules: each module, then the modules
+/// it may import: a top-level module (and everything in it), or one module
+/// inside another (`config` reads two of the HTTP layer's, not the rest of
+/// it). Top to bottom: `server` wires settings
+/// to their owners; `config` resolves into the types of the modules that
+/// own them; the HTTP layer knows no runtime flag (`api` never names
+/// `config`); the listener knows neither the API nor the config; the
+/// sandbox and the names it shares with the image builder know nothing of
+/// this crate.
+#[rustfmt::skip]
+const DIRECTIONS: &[(&str, &[&str])] = &[
+    ("server",    &["api", "auth", "buckets", "cli", "config", "images", "keygen", "languages",
+                    "listen", "naming", "sandbox", "selftest", "tickets", "tls"]),
+    ("cli",       &["config"]),
+    ("config",    &["api::judge0::callback", "api::own_routes", "buckets", "languages",
+                    "sandbox"]),
+    ("keygen",    &["auth"]),
+    ("selftest",  &["languages"]),
+    ("api",       &["auth", "buckets", "languages", "listen", "sandbox", "tickets"]),
+    ("listen",    &["buckets"]),
+    ("tls",       &[]),
+    ("images",    &["languages", "naming", "sandbox"]),
+    ("auth",      &["buckets", "tickets"]),
+    ("buckets",   &[]),
+    ("tickets",   &[]),
+    ("languages", &["naming", "sandbox"]),
+    // The sandbox's own crate (crates/sandbox, with `naming`): the compiler
+    // keeps it from naming anything of this one.
+    ("sandbox",   &["naming"]),
+    ("naming",    &[]),
+];
+
+/// The top-level module a module is in (`crate` for the root).
+fn top(module: &Module) -> &str {
+    module.first().map_or("crate", String::as_str)
+}
+
+/// Every edge between two top-level modules that `directions` does not
+/// allow, as `file: from -> to (…)`; a top-level module missing from the
+/// table is one too.
+fn forbidden_edges(
+    graph: &BTreeMap<Module, BTreeSet<Module>>,
+    directions: &[(&str, &[&str])],
+    file_of: impl Fn(&Module) -> String,
+) -> Vec<String> {
+    let table: BTreeMap<&str, &[&str]> = directions.iter().copied().collect();
+    let mut wrong = Vec::new();
+    let tops: BTreeSet<&str> = graph.keys().map(top).filter(|t| *t != "crate").collect();
+    for missing in tops.iter().filter(|t| !table.contains_key(*t)) {
+        wrong.push(format!(
+            "{missing}: a top-level module with no row in the table"
+        ));
+    }
+    for (from, targets) in graph {
+        for to in targets {
+            let (a, b) = (top(from), top(to));
+            let within = |entry: &&str| {
+                let entry: Vec<&str> = entry.split("::").collect();
+                to.len() >= entry.len() && to.iter().zip(&entry).all(|(m, e)| m == e)
+            };
+            let allowed = a == b
+                || (a == "crate" && b != "crate")
+                || table.get(a).is_some_and(|may| may.iter().any(within));
+            if !allowed {
+                wrong.push(format!(
+                    "{}: {} -> {} ({a} may not import {b})",
+                    file_of(from),
+                    show(from),
+                    show(to)
+                ));
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn top_level_modules_import_only_in_the_directions_of_the_table() {
+    let known = known_modules();
+    let graph = module_graph();
+    let file_of = |m: &Module| {
+        let file = &known[m];
+        file.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(file)
+            .display()
+            .to_string()
+            .trim_start_matches('/')
+            .to_owned()
+    };
+    let wrong = forbidden_edges(&graph, DIRECTIONS, file_of);
+    assert!(
+        wrong.is_empty(),
+        "imports against the direction table:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_direction_check_flags_an_edge_the_table_does_not_allow() {
+    let m = |s: &str| -> Module { s.split("::").map(String::from).collect() };
+    let graph = BTreeMap::from([
+        (m("high"), BTreeSet::from([m("low::part"), m("mid::open")])),
+        (m("mid"), BTreeSet::from([m("low")])),
+        (m("low"), BTreeSet::from([m("low::part")])),
+        (m("low::part"), BTreeSet::from([m("high")])),
+        (m("crate_root_free"), BTreeSet::new()),
+    ]);
+    let table: &[(&str, &[&str])] = &[
+        ("high", &["low", "mid::open"]),
+        ("mid", &["low::part"]),
+        ("low", &[]),
+    ];
+    let wrong = forbidden_edges(&graph, table, |m| format!("src/{}.rs", m.join("/")));
+    assert_eq!(
+        wrong,
+        [
+            "crate_root_free: a top-level module with no row in the table",
+            "src/low/part.rs: low::part -> high (low may not import high)",
+            "src/mid.rs: mid -> low (mid may not import low)",
+        ]
+    );
 }
 
 #[test]

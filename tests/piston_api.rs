@@ -11,10 +11,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::inprocess::{fresh_key, languages, App};
+use common::inprocess::{default_state, fresh_key, languages, App};
 use common::KEY;
 use serde_json::{json, Value};
-use whipcode::api::AppState;
 use whipcode::sandbox::{
     BoxFuture, Captured, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError, StageOutcome,
 };
@@ -96,7 +95,7 @@ const MAX_TIMEOUT_MS: u64 = 10_000;
 
 async fn app() -> (App, Arc<Recording>) {
     let sandbox = Arc::new(Recording::default());
-    let mut state = AppState::new(fresh_key(), languages(), sandbox.clone());
+    let mut state = default_state(fresh_key(), languages(), sandbox.clone());
     state.max_bytes = 200_000;
     state.max_timeout = Duration::from_millis(MAX_TIMEOUT_MS);
     (

@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::inprocess::{fresh_key, languages, state, App, Fake};
+use common::inprocess::{default_policy, default_state, fresh_key, languages, state, App, Fake};
 use common::KEY;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use whipcode::api::installed::InstalledView;
-use whipcode::api::AppState;
 use whipcode::listen::Policy;
 use whipcode::sandbox::{
     BoxFuture, EngineError, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError,
@@ -155,7 +154,7 @@ async fn the_right_key_gets_100_continue_and_its_body_read() {
 async fn a_flood_of_wrong_keys_from_one_client_does_not_starve_another_clients_right_key() {
     // A freshly started server: the right key is not remembered yet.
     let key = fresh_key();
-    let app_state = AppState::new(Arc::clone(&key), languages(), Arc::new(Fake::Echo));
+    let app_state = default_state(Arc::clone(&key), languages(), Arc::new(Fake::Echo));
     let app = Arc::new(App::start(app_state, false, Duration::from_secs(30)).await);
     let flood: Vec<_> = (0..400)
         .map(|i| {
@@ -195,7 +194,7 @@ async fn a_non_proxy_peer_gets_403_at_accept_without_being_read() {
     let policy = Policy {
         proxy: Some(IpAddr::V4(CLIENT_B)),
         connections: 16,
-        ..Policy::default()
+        ..default_policy()
     };
     let app = App::serve(state(Fake::Echo), false, policy).await;
     // It has sent nothing, and gets the original's 403 with its JSON detail.
@@ -245,7 +244,7 @@ where
 async fn one_client_is_capped_in_connections_and_another_is_not() {
     let policy = Policy {
         per_client: 8,
-        ..Policy::default()
+        ..default_policy()
     };
     let app = App::serve(state(Fake::Echo), false, policy).await;
     let mut held = Vec::new();
@@ -292,7 +291,7 @@ async fn tls_handshakes_are_bounded() {
     let tls = whipcode::tls::server_config(dir.path()).unwrap();
     let policy = Policy {
         connections: 4,
-        ..Policy::default()
+        ..default_policy()
     };
     let app = App::serve_with(state(Fake::Echo), true, policy, Some(tls)).await;
     // Four connections that never start their handshake hold the four slots...
@@ -333,7 +332,7 @@ async fn a_client_that_stops_reading_loses_its_slot() {
     let policy = Policy {
         connections: 1,
         write: Duration::from_secs(1),
-        ..Policy::default()
+        ..default_policy()
     };
     // 64 MiB of output: far more than the sockets' buffers hold.
     let app = App::serve(state(Fake::Loud(64 << 20)), false, policy).await;
@@ -366,7 +365,7 @@ async fn a_client_that_stops_reading_loses_its_slot() {
 async fn a_client_that_reads_a_little_now_and_then_cannot_hold_a_response_for_ever() {
     let mut app_state = state(Fake::Loud(64 << 20));
     app_state.response_deadline = Duration::from_secs(1);
-    let app = App::serve(app_state, false, Policy::default()).await;
+    let app = App::serve(app_state, false, default_policy()).await;
     let mut slow = keyed_run_with_receive_buffer(&app, 64 * 1024).await;
     // The client keeps reading (the write deadline of 30 s never passes),
     // just slowly: only the response's own deadline can end this early.
@@ -407,7 +406,7 @@ impl Sandbox for BrokenEngine {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ready_says_what_is_wrong_without_the_engines_own_text() {
-    let app_state = AppState::new(fresh_key(), languages(), Arc::new(BrokenEngine));
+    let app_state = default_state(fresh_key(), languages(), Arc::new(BrokenEngine));
     let app = App::start(app_state, false, Duration::from_secs(30)).await;
     let response = reqwest::get(format!("{}/ready", app.url)).await.unwrap();
     assert_eq!(response.status().as_u16(), 503);
@@ -441,7 +440,7 @@ impl Sandbox for CountedImages {
 #[tokio::test(flavor = "multi_thread")]
 async fn languages_and_ready_ask_podman_at_most_once_per_interval() {
     let sandbox = Arc::new(CountedImages::default());
-    let mut app_state = AppState::new(fresh_key(), languages(), Arc::clone(&sandbox) as _);
+    let mut app_state = default_state(fresh_key(), languages(), Arc::clone(&sandbox) as _);
     app_state.images = Arc::new(InstalledView::new(Duration::from_secs(4)));
     let app = Arc::new(App::start(app_state, false, Duration::from_secs(30)).await);
     let probe = |path: &'static str| {

@@ -23,6 +23,8 @@
 //! - [`metrics`]: what the service counts, in Prometheus' formats.
 //! - [`openapi`]: the OpenAPI description of every route, `GET /openapi.json`.
 //! - [`scrape`]: `GET /metrics`, keyed here or keyless on `--metrics-addr`.
+//! - [`own_routes`]: the first path segments of the routes above, which no
+//!   other API may be nested under.
 
 pub mod body;
 pub mod cache;
@@ -38,6 +40,7 @@ pub mod languages;
 pub mod log;
 pub mod metrics;
 pub mod openapi;
+pub mod own_routes;
 pub mod piston;
 pub mod readiness;
 pub mod request;
@@ -112,4 +115,28 @@ pub fn described_routes(
     router
         .nest("/api/v2", piston::routes())
         .fallback(|| async { ApiError::NotFound })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::own_routes::OWN_ROUTES;
+    use super::*;
+
+    #[test]
+    fn own_routes_are_the_first_segments_of_every_route_served() {
+        let state = AppState {
+            judge0_path: None,
+            ..AppState::for_tests()
+        };
+        let (_, description) = described_routes(&state, true, None).split_for_parts();
+        let served: BTreeSet<&str> = description
+            .paths
+            .paths
+            .keys()
+            .map(|path| path.trim_start_matches('/').split('/').next().unwrap())
+            .collect();
+        assert_eq!(served, OWN_ROUTES.iter().copied().collect());
+    }
 }

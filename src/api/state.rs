@@ -1,5 +1,6 @@
-//! What every handler shares ([`AppState`], built from the settings in one
-//! place), who a request's client is, and the rate limit (429).
+//! What every handler shares ([`AppState`]: the server builds it from its
+//! settings, in `server::app_state`; this layer knows no runtime flag), who a
+//! request's client is, and the rate limit (429).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -46,60 +47,6 @@ pub struct AppState {
     pub judge0_path: Option<String>,
     /// What the handlers count, for `/metrics`.
     pub metrics: super::metrics::SharedMetrics,
-}
-
-impl AppState {
-    /// State with every optional feature off.
-    pub fn new(
-        key: Arc<MasterKey>,
-        languages: Arc<LanguageMap>,
-        sandbox: Arc<dyn Sandbox>,
-    ) -> AppState {
-        AppState {
-            key,
-            languages,
-            sandbox,
-            max_bytes: 1_000_000,
-            max_timeout: Duration::from_secs(10),
-            max_files: 256,
-            body_deadline: Duration::from_secs(30),
-            response_deadline: Duration::from_secs(60),
-            limits: Limits::default(),
-            proxy: None,
-            rate_limit: None,
-            cache: None,
-            images: Arc::new(InstalledView::default()),
-            judge0_path: Some(crate::config::DEFAULT_JUDGE0_PATH.to_owned()),
-            metrics: Arc::default(),
-        }
-    }
-}
-
-impl AppState {
-    /// The state the service runs with: every setting the HTTP layer uses,
-    /// taken from the service's settings in this one place.
-    pub fn from_settings(
-        settings: &crate::config::Settings,
-        key: Arc<MasterKey>,
-        languages: Arc<LanguageMap>,
-        sandbox: Arc<dyn Sandbox>,
-    ) -> AppState {
-        AppState {
-            max_bytes: settings.max_bytes,
-            max_timeout: settings.timeout,
-            max_files: settings.max_files,
-            limits: settings.limits(),
-            body_deadline: settings.client_timeout,
-            response_deadline: settings.client_timeout * 2,
-            proxy: settings.proxy,
-            rate_limit: settings.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
-            cache: settings
-                .cache
-                .map(|bytes| Arc::new(ResultCache::new(bytes))),
-            judge0_path: settings.judge0_path.clone(),
-            ..AppState::new(key, languages, sandbox)
-        }
-    }
 }
 
 impl AppState {
@@ -179,44 +126,51 @@ pub(super) fn admit(state: &AppState, request: &Parts) -> Result<(), ApiError> {
     }
 }
 
-/// State for unit tests: the built-in languages, a key of zeros, and a
-/// sandbox that runs nothing and has no images.
-#[cfg(test)]
-impl AppState {
-    pub(crate) fn for_tests() -> AppState {
-        let key = MasterKey::parse(&format!("{}\nsaltsaltsalt\n", "00".repeat(32))).unwrap();
-        let languages = LanguageMap::load(None).unwrap();
-        struct Nothing;
-        impl Sandbox for Nothing {
-            fn run(
-                &self,
-                _: crate::sandbox::RunSpec,
-            ) -> crate::sandbox::BoxFuture<
-                '_,
-                Result<crate::sandbox::RunOutcome, crate::sandbox::SandboxError>,
-            > {
-                Box::pin(async {
-                    Err(crate::sandbox::SandboxError::Engine(
-                        crate::sandbox::EngineError::failed("none"),
-                    ))
-                })
-            }
-            fn images(
-                &self,
-            ) -> crate::sandbox::BoxFuture<
-                '_,
-                Result<Vec<crate::sandbox::InstalledImage>, crate::sandbox::SandboxError>,
-            > {
-                Box::pin(async { Ok(Vec::new()) })
-            }
-        }
-        AppState::new(Arc::new(key), Arc::new(languages), Arc::new(Nothing))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// State for unit tests: the settings' defaults (as the server turns
+    /// them into state), the built-in languages, a key of zeros, and a
+    /// sandbox that runs nothing and has no images.
+    impl AppState {
+        pub(crate) fn for_tests() -> AppState {
+            let key = MasterKey::parse(&format!("{}\nsaltsaltsalt\n", "00".repeat(32))).unwrap();
+            let languages = LanguageMap::load(None).unwrap();
+            crate::server::app_state(
+                &crate::config::Settings::default(),
+                Arc::new(key),
+                Arc::new(languages),
+                Arc::new(Nothing),
+            )
+        }
+    }
+
+    struct Nothing;
+
+    impl Sandbox for Nothing {
+        fn run(
+            &self,
+            _: crate::sandbox::RunSpec,
+        ) -> crate::sandbox::BoxFuture<
+            '_,
+            Result<crate::sandbox::RunOutcome, crate::sandbox::SandboxError>,
+        > {
+            Box::pin(async {
+                Err(crate::sandbox::SandboxError::Engine(
+                    crate::sandbox::EngineError::failed("none"),
+                ))
+            })
+        }
+        fn images(
+            &self,
+        ) -> crate::sandbox::BoxFuture<
+            '_,
+            Result<Vec<crate::sandbox::InstalledImage>, crate::sandbox::SandboxError>,
+        > {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
 
     fn parts(peer: &str, forwarded: &[&str]) -> Parts {
         let mut request = axum::http::Request::builder();

@@ -8,9 +8,12 @@
 //! the command line: a flag can only turn its feature on; the file can turn
 //! it either way.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::error::{ConfigError, ValueError};
+use super::values::Origin;
 
 #[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -176,4 +179,41 @@ pub struct Options {
     /// listener either way).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_addr: Option<String>,
+}
+
+impl Options {
+    pub fn parse(text: &str, path: &Path) -> Result<Options, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Options, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Options::parse(&text, path)
+    }
+
+    /// The settings this layer gives, by key: unset ones (absent, or `""`,
+    /// the original's "unset") left out.
+    pub(super) fn given(
+        &self,
+        origin: &Origin,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ConfigError> {
+        let unset = |v: &serde_json::Value| v.is_null() || v.as_str() == Some("");
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => {
+                Ok(map.into_iter().filter(|(_, v)| !unset(v)).collect())
+            }
+            // The only values JSON cannot hold: paths that are not UTF-8.
+            _ => Err(ConfigError::Value {
+                origin: origin.to_string(),
+                key: "a path".into(),
+                source: ValueError::NotUtf8,
+            }),
+        }
+    }
 }

@@ -1,11 +1,15 @@
-//! The values a setting may take: parsing and range checks, each with the
-//! message a startup error shows, and how each origin spells a key.
+//! The values a setting may take: parsing and range checks, each failing
+//! with the [`ValueError`] a startup error shows, and how each origin spells
+//! a key.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::error::ValueError;
+use crate::api::own_routes::OWN_ROUTES;
 use crate::sandbox::policy::UserNamespace;
+use crate::sandbox::EngineChoice;
 
 /// `Some(s)` unless absent or empty: the original's "empty means unset".
 pub(super) fn set(value: Option<String>) -> Option<String> {
@@ -53,80 +57,136 @@ impl std::fmt::Display for Origin {
     }
 }
 
-pub(super) fn parse_ip(text: &str) -> Result<IpAddr, String> {
+pub(super) fn parse_ip(text: &str) -> Result<IpAddr, ValueError> {
     let trimmed = text.trim_start_matches('[').trim_end_matches(']');
     trimmed
         .parse()
-        .map_err(|_| format!("{text:?} is not an IP address"))
+        .map_err(|_| ValueError::NotAnIp(text.to_owned()))
 }
 
-pub(super) fn check_timeout(seconds: u64) -> Result<Duration, String> {
-    if seconds == 0 || seconds > 3600 {
-        return Err(format!("{seconds} is outside 1..=3600 seconds"));
-    }
-    Ok(Duration::from_secs(seconds))
+pub(super) fn parse_socket_addr(text: &str) -> Result<SocketAddr, ValueError> {
+    text.parse()
+        .map_err(|_| ValueError::NotASocketAddress(text.to_owned()))
 }
 
-pub(super) fn parse_engine(text: &str) -> Result<crate::sandbox::EngineChoice, String> {
-    match text {
-        "crun" => Ok(crate::sandbox::EngineChoice::Crun),
-        "podman" => Ok(crate::sandbox::EngineChoice::Podman),
-        other => Err(format!("{other:?} is not \"crun\" or \"podman\"")),
+/// `value` when `range` holds it; `shown` is the range with its unit.
+fn within(
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+    shown: &'static str,
+) -> Result<u64, ValueError> {
+    if !range.contains(&value) {
+        return Err(ValueError::OutOfRange {
+            value,
+            range: shown,
+        });
     }
+    Ok(value)
 }
 
-pub(super) fn parse_userns(text: &str) -> Result<UserNamespace, String> {
-    match text {
-        "auto" => Ok(UserNamespace::Auto),
-        "host" => Ok(UserNamespace::Host),
-        "per-run" => Ok(UserNamespace::PerRun),
-        other => Err(format!(
-            "{other:?} is not \"per-run\", \"host\" or \"auto\""
-        )),
-    }
+pub(super) fn check_timeout(seconds: u64) -> Result<Duration, ValueError> {
+    within(seconds, 1..=3600, "1..=3600 seconds").map(Duration::from_secs)
 }
 
-pub(super) fn check_refill(seconds: u64) -> Result<u64, String> {
-    if !(1..=86_400).contains(&seconds) {
-        return Err(format!("{seconds} is outside 1..=86400 seconds"));
-    }
-    Ok(seconds)
+pub(super) fn check_refill(seconds: u64) -> Result<Duration, ValueError> {
+    within(seconds, 1..=86_400, "1..=86400 seconds").map(Duration::from_secs)
 }
 
-pub(super) fn check_cache_size(bytes: u64) -> Result<u64, String> {
-    if !(64 * 1024..=64 * 1024 * 1024 * 1024).contains(&bytes) {
-        return Err(format!("{bytes} is outside 65536..=68719476736 bytes"));
-    }
-    Ok(bytes)
+pub(super) fn check_cache_size(bytes: u64) -> Result<u64, ValueError> {
+    let range = 64 * 1024..=64 * 1024 * 1024 * 1024;
+    within(bytes, range, "65536..=68719476736 bytes")
 }
 
-pub(super) fn check_max_bytes(bytes: u64) -> Result<u64, String> {
-    if !(1024..=256 * 1024 * 1024).contains(&bytes) {
-        return Err(format!("{bytes} is outside 1024..=268435456 bytes"));
-    }
-    Ok(bytes)
+pub(super) fn check_max_bytes(bytes: u64) -> Result<u64, ValueError> {
+    within(bytes, 1024..=256 * 1024 * 1024, "1024..=268435456 bytes")
 }
 
 pub(super) fn check_positive<T: PartialOrd + Default + std::fmt::Display>(
     n: T,
-) -> Result<T, String> {
+) -> Result<T, ValueError> {
     if n <= T::default() {
-        return Err(format!("{n} must be at least 1"));
+        return Err(ValueError::NotPositive(n.to_string()));
     }
     Ok(n)
 }
 
+pub(super) fn parse_engine(text: &str) -> Result<EngineChoice, ValueError> {
+    match text {
+        "crun" => Ok(EngineChoice::Crun),
+        "podman" => Ok(EngineChoice::Podman),
+        other => Err(ValueError::NotOneOf {
+            given: other.to_owned(),
+            expected: r#""crun" or "podman""#,
+        }),
+    }
+}
+
+pub(super) fn parse_userns(text: &str) -> Result<UserNamespace, ValueError> {
+    match text {
+        "auto" => Ok(UserNamespace::Auto),
+        "host" => Ok(UserNamespace::Host),
+        "per-run" => Ok(UserNamespace::PerRun),
+        other => Err(ValueError::NotOneOf {
+            given: other.to_owned(),
+            expected: r#""per-run", "host" or "auto""#,
+        }),
+    }
+}
+
 /// Instance names end up in container names and labels.
-pub(super) fn check_instance(name: &str) -> Result<String, String> {
+pub(super) fn check_instance(name: &str) -> Result<String, ValueError> {
     let ok = !name.is_empty()
         && name.len() <= 48
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
     if !ok {
-        return Err(format!(
-            "{name:?} must be 1-48 characters of letters, digits, '-', '_' or '.'"
-        ));
+        return Err(ValueError::BadInstance(name.to_owned()));
     }
     Ok(name.to_owned())
+}
+
+/// A path to nest routes under: `/` and segments of letters, digits, `-`,
+/// `_` and `.`, no trailing slash, none of whipcode's own routes (the
+/// router's list, [`OWN_ROUTES`]).
+pub(super) fn check_route_prefix(path: &str) -> Result<String, ValueError> {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+    let plain = |s: &&str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !path.starts_with('/') || !segments.iter().all(plain) {
+        return Err(ValueError::NotARoutePrefix(path.to_owned()));
+    }
+    if OWN_ROUTES.contains(&segments[0]) {
+        return Err(ValueError::OwnRoute(path.to_owned()));
+    }
+    Ok(path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_read_as_the_value_and_what_it_must_be() {
+        let shown = |e: ValueError| e.to_string();
+        assert_eq!(
+            shown(check_timeout(0).unwrap_err()),
+            "0 is outside 1..=3600 seconds"
+        );
+        assert_eq!(
+            shown(parse_engine("runc").unwrap_err()),
+            r#""runc" is not "crun" or "podman""#
+        );
+        assert_eq!(
+            shown(check_positive(0usize).unwrap_err()),
+            "0 must be at least 1"
+        );
+        assert_eq!(
+            shown(parse_socket_addr("localhost").unwrap_err()),
+            r#""localhost" is not an address:port"#
+        );
+    }
 }

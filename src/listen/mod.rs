@@ -75,8 +75,12 @@ const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines in one request.
 const MAX_HEADERS: usize = 128;
 
-/// How [`serve`] bounds its connections.
-#[derive(Debug, Clone, Copy)]
+/// How long a TLS handshake may take, unless a policy says otherwise.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How [`serve`] bounds its connections; the server builds it from its
+/// settings.
+#[derive(Debug, Clone)]
 pub struct Policy {
     /// A client gets this long to send each request's headers, and this long
     /// idle between requests.
@@ -93,20 +97,9 @@ pub struct Policy {
     pub per_client: usize,
     /// `--proxy`: only this peer is served.
     pub proxy: Option<IpAddr>,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            headers: Duration::from_secs(30),
-            write: Duration::from_secs(30),
-            handshake: Duration::from_secs(10),
-            drain: Duration::from_secs(30),
-            connections: MAX_CONNECTIONS,
-            per_client: crate::config::DEFAULT_CLIENT_CONNECTIONS,
-            proxy: None,
-        }
-    }
+    /// The JSON body of the 403 a peer other than the proxy gets over plain
+    /// HTTP, handed in by the server (the listener knows no API).
+    pub refusal: Arc<str>,
 }
 
 /// Serves `app` on `listener` (over TLS when `tls` is given) until
@@ -120,20 +113,10 @@ pub async fn serve(
     policy: Policy,
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
-    let slots = Arc::new(Semaphore::new(policy.connections));
-    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
-    let clients = Arc::new(ClientTable::default());
-    let warnings = Warnings::default();
+    let admission = Admission::new(policy.clone(), acceptor.is_some());
     // Told to every connection on shutdown; each then finishes its request.
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(policy.headers)
-        // A request's head in at most 64 KiB (hyper's default buffer is
-        // ~400 KiB per connection, all of it before any key is checked).
-        .max_buf_size(MAX_HEAD)
-        .max_headers(MAX_HEADERS)
-        .keep_alive(true);
+    let http = http_builder(&policy);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -141,7 +124,7 @@ pub async fn serve(
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
-                    warnings.accept_failed.warn(format_args!("accept failed: {e}"));
+                    admission.warnings.accept_failed.warn(format_args!("accept failed: {e}"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -149,34 +132,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let ip = peer.ip().to_canonical();
-        let from_proxy = policy.proxy.map(|p| p.to_canonical() == ip);
-        if from_proxy == Some(false) {
-            warnings.not_proxy.warn(format_args!(
-                "connection from {peer} refused: not the proxy"
-            ));
-            refuse(stream, acceptor.is_some(), &refusals);
-            continue;
-        }
-        let client = if from_proxy == Some(true) {
-            None
-        } else {
-            match clients.take(ip, policy.per_client) {
-                Some(client) => Some(client),
-                None => {
-                    warnings.per_client.warn(format_args!(
-                        "connection from {peer} refused: {} open from that client",
-                        policy.per_client
-                    ));
-                    continue;
-                }
-            }
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            warnings.full.warn(format_args!(
-                "connection from {peer} refused: {} open",
-                policy.connections
-            ));
+        let Some((stream, held)) = admission.admit(stream, peer) else {
             continue;
         };
         let connection = Connection {
@@ -186,39 +142,106 @@ pub async fn serve(
             stopping: stopping.clone(),
             write_deadline: policy.write,
             slot: ConnectionSlot {
-                _held: Arc::new((slot, client)),
+                _held: Arc::new(held),
                 stopping: stopping.clone(),
             },
         };
-        let acceptor = acceptor.clone();
-        let handshake = policy.handshake;
-        tokio::spawn(async move {
-            let stream = with_write_deadline(stream, connection.write_deadline);
-            match acceptor {
-                None => connection.serve(stream).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => connection.serve(tls).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-            }
-        });
+        tokio::spawn(connection.start(stream, acceptor.clone(), policy.handshake));
     }
     drop(listener);
-    // Every slot back: each connection, and each upgraded session (which
-    // keeps its connection's slot), has ended.
     let _ = stop.send(true);
-    let all = u32::try_from(policy.connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(policy.drain, slots.acquire_many(all))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "connections still open after {} s; closing them",
-            policy.drain.as_secs()
-        );
+    admission.drain().await;
+}
+
+/// HTTP/1.1 with keep-alive, the head of a request bounded in time, bytes
+/// and lines.
+fn http_builder(policy: &Policy) -> hyper::server::conn::http1::Builder {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(policy.headers)
+        // A request's head in at most 64 KiB (hyper's default buffer is
+        // ~400 KiB per connection, all of it before any key is checked).
+        .max_buf_size(MAX_HEAD)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    http
+}
+
+/// What an accepted connection holds until it ends: a slot of
+/// [`Policy::connections`], and its client's place (none for the proxy).
+type Held = (OwnedSemaphorePermit, Option<ClientSlot>);
+
+/// The checks a connection passes as it arrives, and what they count.
+struct Admission {
+    policy: Policy,
+    tls: bool,
+    slots: Arc<Semaphore>,
+    refusals: Arc<Semaphore>,
+    clients: Arc<ClientTable>,
+    warnings: Warnings,
+}
+
+impl Admission {
+    fn new(policy: Policy, tls: bool) -> Admission {
+        Admission {
+            slots: Arc::new(Semaphore::new(policy.connections)),
+            refusals: Arc::new(Semaphore::new(MAX_REFUSALS)),
+            clients: Arc::new(ClientTable::default()),
+            warnings: Warnings::default(),
+            policy,
+            tls,
+        }
+    }
+
+    /// `stream` with the places it takes, or `None` when it is refused (a
+    /// peer other than the proxy, a client over its cap, no slot left).
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Option<(TcpStream, Held)> {
+        let policy = &self.policy;
+        let ip = peer.ip().to_canonical();
+        let from_proxy = policy.proxy.map(|p| p.to_canonical() == ip);
+        if from_proxy == Some(false) {
+            self.warnings.not_proxy.warn(format_args!(
+                "connection from {peer} refused: not the proxy"
+            ));
+            refuse(stream, self.tls, &self.refusals, &policy.refusal);
+            return None;
+        }
+        let client = if from_proxy == Some(true) {
+            None
+        } else {
+            let Some(client) = self.clients.take(ip, policy.per_client) else {
+                self.warnings.per_client.warn(format_args!(
+                    "connection from {peer} refused: {} open from that client",
+                    policy.per_client
+                ));
+                return None;
+            };
+            Some(client)
+        };
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            self.warnings.full.warn(format_args!(
+                "connection from {peer} refused: {} open",
+                policy.connections
+            ));
+            return None;
+        };
+        Some((stream, (slot, client)))
+    }
+
+    /// Waits, up to the policy's drain deadline, for every slot to come
+    /// back: each connection, and each upgraded session (which keeps its
+    /// connection's slot), has ended.
+    async fn drain(&self) {
+        let all = u32::try_from(self.policy.connections).unwrap_or(u32::MAX);
+        if tokio::time::timeout(self.policy.drain, self.slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "connections still open after {} s; closing them",
+                self.policy.drain.as_secs()
+            );
+        }
     }
 }
 
@@ -265,6 +288,23 @@ struct Connection {
 }
 
 impl Connection {
+    /// Serves the connection, after its TLS handshake (within `handshake`)
+    /// when `acceptor` is given.
+    async fn start(self, stream: TcpStream, acceptor: Option<TlsAcceptor>, handshake: Duration) {
+        let peer = self.peer;
+        let stream = with_write_deadline(stream, self.write_deadline);
+        match acceptor {
+            None => self.serve(stream).await,
+            Some(acceptor) => {
+                match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => self.serve(tls).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            }
+        }
+    }
+
     async fn serve<I>(self, io: I)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,

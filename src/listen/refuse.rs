@@ -16,9 +16,9 @@ const REFUSAL_WAIT: Duration = Duration::from_millis(250);
 const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
 /// Bytes of a refused peer's request read and thrown away, at most.
 const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
-/// The answer a peer other than the proxy gets, as bytes on the wire.
-fn forbidden() -> Vec<u8> {
-    let body = crate::api::error::ApiError::Forbidden.json_body();
+/// The answer a peer other than the proxy gets, a 403 with the JSON `body`,
+/// as bytes on the wire.
+fn forbidden(body: &str) -> Vec<u8> {
     let mut response = format!(
         "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
@@ -32,18 +32,19 @@ fn forbidden() -> Vec<u8> {
 /// Refuses a peer that is not the proxy without reading its request: over
 /// plain HTTP the 403 (when fewer than [`MAX_REFUSALS`] are being answered),
 /// over TLS a close.
-pub(super) fn refuse(mut stream: TcpStream, tls: bool, refusals: &Arc<Semaphore>) {
+pub(super) fn refuse(mut stream: TcpStream, tls: bool, refusals: &Arc<Semaphore>, body: &str) {
     if tls {
         return;
     }
     let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else {
         return;
     };
+    let answer = forbidden(body);
     tokio::spawn(async move {
         // Peeked, not read: the request stays unread in the socket.
         let _ = tokio::time::timeout(REFUSAL_WAIT, stream.peek(&mut [0u8; 1])).await;
         let answer = async {
-            stream.write_all(&forbidden()).await?;
+            stream.write_all(&answer).await?;
             stream.shutdown().await?;
             let mut buf = [0u8; 4096];
             let mut read = 0;
@@ -65,12 +66,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_refusal_is_a_complete_http_response_with_a_json_detail() {
-        let text = String::from_utf8(forbidden()).unwrap();
+    fn the_refusal_is_a_complete_http_response_with_its_json_body() {
+        let given = r#"{"detail":"only the proxy is served"}"#;
+        let text = String::from_utf8(forbidden(given)).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 403 Forbidden\r\n"));
+        assert!(head.contains("content-type: application/json\r\n"));
         assert!(head.contains(&format!("content-length: {}", body.len())));
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert!(json["detail"].as_str().unwrap().contains("proxy"));
+        assert_eq!(body, given);
     }
 }

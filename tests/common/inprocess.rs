@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use whipcode::api::{router, AppState};
 use whipcode::auth::MasterKey;
+use whipcode::config::Settings;
 use whipcode::languages::LanguageMap;
+use whipcode::listen::Policy;
 use whipcode::sandbox::{
     BoxFuture, Captured, InstalledImage, RunOutcome, RunSpec, Sandbox, SandboxError,
 };
@@ -107,16 +109,32 @@ pub fn languages() -> Arc<LanguageMap> {
 
 /// The service's state with the key [`KEY`], the built-in map and `fake`.
 pub fn state(fake: Fake) -> AppState {
-    AppState::new(master_key(), languages(), Arc::new(fake))
+    default_state(master_key(), languages(), Arc::new(fake))
+}
+
+/// The state the binary builds with no config file and no flags (through
+/// the same function), with this key, map and sandbox.
+pub fn default_state(
+    key: Arc<MasterKey>,
+    languages: Arc<LanguageMap>,
+    sandbox: Arc<dyn Sandbox>,
+) -> AppState {
+    whipcode::server::app_state(&Settings::default(), key, languages, sandbox)
+}
+
+/// The listener's policy the binary sets with no config file and no flags
+/// (through the same function).
+pub fn default_policy() -> Policy {
+    whipcode::server::listen_policy(&Settings::default())
 }
 
 /// The settings the binary would load from these command-line flags (no
 /// config file).
-fn settings_from_flags(flags: &[&str]) -> whipcode::config::Settings {
+fn settings_from_flags(flags: &[&str]) -> Settings {
     use clap::Parser;
     let argv = std::iter::once("whipcode").chain(flags.iter().copied());
     let cli = whipcode::cli::Cli::try_parse_from(argv).unwrap();
-    whipcode::config::Settings::layer(
+    Settings::layer(
         whipcode::config::Options::default(),
         "defaults",
         &cli.options,
@@ -136,16 +154,16 @@ impl App {
     /// Serves `state` on a free loopback port; `/ping` when `ping`; clients
     /// get `headers` for each request's headers.
     pub async fn start(state: AppState, ping: bool, headers: Duration) -> App {
-        let policy = whipcode::listen::Policy {
+        let policy = Policy {
             headers,
             drain: Duration::from_secs(5),
-            ..whipcode::listen::Policy::default()
+            ..default_policy()
         };
         App::serve(state, ping, policy).await
     }
 
     /// Serves `state` with the listener bounded by `policy`.
-    pub async fn serve(state: AppState, ping: bool, policy: whipcode::listen::Policy) -> App {
+    pub async fn serve(state: AppState, ping: bool, policy: Policy) -> App {
         App::serve_with(state, ping, policy, None).await
     }
 
@@ -153,7 +171,7 @@ impl App {
     pub async fn serve_with(
         state: AppState,
         ping: bool,
-        policy: whipcode::listen::Policy,
+        policy: Policy,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -180,7 +198,8 @@ impl App {
     /// `/ping`, the listener's deadlines), with `fake` as the sandbox.
     pub async fn from_flags(flags: &[&str], fake: Fake) -> App {
         let settings = settings_from_flags(flags);
-        let state = AppState::from_settings(&settings, master_key(), languages(), Arc::new(fake));
+        let state =
+            whipcode::server::app_state(&settings, master_key(), languages(), Arc::new(fake));
         let policy = whipcode::server::listen_policy(&settings);
         App::serve(state, settings.ping, policy).await
     }

@@ -193,12 +193,15 @@ impl Callbacks {
     }
 
     /// One PUT, to an address checked just before, never redirected.
-    async fn put(&self, url: &Url, body: Vec<u8>) -> Result<u16, String> {
-        let addresses = self.resolve(url).await.map_err(|r| r.0)?;
+    async fn put(&self, url: &Url, body: Vec<u8>) -> Result<u16, SendError> {
+        let addresses = self
+            .resolve(url)
+            .await
+            .map_err(|r| SendError::Refused(r.0))?;
         let address = addresses[0];
         let stream = TcpStream::connect(address)
             .await
-            .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+            .map_err(|source| SendError::Connect { address, source })?;
         let host = url.host_str().unwrap_or_default().to_owned();
         let authority = match url.port() {
             Some(port) => format!("{host}:{port}"),
@@ -212,19 +215,17 @@ impl Callbacks {
             .header(hyper::header::HOST, authority)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(hyper::header::USER_AGENT, "whipcode (Judge0 callback)")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
+            .body(Full::new(Bytes::from(body)))?;
         if url.scheme() == "https" {
             let name = rustls::pki_types::ServerName::try_from(
                 host.trim_start_matches('[')
                     .trim_end_matches(']')
                     .to_owned(),
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             let tls = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
                 .connect(name, stream)
                 .await
-                .map_err(|e| format!("TLS with {address}: {e}"))?;
+                .map_err(|source| SendError::Tls { address, source })?;
             exchange(TokioIo::new(tls), request).await
         } else {
             exchange(TokioIo::new(stream), request).await
@@ -232,22 +233,43 @@ impl Callbacks {
     }
 }
 
+/// Why one try of a callback failed (logged; the next try follows).
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    /// The target no longer passes the check it passed at submission.
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS with {address}: {source}")]
+    Tls {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Request(#[from] axum::http::Error),
+    #[error(transparent)]
+    ServerName(#[from] rustls::pki_types::InvalidDnsNameError),
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
 /// Sends one request on a fresh connection; its status (a redirect is an
 /// answer like any other, not followed).
-async fn exchange<I>(io: I, request: hyper::Request<Full<Bytes>>) -> Result<u16, String>
+async fn exchange<I>(io: I, request: hyper::Request<Full<Bytes>>) -> Result<u16, SendError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
+    let response = sender.send_request(request).await?;
     Ok(response.status().as_u16())
 }
 
@@ -263,17 +285,18 @@ fn parse(text: &str) -> Result<Url, Refused> {
     Ok(url)
 }
 
+/// An entry of the allow-list setting that is not one.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an address or a network, with or without :port")]
+pub struct NotAnAllowEntry(pub String);
+
 /// The allow-list setting: comma-separated addresses or networks
 /// (`127.0.0.1`, `10.0.0.0/8`, `::1`).
-pub fn parse_allow_list(text: &str) -> Result<Vec<Allowed>, String> {
+pub fn parse_allow_list(text: &str) -> Result<Vec<Allowed>, NotAnAllowEntry> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|item| {
-            allowed(item).ok_or_else(|| {
-                format!("{item:?} is not an address or a network, with or without :port")
-            })
-        })
+        .map(|item| allowed(item).ok_or_else(|| NotAnAllowEntry(item.to_owned())))
         .collect()
 }
 
