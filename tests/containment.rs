@@ -46,11 +46,10 @@ async fn python(body: &str) -> Vec<String> {
         .collect()
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn user_namespaces_cannot_be_created() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     const CLONE_NEWUSER: i64 = 0x1000_0000;
     const SIGCHLD: i64 = 17;
     let out = python(&format!(
@@ -65,50 +64,45 @@ async fn user_namespaces_cannot_be_created() {
     );
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn clone3_answers_enosys() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     // Without the profile the kernel answers EINVAL to a zero size.
     let out = python("print(call(435, addr, 0))").await;
     assert_eq!(out, [ENOSYS]);
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn keyrings_are_out_of_reach() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     // keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING), add_key, request_key.
     let out = python("print(call(250, 0, -3, 0))\nprint(call(248, addr, addr, 0, 0, -3))\nprint(call(249, addr, addr, 0, 0))").await;
     assert_eq!(out, [EPERM, EPERM, EPERM]);
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn io_uring_is_refused() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let out = python("print(call(425, 4, addr))").await;
     assert_eq!(out, [EPERM], "io_uring_setup");
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn perf_events_are_refused() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     // With perf_event_paranoid 2 the kernel itself would answer EACCES.
     let out = python("print(call(298, addr, 0, -1, -1, 0))").await;
     assert_eq!(out, [EPERM], "perf_event_open");
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_runner_cannot_be_opened_by_the_program() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let out = python(
         "for path, mode in [('/proc/1/fd/1', 'wb'), ('/proc/1/mem', 'rb'), ('/proc/1/fd/0', 'rb')]:
     try:
@@ -127,11 +121,10 @@ async fn the_runner_cannot_be_opened_by_the_program() {
     assert_eq!(out.len(), 3, "{out:?}");
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn containers_of_a_killed_server_are_removed_by_the_next_server_whatever_its_name() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let mut first = Service::start(&["--pool-size", "2"]);
     first.run_ok(3, "echo warm", json!({})).await;
     // Wait for the pool to hold warm containers of the first server.
@@ -195,11 +188,10 @@ fn misbehaving_service(extra: &[&str]) -> Service {
     Service::start(&args)
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_runner_that_breaks_the_protocol_after_start_gives_a_200_with_what_was_captured() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = misbehaving_service(&[]);
     let body = svc.run_ok(3, "garbage", json!({})).await;
     assert_eq!(body["stdout"], "captured before\n", "{body}");
@@ -209,11 +201,10 @@ async fn a_runner_that_breaks_the_protocol_after_start_gives_a_200_with_what_was
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_of_tiny_frames_is_cut_off_by_the_byte_budget() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = misbehaving_service(&["--output-limit", "65536", "--timeout", "30"]);
     let started = Instant::now();
     let body = svc.run_ok(3, "empty", json!({})).await;
@@ -228,11 +219,10 @@ async fn a_flood_of_tiny_frames_is_cut_off_by_the_byte_budget() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_on_the_containers_own_stderr_is_cut_off_by_the_byte_budget() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = misbehaving_service(&["--output-limit", "65536", "--timeout", "30"]);
     let started = Instant::now();
     let body = svc.run_ok(3, "stderr", json!({})).await;

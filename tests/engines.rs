@@ -213,11 +213,10 @@ fn policy_fields(config: &Value) -> Value {
     })
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_crun_policy_matches_the_podman_policy() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let mut configs = Vec::new();
     for engine in ["podman", "crun"] {
         let svc = Service::start(&["--engine", engine, "--pool-size", "0"]);
@@ -258,11 +257,10 @@ async fn the_crun_policy_matches_the_podman_policy() {
     );
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_leaves_no_state_cgroup_or_mount_behind() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--max-concurrent", "4"]);
     let instance = svc.instance.clone();
     assert_eq!(instance_mounts(&instance), 0, "nothing bound before a run");
@@ -320,11 +318,10 @@ async fn a_run_leaves_no_state_cgroup_or_mount_behind() {
     assert_nothing_left_of(&instance);
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_servers_crun_containers_are_removed_by_the_next_server() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let before = common::host_container_count();
     let mut first = Service::start(&["-t", "30", "--pool-size", "0"]);
     let dead = first.instance.clone();
@@ -363,11 +360,10 @@ async fn a_killed_servers_crun_containers_are_removed_by_the_next_server() {
     next.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn an_engine_that_cannot_start_falls_back_with_a_reason() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--crun-path", "/nonexistent/crun"]);
     assert!(
         svc.wait_for_log(
@@ -388,11 +384,10 @@ async fn an_engine_that_cannot_start_falls_back_with_a_reason() {
 }
 
 /// The smaller matrix on `--engine podman`: every API, a timeout, an OOM kill.
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_podman_engine_serves_every_api_times_out_and_oom_kills() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--engine", "podman", "-t", "3"]);
     assert!(svc.wait_for_log("engine=\"podman\"", Duration::from_secs(10)));
     let own = svc.run_ok(1, "print('whipcode')", json!({})).await;
@@ -421,11 +416,10 @@ async fn the_podman_engine_serves_every_api_times_out_and_oom_kills() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_servers_podman_containers_are_removed_on_the_podman_engine() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let before = common::host_container_count();
     let mut first = Service::start(&["--engine", "podman", "-t", "30", "--pool-size", "0"]);
     let dead = first.instance.clone();
@@ -482,11 +476,10 @@ fn build_marked_image(name: &str, text: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_of_a_rebuilt_image_use_the_new_root() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let name = format!("rebuilt{:06x}", rand::random::<u32>() & 0xffffff);
     let old = build_marked_image(&name, "one");
     let dir = tempfile::tempdir().unwrap();
@@ -536,11 +529,10 @@ async fn runs_of_a_rebuilt_image_use_the_new_root() {
         .output();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_precompiled_filter_refuses_what_the_profile_refuses() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--pool-size", "0"]);
     // The container runs under the filter compiled once, not crun's own.
     let (name, pending) = background_run(&svc, "sleep 2").await;
@@ -613,11 +605,10 @@ print("Seccomp:" + open("/proc/self/status").read().split("Seccomp:")[1].split()
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_image_root_is_mounted_once_read_only_and_released() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let instance = svc.instance.clone();
     for n in 0..3 {
@@ -648,11 +639,10 @@ async fn the_image_root_is_mounted_once_read_only_and_released() {
     assert_nothing_left_of(&instance);
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_podman_servers_sweep_keeps_the_id_range_of_a_killed_crun_servers_running_container() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let before = common::host_container_count();
     let mut first = Service::start(&["-t", "30", "--pool-size", "0"]);
     let dead = first.instance.clone();

@@ -22,11 +22,10 @@ fn file(name: &str, content: &str) -> Value {
     json!({"name": name, "content": b64(content)})
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn several_files_compile_errors_and_stage_timeouts_through_post_run() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--timeout", "8"]);
 
     // Two Python files, one importing the other (from a subdirectory).
@@ -118,11 +117,10 @@ async fn several_files_compile_errors_and_stage_timeouts_through_post_run() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn several_java_files_compile_with_javac_and_main_runs() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let main = "public class Main { public static void main(String[] a) { System.out.println(new Greeter().greet(\"java\")); } }";
     let greeter = "public class Greeter { String greet(String n) { return \"hello \" + n; } }";
@@ -151,11 +149,10 @@ async fn several_java_files_compile_with_javac_and_main_runs() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn file_names_that_escape_are_400_naming_the_file_and_the_count_is_capped() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     for (name, why) in [
         ("../x", "`..`"),
@@ -194,11 +191,10 @@ async fn file_names_that_escape_are_400_naming_the_file_and_the_count_is_capped(
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_originals_request_shape_is_answered_exactly_as_before() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let (status, body) = svc
         .run(json!({"language_id": "1", "code": b64("print('hi')"), "timeout": "5"}))
@@ -282,11 +278,10 @@ fn c_job(code: &str, run_memory_mb: Option<u64>, run_cpu: Option<Duration>) -> R
     }
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_stage_memory_limit_below_the_compile_stages_kills_only_the_run() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let host_before = common::host_container_count();
     let handle = sandbox().await;
     // Touches 200 MiB: more than the run's 64 MiB, less than the container's 512.
@@ -326,11 +321,10 @@ async fn a_run_stage_memory_limit_below_the_compile_stages_kills_only_the_run() 
     common::wait_for_host_count(host_before);
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_stage_cpu_budget_in_milliseconds_is_honoured_within_100_ms() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let host_before = common::host_container_count();
     let handle = sandbox().await;
     let spin = "int main(void){ volatile unsigned long i = 0; for(;;) i++; }";

@@ -24,11 +24,10 @@ async fn next_run_is_healthy(svc: &Service) {
     );
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn endless_output_is_capped() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--output-limit", "65536"]);
     let body = svc.run_ok(3, "yes", json!({})).await;
     assert_eq!(body["truncated"], true);
@@ -38,11 +37,10 @@ async fn endless_output_is_capped() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_bomb_is_killed() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let body = svc
         .run_ok(
@@ -69,11 +67,10 @@ async fn memory_bomb_is_killed() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn fork_bomb_is_contained() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["-t", "5"]);
     let body = svc
         .run_ok(
@@ -87,11 +84,10 @@ async fn fork_bomb_is_contained() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn fork_bomb_does_not_disturb_a_concurrent_run() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["-t", "6"]);
     let bomb = svc.run_ok(3, "bomb() { bomb | bomb & }; bomb; sleep 5", json!({}));
     let ordinary = async {
@@ -106,11 +102,10 @@ async fn fork_bomb_does_not_disturb_a_concurrent_run() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_loop_is_stopped_by_the_cpu_time_limit_before_the_timeout() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["-t", "20", "--cpu-time", "1"]);
     let started = Instant::now();
     let body = svc.run_ok(1, "while True: pass", json!({})).await;
@@ -128,11 +123,10 @@ async fn a_busy_loop_is_stopped_by_the_cpu_time_limit_before_the_timeout() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn output_floods_keep_the_server_memory_bounded() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--output-limit", "67108864"]);
     let flood = "import sys\nchunk = 'x' * 1048576\nfor _ in range(200): sys.stdout.write(chunk)\n";
     let runs: Vec<_> = (0..6)
@@ -154,11 +148,10 @@ async fn output_floods_keep_the_server_memory_bounded() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn server_survives_kill_and_reaps_on_restart() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let before = common::host_container_count();
     let svc = Service::start(&["-t", "30"]);
     let instance = svc.instance.clone();
@@ -203,11 +196,10 @@ async fn server_survives_kill_and_reaps_on_restart() {
     restarted.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn tmp_fill_is_bounded() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let body = svc
         .run_ok(
@@ -222,11 +214,10 @@ async fn tmp_fill_is_bounded() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_from_other_than_the_proxy_are_403() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--proxy", "192.0.2.1"]);
     let (status, body) = svc
         .run(json!({"language_id": 1, "code": common::b64("print(1)")}))

@@ -166,6 +166,12 @@ async fn every_error_status_has_a_detail_and_the_documented_precedence() {
         ),
     ];
     for (what, method, path, headers, body, want) in cases {
+        // One key check per client at a time: a case answered before its
+        // check ended (413) leaves it running, and the next case's other key
+        // would be told to wait (429). Each case starts with none under way.
+        while app.key.checks_in_flight() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let (status, body) = raw(&app.url, method, path, &headers, body).await;
         assert_eq!(status, want, "{what}: {body}");
         assert!(
@@ -194,11 +200,10 @@ async fn a_chunked_body_over_the_limit_is_413() {
     app.stop().await;
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_file_made_by_argon2_cffi_works_with_the_real_binary() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let dir = tempfile::tempdir().unwrap();
     let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/argon2-cffi.masterkey");
@@ -228,11 +233,10 @@ async fn a_key_file_made_by_argon2_cffi_works_with_the_real_binary() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_reference_readme_curl_example_works_as_written() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     // The reference README's example, verbatim but for the two variables it assumes.
     let script = r#"
@@ -315,11 +319,10 @@ fn podman_create(name: &str, instance: &str, owned: bool) {
     assert!(status.success());
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn startup_removes_this_instances_leftovers_and_only_those() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let before = common::host_container_count();
     let instance = format!("leftover{:06x}", rand::random::<u32>() & 0xffffff);
     let other = format!("{instance}-other");

@@ -50,11 +50,10 @@ fn marker() -> String {
     format!("marker{:08x}", rand::random::<u32>())
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn two_concurrent_runs_have_different_host_uids() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let name = marker();
     let runs = [sleeper(&svc.url, &name), sleeper(&svc.url, &name)];
@@ -67,11 +66,10 @@ async fn two_concurrent_runs_have_different_host_uids() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_on_one_host_give_their_runs_different_host_uids() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let start = || Service::start(&["--pool-size", "0"]);
     let (a, b) = (start(), start());
     let name = marker();
@@ -86,11 +84,10 @@ async fn two_instances_on_one_host_give_their_runs_different_host_uids() {
     b.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn no_run_is_host_root_or_host_nobody() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let name = marker();
     let run = sleeper(&svc.url, &name);
@@ -106,11 +103,10 @@ async fn no_run_is_host_root_or_host_nobody() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn cpu_time_is_the_kernels_figure() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     // A detached grandchild spins for 0.6 s; the program waits for it by
     // sleeping, so only the container's cgroup sees the spinning.
@@ -130,11 +126,10 @@ async fn cpu_time_is_the_kernels_figure() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_range_is_not_reused_while_a_killed_servers_container_lives() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     const BASE: u32 = 1_000_000_000;
     const SIZE: u32 = 65536;
     let dir = std::path::Path::new("/run/whipcode/idranges");

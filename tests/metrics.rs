@@ -49,14 +49,11 @@ fn runs(samples: &[Sample], api: &str, outcome: &str) -> f64 {
     )
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test]
 async fn metrics_parse_with_prometheus_parsers_and_count_each_apis_runs_as_they_happen() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let Some(python) = tools::python() else {
-        return;
-    };
+    let _podman = common::podman_test();
+    let python = tools::python();
     let svc = Service::start(&["--pool-size", "1"]);
     let before = scrape(&svc, &python).await;
 
@@ -153,14 +150,11 @@ async fn metrics_parse_with_prometheus_parsers_and_count_each_apis_runs_as_they_
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test]
 async fn a_run_in_flight_shows_in_the_gauges_until_it_is_answered() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
-    let Some(python) = tools::python() else {
-        return;
-    };
+    let _podman = common::podman_test();
+    let python = tools::python();
     let svc = Service::start(&[]);
     let url = svc.url.clone();
     let slow = tokio::spawn(async move {
@@ -187,11 +181,10 @@ async fn a_run_in_flight_shows_in_the_gauges_until_it_is_answered() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test]
 async fn metrics_take_the_key_or_a_bearer_token_and_the_metrics_address_serves_them_alone() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -175,6 +175,7 @@ async fn the_description_follows_what_is_served_ping_and_the_judge0_path() {
         .all(|p| !p.contains("submissions")));
 }
 
+#[ignore = "needs the Python test tools (./task test installs them)"]
 #[tokio::test]
 async fn the_description_is_valid_openapi_3_1_with_unique_operation_ids() {
     let doc = document(state(Fake::Echo), true).await;
@@ -203,9 +204,7 @@ async fn the_description_is_valid_openapi_3_1_with_unique_operation_ids() {
             ["application/json"]["schema"]["$ref"],
         "#/components/schemas/Judge0FieldErrors"
     );
-    let Some(python) = common::tools::python() else {
-        return;
-    };
+    let python = common::tools::python();
     let checked = common::tools::run(
         &python,
         "validate_openapi.py",

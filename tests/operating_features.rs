@@ -83,11 +83,10 @@ async fn without_standalone_there_is_no_rate_limit() {
     }
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn cache_hits_are_marked_in_a_header_and_every_input_is_part_of_the_key() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--cache"]);
     let code = b64("import os, sys, uuid\nprint(uuid.uuid4().hex, repr(sys.stdin.read()), os.environ.get('V'))");
     let body = json!({"language_id": 1, "code": code, "stdin": "secret-stdin-a", "env": {"V": "secret-env-1"}});
@@ -132,11 +131,10 @@ async fn cache_hits_are_marked_in_a_header_and_every_input_is_part_of_the_key() 
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn without_cache_there_is_no_cache_header_and_runs_repeat() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let body = json!({"language_id": 1, "code": b64("import uuid; print(uuid.uuid4())")});
     let (_, mark, first) = run_raw(&svc, &body).await;
@@ -161,11 +159,10 @@ fn curl(args: &[&str]) -> Output {
         .expect("curl")
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_serves_https_with_the_configured_certificate_and_the_self_test_uses_it() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("certs");
     std::fs::create_dir(&tls).unwrap();
@@ -201,6 +198,7 @@ async fn tls_serves_https_with_the_configured_certificate_and_the_self_test_uses
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[test]
 fn missing_or_bad_tls_files_stop_startup_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,11 +292,10 @@ fn core_map_with_an_unbuilt_language(dir: &Path) -> PathBuf {
     path
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn self_test_passes_for_the_core_languages_and_fails_when_one_is_broken() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let port = svc.port().to_string();
     let out = self_test(&["python", "javascript", "bash", "c"], &["-p", &port]);
@@ -341,11 +338,10 @@ fn self_test_without_a_key_says_how_to_give_one() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("WHIPCODE_MASTER_KEY"));
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn readiness_reports_podman_and_missing_images_without_a_key_and_recovers() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let dir = tempfile::tempdir().unwrap();
     let wrapper = dir.path().join("podman");
     std::fs::write(
@@ -413,11 +409,10 @@ async fn readiness_reports_podman_and_missing_images_without_a_key_and_recovers(
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn gen_key_prints_a_new_key_once_refuses_to_overwrite_and_the_server_accepts_it() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(".masterkey");
     let gen = |extra: &[&str], key: Option<&str>| {
@@ -476,11 +471,10 @@ async fn gen_key_prints_a_new_key_once_refuses_to_overwrite_and_the_server_accep
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_an_inflight_run_finish_refuses_new_connections_and_leaves_no_container() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let mut svc = Service::start(&[]);
     let url = svc.url.clone();
     let inflight = tokio::spawn(async move {

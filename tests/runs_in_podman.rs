@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 use common::{b64, Service};
 use serde_json::json;
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn python_javascript_bash_and_c_print_hello_world() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let programs = [
         (1, "print('Success!')"),
@@ -39,11 +38,10 @@ async fn python_javascript_bash_and_c_print_hello_world() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn stdin_arrives_byte_for_byte() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let echo = "import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read())";
     let mut big = String::new();
@@ -71,11 +69,10 @@ async fn stdin_arrives_byte_for_byte() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn args_reach_the_compiler_literally_and_shell_syntax_stays_inert() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let code = "#include <stdio.h>\n#define S(x) #x\n#define STR(x) S(x)\n\
                 int main(void){puts(STR(MSG));return 0;}";
@@ -102,11 +99,10 @@ async fn args_reach_the_compiler_literally_and_shell_syntax_stays_inert() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn env_reaches_the_program_and_reserved_names_are_refused() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let body = svc
         .run_ok(
@@ -124,11 +120,10 @@ async fn env_reaches_the_program_and_reserved_names_are_refused() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn stderr_and_exit_codes_are_reported_and_compile_errors_are_200() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let body = svc
         .run_ok(
@@ -154,11 +149,10 @@ async fn stderr_and_exit_codes_are_reported_and_compile_errors_are_200() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn timeouts_stop_the_program_and_are_capped_by_the_server() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["-t", "3"]);
     let started = Instant::now();
     let body = svc
@@ -192,11 +186,10 @@ async fn timeouts_stop_the_program_and_are_capped_by_the_server() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn eight_concurrent_runs_all_complete() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = std::sync::Arc::new(Service::start(&[]));
     let runs: Vec<_> = (0..8)
         .map(|i| {
@@ -213,11 +206,10 @@ async fn eight_concurrent_runs_all_complete() {
         .stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_disconnects_leaves_no_container() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     // No warm containers: every container of this instance is the run's.
     let svc = Service::start(&["--pool-size", "0"]);
     let client = reqwest::Client::builder()
@@ -239,11 +231,10 @@ async fn a_client_that_disconnects_leaves_no_container() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn each_run_gets_a_fresh_container() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let probe = "ls /tmp/marker 2>/dev/null || echo absent; touch /tmp/marker; id -u; \
                  grep -o -E 'libpod-[0-9a-f]+|whipcode-[0-9a-z-]+' /proc/self/cgroup | head -n 1";
@@ -275,11 +266,10 @@ async fn each_run_gets_a_fresh_container() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn on_crun_a_run_in_flight_outlives_podmans_service_and_the_service_comes_back() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--pool-size", "1"]);
     assert!(svc.wait_for_log("engine=\"crun\"", Duration::from_secs(10)));
     svc.run_ok(1, "print('before')", json!({})).await;
@@ -333,11 +323,10 @@ async fn python_stdout(code: &str) -> String {
     body["stdout"].as_str().unwrap().to_owned()
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn network_connections_are_disabled_and_only_loopback_exists() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let out = python_stdout(
         "import socket\n\
          print([l.split(':')[0].strip() for l in open('/proc/self/net/dev').readlines()[2:]])\n\
@@ -355,11 +344,10 @@ async fn network_connections_are_disabled_and_only_loopback_exists() {
     );
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_root_filesystem_is_read_only() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let out = python_stdout(
         "try:\n    open('/etc/owned', 'w'); print('root writable')\n\
          except OSError: print('read-only root')",
@@ -368,11 +356,10 @@ async fn the_root_filesystem_is_read_only() {
     assert_eq!(out, "read-only root\n");
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_program_has_no_capabilities() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     // The runner holds a few (root of the run's user namespace); the step
     // it starts holds none, cannot regain one (bounding set empty, no new
     // privileges) and is nobody.
@@ -390,20 +377,18 @@ async fn the_program_has_no_capabilities() {
     );
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_hosts_sys_is_masked() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let out = python_stdout("import os\nprint(len(os.listdir('/sys')))").await;
     assert_eq!(out, "0\n", "/sys is not masked");
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn with_userns_auto_a_run_is_not_the_hosts_uid_65534() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let code =
         "print(open('/proc/self/uid_map').read().split()[:3])\nimport os\nprint(os.getuid())";
     let svc = Service::start(&["--userns", "auto"]);
@@ -429,11 +414,10 @@ async fn with_userns_auto_a_run_is_not_the_hosts_uid_65534() {
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_warm_container_started_ahead_serves_the_next_run_and_only_that_run() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--pool-size", "1"]);
     svc.run_ok(1, "print('first')", json!({})).await;
     // The pool now starts one python container ahead of time.
@@ -466,11 +450,10 @@ async fn a_warm_container_started_ahead_serves_the_next_run_and_only_that_run() 
     svc.stop_and_check_clean();
 }
 
+#[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn when_podmans_service_dies_it_is_started_again_and_runs_go_on() {
-    let Some(_podman) = common::podman_test() else {
-        return;
-    };
+    let _podman = common::podman_test();
     let svc = Service::start(&["--pool-size", "1", "--engine", "podman"]);
     svc.run_ok(1, "print('before')", json!({})).await;
     let (in_flight, first) = kill_podmans_service_during_a_run(&svc, 4).await;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{podman_test, skip_unless_required, KEY};
+use super::{missing, podman_test, KEY};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,9 +22,9 @@ fn client_dir() -> PathBuf {
 }
 
 /// The start of a test through the gateway: [`podman_test`], and nginx,
-/// Node and the installed client, or a skip (a failure under `./task test`).
-pub fn gateway_test() -> Option<MutexGuard<'static, ()>> {
-    let podman = podman_test()?;
+/// Node and the installed client, or a failure naming what is missing.
+pub fn gateway_test() -> MutexGuard<'static, ()> {
+    let podman = podman_test();
     let works = |program: &str, arg: &str| {
         Command::new(program)
             .arg(arg)
@@ -32,17 +32,15 @@ pub fn gateway_test() -> Option<MutexGuard<'static, ()>> {
             .is_ok_and(|o| o.status.success())
     };
     if !works("nginx", "-v") {
-        return skip_unless_required("nginx is not installed");
+        missing("nginx is not installed");
     }
     if !works("node", "--version") {
-        return skip_unless_required("node is not installed");
+        missing("node is not installed");
     }
     if !client_dir().join("node_modules/piston-client").is_dir() {
-        return skip_unless_required(
-            "the npm piston-client is not installed in tests/piston-client",
-        );
+        missing("the npm piston-client is not installed in tests/piston-client");
     }
-    Some(podman)
+    podman
 }
 
 /// A private nginx, stopped on drop.

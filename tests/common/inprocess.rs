@@ -145,6 +145,8 @@ fn settings_from_flags(flags: &[&str]) -> Settings {
 /// A service serving in this process until it is stopped or dropped.
 pub struct App {
     pub url: String,
+    /// The state's key, to see the argon2 checks under way.
+    pub key: Arc<whipcode::auth::MasterKey>,
     port: u16,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -176,6 +178,7 @@ impl App {
     ) -> App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let key = Arc::clone(&state.key);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(whipcode::server::run(
             listener,
@@ -188,6 +191,7 @@ impl App {
         ));
         App {
             url: format!("http://127.0.0.1:{port}"),
+            key,
             port,
             stop: Some(stop),
             server: Some(server),

@@ -63,13 +63,11 @@ fn python() -> Option<PathBuf> {
 }
 
 /// Runs `tests/judge0-sdk/<script>` against the Judge0 API at `base` with
-/// the test key and expects it to succeed; what it printed. `None` when the
-/// SDK is not installed (a skip, or a failure under `./task test`).
-pub async fn sdk(script: &str, base: &str) -> Option<String> {
+/// the test key and expects it to succeed; what it printed (a failure when
+/// the SDK is not installed).
+pub async fn sdk(script: &str, base: &str) -> String {
     let Some(python) = python() else {
-        return super::skip_unless_required(
-            "Judge0's Python SDK is not installed in target/judge0-sdk",
-        );
+        super::missing("Judge0's Python SDK is not installed in target/judge0-sdk")
     };
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/judge0-sdk")
@@ -87,5 +85,5 @@ pub async fn sdk(script: &str, base: &str) -> Option<String> {
         "{printed}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    Some(printed)
+    printed
 }

@@ -25,11 +25,6 @@ pub const KEY: &str = "integration-test-key";
 
 static PODMAN: Mutex<()> = Mutex::new(());
 
-/// Set (to anything but empty) by `./task test` and CI: a podman test that
-/// cannot run is then a failure, never a skip, so a broken image build or a
-/// missing podman can never turn the suite green.
-pub const REQUIRE_PODMAN: &str = "WHIPCODE_REQUIRE_PODMAN";
-
 /// The images every podman test may use: what `./task test` builds.
 pub const CORE_IMAGES: [&str; 9] = [
     "base",
@@ -48,32 +43,21 @@ pub fn podman_lock() -> MutexGuard<'static, ()> {
     PODMAN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The start of every test that needs real podman: the podman lock, or
-/// `None` (the test returns at once) when podman, the runner or a core image
-/// is missing and [`REQUIRE_PODMAN`] is not set. With it set, a missing
-/// piece fails the test, naming what is missing.
-pub fn podman_test() -> Option<MutexGuard<'static, ()>> {
-    match podman_missing() {
-        None => Some(podman_lock()),
-        Some(reason) => skip_unless_required(&reason),
+/// The start of every test that needs real podman (each is marked
+/// `#[ignore = "needs podman and the core images"]`, run by `./task test`
+/// with `--include-ignored`): the podman lock, or a failure naming what is
+/// missing (podman, the runner, a core image). Never a skip.
+pub fn podman_test() -> MutexGuard<'static, ()> {
+    if let Some(reason) = podman_missing() {
+        missing(&reason)
     }
+    podman_lock()
 }
 
-/// A test that cannot run: a failure naming `reason` when [`REQUIRE_PODMAN`]
-/// is set, else a skip reported on stderr.
-pub fn skip_unless_required<T>(reason: &str) -> Option<T> {
-    if std::env::var_os(REQUIRE_PODMAN).is_some_and(|v| !v.is_empty()) {
-        panic!("{REQUIRE_PODMAN} is set, but this podman test cannot run: {reason}")
-    }
-    use std::io::Write as _;
-    // Straight to stderr, past the test harness's capture, so the skip is
-    // seen even though the test counts as passed.
-    let test = std::thread::current().name().unwrap_or("?").to_owned();
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {reason} (`./task test` builds what it needs)"
-    );
-    None
+/// A test that cannot run here: a failure naming what it lacks. Such tests
+/// are ignored by plain `cargo test`; one that runs anyway lacks nothing.
+pub fn missing(reason: &str) -> ! {
+    panic!("this test cannot run here: {reason} (`./task test` installs and builds what it needs)")
 }
 
 /// What keeps podman tests from running here, if anything; asked once.

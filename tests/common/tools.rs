@@ -8,14 +8,13 @@ use std::process::Stdio;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-/// The venv's Python, or `None` (a skip, or a failure under `./task test`).
-pub fn python() -> Option<PathBuf> {
+/// The venv's Python, or a failure naming what is missing.
+pub fn python() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-tools/bin/python3");
-    if path.is_file() {
-        Some(path)
-    } else {
-        super::skip_unless_required("the test tools are not installed in target/test-tools")
+    if !path.is_file() {
+        super::missing("the test tools are not installed in target/test-tools")
     }
+    path
 }
 
 /// Runs `tests/tools/<script> <args>` with `input` on stdin; its stdout, or

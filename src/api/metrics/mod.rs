@@ -9,7 +9,7 @@
 //!   at each scrape into a [`Snapshot`] and encoded from it, so neither
 //!   owner knows the metrics format.
 //!
-//! Every name starts with `whipcode_`; the list is in the README.
+//! Every name starts with `whipcode_`; the list is in the book (docs/src/operations/monitoring.md).
 //!
 //! - [`snapshot`]: what the owners hold at a scrape, and its encoding.
 
