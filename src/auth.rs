@@ -260,6 +260,13 @@ impl MasterKey {
         if let Some(check) = checks.inflight.get(&digest) {
             return Ok(check.outcome.clone());
         }
+        // Another key of this client got its place first (the lock was let
+        // go while this one waited): still one distinct key per client.
+        if checks.inflight.values().any(|check| check.client == client) {
+            return Err(Verdict::Throttled {
+                retry_after: Duration::from_secs(1),
+            });
+        }
         let (tell, outcome) = tokio::sync::watch::channel(None);
         checks.inflight.insert(
             digest,
