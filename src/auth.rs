@@ -235,22 +235,7 @@ impl MasterKey {
         };
         let place = match place {
             Some(place) => place,
-            None => {
-                let entry = WaitingEntry {
-                    checks: &self.checks,
-                    client,
-                };
-                let waited = tokio::time::timeout(
-                    PLACE_WAIT,
-                    std::sync::Arc::clone(&self.places).acquire_owned(),
-                )
-                .await;
-                drop(entry);
-                match waited {
-                    Ok(Ok(place)) => place,
-                    _ => return Err(Verdict::Busy),
-                }
-            }
+            None => self.wait_for_place(client).await?,
         };
         if let Decision::Deny { retry_after } = self.budget.check(client, Instant::now()) {
             return Err(Verdict::Throttled { retry_after });
@@ -283,6 +268,28 @@ impl MasterKey {
             place,
         ));
         Ok(outcome)
+    }
+
+    /// A place in the queue of checks for `client`, listed as waiting
+    /// meanwhile; busy when none comes within [`PLACE_WAIT`].
+    async fn wait_for_place(
+        &self,
+        client: IpAddr,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Verdict> {
+        let entry = WaitingEntry {
+            checks: &self.checks,
+            client,
+        };
+        let waited = tokio::time::timeout(
+            PLACE_WAIT,
+            std::sync::Arc::clone(&self.places).acquire_owned(),
+        )
+        .await;
+        drop(entry);
+        match waited {
+            Ok(Ok(place)) => Ok(place),
+            _ => Err(Verdict::Busy),
+        }
     }
 
     /// Distinct keys being checked or waiting for argon2 right now.
