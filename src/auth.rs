@@ -237,20 +237,22 @@ impl MasterKey {
             Some(place) => place,
             None => self.wait_for_place(client).await?,
         };
-        if let Decision::Deny { retry_after } = self.budget.check(client, Instant::now()) {
-            return Err(Verdict::Throttled { retry_after });
-        }
         let mut checks = self.checks.lock().map_err(|_| Verdict::Busy)?;
-        // Started by another request meanwhile: join it (the place goes back).
-        if let Some(check) = checks.inflight.get(&digest) {
-            return Ok(check.outcome.clone());
-        }
         // Another key of this client got its place first (the lock was let
-        // go while this one waited): still one distinct key per client.
-        if checks.inflight.values().any(|check| check.client == client) {
+        // go while this one waited): still one distinct key per client, and
+        // this refusal costs none of its budget.
+        let other_key = |(d, check): (&[u8; 32], &Inflight)| d != &digest && check.client == client;
+        if checks.inflight.iter().any(other_key) {
             return Err(Verdict::Throttled {
                 retry_after: Duration::from_secs(1),
             });
+        }
+        if let Decision::Deny { retry_after } = self.budget.check(client, Instant::now()) {
+            return Err(Verdict::Throttled { retry_after });
+        }
+        // Started by another request meanwhile: join it (the place goes back).
+        if let Some(check) = checks.inflight.get(&digest) {
+            return Ok(check.outcome.clone());
         }
         let (tell, outcome) = tokio::sync::watch::channel(None);
         checks.inflight.insert(

@@ -1,6 +1,7 @@
 //! whipcode: a stateless REST API that runs untrusted code in Podman containers.
 //!
 //! Module map:
+//! - [`allowlist`]: the addresses `--callback-allow` allows, parsed and checked.
 //! - [`config`]: typed settings; built-in defaults, then `config.toml`, then flags.
 //! - [`cli`]: the command-line flags (the original whipcode's names).
 //! - [`auth`]: the `.masterkey` file (argon2id) and bounded key checking, fair between clients.
@@ -16,6 +17,7 @@
 //! - [`selftest`]: `--self-test`, a client that runs every language's programs.
 //! - [`server`]: the modes of `main`; settings wired to their owners; `run` serves a listener.
 
+pub mod allowlist;
 pub mod api;
 pub mod auth;
 pub mod buckets;

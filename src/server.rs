@@ -79,7 +79,7 @@ pub async fn main(cli: Cli) -> Result<(), Box<dyn Error>> {
     }
     if let Some(wanted) = &cli.print_policy {
         let language = languages.select(std::slice::from_ref(wanted))?.remove(0);
-        println!("{}", policy_json(&settings, &language));
+        println!("{}", policy_json(&settings, &language)?);
         return Ok(());
     }
     serve_api(settings, cli.port_file.as_deref(), languages).await
@@ -134,7 +134,7 @@ async fn self_test(
 /// What one run of `language` gets, as JSON: the sandbox's policy for it
 /// (the OCI configuration crun gets, podman's create spec, the seccomp
 /// profile, podman's configuration) with the language's steps and env.
-fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
+fn policy_json(settings: &Settings, language: &Language) -> serde_json::Result<serde_json::Value> {
     let instance = settings
         .instance
         .clone()
@@ -145,10 +145,10 @@ fn policy_json(settings: &Settings, language: &Language) -> serde_json::Value {
         &language.image_ref(),
         limits,
     );
-    let mut json = serde_json::to_value(report).unwrap_or_default();
+    let mut json = serde_json::to_value(report)?;
     json["steps"] = serde_json::json!(language.steps(&[]));
     json["env"] = serde_json::json!(language.env);
-    json
+    Ok(json)
 }
 
 async fn serve_api(

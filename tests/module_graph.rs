@@ -280,7 +280,7 @@ const LEAVES_ELSEWHERE: [&str; 2] = ["sandbox", "naming"];
 
 /// The directions between top-level modules: each module, then the modules
 /// it may import: a top-level module (and everything in it), or one module
-/// inside another (`config` reads two of the HTTP layer's, not the rest of
+/// inside another (`config` reads one of the HTTP layer's, not the rest of
 /// it). Top to bottom: `server` wires settings
 /// to their owners; `config` resolves into the types of the modules that
 /// own them; the HTTP layer knows no runtime flag (`api` never names
@@ -289,14 +289,14 @@ const LEAVES_ELSEWHERE: [&str; 2] = ["sandbox", "naming"];
 /// this crate.
 #[rustfmt::skip]
 const DIRECTIONS: &[(&str, &[&str])] = &[
-    ("server",    &["api", "auth", "buckets", "cli", "config", "images", "keygen", "languages",
+    ("server",    &["allowlist", "api", "auth", "buckets", "cli", "config", "images", "keygen", "languages",
                     "listen", "naming", "sandbox", "selftest", "tickets", "tls"]),
     ("cli",       &["config"]),
-    ("config",    &["api::judge0::callback", "api::own_routes", "buckets", "languages",
-                    "sandbox"]),
+    ("config",    &["allowlist", "api::own_routes", "buckets", "languages", "sandbox"]),
     ("keygen",    &["auth"]),
     ("selftest",  &["languages"]),
-    ("api",       &["auth", "buckets", "languages", "listen", "sandbox", "tickets"]),
+    ("api",       &["allowlist", "auth", "buckets", "languages", "listen", "sandbox",
+                    "tickets"]),
     ("listen",    &["buckets"]),
     ("tls",       &[]),
     ("images",    &["languages", "naming", "sandbox"]),
@@ -308,6 +308,7 @@ const DIRECTIONS: &[(&str, &[&str])] = &[
     // keeps it from naming anything of this one.
     ("sandbox",   &["naming"]),
     ("naming",    &[]),
+    ("allowlist", &[]),
 ];
 
 /// The top-level module a module is in (`crate` for the root).

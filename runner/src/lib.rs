@@ -346,7 +346,8 @@ impl Job {
     ) -> Vec<u8> {
         let named: Vec<(&str, usize)> = files.clone().map(|(n, c)| (n, c.len())).collect();
         let contents: Vec<&[u8]> = files.map(|(_, c)| c).collect();
-        let mut out = Vec::new();
+        let sizes: usize = named.iter().map(|(n, len)| 7 + n.len() + len).sum();
+        let mut out = Vec::with_capacity(sizes + self.stdin.len() + 4096);
         for piece in self.encode_pieces(&named, self.stdin.len()) {
             match piece {
                 Piece::Encoded(bytes) => out.extend_from_slice(&bytes),
@@ -647,6 +648,16 @@ mod tests {
             .chain([Piece::Stdin])
             .collect();
         assert_eq!(held, expected);
+        let mut joined = Vec::new();
+        for piece in &pieces {
+            match piece {
+                Piece::Encoded(bytes) => joined.extend_from_slice(bytes),
+                Piece::File(index) => joined.extend_from_slice(&job.files[*index].content),
+                Piece::Stdin => joined.extend_from_slice(&job.stdin),
+            }
+        }
+        // Read back by the runner's own reader: the job, every field of it.
+        assert_eq!(Job::read_from(&mut joined.as_slice()).unwrap(), job);
         let encoded: usize = pieces
             .iter()
             .map(|p| match p {
@@ -655,7 +666,11 @@ mod tests {
             })
             .sum();
         let content: usize = job.files.iter().map(|f| f.content.len()).sum();
-        assert_eq!(encoded + content + job.stdin.len(), job.encode().len());
+        assert_eq!(
+            encoded + content + job.stdin.len(),
+            joined.len(),
+            "no content encoded here"
+        );
     }
 
     #[test]

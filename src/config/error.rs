@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::api::judge0::callback::NotAnAllowEntry;
+use crate::allowlist::NotAnAllowEntry;
 
 /// Why the settings cannot be loaded; a value's error names its origin and key.
 #[derive(Debug, thiserror::Error)]

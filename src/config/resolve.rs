@@ -14,7 +14,7 @@ use super::values::{
     check_route_prefix, check_timeout, parse_engine, parse_ip, parse_socket_addr, parse_userns,
     set, set_path, Origin,
 };
-use crate::api::judge0::callback::parse_allow_list;
+use crate::allowlist::parse_allow_list;
 use crate::buckets::RateLimit;
 
 impl Settings {

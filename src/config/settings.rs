@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::judge0::callback::Allowed;
+use crate::allowlist::Allowed;
 use crate::buckets::RateLimit;
 use crate::sandbox::policy::UserNamespace;
 use crate::sandbox::EngineChoice;

@@ -10,7 +10,7 @@
 //! range's label exists, so a dead server's containers that outlive it
 //! never share their range with a new run.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -63,14 +63,17 @@ impl IdRanges {
 
     /// Takes a free range; its first host id. When none is free, a dead
     /// owner's range no container carries is taken: the containers are
-    /// listed first, without the lock (no request waits on another's
-    /// listing), and the lock is taken again to reclaim.
+    /// listed without the lock (no request waits on another's listing),
+    /// after the dead reservations were noted, and only a reservation still
+    /// as noted is reclaimed (an owner alive when noted may have started a
+    /// container since, then died).
     pub async fn take(&self) -> Result<u32, SandboxError> {
-        if let Some(index) = self.on_store(|store| store.take(None)).await? {
-            return Ok(BASE + index * ID_RANGE_SIZE);
-        }
+        let dead = match self.on_store(Store::take_free).await? {
+            Ok(index) => return Ok(BASE + index * ID_RANGE_SIZE),
+            Err(dead) => dead,
+        };
         let in_use = self.in_use().await?;
-        self.on_store(move |store| store.take(Some(&in_use)))
+        self.on_store(move |store| store.reclaim(&in_use, &dead))
             .await?
             .map(|index| BASE + index * ID_RANGE_SIZE)
             .ok_or(SandboxError::Busy {
@@ -94,11 +97,13 @@ impl IdRanges {
     /// container carries any more (a killed server's): how many. Run by the
     /// sweeps, so `take` reads few files.
     pub async fn prune_dead(&self) -> Result<usize, SandboxError> {
-        if self.on_store(Store::dead).await?.is_empty() {
+        let dead = self.on_store(Store::dead).await?;
+        if dead.is_empty() {
             return Ok(0);
         }
         let in_use = self.in_use().await?;
-        self.on_store(move |store| store.prune(&in_use)).await
+        self.on_store(move |store| store.prune(&in_use, &dead))
+            .await
     }
 
     /// Gives a range back (its container has been removed).
@@ -156,45 +161,57 @@ impl Store {
         Ok(file)
     }
 
-    /// Reserves a free range for this owner, else (given the ranges
-    /// containers carry) a dead owner's that none carries; its index.
-    fn take(&self, in_use: Option<&HashSet<u32>>) -> std::io::Result<Option<u32>> {
+    /// Reserves a free range for this owner (its index), or notes the
+    /// reservations of owners that are gone.
+    fn take_free(&self) -> std::io::Result<Result<u32, Dead>> {
         let _lock = self.lock()?;
         let (taken, dead) = self.reservations()?;
-        let free = (0..COUNT).find(|i| !taken.contains(i) && !dead.contains(i));
-        let index = match (free, in_use) {
-            (Some(free), _) => free,
-            (None, Some(in_use)) => match dead.iter().copied().find(|i| !in_use.contains(i)) {
-                Some(dead) => dead,
-                None => return Ok(None),
-            },
-            (None, None) => return Ok(None),
-        };
-        std::fs::write(self.path(index), self.owner.to_line())?;
-        Ok(Some(index))
+        match (0..COUNT).find(|i| !taken.contains(i) && !dead.contains_key(i)) {
+            Some(free) => self.reserve(free).map(Ok),
+            None => Ok(Err(dead)),
+        }
     }
 
-    /// The ranges reserved by owners that are gone.
-    fn dead(&self) -> std::io::Result<Vec<u32>> {
+    /// Reserves a range freed meanwhile, else a dead owner's that no
+    /// container carries and whose reservation is still as `noted`.
+    fn reclaim(&self, in_use: &HashSet<u32>, noted: &Dead) -> std::io::Result<Option<u32>> {
+        let _lock = self.lock()?;
+        let (taken, dead) = self.reservations()?;
+        let free = (0..COUNT).find(|i| !taken.contains(i) && !dead.contains_key(i));
+        let reclaimable = || still_dead(&dead, noted).find(|i| !in_use.contains(i));
+        match free.or_else(reclaimable) {
+            Some(index) => self.reserve(index).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn reserve(&self, index: u32) -> std::io::Result<u32> {
+        std::fs::write(self.path(index), self.owner.to_line())?;
+        Ok(index)
+    }
+
+    /// The reservations of owners that are gone.
+    fn dead(&self) -> std::io::Result<Dead> {
         let _lock = self.lock()?;
         Ok(self.reservations()?.1)
     }
 
-    /// Removes the dead owners' reservations whose range no container
-    /// carries; how many.
-    fn prune(&self, in_use: &HashSet<u32>) -> std::io::Result<usize> {
+    /// Removes the dead owners' reservations still as `noted` whose range
+    /// no container carries; how many.
+    fn prune(&self, in_use: &HashSet<u32>, noted: &Dead) -> std::io::Result<usize> {
         let _lock = self.lock()?;
         let (_, dead) = self.reservations()?;
-        let gone = dead.into_iter().filter(|i| !in_use.contains(i));
+        let gone = still_dead(&dead, noted).filter(|i| !in_use.contains(i));
         Ok(gone
             .filter(|index| std::fs::remove_file(self.path(*index)).is_ok())
             .count())
     }
 
-    /// Ranges reserved by live owners, and by owners that are gone.
-    fn reservations(&self) -> std::io::Result<(HashSet<u32>, Vec<u32>)> {
+    /// Ranges reserved by live owners, and by owners that are gone (with
+    /// what their reservation says).
+    fn reservations(&self) -> std::io::Result<(HashSet<u32>, Dead)> {
         let mut live = HashSet::new();
-        let mut dead = Vec::new();
+        let mut dead = Dead::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let entry = entry?;
             let Some(index) = entry
@@ -204,19 +221,29 @@ impl Store {
             else {
                 continue;
             };
-            let owner = std::fs::read_to_string(entry.path())
-                .ok()
-                .and_then(|t| Owner::from_line(&t));
-            match owner {
+            let line = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            match Owner::from_line(&line) {
                 Some(owner) if owner.is_alive() => {
                     live.insert(index);
                 }
-                _ => dead.push(index),
+                _ => {
+                    dead.insert(index, line);
+                }
             }
         }
-        dead.sort_unstable();
         Ok((live, dead))
     }
+}
+
+/// Reservations of owners that are gone: range index → the reservation's
+/// line, in index order.
+type Dead = BTreeMap<u32, String>;
+
+/// The ranges of `dead` whose reservation is still as `noted` said.
+fn still_dead<'a>(dead: &'a Dead, noted: &'a Dead) -> impl Iterator<Item = u32> + 'a {
+    dead.iter()
+        .filter(|(index, line)| noted.get(index) == Some(line))
+        .map(|(index, _)| *index)
 }
 
 fn index_of(base: u32) -> Option<u32> {
@@ -319,6 +346,47 @@ mod tests {
         assert_eq!(index_of(BASE + 5 * ID_RANGE_SIZE), Some(5));
         assert_eq!(index_of(BASE + 1), None);
         assert!(BASE as u64 + COUNT as u64 * ID_RANGE_SIZE as u64 <= 2_147_483_647);
+    }
+
+    #[test]
+    fn a_range_whose_owner_died_after_it_was_noted_is_not_reclaimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store {
+            dir: dir.path().to_owned(),
+            owner: Owner::current(),
+        };
+        let dead_line = "1 1 another-boot\n";
+        std::fs::write(dir.path().join("0"), dead_line).unwrap();
+        std::fs::write(dir.path().join("1"), Owner::current().to_line()).unwrap();
+        let noted = store.dead().unwrap();
+        assert_eq!(noted.keys().copied().collect::<Vec<_>>(), [0]);
+        // Range 1's owner dies after the note (it may have started a
+        // container the listing did not see); range 0 is still as noted.
+        std::fs::write(dir.path().join("1"), "2 2 another-boot\n").unwrap();
+        let everything_free = HashSet::new();
+        assert_eq!(store.prune(&everything_free, &noted).unwrap(), 1);
+        assert!(!dir.path().join("0").exists(), "noted dead: pruned");
+        assert!(dir.path().join("1").exists(), "died since the note: kept");
+        std::fs::write(dir.path().join("0"), dead_line).unwrap();
+        let noted_again = store.dead().unwrap();
+        std::fs::write(dir.path().join("0"), "3 3 another-boot\n").unwrap();
+        assert_eq!(
+            store.reclaim(&everything_free, &noted_again).unwrap(),
+            Some(2),
+            "a free range first"
+        );
+        for index in 3..COUNT {
+            std::fs::write(
+                dir.path().join(index.to_string()),
+                Owner::current().to_line(),
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            store.reclaim(&everything_free, &noted_again).unwrap(),
+            Some(1),
+            "range 1 was noted dead this time; range 0 changed since"
+        );
     }
 
     #[tokio::test]

@@ -211,12 +211,13 @@ async fn bind(merged: &Path, at: &Path) -> Result<(), EngineError> {
     if is_mount_point(at) {
         return Ok(());
     }
-    let making = || EngineError::io(format!("making {}", at.display()));
-    std::fs::create_dir_all(at).map_err(making())?;
+    std::fs::create_dir_all(at).map_err(EngineError::io(format!("making {}", at.display())))?;
     // Open to a container's root (another host uid), whatever the umask.
     for dir in [at.parent(), Some(at)].into_iter().flatten() {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(making())?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(
+            EngineError::io(format!("opening {} to containers", dir.display())),
+        )?;
     }
     let mut mount = tokio::process::Command::new("mount");
     mount.arg("--bind").arg(merged).arg(at);
