@@ -80,14 +80,16 @@ pub fn router_with(
         Some(service) => router.layer(axum::Extension(service)),
         None => router,
     };
-    router
+    let judge0_path = state.judge0_path.clone();
+    let router = router
         .layer(axum::Extension(description))
         .layer(axum::middleware::from_fn(intake::close_after_refused_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             log::log_requests,
         ))
-        .with_state(state)
+        .with_state(state);
+    routing::trailing_slash_ignored_under(router, judge0_path)
 }
 
 /// Every route with its description, before the shared layers.

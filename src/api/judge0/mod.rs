@@ -17,6 +17,7 @@
 //! - [`queue`]: the asynchronous API's bounded queue and its workers.
 //! - [`store`]: its embedded store of submissions by token.
 //! - [`callback`]: `callback_url`, checked against an allow-list.
+//! - [`sessions`]: `POST /authenticate` and `POST /authorize`.
 //! - [`error`]: Judge0's error shapes.
 
 pub mod callback;
@@ -28,6 +29,7 @@ pub mod info;
 pub mod queue;
 pub mod request;
 pub mod response;
+pub mod sessions;
 pub mod store;
 pub mod submissions;
 pub mod verdict;
@@ -62,6 +64,8 @@ pub fn routes(service: Option<Arc<queue::Service>>) -> OpenApiRouter<AppState> {
         .routes(refuse(routes!(info::statuses), not_allowed))
         .routes(refuse(routes!(info::about), not_allowed))
         .routes(refuse(routes!(info::config_info), not_allowed))
+        .routes(refuse(routes!(sessions::authenticate), not_allowed))
+        .routes(refuse(routes!(sessions::authorize), not_allowed))
         .fallback(|| async { Judge0Error::Api(ApiError::NotFound) })
         .layer(axum::middleware::from_fn(auth_token_as_key));
     match service {
@@ -70,14 +74,74 @@ pub fn routes(service: Option<Arc<queue::Service>>) -> OpenApiRouter<AppState> {
     }
 }
 
+/// The query parameter Judge0's sessions read the token from when the
+/// header is absent (`request.headers[h] || params[h]`).
+const TOKEN_PARAM: &str = "X-Auth-Token";
+
 /// Judge0's `X-Auth-Token` stands for the master key when no
-/// `X-Master-Key` is given.
+/// `X-Master-Key` is given; as Judge0, the token may come as a query
+/// parameter instead. The parameter is taken out of the URI here, so no
+/// handler, log or error ever sees the key in it.
 async fn auth_token_as_key(mut request: Request, next: Next) -> Response {
+    let from_query = take_query_token(request.uri_mut());
     let headers = request.headers_mut();
     if !headers.contains_key("x-master-key") {
-        if let Some(token) = headers.get("x-auth-token").cloned() {
+        let token = headers.get("x-auth-token").cloned().or_else(|| {
+            from_query.and_then(|token| axum::http::HeaderValue::from_str(&token).ok())
+        });
+        if let Some(token) = token {
             headers.insert("x-master-key", token);
         }
     }
     next.run(request).await
+}
+
+/// Removes [`TOKEN_PARAM`] from `uri`'s query; its last value, if any.
+fn take_query_token(uri: &mut axum::http::Uri) -> Option<String> {
+    let query = uri.query()?;
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let token = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == TOKEN_PARAM)?
+        .1
+        .clone();
+    let kept = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(k, _)| k != TOKEN_PARAM))
+        .finish();
+    let path = uri.path();
+    let rebuilt = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{kept}")
+    };
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.path_and_query = rebuilt.parse().ok();
+    *uri = axum::http::Uri::from_parts(parts).unwrap_or_default();
+    Some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_parameter_is_taken_out_of_the_query() {
+        let mut uri: axum::http::Uri = "/submissions?wait=true&X-Auth-Token=s%20k&fields=a,b"
+            .parse()
+            .unwrap();
+        assert_eq!(take_query_token(&mut uri).as_deref(), Some("s k"));
+        assert_eq!(uri.path(), "/submissions");
+        let query = uri.query().unwrap();
+        assert!(!query.contains("Auth"), "{query}");
+        assert!(query.contains("wait=true"), "{query}");
+        let mut alone: axum::http::Uri = "/languages?X-Auth-Token=k".parse().unwrap();
+        assert_eq!(take_query_token(&mut alone).as_deref(), Some("k"));
+        assert_eq!(alone.to_string(), "/languages");
+        let mut none: axum::http::Uri = "/languages?wait=true".parse().unwrap();
+        assert_eq!(take_query_token(&mut none), None);
+        assert_eq!(none.to_string(), "/languages?wait=true");
+    }
 }
