@@ -168,6 +168,36 @@ async fn runtimes_lists_installed_languages_by_piston_name_with_semver_versions(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn piston_packages_lists_the_installed_runtimes() {
+    let (app, _) = app().await;
+    let (status, body) = get(&app, "/api/v2/packages", Some(KEY)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!([
+            {"language": "c", "language_version": "12.2.0", "installed": true},
+            {"language": "python", "language_version": "3.11.2", "installed": true},
+        ]),
+        "what `piston ppman list` reads: every installed runtime"
+    );
+    let (status, _) = get(&app, "/api/v2/packages", None).await;
+    assert_eq!(status, 401, "keyed like every route");
+    // Installing and uninstalling (`ppman install`, `uninstall`): refused.
+    for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+        let response = reqwest::Client::new()
+            .request(method.clone(), format!("{}/api/v2/packages", app.url))
+            .header("X-Master-Key", KEY)
+            .json(&json!({"language": "python", "version": "3.11.2"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405, "{method}");
+        let answer: Value = response.json().await.unwrap();
+        assert!(answer["message"].is_string(), "Piston's shape: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn execute_answers_in_pistons_fields_and_units() {
     let (app, _) = app().await;
     let (status, body) = execute(&app, python(json!({"stdin": "hello"}))).await;

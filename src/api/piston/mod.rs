@@ -9,10 +9,12 @@
 //! - [`request`]: `execute`'s body and its validation, in Piston's order.
 //! - [`response`]: the outcome in Piston's fields, statuses and units.
 //! - [`execute`]: `POST /api/v2/execute`.
+//! - [`packages`]: `GET /api/v2/packages`, read-only.
 //! - [`error`]: Piston's error shape, `{"message"}`.
 
 pub mod error;
 pub mod execute;
+pub mod packages;
 pub mod request;
 pub mod response;
 pub mod runtimes;
@@ -38,6 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(refuse(routes!(runtimes::list), not_allowed))
         .routes(refuse(routes!(runtimes_slash), not_allowed))
         .routes(refuse(routes!(execute::execute), not_allowed))
+        .routes(refuse(routes!(packages::list), not_allowed))
         .routes(refuse(routes!(execute_slash), not_allowed))
         .routes(refuse(routes!(interactive::piston), not_allowed))
         .routes(refuse(routes!(connect_slash), not_allowed))
