@@ -5,11 +5,12 @@
 //! says what the block's output (stdout and stderr together) must contain.
 //! The convention is described in the book's Development chapter.
 
+mod book;
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use book::{documents, root};
 use common::Service;
 
 /// The least number of runnable examples: the README's three, and one in
@@ -19,34 +20,12 @@ const AT_LEAST: usize = 6;
 /// What one example may take, compiling included.
 const EXAMPLE_TIMEOUT_SECONDS: &str = "120";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// A `sh,run` block: where it is, its script and the texts its output must
 /// contain.
 struct Example {
     place: String,
     script: String,
     expected: Vec<String>,
-}
-
-/// `README.md` and every Markdown file of the book, from the repository's root.
-fn documents() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                out.push(path.strip_prefix(root()).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut docs = vec![PathBuf::from("README.md")];
-    walk(&root().join("docs/src"), &mut docs);
-    docs.sort();
-    docs
 }
 
 /// The `sh,run` blocks of a Markdown text (fenced with backticks or tildes,

@@ -8,31 +8,12 @@
 //! blocks and code spans. Links with a scheme (`https://…`, `mailto:`) are
 //! not checked here.
 
+mod book;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `README.md` and every Markdown file of the book's source, as paths from
-/// the repository's root.
-fn documents() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                out.push(path.strip_prefix(root()).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut docs = vec![PathBuf::from("README.md")];
-    walk(&root().join("docs/src"), &mut docs);
-    docs.sort();
-    docs
-}
+use book::{documents, root};
 
 /// The text with every fenced code block and code span blanked out (each
 /// byte a space, newlines kept), so offsets and line numbers still match.

@@ -14,14 +14,7 @@ const PYTHON: u32 = 71;
 
 /// A request to `/judge0<path>` with no key header at all.
 async fn bare(svc: &Service, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-    let response = Service::client()
-        .request(method, format!("{}/judge0{path}", svc.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    common::judge0::request(svc, method, path, None, &body).await
 }
 
 #[ignore = "needs podman and the core images"]

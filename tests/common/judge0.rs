@@ -8,30 +8,36 @@ use serde_json::Value;
 
 use super::{Service, KEY};
 
-/// POSTs `body` to `/judge0<path>` with the key as `X-Auth-Token`; the
-/// status and the JSON answer (`null` if it is not JSON).
-pub async fn post(svc: &Service, path: &str, body: Value) -> (u16, Value) {
-    let response = Service::client()
-        .post(format!("{}/judge0{path}", svc.url))
-        .header("X-Auth-Token", KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+/// `method` on `/judge0<path>` with `body` (none when `Null`), the key as
+/// `X-Auth-Token` when given; the status and the JSON answer (`null` if it
+/// is not JSON).
+pub async fn request(
+    svc: &Service,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    let mut request = Service::client().request(method, format!("{}/judge0{path}", svc.url));
+    if let Some(key) = key {
+        request = request.header("X-Auth-Token", key);
+    }
+    if !body.is_null() {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// POSTs `body` to `/judge0<path>` with the test key as `X-Auth-Token`.
+pub async fn post(svc: &Service, path: &str, body: Value) -> (u16, Value) {
+    request(svc, reqwest::Method::POST, path, Some(KEY), &body).await
+}
+
 /// GETs `/judge0<path>` the same way.
 pub async fn get(svc: &Service, path: &str) -> (u16, Value) {
-    let response = Service::client()
-        .get(format!("{}/judge0{path}", svc.url))
-        .header("X-Auth-Token", KEY)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    request(svc, reqwest::Method::GET, path, Some(KEY), &Value::Null).await
 }
 
 /// A zip archive of `entries` (name, content), as `additional_files` takes

@@ -9,8 +9,7 @@ use axum::Json;
 use serde::Serialize;
 
 use super::error::PistonError;
-use super::runtimes::installed;
-use crate::api::intake::keyed;
+use super::runtimes::listed;
 use crate::api::state::AppState;
 
 /// One package as Piston lists it.
@@ -30,17 +29,15 @@ pub async fn list(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<Vec<Package>>, PistonError> {
-    let (parts, _) = request.into_parts();
-    keyed(&state, &parts).await?;
-    let mut packages: Vec<Package> = installed(&state)
-        .await?
-        .into_iter()
-        .map(|r| Package {
-            language: r.name().to_owned(),
-            language_version: r.version.to_string(),
-            installed: true,
-        })
-        .collect();
-    packages.sort_by(|a, b| a.language.cmp(&b.language));
-    Ok(Json(packages))
+    let runtimes = listed(&state, request).await?;
+    Ok(Json(
+        runtimes
+            .into_iter()
+            .map(|r| Package {
+                language: r.name().to_owned(),
+                language_version: r.version.to_string(),
+                installed: true,
+            })
+            .collect(),
+    ))
 }

@@ -108,22 +108,30 @@ pub async fn list(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<Vec<Runtime>>, PistonError> {
+    let runtimes = listed(&state, request).await?;
+    Ok(Json(
+        runtimes
+            .into_iter()
+            .map(|r| Runtime {
+                language: r.name().to_owned(),
+                version: r.version.to_string(),
+                aliases: r
+                    .language
+                    .piston
+                    .as_ref()
+                    .map(|p| p.aliases.clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    ))
+}
+
+/// For a keyed `request`: the installed runtimes, by Piston name (what the
+/// runtimes and packages lists show).
+pub async fn listed(state: &AppState, request: Request) -> Result<Vec<Installed>, PistonError> {
     let (parts, _) = request.into_parts();
-    keyed(&state, &parts).await?;
-    let mut runtimes: Vec<Runtime> = installed(&state)
-        .await?
-        .into_iter()
-        .map(|r| Runtime {
-            language: r.name().to_owned(),
-            version: r.version.to_string(),
-            aliases: r
-                .language
-                .piston
-                .as_ref()
-                .map(|p| p.aliases.clone())
-                .unwrap_or_default(),
-        })
-        .collect();
-    runtimes.sort_by(|a, b| a.language.cmp(&b.language));
-    Ok(Json(runtimes))
+    keyed(state, &parts).await?;
+    let mut runtimes = installed(state).await?;
+    runtimes.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(runtimes)
 }
