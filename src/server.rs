@@ -215,14 +215,16 @@ async fn serve_api(
     Ok(())
 }
 
-/// Judge0's queue and store, when its API is served; callbacks never go to
+/// Judge0's queue and store, when its API is served (in either flavour,
+/// both sharing them); callbacks never go to
 /// `own`, the service's own addresses.
 fn start_judge0(
     settings: &Settings,
     state: &AppState,
     own: Vec<std::net::SocketAddr>,
 ) -> Option<Arc<api::judge0::queue::Service>> {
-    settings.judge0_path.is_some().then(|| {
+    let served = settings.judge0_path.is_some() || settings.judge0_extra_path.is_some();
+    served.then(|| {
         api::judge0::queue::Service::start(
             state,
             api::judge0::queue::QueueSettings {
@@ -313,6 +315,7 @@ pub fn app_state(
             .map(|bytes| Arc::new(ResultCache::new(bytes))),
         images: Arc::default(),
         judge0_path: settings.judge0_path.clone(),
+        judge0_extra_path: settings.judge0_extra_path.clone(),
         metrics: Arc::default(),
     }
 }

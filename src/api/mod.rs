@@ -16,7 +16,8 @@
 //! - [`installed`]: the view of installed images `/ready` and `/languages` share.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
 //! - [`piston`]: Piston's API under `/api/v2`.
-//! - [`judge0`]: Judge0's API under `--judge0-path` (`/judge0`).
+//! - [`judge0`]: Judge0's API under `--judge0-path` (`/judge0`), and in its
+//!   Extra CE flavour under `--judge0-extra-path` (`/judge0-extra`).
 //! - [`interactive`]: interactive runs over a WebSocket (`/api/v2/connect`, `/connect`).
 //! - [`tickets`]: `POST /tickets`, a ticket for interactive sessions instead of the key.
 //! - [`log`]: one log line per request and `X-Request-Id`; each request counted.
@@ -71,7 +72,14 @@ pub fn router_with(
     ping: bool,
     judge0: Option<std::sync::Arc<judge0::queue::Service>>,
 ) -> Router {
-    let (router, description) = described_routes(&state, ping, judge0.clone()).split_for_parts();
+    let (mut router, description) =
+        described_routes(&state, ping, judge0.clone()).split_for_parts();
+    if let Some(path) = state.judge0_extra_path.clone() {
+        // Described once, under Judge0's own path: these are the same
+        // routes (and operation ids) with other language ids.
+        let extra = judge0::routes(judge0.clone(), judge0::flavor::Flavor::ExtraCe);
+        router = router.nest(&path, extra.split_for_parts().0);
+    }
     let description = openapi::Description(std::sync::Arc::new(
         serde_json::to_value(openapi::finish(description)).unwrap_or_default(),
     ));
@@ -80,7 +88,11 @@ pub fn router_with(
         Some(service) => router.layer(axum::Extension(service)),
         None => router,
     };
-    let judge0_path = state.judge0_path.clone();
+    let judge0_paths = [&state.judge0_path, &state.judge0_extra_path]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
     let router = router
         .layer(axum::Extension(description))
         .layer(axum::middleware::from_fn(intake::close_after_refused_body))
@@ -89,7 +101,7 @@ pub fn router_with(
             log::log_requests,
         ))
         .with_state(state);
-    routing::trailing_slash_ignored_under(router, judge0_path)
+    routing::trailing_slash_ignored_under(router, judge0_paths)
 }
 
 /// Every route with its description, before the shared layers.
@@ -112,7 +124,8 @@ pub fn described_routes(
         router = router.routes(refuse(routes!(health::pong), not_allowed));
     }
     if let Some(path) = state.judge0_path.clone() {
-        router = router.nest(&path, judge0::routes(judge0));
+        let ce = judge0::routes(judge0, judge0::flavor::Flavor::Ce);
+        router = router.nest(&path, ce);
     }
     router
         .nest("/api/v2", piston::routes())

@@ -23,15 +23,18 @@ where
 }
 
 /// Rails ignores a trailing slash, and Judge0's clients send one
-/// (`judge0api` posts to `/submissions/`): under `prefix` (Judge0's base
-/// path), one is taken off before `router` routes the request. A router
-/// cannot rewrite a path before its own routing, hence the router in front.
-pub fn trailing_slash_ignored_under(router: Router, prefix: Option<String>) -> Router {
-    let Some(prefix) = prefix else {
+/// (`judge0api` posts to `/submissions/`): under each of `prefixes`
+/// (Judge0's base paths), one is taken off before `router` routes the
+/// request. A router cannot rewrite a path before its own routing, hence
+/// the router in front.
+pub fn trailing_slash_ignored_under(router: Router, prefixes: Vec<String>) -> Router {
+    if prefixes.is_empty() {
         return router;
-    };
+    }
     Router::new().fallback_service(tower::service_fn(move |mut request: Request| {
-        trim_trailing_slash(&prefix, request.uri_mut());
+        for prefix in &prefixes {
+            trim_trailing_slash(prefix, request.uri_mut());
+        }
         router.clone().oneshot(request)
     }))
 }

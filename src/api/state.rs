@@ -45,6 +45,8 @@ pub struct AppState {
     pub images: Arc<InstalledView>,
     /// Where Judge0's API is nested; `None`: not served.
     pub judge0_path: Option<String>,
+    /// Where Judge0 Extra CE's API is nested; `None`: not served.
+    pub judge0_extra_path: Option<String>,
     /// What the handlers count, for `/metrics`.
     pub metrics: super::metrics::SharedMetrics,
 }

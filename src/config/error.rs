@@ -52,6 +52,8 @@ pub enum ValueError {
     NotARoutePrefix(String),
     #[error("{0:?} is taken by one of whipcode's own routes")]
     OwnRoute(String),
+    #[error("{0:?} overlaps the routes under {1:?}")]
+    Overlaps(String, String),
     #[error(transparent)]
     CallbackAllow(#[from] NotAnAllowEntry),
     #[error("is not valid UTF-8")]

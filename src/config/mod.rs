@@ -158,6 +158,7 @@ mod tests {
             ),
             ("output_limit", DEFAULT_OUTPUT_LIMIT.to_string()),
             ("judge0_path", DEFAULT_JUDGE0_PATH.to_owned()),
+            ("judge0_extra_path", DEFAULT_JUDGE0_EXTRA_PATH.to_owned()),
             ("judge0_queue", DEFAULT_JUDGE0_QUEUE.to_string()),
             ("judge0_keep", secs(DEFAULT_JUDGE0_KEEP)),
             ("judge0_store_bytes", DEFAULT_JUDGE0_STORE_BYTES.to_string()),
@@ -345,6 +346,26 @@ mod tests {
         }
         let s = layered("", &["--judge0-path", "/judge0/v1"]).unwrap();
         assert_eq!(s.judge0_path.as_deref(), Some("/judge0/v1"));
+    }
+
+    #[test]
+    fn the_extra_ce_path_is_apart_from_judge0s_path() {
+        let s = layered("", &[]).unwrap();
+        assert_eq!(s.judge0_extra_path.as_deref(), Some("/judge0-extra"));
+        for (ce, extra) in [
+            ("/judge0", "/judge0"),
+            ("/judge0", "/judge0/extra"),
+            ("/j/x", "/j"),
+        ] {
+            let err = layered("", &["--judge0-path", ce, "--judge0-extra-path", extra])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("overlaps"), "{ce} {extra}: {err}");
+        }
+        let s = layered("judge0ExtraPath = \"off\"\n", &["--judge0-path", "off"]).unwrap();
+        assert_eq!((s.judge0_path, s.judge0_extra_path), (None, None));
+        let err = layered("", &["--judge0-extra-path", "/run"]).unwrap_err();
+        assert!(err.to_string().contains("whipcode's own routes"), "{err}");
     }
 
     #[test]

@@ -149,6 +149,12 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub judge0_path: Option<String>,
 
+    /// Where Judge0 Extra CE's API is served: the same API with Extra CE's
+    /// language ids, for what is installed (default: /judge0-extra; "off"
+    /// turns it off).
+    #[arg(long, value_name = "PATH")]
+    pub judge0_extra_path: Option<String>,
+
     /// Judge0 submissions (wait=false) that may be queued or running at once;
     /// past it, 503 "queue is full" (default: 100).
     #[arg(long, value_name = "COUNT")]

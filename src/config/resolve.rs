@@ -10,7 +10,7 @@ use super::options::Options;
 use super::settings::Settings;
 use super::settings::{DEFAULT_BURST, DEFAULT_CACHE_BYTES, DEFAULT_REFILL, DEFAULT_TLS_DIR};
 use super::values::{
-    check_cache_size, check_instance, check_max_bytes, check_positive, check_refill,
+    apart_from, check_cache_size, check_instance, check_max_bytes, check_positive, check_refill,
     check_route_prefix, check_timeout, parse_engine, parse_ip, parse_socket_addr, parse_userns,
     set, set_path, Origin,
 };
@@ -183,6 +183,19 @@ impl<F: Fn(&str) -> Origin> Resolver<F> {
                 p => check_route_prefix(p).map(Some),
             }
         })?;
+        let extra = set(o.judge0_extra_path.clone());
+        let ce = s.judge0_path.clone();
+        self.apply(
+            &mut s.judge0_extra_path,
+            "judge0ExtraPath",
+            extra,
+            |p| match p.as_str() {
+                "off" => Ok(None),
+                p => check_route_prefix(p)
+                    .and_then(|p| apart_from(p, ce.as_deref()))
+                    .map(Some),
+            },
+        )?;
         let queue = o.judge0_queue;
         self.apply(&mut s.judge0_queue, "judge0Queue", queue, check_positive)?;
         self.apply(&mut s.judge0_keep, "judge0Keep", o.judge0_keep, |n| {

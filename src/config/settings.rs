@@ -73,6 +73,9 @@ pub struct Settings {
     /// The path Judge0's API is nested under; `None`: not served.
     /// Default: [`DEFAULT_JUDGE0_PATH`].
     pub judge0_path: Option<String>,
+    /// The path Judge0 Extra CE's API is nested under; `None`: not served.
+    /// Default: [`DEFAULT_JUDGE0_EXTRA_PATH`].
+    pub judge0_extra_path: Option<String>,
     /// Default: [`DEFAULT_JUDGE0_QUEUE`].
     pub judge0_queue: usize,
     /// Default: [`DEFAULT_JUDGE0_KEEP`].
@@ -130,6 +133,7 @@ pub fn default_pool_size() -> usize {
 
 /// Where Judge0's API is served unless `--judge0-path` says otherwise.
 pub const DEFAULT_JUDGE0_PATH: &str = "/judge0";
+pub const DEFAULT_JUDGE0_EXTRA_PATH: &str = "/judge0-extra";
 pub const DEFAULT_JUDGE0_QUEUE: usize = 100;
 pub const DEFAULT_JUDGE0_KEEP: Duration = Duration::from_secs(3600);
 pub const DEFAULT_JUDGE0_STORE_BYTES: u64 = 64 * 1024 * 1024;
@@ -169,6 +173,7 @@ impl Default for Settings {
             userns: DEFAULT_USERNS,
             pool_size: default_pool_size(),
             judge0_path: Some(DEFAULT_JUDGE0_PATH.to_owned()),
+            judge0_extra_path: Some(DEFAULT_JUDGE0_EXTRA_PATH.to_owned()),
             judge0_queue: DEFAULT_JUDGE0_QUEUE,
             judge0_keep: DEFAULT_JUDGE0_KEEP,
             judge0_store_bytes: DEFAULT_JUDGE0_STORE_BYTES,

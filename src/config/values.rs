@@ -165,6 +165,18 @@ pub(super) fn check_route_prefix(path: &str) -> Result<String, ValueError> {
     Ok(path.to_owned())
 }
 
+/// `path`, when no route under it is also under `other` (a second API's
+/// base path): neither is the other, nor nested in it.
+pub(super) fn apart_from(path: String, other: Option<&str>) -> Result<String, ValueError> {
+    let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+    match other {
+        Some(other) if under(&path, other) || under(other, &path) => {
+            Err(ValueError::Overlaps(path, other.to_owned()))
+        }
+        _ => Ok(path),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,9 @@ impl PistonName {
     }
 }
 
-/// A language's ids in Judge0's API: every Judge0 id that means it, and
-/// the one `GET /languages` lists. A language Judge0 lacks has an id of
+/// A language's ids in Judge0's API (or Judge0 Extra CE's): every Judge0
+/// id that means it, and the one the SDK's alias names (`GET /languages`
+/// lists them all). A language Judge0 lacks has an id of
 /// our own, from 1000 (Judge0's, active and archived, are below 100).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +98,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn judge0_extra_ids_are_extra_ce_1_13_1_ones_of_the_same_language() {
+        // Judge0 Extra CE 1.13.1's active languages we map, by our names (db/languages/active.rb
+        // at judge0 v1.13.1-extra); its C and C++ are Clang's, its Python the
+        // one with the ML libraries.
+        let extra: BTreeMap<u32, &str> = [
+            (1, "C"),
+            (2, "C++"),
+            (4, "Java"),
+            (9, "Nim"),
+            (10, "Python (NumPy, pandas, SciPy)"),
+            (13, "C"),
+            (14, "C++"),
+            (20, "VB.NET"),
+            (22, "C#"),
+            (24, "F#"),
+        ]
+        .into_iter()
+        .collect();
+        let map = LanguageMap::load(None).unwrap();
+        let mut mapped = BTreeMap::new();
+        for language in map.iter() {
+            for id in language.judge0_extra.iter().flat_map(|j| &j.ids) {
+                let theirs = extra
+                    .get(id)
+                    .unwrap_or_else(|| panic!("{id} is not Extra CE's"));
+                assert_eq!(&language.name, theirs, "Extra CE id {id}");
+                mapped.insert(*id, language.name.clone());
+            }
+        }
+        let missing: Vec<_> = extra.keys().filter(|id| !mapped.contains_key(id)).collect();
+        assert!(missing.is_empty(), "unmapped Extra CE ids {missing:?}");
     }
 
     #[test]

@@ -53,10 +53,18 @@ pub enum MapError {
     NameTwice(String),
     #[error("language {id}: Piston name or alias {name:?} is taken")]
     PistonNameTaken { id: u32, name: String },
-    #[error("language {id}: judge0.shown {shown} is not one of its ids")]
-    Judge0Shown { id: u32, shown: u32 },
-    #[error("language {id}: Judge0 id {taken} is taken")]
-    Judge0IdTaken { id: u32, taken: u32 },
+    #[error("language {id}: {field}.shown {shown} is not one of its ids")]
+    Judge0Shown {
+        id: u32,
+        field: &'static str,
+        shown: u32,
+    },
+    #[error("language {id}: {field} id {taken} is taken")]
+    Judge0IdTaken {
+        id: u32,
+        field: &'static str,
+        taken: u32,
+    },
     #[error("language id {0} appears twice")]
     IdTwice(u32),
     #[error("no [[language]] entries")]

@@ -113,6 +113,7 @@ struct Taken {
     names: BTreeSet<String>,
     piston_names: BTreeSet<String>,
     judge0_ids: BTreeSet<u32>,
+    judge0_extra_ids: BTreeSet<u32>,
 }
 
 impl Taken {
@@ -129,18 +130,30 @@ impl Taken {
                 });
             }
         }
-        if let Some(judge0) = &language.judge0 {
-            if !judge0.ids.contains(&judge0.shown) {
-                return Err(MapError::Judge0Shown {
-                    id,
-                    shown: judge0.shown,
-                });
-            }
-            if let Some(taken) = judge0.ids.iter().find(|n| !self.judge0_ids.insert(**n)) {
-                return Err(MapError::Judge0IdTaken { id, taken: *taken });
-            }
-        }
+        claim_judge0(id, "judge0", language.judge0.as_ref(), &mut self.judge0_ids)?;
+        let extra = language.judge0_extra.as_ref();
+        claim_judge0(id, "judge0_extra", extra, &mut self.judge0_extra_ids)?;
         Ok(())
+    }
+}
+
+/// `ids` (the language `id`'s, under `field`) claimed in `taken`; `shown` is one of them.
+fn claim_judge0(
+    id: u32,
+    field: &'static str,
+    ids: Option<&Judge0Ids>,
+    taken: &mut BTreeSet<u32>,
+) -> Result<(), MapError> {
+    let Some(ids) = ids else {
+        return Ok(());
+    };
+    if !ids.ids.contains(&ids.shown) {
+        let shown = ids.shown;
+        return Err(MapError::Judge0Shown { id, field, shown });
+    }
+    match ids.ids.iter().find(|n| !taken.insert(**n)) {
+        Some(&taken) => Err(MapError::Judge0IdTaken { id, field, taken }),
+        None => Ok(()),
     }
 }
 
@@ -187,6 +200,9 @@ struct Entry {
     /// Its ids in Judge0's API.
     #[serde(default)]
     judge0: Option<Judge0Ids>,
+    /// Its ids in Judge0 Extra CE's API.
+    #[serde(default)]
+    judge0_extra: Option<Judge0Ids>,
     /// Its run step builds the program first (`go run`, `zig run`).
     #[serde(default)]
     run_builds: bool,
@@ -268,6 +284,7 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, EntryError> {
         piston: entry.piston,
         rewrite: entry.rewrite,
         judge0: entry.judge0,
+        judge0_extra: entry.judge0_extra,
         run_builds: entry.run_builds,
         env,
         limits: entry.limits,

@@ -109,6 +109,9 @@ pub struct Language {
     pub rewrite: Option<Rewrite>,
     /// Its ids in Judge0's API, when it has them.
     pub judge0: Option<Judge0Ids>,
+    /// Its ids in Judge0 Extra CE's API (another list of languages under
+    /// other ids), when it has them.
+    pub judge0_extra: Option<Judge0Ids>,
     /// Its run step builds the program before running it (`go run`, `zig
     /// run`): a limit meant for the program alone (a file size) would stop
     /// the build, so such limits are not set on it.

@@ -72,6 +72,11 @@ fn python() -> Option<PathBuf> {
 /// the test key and expects it to succeed; what it printed (a failure when
 /// the SDK is not installed).
 pub async fn sdk(script: &str, base: &str) -> String {
+    sdk_with(script, &[base], &[]).await
+}
+
+/// The same with `args` and `env` of the caller's choosing.
+pub async fn sdk_with(script: &str, args: &[&str], env: &[(&str, String)]) -> String {
     let Some(python) = python() else {
         super::missing("Judge0's Python SDK is not installed in target/judge0-sdk")
     };
@@ -80,8 +85,10 @@ pub async fn sdk(script: &str, base: &str) -> String {
         .join(script);
     let output = tokio::process::Command::new(python)
         .arg(path)
-        .arg(base)
+        .args(args)
         .env("WHIPCODE_MASTER_KEY", super::KEY)
+        .env("JUDGE0_SUPPRESS_PREVIEW_WARNING", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .await
         .unwrap();

@@ -1,90 +1,28 @@
-//! Judge0's read-only endpoints: `GET /languages`, `/languages/{id}`,
-//! `/statuses`, `/about`, `/config_info`. Keyed like every route.
+//! Judge0's read-only endpoints besides the languages: `GET /statuses`,
+//! `/about`, `/version`, `/license`, `/isolate`, `/statistics` and
+//! `/config_info`. Keyed like every route (Judge0's too, behind its token).
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::config::Config;
 use super::error::Judge0Error;
+use super::flavor::Flavor;
+use super::statistics::{Pending, Statistics};
 use super::verdict::{Shown, Status};
 use crate::api::intake::keyed;
-use crate::api::piston::runtimes::{installed, Installed};
 use crate::api::state::AppState;
 
-/// The Judge0 release whose API this is: the official SDK looks its table
-/// of language aliases up by this string.
-pub const VERSION: &str = "1.13.1";
+/// This server's license, as Judge0 answers `GET /license` with its own.
+const LICENSE: &str = include_str!("../../../LICENSE");
 
-/// A language's name in Judge0's style: `Python (3.11.2)`.
-pub fn judge0_name(runtime: &Installed) -> String {
-    format!("{} ({})", runtime.language.name, runtime.version)
-}
-
-/// `GET /languages`: `[{"id", "name"}]`, the installed languages under the
-/// id Judge0 lists for each, sorted by name as Judge0 sorts them.
-/// The installed languages, under Judge0's ids.
-#[utoipa::path(get, path = "/languages", tag = "judge0",
-    responses((status = 200, description = "The languages", body = Vec<crate::api::openapi::wire::Judge0Language>)), security(("master_key" = []), ("auth_token" = [])))]
-pub async fn languages(
-    State(state): State<AppState>,
-    request: Request,
-) -> Result<Json<Vec<Value>>, Judge0Error> {
-    keyed(&state, &request.into_parts().0).await?;
-    let mut listed: Vec<(String, u32)> = installed(&state)
-        .await?
-        .iter()
-        .filter_map(|r| Some((judge0_name(r), r.language.judge0.as_ref()?.shown)))
-        .collect();
-    listed.sort();
-    Ok(Json(
-        listed
-            .into_iter()
-            .map(|(name, id)| json!({"id": id, "name": name}))
-            .collect(),
-    ))
-}
-
-/// `GET /languages/{id}`: one language, by any of its Judge0 ids.
-/// One language, by any of its Judge0 ids.
-#[utoipa::path(get, path = "/languages/{id}", tag = "judge0",
-    params(("id" = i64, Path, description = "A Judge0 language id")),
-    responses(
-        (status = 200, description = "The language", body = crate::api::openapi::wire::Judge0LanguageDetail),
-        (status = 404, description = "No installed language has this id", body = crate::api::openapi::wire::Judge0Message)
-    ), security(("master_key" = []), ("auth_token" = [])))]
-pub async fn language(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Result<Json<Value>, Judge0Error> {
-    keyed(&state, &request.into_parts().0).await?;
-    let id: u32 = id.parse().map_err(|_| not_found())?;
-    let runtimes = installed(&state).await?;
-    let runtime = runtimes
-        .iter()
-        .find(|r| {
-            r.language
-                .judge0
-                .as_ref()
-                .is_some_and(|j| j.ids.contains(&id))
-        })
-        .ok_or_else(not_found)?;
-    let language = &runtime.language;
-    let command = |argv: Option<&Vec<String>>| argv.map(|a| a.join(" "));
-    Ok(Json(json!({
-        "id": id,
-        "name": judge0_name(runtime),
-        "is_archived": false,
-        "source_file": language.source,
-        "compile_cmd": command(language.compile.as_ref()),
-        "run_cmd": command(Some(&language.run)),
-    })))
-}
-
-fn not_found() -> Judge0Error {
-    Judge0Error::Api(crate::api::error::ApiError::NotFound)
-}
+/// What `GET /isolate` answers: Judge0 runs `isolate --version`; this
+/// server has no isolate, and says what it runs programs in instead.
+const ISOLATE: &str = "This server does not run isolate: each submission runs in a fresh \
+container (crun, on images podman builds), under whipcode's own limits and seccomp profile.\n";
 
 /// `GET /statuses`: `[{"id", "description"}]`, 1 to 14.
 /// Judge0's statuses, 1 to 14.
@@ -99,20 +37,91 @@ pub async fn statuses(
 }
 
 /// `GET /about`.
-/// What this server is.
+/// What this server is; `version` tells the SDK the flavour.
 #[utoipa::path(get, path = "/about", tag = "judge0",
     responses((status = 200, description = "About", body = crate::api::openapi::wire::Judge0About)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn about(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<Value>, Judge0Error> {
+    let flavor = Flavor::of(&request);
     keyed(&state, &request.into_parts().0).await?;
     Ok(Json(json!({
-        "version": VERSION,
+        "version": flavor.version(),
         "homepage": "https://github.com/Whipcode-API/whipcode",
         "source_code": "https://github.com/Whipcode-API/whipcode",
         "maintainer": "whipcode (a Judge0 CE 1.13.1-compatible API over whipcode's sandbox)",
     })))
+}
+
+/// `GET /version`: the version alone, as plain text.
+/// The Judge0 version this API is (plain text).
+#[utoipa::path(get, path = "/version", tag = "judge0",
+    responses((status = 200, description = "The version", body = String, content_type = "text/plain")), security(("master_key" = []), ("auth_token" = [])))]
+pub async fn version(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<impl IntoResponse, Judge0Error> {
+    let flavor = Flavor::of(&request);
+    keyed(&state, &request.into_parts().0).await?;
+    Ok(plain(flavor.version()))
+}
+
+/// `GET /license`.
+/// This server's license (plain text).
+#[utoipa::path(get, path = "/license", tag = "judge0",
+    responses((status = 200, description = "The license", body = String, content_type = "text/plain")), security(("master_key" = []), ("auth_token" = [])))]
+pub async fn license(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<impl IntoResponse, Judge0Error> {
+    keyed(&state, &request.into_parts().0).await?;
+    Ok(plain(LICENSE))
+}
+
+/// `GET /isolate`.
+/// What runs the programs: not isolate (plain text).
+#[utoipa::path(get, path = "/isolate", tag = "judge0",
+    responses((status = 200, description = "The sandbox", body = String, content_type = "text/plain")), security(("master_key" = []), ("auth_token" = [])))]
+pub async fn isolate(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<impl IntoResponse, Judge0Error> {
+    keyed(&state, &request.into_parts().0).await?;
+    Ok(plain(ISOLATE))
+}
+
+fn plain(text: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text)
+}
+
+/// `GET /statistics` (see [`super::statistics`]).
+/// Submissions counted by day, language and status.
+#[utoipa::path(get, path = "/statistics", tag = "judge0",
+    params(("invalidate_cache" = Option<bool>, Query, description = "Accepted and ignored: nothing is cached")),
+    responses((status = 200, description = "Submissions since this server started, and pending now", body = Object)),
+    security(("master_key" = []), ("auth_token" = [])))]
+pub async fn statistics(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<Value>, Judge0Error> {
+    let service = request
+        .extensions()
+        .get::<std::sync::Arc<super::queue::Service>>()
+        .cloned();
+    keyed(&state, &request.into_parts().0).await?;
+    let now = time::OffsetDateTime::now_utc();
+    Ok(Json(match service {
+        Some(service) => {
+            let (queued, running, _) = service.load();
+            let pending = Pending {
+                queued: queued as u64,
+                running: running as u64,
+            };
+            service.store.statistics.shown(pending, now)
+        }
+        None => Statistics::default().shown(Pending::default(), now),
+    }))
 }
 
 /// `GET /config_info`.

@@ -12,12 +12,17 @@
 //! - [`response`]: the finished submission in Judge0's fields.
 //! - [`fields`]: the `fields` selection.
 //! - [`config`]: this server's Judge0 limits (`GET /config_info`).
-//! - [`info`]: languages, statuses, about, config_info.
+//! - [`flavor`]: Judge0 CE or Extra CE: the ids and version of a base path.
+//! - [`languages`]: `GET /languages`, `/languages/all`, `/languages/{id}`.
+//! - [`info`]: statuses, about, version, license, isolate, statistics, config_info.
+//! - [`system_info`]: `GET /system_info`.
+//! - [`statistics`]: submissions counted as they finish, for `GET /statistics`.
 //! - [`submissions`]: the submission routes, with and without `wait`.
 //! - [`queue`]: the asynchronous API's bounded queue and its workers.
 //! - [`store`]: its embedded store of submissions by token.
 //! - [`callback`]: `callback_url`, checked against an allow-list.
-//! - [`sessions`]: `POST /authenticate` and `POST /authorize`.
+//! - [`sessions`]: `POST /authenticate`, `POST /authorize`, and what needs
+//!   Judge0's authorization token (listing and deleting submissions).
 //! - [`error`]: Judge0's error shapes.
 
 pub mod callback;
@@ -25,13 +30,17 @@ pub mod config;
 pub mod error;
 pub mod fields;
 pub mod files;
+pub mod flavor;
 pub mod info;
+pub mod languages;
 pub mod queue;
 pub mod request;
 pub mod response;
 pub mod sessions;
+pub mod statistics;
 pub mod store;
 pub mod submissions;
+pub mod system_info;
 pub mod verdict;
 
 use std::sync::Arc;
@@ -45,29 +54,43 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::state::AppState;
 use error::Judge0Error;
+use flavor::Flavor;
 
-/// Judge0's routes, to be nested under the base path; the asynchronous
-/// ones answer only with a queue (`service`).
-pub fn routes(service: Option<Arc<queue::Service>>) -> OpenApiRouter<AppState> {
+/// Judge0's routes in `flavor`, to be nested under its base path; the
+/// asynchronous ones answer only with a queue (`service`).
+pub fn routes(service: Option<Arc<queue::Service>>, flavor: Flavor) -> OpenApiRouter<AppState> {
     let not_allowed = || async { Judge0Error::Api(ApiError::MethodNotAllowed) };
     let refuse = crate::api::routing::refusing_other_methods;
     let router = OpenApiRouter::new()
-        .routes(refuse(routes!(submissions::create), not_allowed))
+        .routes(refuse(
+            routes!(submissions::create, sessions::index),
+            not_allowed,
+        ))
         .routes(refuse(
             routes!(submissions::create_batch, submissions::show_batch),
             not_allowed,
         ))
-        .routes(refuse(routes!(submissions::show), not_allowed))
+        .routes(refuse(
+            routes!(submissions::show, sessions::destroy),
+            not_allowed,
+        ))
         .routes(refuse(routes!(submissions::workers), not_allowed))
-        .routes(refuse(routes!(info::languages), not_allowed))
-        .routes(refuse(routes!(info::language), not_allowed))
+        .routes(refuse(routes!(languages::languages), not_allowed))
+        .routes(refuse(routes!(languages::all), not_allowed))
+        .routes(refuse(routes!(languages::language), not_allowed))
         .routes(refuse(routes!(info::statuses), not_allowed))
         .routes(refuse(routes!(info::about), not_allowed))
+        .routes(refuse(routes!(info::version), not_allowed))
+        .routes(refuse(routes!(info::license), not_allowed))
+        .routes(refuse(routes!(info::isolate), not_allowed))
+        .routes(refuse(routes!(system_info::system_info), not_allowed))
+        .routes(refuse(routes!(info::statistics), not_allowed))
         .routes(refuse(routes!(info::config_info), not_allowed))
         .routes(refuse(routes!(sessions::authenticate), not_allowed))
         .routes(refuse(routes!(sessions::authorize), not_allowed))
         .fallback(|| async { Judge0Error::Api(ApiError::NotFound) })
-        .layer(axum::middleware::from_fn(auth_token_as_key));
+        .layer(axum::middleware::from_fn(auth_token_as_key))
+        .layer(axum::Extension(flavor));
     match service {
         Some(service) => router.layer(axum::Extension(service)),
         None => router,

@@ -17,6 +17,7 @@ use super::config::Config;
 use super::error::Judge0Error;
 use super::fields::Fields;
 use super::files;
+use super::flavor::Flavor;
 use crate::api::state::AppState;
 pub use body::{judge0_language, prepare};
 pub use submission::{Chosen, Submission};
@@ -63,6 +64,7 @@ impl Query {
 /// every body taking from one budget of unpacked bytes.
 pub async fn prepare_all(
     state: &AppState,
+    flavor: Flavor,
     config: &Config,
     callbacks: Option<&super::callback::Callbacks>,
     bodies: Vec<Value>,
@@ -105,7 +107,7 @@ pub async fn prepare_all(
         let mut budget = files::REQUEST_BUDGET;
         bodies
             .iter()
-            .map(|body| prepare(&state, &config, body, base64_encoded, &mut budget))
+            .map(|body| prepare(&state, flavor, &config, body, base64_encoded, &mut budget))
             .collect::<Vec<_>>()
     })
     .await

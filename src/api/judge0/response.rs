@@ -319,9 +319,14 @@ mod tests {
         let state = crate::api::state::AppState::for_tests();
         let config = super::super::config::Config::of(&state, None);
         let body = json!({"language_id": 50, "source_code": "int main(){}"});
-        super::super::request::prepare(&state, &config, &body, false, &mut {
-            super::super::files::REQUEST_BUDGET
-        })
+        super::super::request::prepare(
+            &state,
+            super::super::flavor::Flavor::Ce,
+            &config,
+            &body,
+            false,
+            &mut { super::super::files::REQUEST_BUDGET },
+        )
         .unwrap()
     }
 

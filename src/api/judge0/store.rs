@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::request::Submission;
 use super::response::{Shown, Verdict};
+use super::statistics::Statistics;
 use super::verdict::Status;
 
 /// How a stored submission stands.
@@ -126,6 +127,8 @@ struct Inner {
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
     bounds: Bounds,
+    /// Every submission that finishes, counted for `GET /statistics`.
+    pub statistics: Arc<Statistics>,
 }
 
 /// Why a record could not be stored.
@@ -137,6 +140,7 @@ impl Store {
         Store {
             inner: Arc::default(),
             bounds,
+            statistics: Arc::default(),
         }
     }
 
@@ -216,6 +220,7 @@ impl Store {
         let Some(record) = inner.records.get_mut(token) else {
             return;
         };
+        self.counted(record, &verdict);
         record.state = State::Done {
             verdict,
             finished_at,
@@ -274,6 +279,7 @@ impl Store {
     /// A finished record stored at once (a `wait=true` submission, readable
     /// by its token afterwards); nothing when there is no room.
     pub fn insert_finished(&self, token: String, mut record: Record, verdict: Verdict, at: String) {
+        self.counted(&record, &verdict);
         record.let_files_go();
         record.bytes += verdict.bytes();
         record.state = State::Done {
@@ -282,6 +288,14 @@ impl Store {
         };
         record.done_at = Some(Instant::now());
         let _ = self.insert_all(vec![(token, record)]);
+    }
+}
+
+impl Store {
+    fn counted(&self, record: &Record, verdict: &Verdict) {
+        let (id, name) = (record.submission.language_id, &record.language_name);
+        let now = time::OffsetDateTime::now_utc();
+        self.statistics.record(id, name, verdict.status, now);
     }
 }
 
@@ -302,9 +316,14 @@ mod tests {
     fn record(state: &crate::api::state::AppState, source: &str) -> Record {
         let config = super::super::config::Config::of(state, None);
         let body = serde_json::json!({"language_id": 71, "source_code": source});
-        let submission = super::super::request::prepare(state, &config, &body, false, &mut {
-            super::super::files::REQUEST_BUDGET
-        })
+        let submission = super::super::request::prepare(
+            state,
+            super::super::flavor::Flavor::Ce,
+            &config,
+            &body,
+            false,
+            &mut { super::super::files::REQUEST_BUDGET },
+        )
         .unwrap();
         Record::new(Arc::new(submission), "Python".into(), "t".into())
     }

@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use super::config::{Config, MAX_BATCH};
 use super::error::Judge0Error;
-use super::info::{judge0_name, VERSION};
+use super::flavor::Flavor;
+use super::languages::judge0_name;
 use super::queue::Service;
 use super::request::{prepare_all, Query, Submission};
 use super::response::{callback_body, judge, timestamp, Shown, Verdict};
@@ -73,15 +74,23 @@ pub async fn create(
     request: Request,
 ) -> Result<Response, Judge0Error> {
     let query = Query::parse(request.uri())?;
-    let service = service(&request);
+    let (service, flavor) = (service(&request), Flavor::of(&request));
     let body = json_body(&state, request).await?;
     let config = Config::of(&state, service.as_ref().map(|s| s.config()));
     let callbacks = service.as_ref().map(|s| &s.callbacks);
     if !query.wait && service.as_ref().is_some_and(|s| !s.has_room(1)) {
         return Err(queue_full());
     }
-    let prepared =
-        prepare_all(&state, &config, callbacks, vec![body], query.base64_encoded).await?;
+    let bodies = vec![body];
+    let prepared = prepare_all(
+        &state,
+        flavor,
+        &config,
+        callbacks,
+        bodies,
+        query.base64_encoded,
+    )
+    .await?;
     let submission = prepared
         .into_iter()
         .next()
@@ -183,6 +192,7 @@ pub async fn create_batch(
 ) -> Result<Response, Judge0Error> {
     let query = Query::parse(request.uri())?;
     let service = service(&request).ok_or_else(no_queue)?;
+    let flavor = Flavor::of(&request);
     let mut body = json_body(&state, request).await?;
     let Some(Value::Array(items)) = body.get_mut("submissions").map(Value::take) else {
         return Err(Judge0Error::Message(
@@ -208,6 +218,7 @@ pub async fn create_batch(
     let mut accepted = Vec::new();
     let prepared = prepare_all(
         &state,
+        flavor,
         &config,
         Some(&service.callbacks),
         items,
@@ -291,11 +302,11 @@ pub async fn workers(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<Value>, Judge0Error> {
-    let service = service(&request);
+    let (service, flavor) = (service(&request), Flavor::of(&request));
     keyed(&state, &request.into_parts().0).await?;
     let (queued, running, workers) = service.as_ref().map_or((0, 0, 0), |s| s.load());
     Ok(Json(json!([{
-        "queue": VERSION,
+        "queue": flavor.version(),
         "size": queued,
         "available": workers,
         "idle": workers.saturating_sub(running),

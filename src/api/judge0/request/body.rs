@@ -13,6 +13,7 @@ use crate::api::job::{Job, StageLimits};
 use crate::api::judge0::config::Config;
 use crate::api::judge0::error::Judge0Error;
 use crate::api::judge0::files;
+use crate::api::judge0::flavor::Flavor;
 use crate::api::request::base64;
 use crate::api::state::AppState;
 use crate::languages::Language;
@@ -41,6 +42,7 @@ impl Errors {
 /// unpacks archives: call it off the async runtime (see [`prepare_all`](super::prepare_all)).
 pub fn prepare(
     state: &AppState,
+    flavor: Flavor,
     config: &Config,
     body: &Value,
     base64_encoded: bool,
@@ -90,7 +92,7 @@ pub fn prepare(
     let language = language_id.and_then(|id| {
         let found = u32::try_from(id)
             .ok()
-            .and_then(|id| judge0_language(state, id));
+            .and_then(|id| judge0_language(state, flavor, id));
         if found.is_none() {
             errors.add(
                 "language_id",
@@ -401,12 +403,12 @@ pub fn prepare(
     })
 }
 
-/// The language one of whose Judge0 ids is `id`.
-pub fn judge0_language(state: &AppState, id: u32) -> Option<Arc<Language>> {
+/// The language one of whose ids in `flavor` is `id`.
+pub fn judge0_language(state: &AppState, flavor: Flavor, id: u32) -> Option<Arc<Language>> {
     state
         .languages
         .iter()
-        .find(|l| l.judge0.as_ref().is_some_and(|j| j.ids.contains(&id)))
+        .find(|l| flavor.means(l, id))
         .cloned()
 }
 
