@@ -313,6 +313,7 @@ pub fn app_state(
             .map(|bytes| Arc::new(ResultCache::new(bytes))),
         images: Arc::default(),
         judge0_path: settings.judge0_path.clone(),
+        cors_origins: Arc::new(settings.cors_origins.clone()),
         metrics: Arc::default(),
     }
 }

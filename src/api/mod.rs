@@ -112,7 +112,8 @@ pub fn described_routes(
         router = router.routes(refuse(routes!(health::pong), not_allowed));
     }
     if let Some(path) = state.judge0_path.clone() {
-        router = router.nest(&path, judge0::routes(judge0));
+        let origins = std::sync::Arc::clone(&state.cors_origins);
+        router = router.nest(&path, judge0::routes(judge0, origins));
     }
     router
         .nest("/api/v2", piston::routes())

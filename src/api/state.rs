@@ -45,6 +45,8 @@ pub struct AppState {
     pub images: Arc<InstalledView>,
     /// Where Judge0's API is nested; `None`: not served.
     pub judge0_path: Option<String>,
+    /// Whose pages may call Judge0's API from a browser (`--cors-origins`).
+    pub cors_origins: Arc<crate::origins::CorsOrigins>,
     /// What the handlers count, for `/metrics`.
     pub metrics: super::metrics::SharedMetrics,
 }

@@ -18,8 +18,11 @@
 //! - [`store`]: its embedded store of submissions by token.
 //! - [`callback`]: `callback_url`, checked against an allow-list.
 //! - [`sessions`]: `POST /authenticate` and `POST /authorize`.
+//! - [`browsers`]: `--cors-origins`: Judge0's CORS for the pages listed, a
+//!   refusal for any other page.
 //! - [`error`]: Judge0's error shapes.
 
+pub mod browsers;
 pub mod callback;
 pub mod config;
 pub mod error;
@@ -47,8 +50,11 @@ use super::state::AppState;
 use error::Judge0Error;
 
 /// Judge0's routes, to be nested under the base path; the asynchronous
-/// ones answer only with a queue (`service`).
-pub fn routes(service: Option<Arc<queue::Service>>) -> OpenApiRouter<AppState> {
+/// ones answer only with a queue (`service`); browsers as `origins` allows.
+pub fn routes(
+    service: Option<Arc<queue::Service>>,
+    origins: Arc<crate::origins::CorsOrigins>,
+) -> OpenApiRouter<AppState> {
     let not_allowed = || async { Judge0Error::Api(ApiError::MethodNotAllowed) };
     let refuse = crate::api::routing::refusing_other_methods;
     let router = OpenApiRouter::new()
@@ -67,7 +73,8 @@ pub fn routes(service: Option<Arc<queue::Service>>) -> OpenApiRouter<AppState> {
         .routes(refuse(routes!(sessions::authenticate), not_allowed))
         .routes(refuse(routes!(sessions::authorize), not_allowed))
         .fallback(|| async { Judge0Error::Api(ApiError::NotFound) })
-        .layer(axum::middleware::from_fn(auth_token_as_key));
+        .layer(axum::middleware::from_fn(auth_token_as_key))
+        .layer(browsers::BrowserLayer::new(origins));
     match service {
         Some(service) => router.layer(axum::Extension(service)),
         None => router,
