@@ -2,8 +2,9 @@
 //! counts its runs): a ticket opens sessions only from the origin of the
 //! page it was minted for; and through nginx configured by the deployment
 //! example, only that page's POST /tickets gets the key, a ticket wins over
-//! the key the gateway adds to a browser's upgrade, and `/metrics` answers
-//! the operator's address only.
+//! the key the gateway adds to a browser's upgrade, a page of the gateway's
+//! own origin reaches Judge0's API and another page does not, and
+//! `/metrics` answers the operator's address only.
 
 mod common;
 
@@ -184,6 +185,28 @@ async fn through_the_gateway_only_the_pages_origin_gets_a_ticket() {
         Some(403),
         "a browser never runs on the gateway's key"
     );
+    drop(gateway);
+}
+
+#[ignore = "needs nginx (./task test installs it)"]
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_gateway_a_page_of_its_own_origin_runs_and_others_do_not() {
+    nginx_test();
+    let (app, runs) = app().await;
+    let gateway = Gateway::start(app.port());
+    let submit = |origin: String| {
+        let url = format!("{}/judge0/submissions?wait=true", gateway.url);
+        async move {
+            let body = json!({"language_id": 71, "source_code": "print(1)"});
+            let request = reqwest::Client::new().post(url).header("origin", origin);
+            request.json(&body).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(submit(ELSEWHERE.to_owned()).await, 403);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    // The gateway passes the Host the browser sent, port included.
+    assert_eq!(submit(gateway.url.clone()).await, 201, "its own origin");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
     drop(gateway);
 }
 

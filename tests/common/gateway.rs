@@ -1,6 +1,6 @@
 //! nginx in front of a service, configured by the deployment example
-//! (`deploy/nginx-whipcode.conf`) with only its key and addresses filled
-//! in, and the npm `piston-client` (in `tests/piston-client`) run by Node
+//! (`deploy/nginx-whipcode.conf`) with only its key, addresses and page
+//! origin filled in, and the npm `piston-client` (in `tests/piston-client`) run by Node
 //! against it. `./task test` installs nginx and the client.
 
 use std::net::TcpStream;
