@@ -2,6 +2,7 @@
 //!
 //! Module map:
 //! - [`allowlist`]: the addresses `--callback-allow` allows, parsed and checked.
+//! - [`origins`]: the web origins `--cors-origins` lists, parsed and matched.
 //! - [`config`]: typed settings; built-in defaults, then `config.toml`, then flags.
 //! - [`cli`]: the command-line flags (the original whipcode's names).
 //! - [`auth`]: the `.masterkey` file (argon2id) and bounded key checking, fair between clients.
@@ -27,6 +28,7 @@ pub mod images;
 pub mod keygen;
 pub mod languages;
 pub mod listen;
+pub mod origins;
 pub mod selftest;
 pub mod server;
 pub mod tickets;

@@ -316,6 +316,7 @@ pub fn app_state(
         images: Arc::default(),
         judge0_path: settings.judge0_path.clone(),
         judge0_extra_path: settings.judge0_extra_path.clone(),
+        cors_origins: Arc::new(settings.cors_origins.clone()),
         metrics: Arc::default(),
     }
 }

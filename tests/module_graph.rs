@@ -292,11 +292,11 @@ const DIRECTIONS: &[(&str, &[&str])] = &[
     ("server",    &["allowlist", "api", "auth", "buckets", "cli", "config", "images", "keygen", "languages",
                     "listen", "naming", "sandbox", "selftest", "tickets", "tls"]),
     ("cli",       &["config"]),
-    ("config",    &["allowlist", "api::own_routes", "buckets", "languages", "sandbox"]),
+    ("config",    &["allowlist", "api::own_routes", "buckets", "languages", "origins", "sandbox"]),
     ("keygen",    &["auth"]),
     ("selftest",  &["languages"]),
-    ("api",       &["allowlist", "auth", "buckets", "languages", "listen", "sandbox",
-                    "tickets"]),
+    ("api",       &["allowlist", "auth", "buckets", "languages", "listen", "origins",
+                    "sandbox", "tickets"]),
     ("listen",    &["buckets"]),
     ("tls",       &[]),
     ("images",    &["languages", "naming", "sandbox"]),
@@ -309,6 +309,8 @@ const DIRECTIONS: &[(&str, &[&str])] = &[
     ("sandbox",   &["naming"]),
     ("naming",    &[]),
     ("allowlist", &[]),
+    // `--cors-origins`, as `allowlist`: parsed by `config`, matched by `api`.
+    ("origins",   &[]),
 ];
 
 /// The top-level module a module is in (`crate` for the root).

@@ -44,6 +44,10 @@ impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            // A good ticket from the wrong page: known, and not allowed here.
+            ApiError::Ticket(crate::tickets::TicketError::OtherOrigin { .. }) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::Unauthorized | ApiError::Ticket(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::CrossOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,

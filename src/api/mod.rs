@@ -77,7 +77,8 @@ pub fn router_with(
     if let Some(path) = state.judge0_extra_path.clone() {
         // Described once, under Judge0's own path: these are the same
         // routes (and operation ids) with other language ids.
-        let extra = judge0::routes(judge0.clone(), judge0::flavor::Flavor::ExtraCe);
+        let origins = std::sync::Arc::clone(&state.cors_origins);
+        let extra = judge0::routes(judge0.clone(), judge0::flavor::Flavor::ExtraCe, origins);
         router = router.nest(&path, extra.split_for_parts().0);
     }
     let description = openapi::Description(std::sync::Arc::new(
@@ -124,7 +125,8 @@ pub fn described_routes(
         router = router.routes(refuse(routes!(health::pong), not_allowed));
     }
     if let Some(path) = state.judge0_path.clone() {
-        let ce = judge0::routes(judge0, judge0::flavor::Flavor::Ce);
+        let origins = std::sync::Arc::clone(&state.cors_origins);
+        let ce = judge0::routes(judge0, judge0::flavor::Flavor::Ce, origins);
         router = router.nest(&path, ce);
     }
     router

@@ -47,6 +47,8 @@ pub struct AppState {
     pub judge0_path: Option<String>,
     /// Where Judge0 Extra CE's API is nested; `None`: not served.
     pub judge0_extra_path: Option<String>,
+    /// Whose pages may call Judge0's API from a browser (`--cors-origins`).
+    pub cors_origins: Arc<crate::origins::CorsOrigins>,
     /// What the handlers count, for `/metrics`.
     pub metrics: super::metrics::SharedMetrics,
 }

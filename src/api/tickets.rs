@@ -1,6 +1,8 @@
 //! `POST /tickets`: a keyed request mints a ticket for interactive
 //! sessions (see [`crate::tickets`]), for a page that must not hold the
-//! master key. The ticket opens `GET /api/v2/connect` and nothing else.
+//! master key. The ticket opens `GET /api/v2/connect` and nothing else,
+//! and, minted for a page (the request has an `Origin`), only from that
+//! page's origin.
 
 use std::time::SystemTime;
 
@@ -21,7 +23,11 @@ use crate::tickets::{mint, TICKET_LIFETIME};
 pub async fn create(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     keyed(&state, &parts).await?;
-    let ticket = mint(state.key.ticket_secret(), SystemTime::now());
+    let origin = parts.headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
+    let ticket = match mint(state.key.ticket_secret(), SystemTime::now(), origin) {
+        Ok(ticket) => ticket,
+        Err(e) => return Err(ApiError::bad(format!("the Origin header: {e}"))),
+    };
     let body = json!({"ticket": ticket, "scope": "interactive",
                       "expires_in": TICKET_LIFETIME.as_secs()});
     let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::allowlist::NotAnAllowEntry;
+use crate::origins::NotAnOrigin;
 
 /// Why the settings cannot be loaded; a value's error names its origin and key.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,8 @@ pub enum ValueError {
     Overlaps(String, String),
     #[error(transparent)]
     CallbackAllow(#[from] NotAnAllowEntry),
+    #[error(transparent)]
+    CorsOrigins(#[from] NotAnOrigin),
     #[error("is not valid UTF-8")]
     NotUtf8,
     #[error("only apply with --standalone (or standalone = true)")]

@@ -369,6 +369,25 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_come_from_the_file_or_a_flag_and_a_bad_one_is_named() {
+        use crate::origins::CorsOrigins;
+        assert_eq!(Settings::default().cors_origins, CorsOrigins::None);
+        let s = layered("corsOrigins = \"*\"\n", &[]).unwrap();
+        assert_eq!(s.cors_origins, CorsOrigins::Any);
+        let flag = ["--cors-origins", "https://ide.judge0.com"];
+        let s = layered("corsOrigins = \"*\"\n", &flag).unwrap();
+        let ide = CorsOrigins::Listed(vec!["https://ide.judge0.com".into()]);
+        assert_eq!(s.cors_origins, ide);
+        let err = layered("", &["--cors-origins", "https://ide.judge0.com/"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`--cors-origins`") && err.contains("never matches"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn instance_names_derive_from_address_and_port() {
         let addr: std::net::SocketAddr = "127.0.0.1:8123".parse().unwrap();
         assert_eq!(instance_for(addr), "127_0_0_1-8123");

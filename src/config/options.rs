@@ -175,6 +175,12 @@ pub struct Options {
     #[arg(long, value_name = "NETS")]
     pub callback_allow: Option<String>,
 
+    /// Origins whose pages may call Judge0's API from a browser (CORS, as
+    /// Judge0 answers it), comma-separated, e.g. https://ide.judge0.com, or *
+    /// for any (default: none, no CORS; a cross-origin page is refused).
+    #[arg(long, value_name = "ORIGINS")]
+    pub cors_origins: Option<String>,
+
     /// Seconds a shutdown waits for accepted work (open requests, then queued
     /// Judge0 submissions) to finish (default: 30).
     #[arg(long, value_name = "SECONDS")]

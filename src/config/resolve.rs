@@ -16,6 +16,7 @@ use super::values::{
 };
 use crate::allowlist::parse_allow_list;
 use crate::buckets::RateLimit;
+use crate::origins::parse_cors_origins;
 
 impl Settings {
     /// The merged layers as concrete values, each with its default when no
@@ -174,7 +175,7 @@ impl<F: Fn(&str) -> Origin> Resolver<F> {
     }
 
     /// Judge0's API: where, how many submissions, how long they are kept,
-    /// and where its callbacks may go.
+    /// where its callbacks may go, and whose pages may call it.
     fn judge0(&self, o: &Options, s: &mut Settings) -> Result<(), ConfigError> {
         let path = set(o.judge0_path.clone());
         self.apply(&mut s.judge0_path, "judge0Path", path, |p| {
@@ -211,6 +212,10 @@ impl<F: Fn(&str) -> Origin> Resolver<F> {
         let allow = set(o.callback_allow.clone());
         self.apply(&mut s.callback_allow, "callbackAllow", allow, |list| {
             Ok(parse_allow_list(&list)?)
+        })?;
+        let origins = set(o.cors_origins.clone());
+        self.apply(&mut s.cors_origins, "corsOrigins", origins, |list| {
+            Ok(parse_cors_origins(&list)?)
         })?;
         Ok(())
     }

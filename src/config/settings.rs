@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::allowlist::Allowed;
 use crate::buckets::RateLimit;
+use crate::origins::CorsOrigins;
 use crate::sandbox::policy::UserNamespace;
 use crate::sandbox::EngineChoice;
 
@@ -84,6 +85,8 @@ pub struct Settings {
     pub judge0_store_bytes: u64,
     /// Where Judge0 callbacks may go; empty (the default): nowhere.
     pub callback_allow: Vec<Allowed>,
+    /// Whose pages may call Judge0's API from a browser; none (the default): no CORS.
+    pub cors_origins: CorsOrigins,
     /// How long a shutdown waits for accepted work. Default: [`DEFAULT_DRAIN_TIMEOUT`].
     pub drain_timeout: Duration,
     /// Where `/metrics` is also served without the key; `None` (the default): nowhere.
@@ -178,6 +181,7 @@ impl Default for Settings {
             judge0_keep: DEFAULT_JUDGE0_KEEP,
             judge0_store_bytes: DEFAULT_JUDGE0_STORE_BYTES,
             callback_allow: Vec::new(),
+            cors_origins: CorsOrigins::None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             metrics_addr: None,
         }

@@ -1,6 +1,6 @@
 //! nginx in front of a service, configured by the deployment example
-//! (`deploy/nginx-whipcode.conf`) with only its key and addresses filled
-//! in, and the npm `piston-client` (in `tests/piston-client`) run by Node
+//! (`deploy/nginx-whipcode.conf`) with only its key, addresses and page
+//! origin filled in, and the npm `piston-client` (in `tests/piston-client`) run by Node
 //! against it. `./task test` installs nginx and the client.
 
 use std::net::TcpStream;
@@ -43,6 +43,22 @@ pub fn gateway_test() -> MutexGuard<'static, ()> {
     podman
 }
 
+/// The page origin the example's `$whipcode_ticket_key` map is given: the
+/// one page whose POST /tickets gets the key.
+pub const PAGE_ORIGIN: &str = "http://page.test:8080";
+
+/// The start of a test through nginx alone (its service in this process):
+/// a failure naming nginx when it is missing.
+pub fn nginx_test() {
+    let works = Command::new("nginx")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        missing("nginx is not installed");
+    }
+}
+
 /// A private nginx, stopped on drop.
 pub struct Gateway {
     pub url: String,
@@ -70,6 +86,8 @@ impl Gateway {
             &format!("server 127.0.0.1:{upstream};"),
         );
         let site = fill(&site, "listen 2000;", &format!("listen 127.0.0.1:{port};"));
+        let page = format!("\"{PAGE_ORIGIN}\"");
+        let site = fill(&site, "\"https://playground.example\"", &page);
         std::fs::write(dir.path().join("whipcode.conf"), site).unwrap();
         let d = dir.path().display();
         let main = format!(

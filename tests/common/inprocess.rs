@@ -28,13 +28,18 @@ pub enum Fake {
     Failing(fn() -> SandboxError),
     /// At once, this many bytes of stdout.
     Loud(usize),
+    /// As [`Fake::Echo`], each run counted here.
+    Counting(Arc<std::sync::atomic::AtomicUsize>),
 }
 
 impl Sandbox for Fake {
     fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
         Box::pin(async move {
+            if let Fake::Counting(runs) = self {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             match self {
-                Fake::Echo => Ok(RunOutcome {
+                Fake::Echo | Fake::Counting(_) => Ok(RunOutcome {
                     stdout: Captured::from(&spec.stdin[..]),
                     stderr: Captured::from(&spec.files[0].1[..]),
                     exit_code: Some(0),

@@ -15,8 +15,10 @@
 //! on a request with an `Origin`, which only browsers send), or, for a
 //! browser (which cannot set headers on a WebSocket), a ticket from
 //! `POST /tickets`: offered as the subprotocol `whipcode.ticket.<ticket>`
-//! beside `whipcode` (checked before the upgrade), or as `ticket` in `init`
-//! (checked before anything runs). Never in the URL, never logged.
+//! beside `whipcode` (checked before the upgrade, and taken over any key a
+//! gateway added), or as `ticket` in `init` (checked before anything
+//! runs). A page's ticket opens sessions from its own origin only (see
+//! [`crate::tickets`]). Never in the URL, never logged.
 //!
 //! Where Piston has holes, this has none: output is capped as everywhere
 //! (the cap ends the run, and its `exit` says so before the close); closing
@@ -40,7 +42,7 @@ use std::time::SystemTime;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -98,24 +100,33 @@ async fn upgrade(
         .map(str::trim)
         .find_map(|p| p.strip_prefix(TICKET_PROTOCOL))
         .map(str::to_owned);
-    let browser = parts.headers.contains_key(header::ORIGIN);
-    let credential = if parts.headers.contains_key("x-master-key") {
+    let origin = parts.headers.get(header::ORIGIN).cloned();
+    let presented = origin.as_ref().map(HeaderValue::as_bytes);
+    let credential = if let Some(ticket) = offered {
+        // A ticket first: a gateway adds the key to a browser's upgrade
+        // too, and the ticket says which page this is.
+        admit(&state, &parts)?;
+        verify(
+            state.key.ticket_secret(),
+            &ticket,
+            SystemTime::now(),
+            presented,
+        )
+        .map_err(ApiError::from)?;
+        Credential::Checked
+    } else if parts.headers.contains_key("x-master-key") {
         // A browser never holds the key: one that arrives with it was added
         // by a gateway, for a page that may be anyone's.
-        if browser {
+        if origin.is_some() {
             return Err(ApiError::CrossOrigin(
                 "a browser opens an interactive session with a ticket (POST /tickets), not the master key",
             ));
         }
         keyed(&state, &parts).await?;
         Credential::Checked
-    } else if let Some(ticket) = offered {
-        admit(&state, &parts)?;
-        verify(state.key.ticket_secret(), &ticket, SystemTime::now()).map_err(ApiError::from)?;
-        Credential::Checked
     } else {
         admit(&state, &parts)?;
-        Credential::InInit
+        Credential::InInit { origin }
     };
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await

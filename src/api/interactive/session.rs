@@ -6,6 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::WebSocket;
+use axum::http::HeaderValue;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -16,7 +17,7 @@ use crate::api::job::Job;
 use crate::api::state::AppState;
 use crate::listen::ConnectionSlot;
 use crate::sandbox::Interaction;
-use crate::tickets::verify;
+use crate::tickets::{verify, TicketError};
 
 /// How long a client has to send `init`.
 const INIT_WITHIN: Duration = Duration::from_secs(1);
@@ -27,12 +28,13 @@ const EVENTS_QUEUED: usize = 16;
 const INPUT_QUEUED: usize = 64;
 
 /// Whether the session's client is known before its `init`.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(super) enum Credential {
     /// The master key or a ticket came with the upgrade.
     Checked,
-    /// Neither: `init` must carry a ticket, checked before anything runs.
-    InInit,
+    /// Neither: `init` must carry a ticket, checked before anything runs
+    /// against the upgrade's `Origin`.
+    InInit { origin: Option<HeaderValue> },
 }
 
 /// One session on an upgraded socket, from its `init` to its close.
@@ -77,15 +79,24 @@ async fn begin(
             return None;
         }
     }
-    if credential == Credential::InInit {
+    if let Credential::InInit { origin } = credential {
         let ticket = init
             .get("ticket")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if let Err(e) = verify(state.key.ticket_secret(), ticket, SystemTime::now()) {
-            let why = format!(
-                "{e}: an interactive session needs the master key (X-Master-Key) or a ticket from POST /tickets"
-            );
+        let presented = origin.as_ref().map(HeaderValue::as_bytes);
+        if let Err(e) = verify(
+            state.key.ticket_secret(),
+            ticket,
+            SystemTime::now(),
+            presented,
+        ) {
+            let why = match e {
+                TicketError::OtherOrigin { .. } => e.to_string(),
+                _ => format!(
+                    "{e}: an interactive session needs the master key (X-Master-Key) or a ticket from POST /tickets"
+                ),
+            };
             notify(socket, &why).await;
             return None;
         }

@@ -23,8 +23,11 @@
 //! - [`callback`]: `callback_url`, checked against an allow-list.
 //! - [`sessions`]: `POST /authenticate`, `POST /authorize`, and what needs
 //!   Judge0's authorization token (listing and deleting submissions).
+//! - [`browsers`]: `--cors-origins`: Judge0's CORS for the pages listed, a
+//!   refusal for any other page.
 //! - [`error`]: Judge0's error shapes.
 
+pub mod browsers;
 pub mod callback;
 pub mod config;
 pub mod error;
@@ -57,8 +60,13 @@ use error::Judge0Error;
 use flavor::Flavor;
 
 /// Judge0's routes in `flavor`, to be nested under its base path; the
-/// asynchronous ones answer only with a queue (`service`).
-pub fn routes(service: Option<Arc<queue::Service>>, flavor: Flavor) -> OpenApiRouter<AppState> {
+/// asynchronous ones answer only with a queue (`service`); browsers as
+/// `origins` allows.
+pub fn routes(
+    service: Option<Arc<queue::Service>>,
+    flavor: Flavor,
+    origins: Arc<crate::origins::CorsOrigins>,
+) -> OpenApiRouter<AppState> {
     let not_allowed = || async { Judge0Error::Api(ApiError::MethodNotAllowed) };
     let refuse = crate::api::routing::refusing_other_methods;
     let router = OpenApiRouter::new()
@@ -90,7 +98,8 @@ pub fn routes(service: Option<Arc<queue::Service>>, flavor: Flavor) -> OpenApiRo
         .routes(refuse(routes!(sessions::authorize), not_allowed))
         .fallback(|| async { Judge0Error::Api(ApiError::NotFound) })
         .layer(axum::middleware::from_fn(auth_token_as_key))
-        .layer(axum::Extension(flavor));
+        .layer(axum::Extension(flavor))
+        .layer(browsers::BrowserLayer::new(origins));
     match service {
         Some(service) => router.layer(axum::Extension(service)),
         None => router,

@@ -1,0 +1,242 @@
+//! The gateway contract for browsers (in process, with a sandbox that
+//! counts its runs): a ticket opens sessions only from the origin of the
+//! page it was minted for; and through nginx configured by the deployment
+//! example, only that page's POST /tickets gets the key, a ticket wins over
+//! the key the gateway adds to a browser's upgrade, a page of the gateway's
+//! own origin reaches Judge0's API and another page does not, and
+//! `/metrics` answers the operator's address only.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::gateway::{nginx_test, Gateway, PAGE_ORIGIN};
+use common::inprocess::{state, App, Fake};
+use common::KEY;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error, Message};
+
+const ELSEWHERE: &str = "https://elsewhere.example";
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn app() -> (App, Arc<AtomicUsize>) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let state = state(Fake::Counting(Arc::clone(&runs)));
+    (
+        App::start(state, false, Duration::from_secs(30)).await,
+        runs,
+    )
+}
+
+/// POST /tickets at `base` from `origin`, with `key` if given: the status
+/// and the ticket, if one was minted.
+async fn mint_at(base: &str, origin: Option<&str>, key: Option<&str>) -> (u16, Option<String>) {
+    let mut request = reqwest::Client::new().post(format!("{base}/tickets"));
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    if let Some(key) = key {
+        request = request.header("x-master-key", key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["ticket"].as_str().map(str::to_owned))
+}
+
+/// The upgrade of `/connect` at `base` from `origin`, the ticket offered
+/// as a subprotocol when given: the socket, or the refusal's status and body.
+async fn connect(
+    base: &str,
+    origin: Option<&str>,
+    ticket: Option<&str>,
+) -> Result<Socket, (u16, String)> {
+    let url = base.replace("http://", "ws://") + "/connect";
+    let mut request = url.as_str().into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+    }
+    if let Some(ticket) = ticket {
+        let offered = format!("whipcode, whipcode.ticket.{ticket}");
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", offered.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(Error::Http(response)) => {
+            let body = response.body().clone().unwrap_or_default();
+            Err((
+                response.status().as_u16(),
+                String::from_utf8_lossy(&body).into_owned(),
+            ))
+        }
+        Err(e) => panic!("the upgrade failed: {e}"),
+    }
+}
+
+/// whipcode's `init` for a Python program, with `ticket` in it if given.
+fn init(ticket: Option<&str>) -> Message {
+    let mut init = json!({"type": "init", "language_id": 1, "code": common::b64("print(1)")});
+    if let Some(ticket) = ticket {
+        init["ticket"] = json!(ticket);
+    }
+    Message::Text(init.to_string().into())
+}
+
+/// The session's first message.
+async fn first(socket: &mut Socket) -> Value {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s");
+        if let Some(Ok(Message::Text(text))) = next {
+            return serde_json::from_str(&text).unwrap();
+        }
+        assert!(
+            matches!(next, Some(Ok(_))),
+            "the socket ended first: {next:?}"
+        );
+    }
+}
+
+/// `socket`'s session started with `init`: its first message is `runtime`.
+async fn starts(mut socket: Socket, init: Message) {
+    socket.send(init).await.unwrap();
+    assert_eq!(first(&mut socket).await["type"], "runtime");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ticket_from_another_origin_is_refused() {
+    let (app, runs) = app().await;
+    let (status, ticket) = mint_at(&app.url, Some(PAGE_ORIGIN), Some(KEY)).await;
+    assert_eq!(status, 201);
+    let ticket = ticket.unwrap();
+
+    // At the upgrade: from another page, and from no page at all.
+    for origin in [Some(ELSEWHERE), None] {
+        let Err((status, body)) = connect(&app.url, origin, Some(&ticket)).await else {
+            panic!("{origin:?}: a page's ticket opened a session elsewhere");
+        };
+        assert_eq!(status, 403, "{origin:?}: {body}");
+        let expected = format!("the ticket was issued to a page of {PAGE_ORIGIN}");
+        assert!(body.contains(&expected), "{body}");
+    }
+    // In init: refused before anything runs.
+    let mut socket = connect(&app.url, Some(ELSEWHERE), None).await.unwrap();
+    socket.send(init(Some(&ticket))).await.unwrap();
+    let error = first(&mut socket).await;
+    assert_eq!(error["type"], "error");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("comes from {ELSEWHERE}")),
+        "{error}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "nothing ran");
+
+    // From its own page it opens a session, in either place.
+    let socket = connect(&app.url, Some(PAGE_ORIGIN), Some(&ticket)).await;
+    starts(socket.unwrap(), init(None)).await;
+    let socket = connect(&app.url, Some(PAGE_ORIGIN), None).await;
+    starts(socket.unwrap(), init(Some(&ticket))).await;
+    // A ticket minted by a server holding the key (no Origin) is its to hand out.
+    let (_, unbound) = mint_at(&app.url, None, Some(KEY)).await;
+    let socket = connect(&app.url, Some(ELSEWHERE), unbound.as_deref()).await;
+    starts(socket.unwrap(), init(None)).await;
+}
+
+#[ignore = "needs nginx (./task test installs it)"]
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_gateway_only_the_pages_origin_gets_a_ticket() {
+    nginx_test();
+    let (app, _) = app().await;
+    let gateway = Gateway::start(app.port());
+    let (status, ticket) = mint_at(&gateway.url, Some(PAGE_ORIGIN), None).await;
+    assert_eq!(status, 201, "the page's origin gets the key");
+    assert_eq!(mint_at(&gateway.url, Some(ELSEWHERE), None).await.0, 401);
+    assert_eq!(mint_at(&gateway.url, None, None).await.0, 401);
+    let (status, _) = mint_at(&gateway.url, None, Some(KEY)).await;
+    assert_eq!(status, 201, "a server holding the key keeps it");
+    assert_eq!(
+        mint_at(&gateway.url, None, Some("not-the-key")).await.0,
+        401,
+        "and one that does not is refused"
+    );
+
+    // The gateway adds the key to every upgrade; a page's ticket wins.
+    let ticket = ticket.unwrap();
+    let socket = connect(&gateway.url, Some(PAGE_ORIGIN), Some(&ticket)).await;
+    starts(socket.unwrap(), init(None)).await;
+    let refused = connect(&gateway.url, Some(ELSEWHERE), Some(&ticket)).await;
+    assert_eq!(refused.err().map(|(status, _)| status), Some(403));
+    let refused = connect(&gateway.url, Some(PAGE_ORIGIN), None).await;
+    assert_eq!(
+        refused.err().map(|(status, _)| status),
+        Some(403),
+        "a browser never runs on the gateway's key"
+    );
+    drop(gateway);
+}
+
+#[ignore = "needs nginx (./task test installs it)"]
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_gateway_a_page_of_its_own_origin_runs_and_others_do_not() {
+    nginx_test();
+    let (app, runs) = app().await;
+    let gateway = Gateway::start(app.port());
+    let submit = |origin: String| {
+        let url = format!("{}/judge0/submissions?wait=true", gateway.url);
+        async move {
+            let body = json!({"language_id": 71, "source_code": "print(1)"});
+            let request = reqwest::Client::new().post(url).header("origin", origin);
+            request.json(&body).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(submit(ELSEWHERE.to_owned()).await, 403);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    // The gateway passes the Host the browser sent, port included.
+    assert_eq!(submit(gateway.url.clone()).await, 201, "its own origin");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    drop(gateway);
+}
+
+#[ignore = "needs nginx (./task test installs it)"]
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_gateway_metrics_answer_the_operators_address_only() {
+    nginx_test();
+    let (app, _) = app().await;
+    let gateway = Gateway::start(app.port());
+    let from = |address: &str| {
+        reqwest::Client::builder()
+            .local_address(address.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let get = |client: reqwest::Client, path: &str| {
+        let url = format!("{}{path}", gateway.url);
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        get(from("127.0.0.1"), "/metrics").await,
+        200,
+        "the operator"
+    );
+    assert_eq!(get(from("127.0.0.2"), "/metrics").await, 403, "anyone else");
+    assert_eq!(get(from("127.0.0.2"), "//metrics").await, 403);
+    assert_eq!(
+        get(from("127.0.0.2"), "/languages").await,
+        200,
+        "the rest is everyone's"
+    );
+    drop(gateway);
+}
