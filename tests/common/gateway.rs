@@ -136,6 +136,11 @@ impl Gateway {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
+    /// nginx's access log: one line per request it served.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
     /// The npm piston-client's `runtimes()`, then `execute(...call.args)`
     /// for each call, as the client returned them: `{runtimes, results}`.
     pub fn piston_client(&self, calls: &Value) -> Value {
@@ -162,9 +167,23 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_nginx(&mut self.child);
     }
+}
+
+/// Stops an nginx and its workers: SIGTERM, on which the master stops its
+/// workers before it exits (a SIGKILL would leave them running, orphaned),
+/// then SIGKILL if it still runs after a few seconds.
+pub fn stop_nginx(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// `text` with its one `from` replaced: the example must keep the shape the
@@ -178,7 +197,7 @@ fn fill(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -7,6 +7,7 @@
 //! count before and after itself.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod gateway;
 pub mod inprocess;
 pub mod judge0;
