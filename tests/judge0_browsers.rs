@@ -119,6 +119,9 @@ async fn a_listed_origins_preflight_gets_rack_cors_answers() {
     assert!(!h.contains_key("access-control-allow-credentials"));
     assert!(varies_on_origin(&h), "{h:?}");
     assert!(answer.bytes().await.unwrap().is_empty());
+    // The Extra CE path is Judge0's API too.
+    let extra = preflight(&app, "/judge0-extra/submissions", IDE).await;
+    assert_eq!(extra.headers()["access-control-allow-origin"], IDE);
 
     // The request itself: the route's answer, the origin allowed.
     let (status, h, _) = submit(&app, Some(IDE), "application/json").await;
