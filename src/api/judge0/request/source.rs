@@ -16,10 +16,11 @@ use crate::languages::Language;
 /// A job's files, the entry first.
 pub(super) type Files = Vec<(String, Vec<u8>)>;
 
-/// The job's files of a submission in `language` (`None`: unknown, already
-/// an error), or `None` with the errors of `source_code` and
-/// `additional_files` added to `errors`. The archive takes from `budget`,
-/// what is left of the request's unpacking budget.
+/// The job's files of a submission in `language` (`None` when it is
+/// unknown, already an error); `None` when `errors` has any, this
+/// function's on `source_code` and `additional_files` among them. The
+/// archive takes from `budget`, what is left of the request's unpacking
+/// budget.
 pub(super) fn job_files(
     language: Option<&Language>,
     source_code: Option<&Vec<u8>>,
@@ -117,7 +118,7 @@ fn check_names(
     }
     let conflict = archive.iter().find_map(|(name, _)| {
         tree.insert(name).err().map(|why| match why {
-            whipcode_runner::Conflict::Duplicate if *name == language.source => {
+            whipcode_runner::Conflict::Duplicate if !project && *name == language.source => {
                 format!("{name:?} is the source file's own name")
             }
             why => format!("{name:?} {why}"),
