@@ -28,6 +28,11 @@ impl PistonName {
 pub struct Judge0Ids {
     pub ids: Vec<u32>,
     pub shown: u32,
+    /// Judge0's "Multi-file program" (`is_project`): a submission has no
+    /// `source_code`, and its `additional_files` hold every file, the
+    /// language's source among them. Default `false`.
+    #[serde(default)]
+    pub project: bool,
 }
 
 #[cfg(test)]
@@ -41,6 +46,8 @@ mod tests {
         // Judge0 CE 1.13.1's active languages we map (db/languages/active.rb):
         // archived ids are 1-42, active ones 43-89.
         let judge0: BTreeMap<u32, &str> = [
+            (43, "Plain Text"),
+            (44, "Executable"),
             (45, "Assembly (NASM"),
             (46, "Bash"),
             (48, "C (GCC"),
@@ -70,6 +77,7 @@ mod tests {
             (85, "Perl"),
             (86, "Clojure"),
             (87, "F#"),
+            (89, "Multi-file program"),
         ]
         .into_iter()
         .collect();
@@ -116,6 +124,7 @@ mod tests {
             (20, "VB.NET"),
             (22, "C#"),
             (24, "F#"),
+            (89, "Multi-file program"),
         ]
         .into_iter()
         .collect();
@@ -135,10 +144,15 @@ mod tests {
     }
 
     #[test]
-    fn every_builtin_language_has_a_piston_name() {
+    fn every_builtin_language_has_a_piston_name_but_judge0s_special_ones() {
+        // Piston has no package for Judge0's Plain Text, Executable and
+        // Multi-file program: they are Judge0's alone.
+        let special = [43, 44, 89];
         let map = LanguageMap::load(None).unwrap();
         for language in map.iter() {
-            assert!(language.piston.is_some(), "{}", language.name);
+            let judge0 = language.judge0.as_ref().unwrap();
+            let is_special = judge0.ids.iter().any(|id| special.contains(id));
+            assert_eq!(language.piston.is_none(), is_special, "{}", language.name);
         }
         let c = map.get(7).unwrap().piston.clone().unwrap();
         assert_eq!(c.all().collect::<Vec<_>>(), ["c", "gcc"]);

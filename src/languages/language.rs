@@ -278,7 +278,8 @@ mod tests {
     #[test]
     fn every_builtin_language_has_a_program_as_its_users_write_it() {
         let map = crate::languages::LanguageMap::load(None).unwrap();
-        for language in map.iter() {
+        // A plain text is not a program.
+        for language in map.iter().filter(|l| l.name != "Plain Text") {
             let canonical = language.selftest.canonical.as_deref().unwrap_or_default();
             assert!(!canonical.trim().is_empty(), "{}", language.name);
         }

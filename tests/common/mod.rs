@@ -27,7 +27,7 @@ pub const KEY: &str = "integration-test-key";
 static PODMAN: Mutex<()> = Mutex::new(());
 
 /// The images every podman test may use: what `./task test` builds.
-pub const CORE_IMAGES: [&str; 9] = [
+pub const CORE_IMAGES: [&str; 10] = [
     "base",
     "python",
     "javascript",
@@ -37,6 +37,7 @@ pub const CORE_IMAGES: [&str; 9] = [
     "python-sci",
     "csharp",
     "dotnet",
+    "multi",
 ];
 
 /// Serialises podman tests; survives a test that panicked while holding it.

@@ -5,8 +5,12 @@
 //!
 //! - [`submission`]: what a checked submission is.
 //! - [`body`]: one body's fields checked into a submission.
+//! - [`source`]: its files, from `source_code` and `additional_files`.
+//! - [`errors`]: the field errors gathered on the way.
 
 mod body;
+mod errors;
+mod source;
 mod submission;
 
 use std::collections::BTreeMap;

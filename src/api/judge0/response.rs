@@ -191,7 +191,7 @@ impl Shown<'_> {
         let mut out = Map::new();
         for &field in &fields.0 {
             let value = match field {
-                "source_code" => text(Some(&s.source_code), base64_encoded)?,
+                "source_code" => text(s.source_code.as_deref(), base64_encoded)?,
                 "stdin" => text(Some(&s.stdin), base64_encoded)?,
                 "expected_output" => text(s.expected_output.as_deref(), base64_encoded)?,
                 "stdout" => text(v.stdout.as_deref(), base64_encoded)?,

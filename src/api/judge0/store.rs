@@ -55,7 +55,7 @@ impl Record {
 
     pub fn new(submission: Arc<Submission>, language_name: String, created_at: String) -> Record {
         let bytes = 512
-            + submission.source_code.len()
+            + submission.source_code.as_ref().map_or(0, Vec::len)
             + submission.stdin.len()
             + submission.expected_output.as_ref().map_or(0, Vec::len)
             + submission
@@ -374,8 +374,8 @@ mod tests {
         store.finish("t", Verdict::pending(Status::Accepted), "t".into());
         let after = store.bytes();
         assert!(after < before - 49_000, "{before} → {after}");
-        let code = store.read("t", |r| r.submission.source_code.len());
-        assert_eq!(code, Some(50_000));
+        let code = store.read("t", |r| r.submission.source_code.as_ref().map(Vec::len));
+        assert_eq!(code, Some(Some(50_000)));
         // While a run still holds it, nothing is taken from under it.
         let held = record(&state, "print(2)");
         store.insert_all(vec![("h".into(), held)]).unwrap();

@@ -90,7 +90,8 @@ pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"source_code": "print(input())", "language_id": 71, "stdin": "hello", "expected_output": "hello"}))]
 pub struct Judge0Submission {
-    pub source_code: String,
+    /// Required, except for a multi-file program (89), which has none.
+    pub source_code: Option<String>,
     /// A Judge0 language id (`GET /languages`).
     pub language_id: i64,
     pub stdin: Option<String>,
@@ -112,7 +113,8 @@ pub struct Judge0Submission {
     pub redirect_stderr_to_stdout: Option<bool>,
     /// Must be allowed by `callbackAllow`.
     pub callback_url: Option<String>,
-    /// A base64 zip unpacked beside the source.
+    /// A base64 zip unpacked beside the source; a multi-file program's
+    /// every file (its `run` script and optional `compile` script).
     pub additional_files: Option<String>,
     /// Always refused when `true` (runs have no network).
     pub enable_network: Option<bool>,

@@ -34,7 +34,7 @@ pub struct Installed {
 }
 
 impl Installed {
-    /// Its Piston name (every installed runtime has one).
+    /// Its Piston name (its own name where it has none: Judge0's Plain Text).
     pub fn name(&self) -> &str {
         self.language
             .piston
@@ -53,8 +53,8 @@ impl Installed {
 /// How old a list of images `execute` uses without waiting for a fresh one.
 const LOOKUP_GRACE: Duration = Duration::from_secs(60);
 
-/// The languages with a Piston name whose image is installed and records a
-/// version, as listed (a fresh list).
+/// The languages whose image is installed and records a version (a fresh
+/// list): Judge0's listing shows them all, Piston's those with a Piston name.
 pub async fn installed(state: &AppState) -> Result<Vec<Installed>, ApiError> {
     Ok(from_images(state, &state.installed_images().await?))
 }
@@ -72,7 +72,6 @@ fn from_images(state: &AppState, images: &[InstalledImage]) -> Vec<Installed> {
     state
         .languages
         .iter()
-        .filter(|language| language.piston.is_some())
         .filter_map(|language| {
             Some(Installed {
                 version: recorded_version(language, images)?,
@@ -126,12 +125,13 @@ pub async fn list(
     ))
 }
 
-/// For a keyed `request`: the installed runtimes, by Piston name (what the
-/// runtimes and packages lists show).
+/// For a keyed `request`: the installed runtimes with a Piston name, by
+/// that name (what the runtimes and packages lists show).
 pub async fn listed(state: &AppState, request: Request) -> Result<Vec<Installed>, PistonError> {
     let (parts, _) = request.into_parts();
     keyed(state, &parts).await?;
     let mut runtimes = installed(state).await?;
+    runtimes.retain(|r| r.language.piston.is_some());
     runtimes.sort_by(|a, b| a.name().cmp(b.name()));
     Ok(runtimes)
 }

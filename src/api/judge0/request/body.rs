@@ -2,17 +2,17 @@
 //! Judge0's validation (every field's errors at once) into a
 //! [`Submission`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::errors::Errors;
+use super::source;
 use super::submission::{Chosen, Submission};
 use crate::api::job::{Job, StageLimits};
 use crate::api::judge0::config::Config;
 use crate::api::judge0::error::Judge0Error;
-use crate::api::judge0::files;
 use crate::api::judge0::flavor::Flavor;
 use crate::api::request::base64;
 use crate::api::state::AppState;
@@ -21,25 +21,13 @@ use crate::languages::Language;
 /// The longest `compiler_options` and `command_line_arguments`.
 const MAX_OPTIONS: usize = 512;
 
-/// Field errors, in Judge0's shape.
-#[derive(Debug, Default)]
-struct Errors(BTreeMap<String, Vec<String>>);
-
-impl Errors {
-    fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0
-            .entry(field.to_owned())
-            .or_default()
-            .push(message.into());
-    }
-}
-
 /// Reads and checks one submission (`body`, a JSON object) against the
 /// server's `config`.
 ///
 /// `budget` is what is left of the request's unpacking budget
-/// ([`files::REQUEST_BUDGET`]); the files unpacked are taken from it. This
-/// unpacks archives: call it off the async runtime (see [`prepare_all`](super::prepare_all)).
+/// ([`REQUEST_BUDGET`](crate::api::judge0::files::REQUEST_BUDGET)); the
+/// files unpacked are taken from it. This unpacks archives: call it off the
+/// async runtime (see [`prepare_all`](super::prepare_all)).
 pub fn prepare(
     state: &AppState,
     flavor: Flavor,
@@ -101,10 +89,6 @@ pub fn prepare(
         }
         found
     });
-    if source_code.is_none() {
-        errors.add("source_code", "can't be blank");
-    }
-
     let number = |field: &str, default: f64, min: f64, max: f64, errors: &mut Errors| -> f64 {
         match body.get(field) {
             None | Some(Value::Null) => default,
@@ -269,7 +253,7 @@ pub fn prepare(
     // Judge0 skips the check for a blank value (`compiler_options.blank?`):
     // its IDE always sends `""`.
     if let (Some(language), Some((text, _))) = (&language, &compiler_options) {
-        if language.compile.is_none() && !text.trim().is_empty() {
+        if !has_compile_cmd(language) && !text.trim().is_empty() {
             errors.add(
                 "compiler_options",
                 "setting compiler options is only allowed for compiled languages",
@@ -277,61 +261,19 @@ pub fn prepare(
         }
     }
 
-    let extra_files = match body.get("additional_files") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => match base64(s)
-            .map_err(|_| "is not valid base64".to_owned())
-            .and_then(|zip| files::unpack(&zip, *budget))
-        {
-            Ok(files) => {
-                let unpacked: u64 = files.iter().map(|(_, c)| c.len() as u64).sum();
-                *budget = budget.saturating_sub(unpacked);
-                files
-            }
-            Err(why) => {
-                errors.add("additional_files", why);
-                Vec::new()
-            }
-        },
-        Some(_) => {
-            errors.add(
-                "additional_files",
-                "must be a string (a base64 zip archive)",
-            );
-            Vec::new()
-        }
-    };
-    if let Some(language) = &language {
-        let mut tree = whipcode_runner::FileTree::new();
-        let _ = tree.insert(&language.source);
-        let conflict = extra_files.iter().find_map(|(name, _)| {
-            tree.insert(name).err().map(|why| match why {
-                whipcode_runner::Conflict::Duplicate if *name == language.source => {
-                    format!("{name:?} is the source file's own name")
-                }
-                why => format!("{name:?} {why}"),
-            })
-        });
-        if let Some(conflict) = conflict {
-            errors.add("additional_files", conflict);
-        }
-    }
-    if extra_files.len() + 1 > state.max_files {
-        errors.add(
-            "additional_files",
-            format!(
-                "has {} files; with the source, at most {}",
-                extra_files.len(),
-                state.max_files
-            ),
-        );
-    }
+    let job_files = source::job_files(
+        language.as_deref(),
+        source_code.as_ref(),
+        body,
+        state.max_files,
+        budget,
+        &mut errors,
+    );
 
     if !errors.0.is_empty() {
         return Err(Judge0Error::Fields(errors.0));
     }
-    let (Some(language), Some(language_id), Some(source_code)) =
-        (language, language_id, source_code)
+    let (Some(language), Some(language_id), Some(job_files)) = (language, language_id, job_files)
     else {
         unreachable!("a missing field is a field error");
     };
@@ -352,9 +294,6 @@ pub fn prepare(
         max_file_size: max_file_size as u64,
         number_of_runs: number_of_runs as u64,
     };
-    let mut job_files = Vec::with_capacity(extra_files.len() + 1);
-    job_files.push((language.source.clone(), source_code.clone()));
-    job_files.extend(extra_files);
     let seconds = |s: f64| Duration::from_secs_f64(s.max(0.001));
     let job = Job {
         language: language.clone(),
@@ -388,11 +327,13 @@ pub fn prepare(
         processes: (limits.max_processes_and_or_threads != config.max_processes_and_or_threads)
             .then(|| u32::try_from(limits.max_processes_and_or_threads).unwrap_or(u32::MAX)),
     };
+    let project = source::is_project(&language);
     Ok(Submission {
         job,
         language,
         language_id: u32::try_from(language_id).unwrap_or_default(),
-        source_code,
+        // A project's files are its archive's (Judge0 shows no source).
+        source_code: source_code.filter(|_| !project),
         stdin,
         expected_output,
         redirect_stderr_to_stdout,
@@ -401,6 +342,13 @@ pub fn prepare(
         command_line_arguments: command_line_arguments.map(|o| o.0),
         callback_url: None,
     })
+}
+
+/// Judge0's `compile_cmd`: the language compiles with a step of its own. A
+/// multi-file program's compile is the program's own script, so Judge0
+/// takes no compiler options for it, as for an interpreted language.
+fn has_compile_cmd(language: &Language) -> bool {
+    language.compile.is_some() && !source::is_project(language)
 }
 
 /// The language one of whose ids in `flavor` is `id`.

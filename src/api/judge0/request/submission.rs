@@ -13,7 +13,8 @@ pub struct Submission {
     pub language: Arc<Language>,
     /// The id the client named (one of the language's Judge0 ids).
     pub language_id: u32,
-    pub source_code: Vec<u8>,
+    /// `None` for a multi-file program: its files are its archive's.
+    pub source_code: Option<Vec<u8>>,
     pub stdin: Vec<u8>,
     pub expected_output: Option<Vec<u8>>,
     pub redirect_stderr_to_stdout: bool,
