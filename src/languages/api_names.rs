@@ -33,6 +33,11 @@ pub struct Judge0Ids {
     /// language's source among them. Default `false`.
     #[serde(default)]
     pub project: bool,
+    /// The name Judge0 lists it under, when not `<name> (<version>)`:
+    /// Judge0's Plain Text, Executable and Multi-file program have no
+    /// version. Default: none.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[cfg(test)]

@@ -17,9 +17,14 @@ use crate::api::intake::keyed;
 use crate::api::piston::runtimes::{installed, Installed};
 use crate::api::state::AppState;
 
-/// A language's name in Judge0's style: `Python (3.11.2)`.
+/// A language's name in Judge0's style: `Python (3.11.2)`, or the name
+/// the language map gives for Judge0 (`Plain Text`).
 pub fn judge0_name(runtime: &Installed) -> String {
-    format!("{} ({})", runtime.language.name, runtime.version)
+    let language = &runtime.language;
+    match language.judge0.as_ref().and_then(|j| j.name.clone()) {
+        Some(name) => name,
+        None => format!("{} ({})", language.name, runtime.version),
+    }
 }
 
 /// One entry of Judge0's language lists.
@@ -156,5 +161,7 @@ mod tests {
         let all = listed(&runtimes(), Flavor::Ce, true);
         assert_eq!(all.len(), ce.len());
         assert!(all.iter().all(|l| l.is_archived == Some(false)));
+        let plain = ce.iter().find(|l| l.id == 43).unwrap();
+        assert_eq!(plain.name, "Plain Text", "as Judge0 lists it, no version");
     }
 }
