@@ -190,22 +190,52 @@ async fn through_the_gateway_only_the_pages_origin_gets_a_ticket() {
 
 #[ignore = "needs nginx (./task test installs it)"]
 #[tokio::test(flavor = "multi_thread")]
-async fn through_the_gateway_a_page_of_its_own_origin_runs_and_others_do_not() {
+async fn through_the_gateway_no_page_runs_code_with_its_key() {
     nginx_test();
     let (app, runs) = app().await;
     let gateway = Gateway::start(app.port());
-    let submit = |origin: String| {
-        let url = format!("{}/judge0/submissions?wait=true", gateway.url);
-        async move {
-            let body = json!({"language_id": 71, "source_code": "print(1)"});
-            let request = reqwest::Client::new().post(url).header("origin", origin);
-            request.json(&body).send().await.unwrap().status().as_u16()
+    // What a page elsewhere sends, and what a page sends that pointed its
+    // own host name at the gateway's address (DNS rebinding): to the
+    // browser it is then of the gateway's own origin.
+    let host = gateway.url.trim_start_matches("http://").to_owned();
+    let rebound = [
+        ("origin", gateway.url.clone()),
+        ("sec-fetch-site", "same-origin".to_owned()),
+        ("host", host),
+    ];
+    let elsewhere = [("origin", ELSEWHERE.to_owned())];
+    let bodies = [
+        (
+            "/judge0/submissions?wait=true",
+            json!({"language_id": 71, "source_code": "print(1)"}),
+        ),
+        ("/run", json!({"language_id": 1, "code": "cHJpbnQoMSk="})),
+        (
+            "/api/v2/execute",
+            json!({"language": "python", "version": "*", "files": [{"content": "print(1)"}]}),
+        ),
+    ];
+    for headers in [&rebound[..], &elsewhere[..]] {
+        for (path, body) in &bodies {
+            let mut request = reqwest::Client::new().post(format!("{}{path}", gateway.url));
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            let status = request.json(body).send().await.unwrap().status().as_u16();
+            assert_eq!(status, 403, "{path} from {headers:?}");
         }
-    };
-    assert_eq!(submit(ELSEWHERE.to_owned()).await, 403);
-    assert_eq!(runs.load(Ordering::SeqCst), 0);
-    // The gateway passes the Host the browser sent, port included.
-    assert_eq!(submit(gateway.url.clone()).await, 201, "its own origin");
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "nothing ran");
+    // A client that is no browser runs, the gateway adding the key.
+    let (path, body) = &bodies[0];
+    let url = format!("{}{path}", gateway.url);
+    let answer = reqwest::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     drop(gateway);
 }
@@ -233,6 +263,14 @@ async fn through_the_gateway_metrics_answer_the_operators_address_only() {
     );
     assert_eq!(get(from("127.0.0.2"), "/metrics").await, 403, "anyone else");
     assert_eq!(get(from("127.0.0.2"), "//metrics").await, 403);
+    for path in [
+        "/judge0/statistics",
+        "/judge0-extra/system_info",
+        "/judge0/workers/",
+    ] {
+        assert_eq!(get(from("127.0.0.2"), path).await, 403, "{path}");
+        assert_eq!(get(from("127.0.0.1"), path).await, 200, "{path}");
+    }
     assert_eq!(
         get(from("127.0.0.2"), "/languages").await,
         200,

@@ -218,11 +218,12 @@ async fn a_cross_origin_request_to_judge0_is_refused_and_runs_nothing() {
         }
         assert_eq!(runs.load(Ordering::SeqCst), 0, "{origins:?}: nothing ran");
 
-        // Not refused: a client that is no browser, and a page of the
-        // API's own origin (its Host, or its browser's Sec-Fetch-Site).
-        assert_eq!(submit(&app, None, "application/json").await.0, 201);
+        // A page of the API's own origin too, unless listed: the host name
+        // a request names is the page's to choose (DNS rebinding).
         let own = app.url.clone();
-        assert_eq!(submit(&app, Some(&own), "application/json").await.0, 201);
-        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert_eq!(submit(&app, Some(&own), "application/json").await.0, 403);
+        // Not refused: a client that is no browser.
+        assert_eq!(submit(&app, None, "application/json").await.0, 201);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 }

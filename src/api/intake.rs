@@ -16,6 +16,22 @@ use super::error::ApiError;
 use super::state::{admit, client_of, AppState};
 use crate::auth::Verdict;
 
+/// A request from a browser page (one with an `Origin`) is refused on the
+/// routes that run code with the key (`/run`, Piston's execute): a gateway
+/// that adds the key (the nginx example) would otherwise run any page's
+/// program, a page elsewhere posting a form, or a page that pointed its own
+/// host name at the gateway (DNS rebinding) posting JSON as its own origin.
+/// Pages run programs with a ticket over the WebSocket; Judge0's routes
+/// take the pages `--cors-origins` lists.
+pub fn not_from_a_page(request: &Parts) -> Result<(), ApiError> {
+    if request.headers.contains_key(header::ORIGIN) {
+        return Err(ApiError::CrossOrigin(
+            "a browser page may not run code with the master key: a page opens an interactive session with a ticket (POST /tickets)",
+        ));
+    }
+    Ok(())
+}
+
 /// A keyed request without a body: 429, then 401.
 pub async fn keyed(state: &AppState, request: &Parts) -> Result<(), ApiError> {
     admit(state, request)?;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::body::{RunJson, RunMeta, StageJson, WithDeadline};
 use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
-use super::intake::{keyed_json_body, JSON};
+use super::intake::{keyed_json_body, not_from_a_page, JSON};
 use super::log::{ContainerName, SandboxTime};
 use super::request::{Context, RunBody};
 use super::state::AppState;
@@ -77,6 +77,7 @@ impl From<&StageOutcome> for StageJson {
 )]
 pub async fn run(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    not_from_a_page(&parts)?;
     let bytes = keyed_json_body(&state, &parts, body, JSON).await?;
     let body: RunBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;

@@ -364,6 +364,10 @@ mod tests {
         }
         let s = layered("judge0ExtraPath = \"off\"\n", &["--judge0-path", "off"]).unwrap();
         assert_eq!((s.judge0_path, s.judge0_extra_path), (None, None));
+        // The default Extra CE path counts too.
+        let err = layered("", &["--judge0-path", "/judge0-extra"]).unwrap_err();
+        assert!(err.to_string().contains("`--judge0-path`"), "{err}");
+        assert!(err.to_string().contains("overlaps"), "{err}");
         let err = layered("", &["--judge0-extra-path", "/run"]).unwrap_err();
         assert!(err.to_string().contains("whipcode's own routes"), "{err}");
     }

@@ -185,18 +185,26 @@ impl<F: Fn(&str) -> Origin> Resolver<F> {
             }
         })?;
         let extra = set(o.judge0_extra_path.clone());
-        let ce = s.judge0_path.clone();
         self.apply(
             &mut s.judge0_extra_path,
             "judge0ExtraPath",
             extra,
             |p| match p.as_str() {
                 "off" => Ok(None),
-                p => check_route_prefix(p)
-                    .and_then(|p| apart_from(p, ce.as_deref()))
-                    .map(Some),
+                p => check_route_prefix(p).map(Some),
             },
         )?;
+        // Apart whichever layer set either, the defaults included; named
+        // by the one a layer gave.
+        let key = match o.judge0_extra_path {
+            Some(_) => "judge0ExtraPath",
+            None => "judge0Path",
+        };
+        let ce = s.judge0_path.as_deref();
+        let extra = s.judge0_extra_path.clone().map(Some);
+        self.apply(&mut s.judge0_extra_path, key, extra, |p| {
+            p.map(|p| apart_from(p, ce)).transpose()
+        })?;
         let queue = o.judge0_queue;
         self.apply(&mut s.judge0_queue, "judge0Queue", queue, check_positive)?;
         self.apply(&mut s.judge0_keep, "judge0Keep", o.judge0_keep, |n| {

@@ -148,30 +148,9 @@ fn visitor(origins: &CorsOrigins, method: &Method, headers: &HeaderMap) -> Visit
             Visitor::UnlistedPreflight
         };
     }
-    if same_origin(origin, headers) {
-        return Visitor::Plain;
-    }
+    // A page of the API's own origin too: the host name a request names is
+    // the page's to choose (it may point its own at the gateway's address).
     Visitor::Refused
-}
-
-/// Whether the page is of the origin the request went to: its browser's
-/// `Sec-Fetch-Site` says so (a header no page can set), or, from a browser
-/// without it, the `Origin`'s host and port are the `Host` header's.
-fn same_origin(origin: &HeaderValue, headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return site == "same-origin";
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok());
-    let (Some(host), Some(origin)) = (host, origin) else {
-        return false;
-    };
-    let authority = match (origin.host_str(), origin.port()) {
-        (Some(name), Some(port)) => format!("{name}:{port}"),
-        (Some(name), None) => name.to_owned(),
-        (None, _) => return false,
-    };
-    host.eq_ignore_ascii_case(&authority)
 }
 
 /// Judge0's error shape, naming the origin refused.
@@ -272,30 +251,19 @@ mod tests {
     }
 
     #[test]
-    fn a_page_of_the_apis_own_origin_is_not_refused() {
+    fn a_page_of_the_apis_own_origin_must_be_listed_too() {
         let none = CorsOrigins::None;
         let seen = |pairs: &[(&str, &str)]| visitor(&none, &Method::POST, &headers(pairs));
         let own = ("origin", "https://api.example");
-        assert_eq!(
-            seen(&[own, ("sec-fetch-site", "same-origin")]),
-            Visitor::Plain
-        );
-        assert_eq!(
-            seen(&[
-                own,
-                ("sec-fetch-site", "same-site"),
-                ("host", "api.example")
-            ]),
-            Visitor::Refused,
-            "the browser's word is taken over the Host"
-        );
-        assert_eq!(seen(&[own, ("host", "api.example")]), Visitor::Plain);
-        let local = ("origin", "http://127.0.0.1:2000");
-        assert_eq!(seen(&[local, ("host", "127.0.0.1:2000")]), Visitor::Plain);
-        assert_eq!(seen(&[local, ("host", "127.0.0.1")]), Visitor::Refused);
-        assert_eq!(
-            seen(&[("origin", "null"), ("host", "api.example")]),
-            Visitor::Refused
-        );
+        // A page that renamed its host to the gateway's address says all this.
+        let rebound = [
+            own,
+            ("sec-fetch-site", "same-origin"),
+            ("host", "api.example"),
+        ];
+        assert_eq!(seen(&rebound), Visitor::Refused);
+        let listed = CorsOrigins::Listed(vec!["https://api.example".into()]);
+        let headers = headers(&rebound);
+        assert_eq!(visitor(&listed, &Method::POST, &headers), Visitor::Listed);
     }
 }

@@ -12,7 +12,7 @@ use super::request::prepare;
 use super::response::ExecuteResponse;
 use crate::api::body::WithDeadline;
 use crate::api::error::ApiError;
-use crate::api::intake::{keyed_json_body, JSON};
+use crate::api::intake::{keyed_json_body, not_from_a_page};
 use crate::api::log::{ContainerName, SandboxTime};
 use crate::api::run::CONTAINER_HEADER;
 use crate::api::state::AppState;
@@ -32,14 +32,8 @@ pub async fn execute(
     request: Request,
 ) -> Result<Response, PistonError> {
     let (parts, body) = request.into_parts();
-    // A browser may send `text/plain` to any site without asking first; a
-    // page elsewhere must not run code through a gateway that adds the key.
-    let types = if parts.headers.contains_key(header::ORIGIN) {
-        JSON
-    } else {
-        TYPES
-    };
-    let bytes = keyed_json_body(&state, &parts, body, types).await?;
+    not_from_a_page(&parts)?;
+    let bytes = keyed_json_body(&state, &parts, body, TYPES).await?;
     let body: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
     drop(bytes);
