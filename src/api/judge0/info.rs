@@ -109,6 +109,7 @@ pub async fn statistics(
         .extensions()
         .get::<std::sync::Arc<super::queue::Service>>()
         .cloned();
+    let flavor = Flavor::of(&request);
     keyed(&state, &request.into_parts().0).await?;
     let now = time::OffsetDateTime::now_utc();
     Ok(Json(match service {
@@ -118,9 +119,9 @@ pub async fn statistics(
                 queued: queued as u64,
                 running: running as u64,
             };
-            service.store.statistics.shown(pending, now)
+            service.store.statistics.shown(flavor, pending, now)
         }
-        None => Statistics::default().shown(Pending::default(), now),
+        None => Statistics::default().shown(flavor, Pending::default(), now),
     }))
 }
 

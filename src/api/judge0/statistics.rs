@@ -1,7 +1,8 @@
 //! `GET /statistics`: Judge0 counts the submissions in its database by
 //! day, language and status. This server keeps no database: it counts the
 //! submissions finished since it started (`since`, a field Judge0 lacks),
-//! plus those queued and running now, in Judge0's shape.
+//! each flavour's apart (their ids mean other languages), plus those queued
+//! and running now (both flavours': they share one queue), in Judge0's shape.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -9,6 +10,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 use time::{Date, Duration, OffsetDateTime};
 
+use super::flavor::Flavor;
 use super::response::timestamp;
 use super::verdict::Status;
 
@@ -19,7 +21,8 @@ const DAYS: i64 = 30;
 #[derive(Debug)]
 pub struct Statistics {
     since: OffsetDateTime,
-    counts: Mutex<Counts>,
+    /// Judge0 CE's, then Extra CE's.
+    counts: Mutex<[Counts; 2]>,
 }
 
 #[derive(Debug, Default)]
@@ -47,13 +50,22 @@ impl Default for Statistics {
 }
 
 impl Statistics {
-    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+    fn counts(&self) -> std::sync::MutexGuard<'_, [Counts; 2]> {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A submission of `language_id` (`name`) finished as `status` at `now`.
-    pub fn record(&self, language_id: u32, name: &str, status: Status, now: OffsetDateTime) {
-        let mut counts = self.counts();
+    /// A submission of `flavor`'s `language_id` (`name`) finished as
+    /// `status` at `now`.
+    pub fn record(
+        &self,
+        flavor: Flavor,
+        language_id: u32,
+        name: &str,
+        status: Status,
+        now: OffsetDateTime,
+    ) {
+        let mut all = self.counts();
+        let counts = &mut all[flavor as usize];
         *counts.by_day.entry(now.date()).or_default() += 1;
         let oldest = now.date() - Duration::days(DAYS);
         counts.by_day.retain(|day, _| *day >= oldest);
@@ -65,9 +77,10 @@ impl Statistics {
         *counts.by_status.entry(status.id()).or_default() += 1;
     }
 
-    /// Judge0's answer at `now`, with what is `pending`.
-    pub fn shown(&self, pending: Pending, now: OffsetDateTime) -> Value {
-        let counts = self.counts();
+    /// Judge0's answer for `flavor` at `now`, with what is `pending`.
+    pub fn shown(&self, flavor: Flavor, pending: Pending, now: OffsetDateTime) -> Value {
+        let all = self.counts();
+        let counts = &all[flavor as usize];
         let today = now.date();
         let finished: u64 = counts.by_status.values().sum();
         let pending_total = pending.queued + pending.running;
@@ -134,17 +147,28 @@ mod tests {
     fn finished_and_pending_submissions_are_counted_in_judge0s_shape() {
         let stats = Statistics::default();
         let now = OffsetDateTime::now_utc();
-        stats.record(71, "Python (3.11.2)", Status::Accepted, now);
-        stats.record(71, "Python (3.11.2)", Status::WrongAnswer, now);
-        stats.record(50, "C (12.2.0)", Status::Accepted, now - Duration::days(1));
-        stats.record(50, "C (12.2.0)", Status::Accepted, now - Duration::days(40));
-        let shown = stats.shown(
-            Pending {
-                queued: 2,
-                running: 1,
-            },
-            now,
+        stats.record(Flavor::Ce, 71, "Python (3.11.2)", Status::Accepted, now);
+        stats.record(Flavor::Ce, 71, "Python (3.11.2)", Status::WrongAnswer, now);
+        stats.record(
+            Flavor::Ce,
+            50,
+            "C (12.2.0)",
+            Status::Accepted,
+            now - Duration::days(1),
         );
+        stats.record(
+            Flavor::Ce,
+            50,
+            "C (12.2.0)",
+            Status::Accepted,
+            now - Duration::days(40),
+        );
+        stats.record(Flavor::ExtraCe, 10, "Python for ML", Status::Accepted, now);
+        let pending = Pending {
+            queued: 2,
+            running: 1,
+        };
+        let shown = stats.shown(Flavor::Ce, pending, now);
         assert_eq!(shown["submissions"]["total"], 7);
         assert_eq!(shown["submissions"]["today"], 5);
         let days = shown["submissions"]["last_30_days"].as_object().unwrap();
@@ -158,5 +182,11 @@ mod tests {
         assert_eq!(statuses[0]["count"], 3);
         let queued = statuses.iter().find(|s| s["status"]["id"] == 1).unwrap();
         assert_eq!(queued["count"], 2);
+        let extra = stats.shown(Flavor::ExtraCe, Pending::default(), now);
+        assert_eq!(
+            extra["languages"][0]["language"]["id"], 10,
+            "each flavour apart"
+        );
+        assert_eq!(extra["submissions"]["total"], 1);
     }
 }

@@ -293,9 +293,12 @@ impl Store {
 
 impl Store {
     fn counted(&self, record: &Record, verdict: &Verdict) {
-        let (id, name) = (record.submission.language_id, &record.language_name);
+        let submission = &record.submission;
+        let (flavor, id) = (submission.flavor, submission.language_id);
         let now = time::OffsetDateTime::now_utc();
-        self.statistics.record(id, name, verdict.status, now);
+        let name = &record.language_name;
+        self.statistics
+            .record(flavor, id, name, verdict.status, now);
     }
 }
 

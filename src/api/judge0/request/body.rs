@@ -332,6 +332,7 @@ pub fn prepare(
         job,
         language,
         language_id: u32::try_from(language_id).unwrap_or_default(),
+        flavor,
         // A project's files are its archive's (Judge0 shows no source).
         source_code: source_code.filter(|_| !project),
         stdin,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::api::job::Job;
+use crate::api::judge0::flavor::Flavor;
 use crate::languages::Language;
 
 /// A submission ready to run, with what the verdict needs.
@@ -13,6 +14,8 @@ pub struct Submission {
     pub language: Arc<Language>,
     /// The id the client named (one of the language's Judge0 ids).
     pub language_id: u32,
+    /// The flavour whose ids `language_id` is one of.
+    pub flavor: Flavor,
     /// `None` for a multi-file program: its files are its archive's.
     pub source_code: Option<Vec<u8>>,
     pub stdin: Vec<u8>,
