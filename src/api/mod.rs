@@ -3,6 +3,7 @@
 //!
 //! - [`error`]: the one error type and its statuses.
 //! - [`request`]: the wire body of `POST /run` and its validation.
+//! - [`lenient`]: a wire field kept as sent, for each API's own refusals.
 //! - [`intake`]: what every keyed route checks first (rate limit, size, key, type, body).
 //! - [`job`]: the one job every API makes of its request, and its run in the sandbox.
 //! - [`run`]: the `POST /run` handler.
@@ -38,6 +39,7 @@ pub mod interactive;
 pub mod job;
 pub mod judge0;
 pub mod languages;
+pub mod lenient;
 pub mod log;
 pub mod metrics;
 pub mod openapi;
