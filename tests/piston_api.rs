@@ -4,7 +4,10 @@
 //! its validation messages in Piston's order, aliases and semver ranges,
 //! `-1` and `0` as the server's limits, a failed compile copied into `run`,
 //! files (unnamed, encoded, escaping), the program's arguments and stdin,
-//! trailing slashes, and the error shapes under `/api/v2` and elsewhere.
+//! trailing slashes, the error shapes under `/api/v2` and elsewhere, and
+//! the document's request schema against the parser (Piston's field names
+//! exactly; a body made from the schema read whole, run, and opening an
+//! interactive session; fields Piston does not know ignored).
 
 mod common;
 
@@ -715,4 +718,174 @@ async fn piston_routes_refuse_in_pistons_shape_and_other_paths_keep_whipcodes() 
     let response = post("[1]".into(), "application/json", KEY).await.unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({"message": "the body must be a JSON object"}));
+}
+
+/// `schema` with its `$ref`s followed, against the document's components.
+fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(name) => {
+            let name = name.trim_start_matches("#/components/schemas/");
+            resolved(doc, &doc["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+/// A value of `schema`'s type, every property present: `"x"` for a
+/// string, an enum's first value, -1 for a number (the limits' "the
+/// server's"), one item for an array.
+fn generated(doc: &Value, schema: &Value) -> Value {
+    let schema = resolved(doc, schema);
+    if let Some(first) = schema["enum"].get(0) {
+        return first.clone();
+    }
+    match schema["type"].as_str() {
+        Some("string") => json!("x"),
+        Some("number") | Some("integer") => json!(-1),
+        Some("boolean") => json!(true),
+        Some("array") => json!([generated(doc, &schema["items"])]),
+        Some("object") => schema["properties"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, property)| (name.clone(), generated(doc, property)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        other => panic!("a schema this test cannot make a value of: {other:?} {schema}"),
+    }
+}
+
+/// The document as the service serves it, and `execute`'s request schema
+/// in it (the same at `execute/`).
+async fn execute_schema(app: &App) -> (Value, Value) {
+    let doc: Value = reqwest::get(format!("{}/openapi.json", app.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body = |path: &str| {
+        doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"].clone()
+    };
+    assert_eq!(body("/api/v2/execute"), body("/api/v2/execute/"));
+    let schema = resolved(&doc, &body("/api/v2/execute")).clone();
+    (doc, schema)
+}
+
+fn property_names(schema: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_execute_body_is_pistons_fields_exactly() {
+    // A field dropped from (or added to) the struct serde reads changes the
+    // document, and this list.
+    let (app, _) = app().await;
+    let (doc, schema) = execute_schema(&app).await;
+    let mut piston = [
+        "language",
+        "version",
+        "files",
+        "stdin",
+        "args",
+        "compile_timeout",
+        "run_timeout",
+        "compile_cpu_time",
+        "run_cpu_time",
+        "compile_memory_limit",
+        "run_memory_limit",
+    ];
+    piston.sort_unstable();
+    assert_eq!(property_names(&schema), piston, "{schema}");
+    assert_eq!(schema["required"], json!(["language", "version", "files"]));
+    let file = resolved(
+        &doc,
+        &resolved(&doc, &schema["properties"]["files"])["items"],
+    );
+    assert_eq!(
+        property_names(file),
+        ["content", "encoding", "name"],
+        "{file}"
+    );
+    assert_eq!(file["required"], json!(["content"]));
+    let encoding = resolved(&doc, &file["properties"]["encoding"]);
+    assert_eq!(encoding["enum"], json!(["utf8", "base64", "hex"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_made_from_the_documented_schema_is_read_whole_and_run() {
+    use whipcode::api::piston::request::PistonExecute;
+    let (app, sandbox) = app().await;
+    let (doc, schema) = execute_schema(&app).await;
+    let mut body = generated(&doc, &schema);
+    // Every field is read as what the document says it is: none is left
+    // unread or kept as an invalid value.
+    let parsed = format!("{:?}", PistonExecute::from_json(body.clone()).unwrap());
+    assert!(
+        !parsed.contains("Invalid") && !parsed.contains("Absent"),
+        "{body} → {parsed}"
+    );
+    // The runtime named is one installed (a string is not enough for that).
+    body["language"] = json!("python");
+    body["version"] = json!("*");
+    let (status, answer) = execute(&app, body.clone()).await;
+    assert_eq!(status, 200, "{body} → {answer}");
+    let spec = sandbox.last();
+    assert_eq!(spec.files.len(), 1);
+    assert_eq!(
+        (&spec.files[0].0[..], &spec.files[0].1[..]),
+        ("x.py", &b"x"[..])
+    );
+    assert_eq!(spec.stdin, &b"x"[..]);
+    assert_eq!(spec.stages[0].steps[0], ["python3", "x.py", "x"]);
+
+    // Fields Piston does not know are ignored, as Piston ignores them, at
+    // the top and in a file.
+    let mut more = body.clone();
+    more["unknown_field"] = json!({"any": ["thing", 1]});
+    more["files"][0]["mode"] = json!(755);
+    assert_eq!(
+        format!("{:?}", PistonExecute::from_json(more.clone()).unwrap()),
+        format!("{:?}", PistonExecute::from_json(body).unwrap())
+    );
+    let (status, answer) = execute(&app, more.clone()).await;
+    assert_eq!(status, 200, "{more} → {answer}");
+    assert_eq!(sandbox.last().files, spec.files);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interactive_init_reads_the_same_documented_body() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let (app, _) = app().await;
+    let (doc, schema) = execute_schema(&app).await;
+    let mut init = generated(&doc, &schema);
+    init["language"] = json!("py");
+    init["version"] = json!("3.x");
+    init["type"] = json!("init");
+    let url = app.url.replace("http://", "ws://") + "/api/v2/connect";
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-master-key", KEY.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(first))) = socket.next().await else {
+        panic!("no answer to {init}");
+    };
+    let first: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        first,
+        json!({"type": "runtime", "language": "python", "version": "3.11.2"})
+    );
 }

@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use crate::api::error::ApiError;
 use crate::api::job::Job;
-use crate::api::piston::request::prepare;
+use crate::api::piston::job::prepare;
+use crate::api::piston::request::PistonExecute;
 use crate::api::request::{self, RunBody};
 use crate::api::state::AppState;
 
@@ -24,15 +25,17 @@ impl Dialect {
         init: Value,
     ) -> Result<(Job, Value), ApiError> {
         match self {
-            Dialect::Piston => piston_init(state, &init).await,
+            Dialect::Piston => piston_init(state, init).await,
             Dialect::Whipcode => whipcode_init(state, init),
         }
     }
 }
 
-/// Piston's `init`: the job, and the `runtime` message naming its runtime.
-async fn piston_init(state: &AppState, init: &Value) -> Result<(Job, Value), ApiError> {
-    let execute = prepare(state, init).await?;
+/// Piston's `init`: `execute`'s body (and its validation) with a `type`,
+/// which, as any field Piston does not know, is ignored. The job, and the
+/// `runtime` message naming its runtime.
+async fn piston_init(state: &AppState, init: Value) -> Result<(Job, Value), ApiError> {
+    let execute = prepare(state, PistonExecute::from_json(init)?).await?;
     let runtime = json!({"type": "runtime", "language": execute.runtime.name(),
                          "version": execute.runtime.version.to_string()});
     Ok((execute.job, runtime))

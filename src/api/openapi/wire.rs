@@ -44,37 +44,6 @@ pub struct PistonMessage {
     pub message: String,
 }
 
-/// One file of a Piston request.
-#[derive(Serialize, ToSchema)]
-pub struct PistonFile {
-    /// Its path in the working directory; the first file is the entry.
-    pub name: Option<String>,
-    pub content: String,
-    /// `utf8` (default), `base64` or `hex`.
-    pub encoding: Option<String>,
-}
-
-/// `POST /api/v2/execute`, as Piston takes it.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"language": "python", "version": "*", "files": [{"content": "print(input())"}], "stdin": "hello"}))]
-pub struct PistonExecute {
-    /// A runtime's language or one of its aliases.
-    pub language: String,
-    /// A semver range (`*`, `3.x`) or a version.
-    pub version: String,
-    pub files: Vec<PistonFile>,
-    pub stdin: Option<String>,
-    pub args: Option<Vec<String>>,
-    /// Milliseconds.
-    pub compile_timeout: Option<i64>,
-    pub run_timeout: Option<i64>,
-    pub compile_cpu_time: Option<i64>,
-    pub run_cpu_time: Option<i64>,
-    /// Bytes; -1: the server's.
-    pub compile_memory_limit: Option<i64>,
-    pub run_memory_limit: Option<i64>,
-}
-
 /// Judge0's refusal of its own or of whipcode's.
 #[derive(Serialize, ToSchema)]
 pub struct Judge0Message {

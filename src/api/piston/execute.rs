@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::Full;
 
 use super::error::PistonError;
-use super::request::prepare;
+use super::job::prepare;
+use super::request::PistonExecute;
 use super::response::ExecuteResponse;
 use crate::api::body::WithDeadline;
 use crate::api::error::ApiError;
@@ -25,7 +26,7 @@ const TYPES: &[&str] = &["application/json", "text/plain"];
 
 /// Runs a program, as Piston does (`text/plain` bodies are taken too).
 #[utoipa::path(post, path = "/execute", tag = "piston",
-    request_body = crate::api::openapi::wire::PistonExecute,
+    request_body = PistonExecute,
     responses((status = 200, description = "The stages' results", body = super::response::ExecuteResponse)), security(("master_key" = [])))]
 pub async fn execute(
     State(state): State<AppState>,
@@ -37,8 +38,7 @@ pub async fn execute(
     let body: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
     drop(bytes);
-    let execute = prepare(&state, &body).await?;
-    drop(body);
+    let execute = prepare(&state, PistonExecute::from_json(body)?).await?;
 
     let started = std::time::Instant::now();
     let outcome = execute

@@ -6,7 +6,8 @@
 //!
 //! - [`version`]: semver versions from the images' labels, matched as Piston does.
 //! - [`runtimes`]: `GET /api/v2/runtimes`, and the runtime lookup.
-//! - [`request`]: `execute`'s body and its validation, in Piston's order.
+//! - [`request`]: `execute`'s (and `init`'s) body, typed, and each field's rule.
+//! - [`job`]: that body turned into the sandbox's job, in Piston's order.
 //! - [`response`]: the outcome in Piston's fields, statuses and units.
 //! - [`execute`]: `POST /api/v2/execute`.
 //! - [`packages`]: `GET /api/v2/packages`, read-only.
@@ -14,6 +15,7 @@
 
 pub mod error;
 pub mod execute;
+pub mod job;
 pub mod packages;
 pub mod request;
 pub mod response;
@@ -60,7 +62,7 @@ async fn runtimes_slash(
 
 /// `execute/`, as some clients call it.
 #[utoipa::path(post, path = "/execute/", tag = "piston",
-    request_body = crate::api::openapi::wire::PistonExecute,
+    request_body = request::PistonExecute,
     responses((status = 200, description = "The stages' results", body = response::ExecuteResponse)),
     security(("master_key" = [])))]
 async fn execute_slash(state: State<AppState>, request: Request) -> Result<Response, PistonError> {
