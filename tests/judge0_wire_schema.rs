@@ -146,6 +146,15 @@ async fn document_and_config(app: &axum::Router) -> (Value, Value) {
     (doc, config)
 }
 
+/// `body` run with `wait=true`: accepted and judged (how the fake's
+/// outcome is judged is not this test's business).
+async fn judged(app: &axum::Router, body: &Value) {
+    let path = "/judge0/submissions?wait=true";
+    let (status, answer) = call(app, "POST", path, Some(body.clone())).await;
+    assert_eq!(status, 201, "{body} -> {answer}");
+    assert!(answer["status"]["id"].is_u64(), "{answer}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_schemas_properties_are_judge0s_submission_attributes() {
     let app = app();
@@ -206,16 +215,7 @@ async fn a_body_made_from_the_schema_runs_alone_and_in_a_batch() {
     let app = app();
     let (doc, config) = document_and_config(&app).await;
     let body = body_from_schema(&doc, &config);
-    let (status, answer) = call(
-        &app,
-        "POST",
-        "/judge0/submissions?wait=true",
-        Some(body.clone()),
-    )
-    .await;
-    assert_eq!(status, 201, "{body} -> {answer}");
-    // Judged: how the fake's outcome is judged is not this test's business.
-    assert!(answer["status"]["id"].is_u64(), "{answer}");
+    judged(&app, &body).await;
     let (status, answer) = call(&app, "POST", "/judge0/submissions", Some(body.clone())).await;
     assert_eq!(status, 201, "{answer}");
     assert!(answer["token"].is_string(), "{answer}");
@@ -241,15 +241,7 @@ async fn a_field_the_schema_does_not_know_is_ignored_as_judge0_ignores_it() {
     ] {
         body[unknown] = value;
     }
-    let (status, answer) = call(
-        &app,
-        "POST",
-        "/judge0/submissions?wait=true",
-        Some(body.clone()),
-    )
-    .await;
-    assert_eq!(status, 201, "{answer}");
-    assert!(answer["status"]["id"].is_u64(), "{answer}");
+    judged(&app, &body).await;
     let batch = json!({"submissions": [body], "extra": true});
     let (status, answer) = call(&app, "POST", "/judge0/submissions/batch", Some(batch)).await;
     assert_eq!(status, 201, "{answer}");

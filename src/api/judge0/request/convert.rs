@@ -239,3 +239,77 @@ pub fn judge0_language(state: &AppState, flavor: Flavor, id: u32) -> Option<Arc<
         .find(|l| flavor.means(l, id))
         .cloned()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::judge0::files::REQUEST_BUDGET;
+
+    fn checked(body: Value) -> Result<Submission, Judge0Error> {
+        let state = AppState::for_tests();
+        let config = Config::of(&state, None);
+        prepare(&state, Flavor::Ce, &config, &body, false, &mut {
+            REQUEST_BUDGET
+        })
+    }
+
+    #[test]
+    fn every_fields_errors_come_at_once_in_judge0s_words() {
+        let body = json!({
+            "language_id": "abc", "stdin": 5, "cpu_extra_time": 99, "memory_limit": 1,
+            "number_of_runs": 0, "max_processes_and_or_threads": -1, "wall_time_limit": "x",
+            "enable_network": true, "redirect_stderr_to_stdout": "yes", "compiler_options": "'",
+        });
+        let Err(Judge0Error::Fields(errors)) = checked(body) else {
+            panic!("accepted")
+        };
+        let floor = crate::sandbox::MEMORY_FLOOR_MB * 1024;
+        assert_eq!(
+            serde_json::to_value(errors).unwrap(),
+            json!({
+                "language_id": ["is not a number"],
+                "stdin": ["must be a string"],
+                "source_code": ["can't be blank"],
+                "cpu_extra_time": ["must be less than or equal to 5"],
+                "memory_limit": [format!("must be greater than or equal to {floor} (the sandbox's floor: a smaller limit cannot be told from a broken sandbox)")],
+                "number_of_runs": ["must be greater than 0"],
+                "max_processes_and_or_threads": ["must be greater than 0"],
+                "wall_time_limit": ["is not a number"],
+                "enable_network": ["enabling network is not allowed"],
+                "redirect_stderr_to_stdout": ["must be true or false"],
+                "compiler_options": ["has an unmatched quote"],
+            })
+        );
+    }
+
+    #[test]
+    fn numbers_and_switches_may_come_as_strings_as_rails_casts_them() {
+        let body = json!({
+            "language_id": " 71 ", "source_code": "print(1)", "cpu_extra_time": "0.5",
+            "memory_limit": "200000.7", "redirect_stderr_to_stdout": "true", "stdin": null,
+        });
+        let submission = checked(body).unwrap();
+        assert_eq!(submission.language_id, 71);
+        assert_eq!(submission.limits.cpu_extra_time, 0.5);
+        assert_eq!(submission.limits.memory_limit, 200_000);
+        assert!(submission.redirect_stderr_to_stdout && submission.stdin.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_id_and_a_body_that_is_not_an_object_are_refused() {
+        let Err(Judge0Error::Fields(errors)) =
+            checked(json!({"language_id": -3, "source_code": "x"}))
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(errors["language_id"], ["language with id -3 doesn't exist"]);
+        for body in [json!([71, "x"]), json!("x"), json!([])] {
+            let Err(Judge0Error::Message(status, _)) = checked(body) else {
+                panic!("read positionally")
+            };
+            assert_eq!(status, 400);
+        }
+    }
+}
