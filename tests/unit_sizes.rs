@@ -20,8 +20,6 @@ const LONG_ON_PURPOSE: &[(&str, &str)] = &[
     // The security policy read top to bottom, one field after another.
     ("crates/sandbox/src/policy.rs", "container_spec"),
     ("crates/sandbox/src/crun/oci.rs", "config"),
-    // Judge0's submission checks, rewritten with the typed wire structs.
-    ("src/api/judge0/request/body.rs", "prepare"),
 ];
 
 fn root() -> PathBuf {

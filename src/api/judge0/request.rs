@@ -3,27 +3,30 @@
 //! errors at once, as a 422 of `{"field": ["message", …]}`), and the job
 //! the submission becomes.
 //!
+//! - [`body`]: the body as sent ([`Judge0Submission`], [`Judge0Batch`]),
+//!   each field beside its rule.
+//! - [`convert`]: a body checked into a [`Submission`] (a `TryFrom`).
 //! - [`submission`]: what a checked submission is.
-//! - [`body`]: one body's fields checked into a submission.
 //! - [`source`]: its files, from `source_code` and `additional_files`.
 //! - [`errors`]: the field errors gathered on the way.
 
 mod body;
+mod convert;
 mod errors;
 mod source;
 mod submission;
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use super::config::Config;
 use super::error::Judge0Error;
 use super::fields::Fields;
 use super::files;
 use super::flavor::Flavor;
+use crate::api::lenient::Lenient;
 use crate::api::state::AppState;
-pub use body::{judge0_language, prepare};
+pub use body::{Judge0Batch, Judge0Submission};
+pub use convert::{judge0_language, prepare, Context};
 pub use submission::{Chosen, Submission};
 
 /// The query of `POST /submissions`.
@@ -61,7 +64,7 @@ impl Query {
     }
 }
 
-/// Each of one request's `bodies` through [`prepare`], with its
+/// Each of one request's `bodies` checked into a [`Submission`], with its
 /// `callback_url` checked by `callbacks` (none: refused) and its errors among
 /// the others. The callbacks are checked first (they resolve names); the rest
 /// runs off the async runtime, since unpacking archives reads and inflates,
@@ -71,7 +74,7 @@ pub async fn prepare_all(
     flavor: Flavor,
     config: &Config,
     callbacks: Option<&super::callback::Callbacks>,
-    bodies: Vec<Value>,
+    bodies: Vec<Judge0Submission>,
     base64_encoded: bool,
 ) -> Result<Vec<Result<Submission, Judge0Error>>, Judge0Error> {
     // At once (each lookup has its own deadline), so a batch waits for its
@@ -79,7 +82,7 @@ pub async fn prepare_all(
     // A JoinSet: the lookups end with the request if its client goes away.
     let mut checks = tokio::task::JoinSet::new();
     for (index, body) in bodies.iter().enumerate() {
-        let (callbacks, given) = (callbacks.cloned(), body.get("callback_url").cloned());
+        let (callbacks, given) = (callbacks.cloned(), body.callback_url.clone());
         checks.spawn(async move { (index, callback_url(callbacks.as_ref(), given).await) });
     }
     let mut callback_urls: Vec<Result<Option<url::Url>, String>> =
@@ -89,9 +92,7 @@ pub async fn prepare_all(
             callback_urls[index] = url;
         }
     }
-    let archives = bodies
-        .iter()
-        .any(|body| !matches!(body.get("additional_files"), None | Some(Value::Null)));
+    let archives = bodies.iter().any(|body| !body.additional_files.is_absent());
     let turn = if archives {
         let turn = files::unpacking_turn().await.ok_or_else(|| {
             Judge0Error::Message(
@@ -108,10 +109,16 @@ pub async fn prepare_all(
         // The turn ends with the unpacking, not with the request: a client
         // that hangs up does not free it early.
         let _turn = turn;
-        let mut budget = files::REQUEST_BUDGET;
+        let mut cx = Context {
+            state: &state,
+            flavor,
+            config: &config,
+            base64_encoded,
+            budget: files::REQUEST_BUDGET,
+        };
         bodies
-            .iter()
-            .map(|body| prepare(&state, flavor, &config, body, base64_encoded, &mut budget))
+            .into_iter()
+            .map(|body| Submission::try_from((body, &mut cx)))
             .collect::<Vec<_>>()
     })
     .await
@@ -129,15 +136,15 @@ pub async fn prepare_all(
 /// `callback_url` as `callbacks` allow it.
 async fn callback_url(
     callbacks: Option<&super::callback::Callbacks>,
-    given: Option<Value>,
+    given: Lenient<String>,
 ) -> Result<Option<url::Url>, String> {
     match given {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(url)) => match callbacks {
+        Lenient::Absent => Ok(None),
+        Lenient::Read(url) => match callbacks {
             Some(callbacks) => callbacks.check(&url).await.map(Some).map_err(|r| r.0),
             None => Err("setting callback is not allowed".to_owned()),
         },
-        Some(_) => Err("must be a string".to_owned()),
+        Lenient::Invalid(_) => Err("must be a string".to_owned()),
     }
 }
 

@@ -16,7 +16,7 @@ use super::error::Judge0Error;
 use super::flavor::Flavor;
 use super::languages::judge0_name;
 use super::queue::Service;
-use super::request::{prepare_all, Query, Submission};
+use super::request::{prepare_all, Judge0Batch, Judge0Submission, Query, Submission};
 use super::response::{callback_body, judge, timestamp, Shown, Verdict};
 use super::store::Record;
 use crate::api::error::ApiError;
@@ -62,7 +62,7 @@ async fn json_body(state: &AppState, request: Request) -> Result<Value, Judge0Er
 /// `POST /submissions`.
 /// A submission: queued (its token), or run at once with `wait=true`.
 #[utoipa::path(post, path = "/submissions", tag = "judge0",
-    request_body = crate::api::openapi::wire::Judge0Submission,
+    request_body = Judge0Submission,
     params(
         ("base64_encoded" = Option<bool>, Query, description = "Texts in base64 both ways"),
         ("wait" = Option<bool>, Query, description = "Answer with the verdict instead of a token"),
@@ -81,7 +81,7 @@ pub async fn create(
     if !query.wait && service.as_ref().is_some_and(|s| !s.has_room(1)) {
         return Err(queue_full());
     }
-    let bodies = vec![body];
+    let bodies = vec![Judge0Submission::from_body(body)?];
     let prepared = prepare_all(
         &state,
         flavor,
@@ -183,7 +183,7 @@ pub async fn show(
 /// in order, its token or its field errors.
 /// Several submissions at once (1 to 20), queued.
 #[utoipa::path(post, path = "/submissions/batch", tag = "judge0",
-    request_body = crate::api::openapi::wire::Judge0Batch,
+    request_body = Judge0Batch,
     params(("base64_encoded" = Option<bool>, Query, description = "Texts in base64")),
     responses((status = 201, description = "For each, in order, its token or its field errors", body = Vec<crate::api::openapi::wire::Judge0BatchItem>)), security(("master_key" = []), ("auth_token" = [])))]
 pub async fn create_batch(
@@ -193,8 +193,8 @@ pub async fn create_batch(
     let query = Query::parse(request.uri())?;
     let service = service(&request).ok_or_else(no_queue)?;
     let flavor = Flavor::of(&request);
-    let mut body = json_body(&state, request).await?;
-    let Some(Value::Array(items)) = body.get_mut("submissions").map(Value::take) else {
+    let body = json_body(&state, request).await?;
+    let Some(items) = Judge0Batch::from_body(body) else {
         return Err(Judge0Error::Message(
             StatusCode::BAD_REQUEST,
             "the body must be {\"submissions\": [...]}".into(),
@@ -213,6 +213,10 @@ pub async fn create_batch(
     if !service.has_room(items.len()) {
         return Err(queue_full());
     }
+    let items = items
+        .into_iter()
+        .map(Judge0Submission::from_body)
+        .collect::<Result<Vec<_>, _>>()?;
     let config = Config::of(&state, Some(service.config()));
     let mut answers: Vec<Option<Value>> = Vec::with_capacity(items.len());
     let mut accepted = Vec::new();

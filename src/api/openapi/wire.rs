@@ -55,40 +55,6 @@ pub struct Judge0Message {
 #[schema(as = Judge0FieldErrors)]
 pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
 
-/// A submission as Judge0 takes it (`base64_encoded=true`: the texts in base64).
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"source_code": "print(input())", "language_id": 71, "stdin": "hello", "expected_output": "hello"}))]
-pub struct Judge0Submission {
-    /// Required, except for a multi-file program (89), which has none.
-    pub source_code: Option<String>,
-    /// A Judge0 language id (`GET /languages`).
-    pub language_id: i64,
-    pub stdin: Option<String>,
-    pub expected_output: Option<String>,
-    pub compiler_options: Option<String>,
-    pub command_line_arguments: Option<String>,
-    pub number_of_runs: Option<i64>,
-    /// Seconds.
-    pub cpu_time_limit: Option<f64>,
-    pub cpu_extra_time: Option<f64>,
-    pub wall_time_limit: Option<f64>,
-    /// KB.
-    pub memory_limit: Option<i64>,
-    pub stack_limit: Option<i64>,
-    pub max_processes_and_or_threads: Option<i64>,
-    pub enable_per_process_and_thread_time_limit: Option<bool>,
-    pub enable_per_process_and_thread_memory_limit: Option<bool>,
-    pub max_file_size: Option<i64>,
-    pub redirect_stderr_to_stdout: Option<bool>,
-    /// Must be allowed by `callbackAllow`.
-    pub callback_url: Option<String>,
-    /// A base64 zip unpacked beside the source; a multi-file program's
-    /// every file (its `run` script and optional `compile` script).
-    pub additional_files: Option<String>,
-    /// Always refused when `true` (runs have no network).
-    pub enable_network: Option<bool>,
-}
-
 /// A submission's status.
 #[derive(Serialize, ToSchema)]
 pub struct Judge0Status {
@@ -150,13 +116,6 @@ pub struct Judge0View {
 #[derive(Serialize, ToSchema)]
 pub struct Judge0Token {
     pub token: String,
-}
-
-/// `POST /submissions/batch`.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"submissions": [{"source_code": "print(1)", "language_id": 71}]}))]
-pub struct Judge0Batch {
-    pub submissions: Vec<Judge0Submission>,
 }
 
 /// One answer of a batch: a token, or that submission's field errors.

@@ -1,364 +1,327 @@
-//! One submission's body, field by field in Judge0's units, checked with
-//! Judge0's validation (every field's errors at once) into a
-//! [`Submission`].
+//! A submission as Judge0 CE 1.13.1 takes it (`submission_params`): one
+//! typed struct that serde reads and the OpenAPI document describes, each
+//! field beside its rule. A field's name is its ident (serde's key, the
+//! 422's key and its rule's name alike); a limit's default and maximum are
+//! the server's ([`Config`]).
+//!
+//! Judge0 reads Rails params, so every field is [`Lenient`]: a number may
+//! come as a string of one, and a field of the wrong type is that field's
+//! error among the others, not a refusal of the whole body.
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::errors::Errors;
-use super::source;
-use super::submission::{Chosen, Submission};
-use crate::api::job::{Job, StageLimits};
 use crate::api::judge0::config::Config;
 use crate::api::judge0::error::Judge0Error;
-use crate::api::judge0::flavor::Flavor;
+use crate::api::lenient::Lenient;
 use crate::api::request::base64;
-use crate::api::state::AppState;
-use crate::languages::Language;
 
 /// The longest `compiler_options` and `command_line_arguments`.
 const MAX_OPTIONS: usize = 512;
 
-/// Reads and checks one submission (`body`, a JSON object) against the
-/// server's `config`.
-///
-/// `budget` is what is left of the request's unpacking budget
-/// ([`REQUEST_BUDGET`](crate::api::judge0::files::REQUEST_BUDGET)); the
-/// files unpacked are taken from it. This unpacks archives: call it off the
-/// async runtime (see [`prepare_all`](super::prepare_all)).
-pub fn prepare(
-    state: &AppState,
-    flavor: Flavor,
-    config: &Config,
-    body: &Value,
-    base64_encoded: bool,
-    budget: &mut u64,
-) -> Result<Submission, Judge0Error> {
-    let Some(body) = body.as_object() else {
-        return Err(Judge0Error::Message(
-            axum::http::StatusCode::BAD_REQUEST,
-            "the body must be a JSON object of a submission's fields".into(),
-        ));
-    };
-    let mut errors = Errors::default();
-    let text = |field: &str, errors: &mut Errors| -> Option<Vec<u8>> {
-        match body.get(field) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if base64_encoded => match base64(s) {
-                Ok(bytes) => Some(bytes),
-                Err(_) => {
-                    errors.add(field, "is not valid base64");
-                    None
-                }
-            },
-            Some(Value::String(s)) => Some(s.clone().into_bytes()),
-            Some(_) => {
-                errors.add(field, "must be a string");
-                None
-            }
-        }
-    };
-    let source_code = text("source_code", &mut errors);
-    let stdin = text("stdin", &mut errors).unwrap_or_default();
-    let expected_output = text("expected_output", &mut errors);
+/// A submission as Judge0 takes it (`base64_encoded=true`: the texts in
+/// base64). Other fields are ignored, as Judge0's `permit` ignores them.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"source_code": "print(input())", "language_id": 71, "stdin": "hello", "expected_output": "hello"}))]
+pub struct Judge0Submission {
+    /// Required, except for a multi-file program (89), which has none.
+    #[serde(default)]
+    pub source_code: Lenient<String>,
+    /// A Judge0 language id (`GET /languages`).
+    #[schema(required = true)]
+    #[serde(default)]
+    pub language_id: Lenient<i64>,
+    #[serde(default)]
+    pub stdin: Lenient<String>,
+    #[serde(default)]
+    pub expected_output: Lenient<String>,
+    /// At most 512 characters; only for a compiled language.
+    #[serde(default)]
+    pub compiler_options: Lenient<String>,
+    /// At most 512 characters.
+    #[serde(default)]
+    pub command_line_arguments: Lenient<String>,
+    #[serde(default)]
+    pub number_of_runs: Lenient<i64>,
+    /// Seconds; 0: the server's maximum.
+    #[serde(default)]
+    pub cpu_time_limit: Lenient<f64>,
+    /// Seconds.
+    #[serde(default)]
+    pub cpu_extra_time: Lenient<f64>,
+    /// Seconds.
+    #[serde(default)]
+    pub wall_time_limit: Lenient<f64>,
+    /// KB.
+    #[serde(default)]
+    pub memory_limit: Lenient<i64>,
+    /// KB.
+    #[serde(default)]
+    pub stack_limit: Lenient<i64>,
+    #[serde(default)]
+    pub max_processes_and_or_threads: Lenient<i64>,
+    /// Refused when `true`.
+    #[serde(default)]
+    pub enable_per_process_and_thread_time_limit: Lenient<bool>,
+    /// Refused when `true`.
+    #[serde(default)]
+    pub enable_per_process_and_thread_memory_limit: Lenient<bool>,
+    /// KB.
+    #[serde(default)]
+    pub max_file_size: Lenient<i64>,
+    #[serde(default)]
+    pub redirect_stderr_to_stdout: Lenient<bool>,
+    /// Must be allowed by `callbackAllow`.
+    #[serde(default)]
+    pub callback_url: Lenient<String>,
+    /// A base64 zip unpacked beside the source; a multi-file program's
+    /// every file (its `run` script and optional `compile` script).
+    #[serde(default)]
+    pub additional_files: Lenient<String>,
+    /// Always refused when `true` (runs have no network).
+    #[serde(default)]
+    pub enable_network: Lenient<bool>,
+}
 
-    let language_id = match body.get("language_id") {
-        None | Some(Value::Null) => {
-            errors.add("language_id", "can't be blank");
-            None
+/// `POST /submissions/batch`: 1 to 20 submissions. Each is read as its own
+/// body ([`Judge0Submission::from_body`]), so that one which is not an
+/// object is refused as `POST /submissions` refuses it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"submissions": [{"source_code": "print(1)", "language_id": 71}]}))]
+pub struct Judge0Batch {
+    #[schema(value_type = Vec<Judge0Submission>, required = true, min_items = 1, max_items = 20)]
+    #[serde(default)]
+    pub submissions: Lenient<Vec<Value>>,
+}
+
+impl Judge0Batch {
+    /// A batch's body; `None` when it is not `{"submissions": [...]}`.
+    pub fn from_body(body: Value) -> Option<Vec<Value>> {
+        let batch = body
+            .is_object()
+            .then(|| Judge0Batch::deserialize(body).ok())??;
+        batch.submissions.into_result().ok().flatten()
+    }
+}
+
+impl Judge0Submission {
+    /// One submission's body: a JSON object (serde would read an array
+    /// field by field in order, which Judge0 does not).
+    pub fn from_body(body: Value) -> Result<Judge0Submission, Judge0Error> {
+        let refused = || {
+            Judge0Error::Message(
+                axum::http::StatusCode::BAD_REQUEST,
+                "the body must be a JSON object of a submission's fields".into(),
+            )
+        };
+        if !body.is_object() {
+            return Err(refused());
         }
-        Some(value) => match integer(value) {
-            Some(id) => Some(id),
-            None => {
-                errors.add("language_id", "is not a number");
-                None
-            }
-        },
-    };
-    let language = language_id.and_then(|id| {
-        let found = u32::try_from(id)
-            .ok()
-            .and_then(|id| judge0_language(state, flavor, id));
-        if found.is_none() {
-            errors.add(
-                "language_id",
-                format!("language with id {id} doesn't exist"),
-            );
+        Judge0Submission::deserialize(body).map_err(|_| refused())
+    }
+}
+
+/// The rules, one per field and named after it: each gives the field's
+/// value (absent: its default) or its error, in Judge0's words.
+impl Judge0Submission {
+    pub(super) fn source_code(&self, base64_encoded: bool) -> Result<Option<Vec<u8>>, String> {
+        text(&self.source_code, base64_encoded)
+    }
+
+    pub(super) fn stdin(&self, base64_encoded: bool) -> Result<Vec<u8>, String> {
+        Ok(text(&self.stdin, base64_encoded)?.unwrap_or_default())
+    }
+
+    pub(super) fn expected_output(&self, base64_encoded: bool) -> Result<Option<Vec<u8>>, String> {
+        text(&self.expected_output, base64_encoded)
+    }
+
+    /// The id as sent (still to be looked up).
+    pub(super) fn language_id(&self) -> Result<Option<i64>, String> {
+        match sent(&self.language_id) {
+            None => Err("can't be blank".to_owned()),
+            Some(value) => integer(&value)
+                .map(Some)
+                .ok_or_else(|| "is not a number".to_owned()),
         }
-        found
-    });
-    let number = |field: &str, default: f64, min: f64, max: f64, errors: &mut Errors| -> f64 {
-        match body.get(field) {
-            None | Some(Value::Null) => default,
-            Some(value) => match float(value) {
-                None => {
-                    errors.add(field, "is not a number");
-                    default
-                }
-                Some(n) if n < min => {
-                    errors.add(
-                        field,
-                        format!("must be greater than or equal to {}", show(min)),
-                    );
-                    default
-                }
-                Some(n) if n > max => {
-                    errors.add(
-                        field,
-                        format!("must be less than or equal to {}", show(max)),
-                    );
-                    default
-                }
-                Some(n) => n,
-            },
+    }
+
+    pub(super) fn compiler_options(&self) -> Result<Option<Options>, String> {
+        options(&self.compiler_options)
+    }
+
+    pub(super) fn command_line_arguments(&self) -> Result<Option<Options>, String> {
+        options(&self.command_line_arguments)
+    }
+
+    pub(super) fn cpu_time_limit(&self, config: &Config) -> Result<f64, String> {
+        let max = config.max_cpu_time_limit;
+        limit(&self.cpu_time_limit, config.cpu_time_limit, 0.0, max)
+    }
+
+    pub(super) fn cpu_extra_time(&self, config: &Config) -> Result<f64, String> {
+        let max = config.max_cpu_extra_time;
+        limit(&self.cpu_extra_time, config.cpu_extra_time, 0.0, max)
+    }
+
+    pub(super) fn wall_time_limit(&self, config: &Config) -> Result<f64, String> {
+        let max = config.max_wall_time_limit;
+        limit(&self.wall_time_limit, config.wall_time_limit, 1.0, max)
+    }
+
+    /// Not under the sandbox's floor: a smaller limit cannot be told from a
+    /// broken sandbox.
+    pub(super) fn memory_limit(&self, config: &Config) -> Result<f64, String> {
+        let floor = config.memory_floor_kb();
+        if sent(&self.memory_limit)
+            .and_then(|v| float(&v))
+            .is_some_and(|kb| kb < floor as f64)
+        {
+            return Err(format!("must be greater than or equal to {floor} (the sandbox's floor: a smaller limit cannot be told from a broken sandbox)"));
         }
-    };
-    let cpu_time_limit = number(
-        "cpu_time_limit",
-        config.cpu_time_limit,
-        0.0,
-        config.max_cpu_time_limit,
-        &mut errors,
-    );
-    let cpu_extra_time = number(
-        "cpu_extra_time",
-        config.cpu_extra_time,
-        0.0,
-        config.max_cpu_extra_time,
-        &mut errors,
-    );
-    let wall_time_limit = number(
-        "wall_time_limit",
-        config.wall_time_limit,
-        1.0,
-        config.max_wall_time_limit,
-        &mut errors,
-    );
-    let floor = config.memory_floor_kb() as f64;
-    let memory_limit = match body.get("memory_limit").and_then(float) {
-        Some(kb) if kb < floor => {
-            errors.add(
-                "memory_limit",
-                format!(
-                    "must be greater than or equal to {} (the sandbox's floor: a smaller limit cannot be told from a broken sandbox)",
-                    config.memory_floor_kb()
-                ),
-            );
-            config.memory_limit as f64
+        let (default, max) = (config.memory_limit as f64, config.max_memory_limit as f64);
+        limit(&self.memory_limit, default, floor as f64, max)
+    }
+
+    pub(super) fn stack_limit(&self, config: &Config) -> Result<f64, String> {
+        let (default, max) = (config.stack_limit as f64, config.max_stack_limit as f64);
+        limit(&self.stack_limit, default, 0.0, max)
+    }
+
+    pub(super) fn max_processes_and_or_threads(&self, config: &Config) -> Result<f64, String> {
+        let value = &self.max_processes_and_or_threads;
+        if sent(value)
+            .and_then(|v| float(&v))
+            .is_some_and(|n| n <= 0.0)
+        {
+            return Err("must be greater than 0".to_owned());
         }
-        _ => number(
-            "memory_limit",
-            config.memory_limit as f64,
-            floor,
-            config.max_memory_limit as f64,
-            &mut errors,
-        ),
-    };
-    let stack_limit = number(
-        "stack_limit",
-        config.stack_limit as f64,
-        0.0,
-        config.max_stack_limit as f64,
-        &mut errors,
-    );
-    let processes = match body.get("max_processes_and_or_threads").and_then(float) {
-        Some(n) if n <= 0.0 => {
-            errors.add("max_processes_and_or_threads", "must be greater than 0");
-            config.max_processes_and_or_threads as f64
-        }
-        _ => number(
-            "max_processes_and_or_threads",
-            config.max_processes_and_or_threads as f64,
+        let default = config.max_processes_and_or_threads as f64;
+        limit(
+            value,
+            default,
             0.0,
             config.max_max_processes_and_or_threads as f64,
-            &mut errors,
-        ),
-    };
-    let max_file_size = number(
-        "max_file_size",
-        config.max_file_size as f64,
-        0.0,
-        config.max_max_file_size as f64,
-        &mut errors,
-    );
-    let number_of_runs = match body.get("number_of_runs").and_then(float) {
-        Some(n) if n < 1.0 => {
-            errors.add("number_of_runs", "must be greater than 0");
-            1.0
+        )
+    }
+
+    pub(super) fn max_file_size(&self, config: &Config) -> Result<f64, String> {
+        let (default, max) = (config.max_file_size as f64, config.max_max_file_size as f64);
+        limit(&self.max_file_size, default, 0.0, max)
+    }
+
+    pub(super) fn number_of_runs(&self, config: &Config) -> Result<f64, String> {
+        if sent(&self.number_of_runs)
+            .and_then(|v| float(&v))
+            .is_some_and(|n| n < 1.0)
+        {
+            return Err("must be greater than 0".to_owned());
         }
-        _ => number(
-            "number_of_runs",
+        let (default, max) = (
             config.number_of_runs as f64,
-            1.0,
             config.max_number_of_runs as f64,
-            &mut errors,
-        ),
-    };
-
-    let flag = |field: &str, errors: &mut Errors| -> bool {
-        match body.get(field) {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
-            Some(_) => {
-                errors.add(field, "must be true or false");
-                false
-            }
-        }
-    };
-    let redirect_stderr_to_stdout = flag("redirect_stderr_to_stdout", &mut errors);
-    if flag("enable_network", &mut errors) {
-        errors.add("enable_network", "enabling network is not allowed");
-    }
-    for field in [
-        "enable_per_process_and_thread_time_limit",
-        "enable_per_process_and_thread_memory_limit",
-    ] {
-        if flag(field, &mut errors) {
-            errors.add(field, "this option cannot be enabled");
-        }
+        );
+        limit(&self.number_of_runs, default, 1.0, max)
     }
 
-    let options = |field: &str, errors: &mut Errors| -> Option<(String, Vec<String>)> {
-        let value = body.get(field)?;
-        let Value::String(text) = value else {
-            if !value.is_null() {
-                errors.add(field, "must be a string");
-            }
-            return None;
-        };
-        if text.chars().count() > MAX_OPTIONS {
-            errors.add(
-                field,
-                format!("is too long (maximum is {MAX_OPTIONS} characters)"),
-            );
-            return None;
-        }
-        match shell_words::split(text) {
-            Ok(words) if words.iter().any(|w| w.contains('\0')) => {
-                errors.add(field, "must not contain NUL characters");
-                None
-            }
-            Ok(words) => Some((text.clone(), words)),
-            Err(_) => {
-                errors.add(field, "has an unmatched quote");
-                None
-            }
-        }
-    };
-    let compiler_options = options("compiler_options", &mut errors);
-    let command_line_arguments = options("command_line_arguments", &mut errors);
-    // Judge0 skips the check for a blank value (`compiler_options.blank?`):
-    // its IDE always sends `""`.
-    if let (Some(language), Some((text, _))) = (&language, &compiler_options) {
-        if !has_compile_cmd(language) && !text.trim().is_empty() {
-            errors.add(
-                "compiler_options",
-                "setting compiler options is only allowed for compiled languages",
-            );
-        }
+    pub(super) fn redirect_stderr_to_stdout(&self) -> Result<bool, String> {
+        flag(&self.redirect_stderr_to_stdout)
     }
 
-    let job_files = source::job_files(
-        language.as_deref(),
-        source_code.as_ref(),
-        body,
-        state.max_files,
-        budget,
-        &mut errors,
-    );
-
-    if !errors.0.is_empty() {
-        return Err(Judge0Error::Fields(errors.0));
+    /// Runs have no network.
+    pub(super) fn enable_network(&self) -> Result<(), String> {
+        refused_flag(&self.enable_network, "enabling network is not allowed")
     }
-    let (Some(language), Some(language_id), Some(job_files)) = (language, language_id, job_files)
-    else {
-        unreachable!("a missing field is a field error");
-    };
-    // A CPU limit of 0 is no limit of its own (isolate's `-t 0`): the
-    // server's maximum holds.
-    let cpu_time_limit = if cpu_time_limit == 0.0 {
-        config.max_cpu_time_limit
-    } else {
-        cpu_time_limit
-    };
-    let limits = Chosen {
-        cpu_time_limit,
-        cpu_extra_time,
-        wall_time_limit,
-        memory_limit: memory_limit as u64,
-        stack_limit: stack_limit as u64,
-        max_processes_and_or_threads: processes as u64,
-        max_file_size: max_file_size as u64,
-        number_of_runs: number_of_runs as u64,
-    };
-    let seconds = |s: f64| Duration::from_secs_f64(s.max(0.001));
-    let job = Job {
-        language: language.clone(),
-        files: job_files,
-        tool_args: compiler_options
-            .as_ref()
-            .map(|o| o.1.clone())
-            .unwrap_or_default(),
-        program_args: command_line_arguments
-            .as_ref()
-            .map(|o| o.1.clone())
-            .unwrap_or_default(),
-        stdin: stdin.clone(),
-        env: language
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        compile: StageLimits::timeout(config.compile_timeout()),
-        run: StageLimits {
-            timeout: seconds(wall_time_limit),
-            cpu_time: Some(seconds(cpu_time_limit + cpu_extra_time)),
-            memory_mb: Some(limits.memory_limit.div_ceil(1024)),
-            // A run step that builds first (Go, Zig) writes a binary larger
-            // than Judge0's file size limit meant for the program.
-            file_size: (!language.run_builds).then_some(limits.max_file_size * 1024),
-            stack: Some(limits.stack_limit * 1024),
-            stderr_to_stdout: redirect_stderr_to_stdout,
-        },
-        runs: u32::try_from(limits.number_of_runs).unwrap_or(1),
-        processes: (limits.max_processes_and_or_threads != config.max_processes_and_or_threads)
-            .then(|| u32::try_from(limits.max_processes_and_or_threads).unwrap_or(u32::MAX)),
-    };
-    let project = source::is_project(&language);
-    Ok(Submission {
-        job,
-        language,
-        language_id: u32::try_from(language_id).unwrap_or_default(),
-        flavor,
-        // A project's files are its archive's (Judge0 shows no source).
-        source_code: source_code.filter(|_| !project),
-        stdin,
-        expected_output,
-        redirect_stderr_to_stdout,
-        limits,
-        compiler_options: compiler_options.map(|o| o.0),
-        command_line_arguments: command_line_arguments.map(|o| o.0),
-        callback_url: None,
-    })
+
+    pub(super) fn enable_per_process_and_thread_time_limit(&self) -> Result<(), String> {
+        let value = &self.enable_per_process_and_thread_time_limit;
+        refused_flag(value, "this option cannot be enabled")
+    }
+
+    pub(super) fn enable_per_process_and_thread_memory_limit(&self) -> Result<(), String> {
+        let value = &self.enable_per_process_and_thread_memory_limit;
+        refused_flag(value, "this option cannot be enabled")
+    }
 }
 
-/// Judge0's `compile_cmd`: the language compiles with a step of its own. A
-/// multi-file program's compile is the program's own script, so Judge0
-/// takes no compiler options for it, as for an interpreted language.
-fn has_compile_cmd(language: &Language) -> bool {
-    language.compile.is_some() && !source::is_project(language)
+/// `compiler_options` or `command_line_arguments`: as sent, and as words.
+pub(super) type Options = (String, Vec<String>);
+
+/// What was sent, as a JSON value (`None`: absent), for Rails' casts.
+fn sent<T: Serialize>(value: &Lenient<T>) -> Option<Value> {
+    match value {
+        Lenient::Absent => None,
+        Lenient::Read(t) => serde_json::to_value(t).ok(),
+        Lenient::Invalid(value) => Some(value.clone()),
+    }
 }
 
-/// The language one of whose ids in `flavor` is `id`.
-pub fn judge0_language(state: &AppState, flavor: Flavor, id: u32) -> Option<Arc<Language>> {
-    state
-        .languages
-        .iter()
-        .find(|l| flavor.means(l, id))
-        .cloned()
+/// A text field, base64 when `base64_encoded`.
+fn text(value: &Lenient<String>, base64_encoded: bool) -> Result<Option<Vec<u8>>, String> {
+    match value {
+        Lenient::Absent => Ok(None),
+        Lenient::Read(s) if base64_encoded => base64(s)
+            .map(Some)
+            .map_err(|_| "is not valid base64".to_owned()),
+        Lenient::Read(s) => Ok(Some(s.clone().into_bytes())),
+        Lenient::Invalid(_) => Err("must be a string".to_owned()),
+    }
+}
+
+/// A limit within `min..=max`, `default` when absent, in Rails' words.
+fn limit<T: Serialize>(
+    value: &Lenient<T>,
+    default: f64,
+    min: f64,
+    max: f64,
+) -> Result<f64, String> {
+    let Some(value) = sent(value) else {
+        return Ok(default);
+    };
+    match float(&value) {
+        None => Err("is not a number".to_owned()),
+        Some(n) if n < min => Err(format!("must be greater than or equal to {}", show(min))),
+        Some(n) if n > max => Err(format!("must be less than or equal to {}", show(max))),
+        Some(n) => Ok(n),
+    }
+}
+
+/// A boolean, or a string of one (Rails casts form values).
+fn flag(value: &Lenient<bool>) -> Result<bool, String> {
+    match value {
+        Lenient::Absent => Ok(false),
+        Lenient::Read(b) => Ok(*b),
+        Lenient::Invalid(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
+        Lenient::Invalid(_) => Err("must be true or false".to_owned()),
+    }
+}
+
+/// A switch this server never turns on: `refusal` when it is asked to.
+fn refused_flag(value: &Lenient<bool>, refusal: &str) -> Result<(), String> {
+    match flag(value)? {
+        true => Err(refusal.to_owned()),
+        false => Ok(()),
+    }
+}
+
+/// Options as a shell would split them, at most [`MAX_OPTIONS`] characters.
+fn options(value: &Lenient<String>) -> Result<Option<Options>, String> {
+    let text = match value {
+        Lenient::Absent => return Ok(None),
+        Lenient::Read(text) => text,
+        Lenient::Invalid(_) => return Err("must be a string".to_owned()),
+    };
+    if text.chars().count() > MAX_OPTIONS {
+        return Err(format!("is too long (maximum is {MAX_OPTIONS} characters)"));
+    }
+    match shell_words::split(text) {
+        Ok(words) if words.iter().any(|w| w.contains('\0')) => {
+            Err("must not contain NUL characters".to_owned())
+        }
+        Ok(words) => Ok(Some((text.clone(), words))),
+        Err(_) => Err("has an unmatched quote".to_owned()),
+    }
 }
 
 /// An integer, or a string of one (Rails casts form values).

@@ -15,6 +15,15 @@ impl Errors {
             .push(message.into());
     }
 
+    /// A rule's value, or its error recorded under `field` (and the
+    /// value's default, never used: the submission is refused).
+    pub(super) fn check<T: Default>(&mut self, field: &str, checked: Result<T, String>) -> T {
+        checked.unwrap_or_else(|why| {
+            self.add(field, why);
+            T::default()
+        })
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -6,10 +6,9 @@
 //! 1.13.1 takes it (`app/models/submission.rb`: `source_code` absent and
 //! `additional_files` present for a project).
 
-use serde_json::{Map, Value};
-
 use super::errors::Errors;
 use crate::api::judge0::files;
+use crate::api::lenient::Lenient;
 use crate::api::request::base64;
 use crate::languages::Language;
 
@@ -24,13 +23,13 @@ pub(super) type Files = Vec<(String, Vec<u8>)>;
 pub(super) fn job_files(
     language: Option<&Language>,
     source_code: Option<&Vec<u8>>,
-    body: &Map<String, Value>,
+    additional_files: &Lenient<String>,
     max_files: usize,
     budget: &mut u64,
     errors: &mut Errors,
 ) -> Option<Files> {
     let project = language.is_some_and(is_project);
-    let archive = additional_files(body.get("additional_files"), budget, errors);
+    let archive = unpack(additional_files, budget, errors);
     check_presence(project, source_code, archive.is_some(), errors);
     let language = language?;
     let archive = archive.unwrap_or_default();
@@ -54,12 +53,12 @@ pub(super) fn is_project(language: &Language) -> bool {
 
 /// `additional_files` unpacked (taken from `budget`); `None` when it is
 /// absent or blank (Judge0 skips a blank value) or wrong (an error added).
-fn additional_files(value: Option<&Value>, budget: &mut u64, errors: &mut Errors) -> Option<Files> {
+fn unpack(value: &Lenient<String>, budget: &mut u64, errors: &mut Errors) -> Option<Files> {
     let text = match value {
-        None | Some(Value::Null) => return None,
-        Some(Value::String(s)) if s.trim().is_empty() => return None,
-        Some(Value::String(s)) => s,
-        Some(_) => {
+        Lenient::Absent => return None,
+        Lenient::Read(s) if s.trim().is_empty() => return None,
+        Lenient::Read(s) => s,
+        Lenient::Invalid(_) => {
             errors.add(
                 "additional_files",
                 "must be a string (a base64 zip archive)",
@@ -153,6 +152,7 @@ mod tests {
     use super::*;
     use crate::api::judge0::files::REQUEST_BUDGET;
     use base64::Engine as _;
+    use serde_json::Value;
     use std::io::Write as _;
 
     fn zip64(entries: &[(&str, &[u8])]) -> Value {
@@ -184,12 +184,12 @@ mod tests {
         let mut errors = Errors::default();
         let source = source.map(|s| s.as_bytes().to_vec());
         let language = language(judge0_id);
-        let body = body.as_object().unwrap().clone();
+        let archive = serde_json::from_value(body["additional_files"].clone()).unwrap();
         let mut budget = REQUEST_BUDGET;
         job_files(
             Some(&language),
             source.as_ref(),
-            &body,
+            &archive,
             64,
             &mut budget,
             &mut errors,
