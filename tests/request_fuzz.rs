@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use tower::ServiceExt;
-use whipcode::api::request::{Context, RunBody, MAX_ARGS, MAX_ARG_LEN};
+use whipcode::api::request::{Context, RunBody, RunRequest, MAX_ARGS, MAX_ARG_LEN};
 use whipcode::api::router;
 
 /// Any JSON value, a few levels deep, with strings that like edge cases.
@@ -70,7 +70,7 @@ proptest! {
         let parsed: RunBody = serde_json::from_value(body).unwrap();
         let languages = languages();
         let ctx = Context { languages: &languages, max_timeout: Duration::from_secs(10), max_files: 256 };
-        if let Ok(request) = parsed.validate(&ctx) {
+        if let Ok(request) = RunRequest::try_from((parsed, &ctx)) {
             prop_assert!(!request.code.is_empty());
             prop_assert!(request.timeout <= Duration::from_secs(10));
             prop_assert!(request.args.len() <= MAX_ARGS);

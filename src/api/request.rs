@@ -1,71 +1,66 @@
-//! `POST /run` as clients send it, and its validation into a [`RunRequest`].
-//! Validation happens once, here; everything past this border is trusted to
-//! be well-formed (but never trusted to be harmless).
+//! `POST /run` (and whipcode's interactive `init`, the same fields) as
+//! clients send it: [`RunBody`], the one struct serde reads and the OpenAPI
+//! document describes, and its conversion into a [`RunRequest`] (a
+//! `TryFrom`), then into the sandbox's [`Job`]. Validation happens once,
+//! here; everything past this border is trusted to be well-formed (but
+//! never trusted to be harmless).
 //!
 //! - [`fields`]: each field's own check, and the limits on it.
+//! - [`values`]: the values of its fields that are more than a JSON type:
+//!   the whole numbers sent as integers or strings of digits, and a file.
 
 mod fields;
+mod values;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::error::ApiError;
 use super::job::{Job, StageLimits};
+use super::lenient::Lenient;
 use crate::languages::{Language, LanguageMap};
 pub(crate) use fields::base64;
 use fields::{args, code, env, files, language, named_timeout, stdin, timeout};
 pub use fields::{MAX_ARGS, MAX_ARG_LEN, MAX_ENV_BYTES, MAX_ENV_NAME, MAX_ENV_VARS};
+pub use values::{LanguageId, RunFile, Seconds};
 
-/// The body as sent. Absent fields and `null` are the same; unknown fields
-/// are ignored, as the original does. Each field is read leniently by its
-/// own check (in [`fields`]); the schema says what a client should send.
+/// The body as sent: the original whipcode's fields, and `files` and
+/// `compile_timeout` added. Absent fields and `null` are the same; unknown
+/// fields are ignored, as the original does; a field of another type than
+/// its own is refused (400), the first in this order: `language_id`,
+/// `code`, `args`, `timeout`, `compile_timeout`, `files`, `stdin`, `env`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"code": "cHJpbnQoaW5wdXQoKSk=", "language_id": 1, "stdin": "hello\n"}))]
 pub struct RunBody {
     /// The program, in base64.
+    #[schema(required = true)]
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
-    pub code: Value,
-    /// A language id of `GET /languages` (a string of digits is taken too).
+    pub code: Lenient<String>,
+    /// A language id of `GET /languages`, as an integer or a string of digits.
+    #[schema(required = true)]
     #[serde(default)]
-    #[schema(value_type = u32, required = true)]
-    pub language_id: Value,
+    pub language_id: Lenient<LanguageId>,
     /// Flags for the compiler or interpreter, space-separated.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub args: Value,
-    /// Seconds the run may take (capped to the server's `timeout`).
+    pub args: Lenient<String>,
+    /// Seconds the run may take (capped to the server's `timeout`; 0: the
+    /// server's), as an integer or a string of digits.
     #[serde(default)]
-    #[schema(value_type = Option<u64>)]
-    pub timeout: Value,
+    pub timeout: Lenient<Seconds>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub stdin: Value,
+    pub stdin: Lenient<String>,
     /// Environment variables of the program.
     #[serde(default)]
-    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
-    pub env: Value,
+    pub env: Lenient<BTreeMap<String, Lenient<String>>>,
     /// Added: more files beside the entry file `code`.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<RunFile>>)]
-    pub files: Value,
+    pub files: Lenient<Vec<Lenient<RunFile>>>,
     /// Added: the compile stage's timeout (the run's is `timeout`).
     #[serde(default)]
-    #[schema(value_type = Option<u64>)]
-    pub compile_timeout: Value,
-}
-
-/// One more file of a run (the schema of `files`' items).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // Described only: `files` is read from its JSON value.
-pub struct RunFile {
-    /// A relative path in the working directory.
-    pub name: String,
-    /// Its bytes, in base64.
-    pub content: String,
+    pub compile_timeout: Lenient<Seconds>,
 }
 
 /// A validated run request.
@@ -90,52 +85,56 @@ pub struct Context<'a> {
     pub max_files: usize,
 }
 
-impl RunRequest {
-    /// The job: `code` is the entry file under the language's source name,
-    /// `args` are the tool's flags, both stages have a wall-clock limit.
-    pub fn into_job(self) -> Job {
-        let mut files = Vec::with_capacity(self.files.len() + 1);
-        files.push((self.language.source.clone(), self.code));
-        files.extend(self.files);
-        Job {
-            files,
-            tool_args: self.args,
-            program_args: Vec::new(),
-            stdin: self.stdin,
-            env: self.env,
-            compile: StageLimits::timeout(self.compile_timeout),
-            run: StageLimits::timeout(self.timeout),
-            runs: 1,
-            processes: None,
-            language: self.language,
-        }
+/// Each field checked, in the order [`RunBody`] states; the first refusal
+/// is the answer.
+impl TryFrom<(RunBody, &Context<'_>)> for RunRequest {
+    type Error = ApiError;
+
+    fn try_from((body, ctx): (RunBody, &Context<'_>)) -> Result<Self, ApiError> {
+        let language = language(body.language_id, ctx.languages)?;
+        Ok(RunRequest {
+            code: code(body.code)?,
+            args: args(body.args)?,
+            timeout: timeout(body.timeout, ctx.max_timeout)?,
+            compile_timeout: named_timeout(
+                "compile_timeout",
+                body.compile_timeout,
+                ctx.max_timeout,
+            )?,
+            files: files(body.files, &language.source, ctx.max_files)?,
+            stdin: stdin(body.stdin)?,
+            env: env(body.env, &language)?,
+            language,
+        })
     }
 }
 
-impl RunBody {
-    pub fn validate(self, ctx: &Context<'_>) -> Result<RunRequest, ApiError> {
-        let language = language(&self.language_id, ctx.languages)?;
-        Ok(RunRequest {
-            code: code(&self.code)?,
-            args: args(&self.args)?,
-            timeout: timeout(&self.timeout, ctx.max_timeout)?,
-            compile_timeout: named_timeout(
-                "compile_timeout",
-                &self.compile_timeout,
-                ctx.max_timeout,
-            )?,
-            files: files(self.files, &language.source, ctx.max_files)?,
-            stdin: stdin(self.stdin)?,
-            env: env(&self.env, &language)?,
-            language,
-        })
+/// The job: `code` is the entry file under the language's source name,
+/// `args` are the tool's flags, both stages have a wall-clock limit.
+impl From<RunRequest> for Job {
+    fn from(request: RunRequest) -> Job {
+        let mut files = Vec::with_capacity(request.files.len() + 1);
+        files.push((request.language.source.clone(), request.code));
+        files.extend(request.files);
+        Job {
+            files,
+            tool_args: request.args,
+            program_args: Vec::new(),
+            stdin: request.stdin,
+            env: request.env,
+            compile: StageLimits::timeout(request.compile_timeout),
+            run: StageLimits::timeout(request.timeout),
+            runs: 1,
+            processes: None,
+            language: request.language,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn ctx(map: &LanguageMap) -> Context<'_> {
         Context {
@@ -148,7 +147,7 @@ mod tests {
     fn check(body: Value) -> Result<RunRequest, String> {
         let map = LanguageMap::load(None).unwrap();
         let body: RunBody = serde_json::from_value(body).map_err(|e| e.to_string())?;
-        body.validate(&ctx(&map)).map_err(|e| e.to_string())
+        RunRequest::try_from((body, &ctx(&map))).map_err(|e| e.to_string())
     }
 
     fn ok(extra: Value) -> RunRequest {

@@ -12,8 +12,9 @@ use super::body::{RunJson, RunMeta, StageJson, WithDeadline};
 use super::cache::{CacheKey, CACHE_HEADER};
 use super::error::ApiError;
 use super::intake::{keyed_json_body, not_from_a_page, JSON};
+use super::job::Job;
 use super::log::{ContainerName, SandboxTime};
-use super::request::{Context, RunBody};
+use super::request::{Context, RunBody, RunRequest};
 use super::state::AppState;
 use crate::sandbox::{signal_name, RunOutcome, StageOutcome};
 
@@ -81,11 +82,12 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     let bytes = keyed_json_body(&state, &parts, body, JSON).await?;
     let body: RunBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
-    let request = body.validate(&Context {
+    let context = Context {
         languages: &state.languages,
         max_timeout: state.max_timeout,
         max_files: state.max_files,
-    })?;
+    };
+    let request = RunRequest::try_from((body, &context))?;
 
     let cache_key = state.cache.as_ref().map(|_| CacheKey::of(&request));
     if let (Some(cache), Some(key)) = (&state.cache, &cache_key) {
@@ -97,8 +99,7 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     }
 
     let started = Instant::now();
-    let outcome = request
-        .into_job()
+    let outcome = Job::from(request)
         .run(&state, crate::api::metrics::Api::Whipcode)
         .await?;
     let sandbox_time = SandboxTime(started.elapsed());

@@ -7,7 +7,7 @@ use crate::api::error::ApiError;
 use crate::api::job::Job;
 use crate::api::piston::job::prepare;
 use crate::api::piston::request::PistonExecute;
-use crate::api::request::{self, RunBody};
+use crate::api::request::{self, RunBody, RunRequest};
 use crate::api::state::AppState;
 
 /// Which API's `init` a session takes.
@@ -41,20 +41,19 @@ async fn piston_init(state: &AppState, init: Value) -> Result<(Job, Value), ApiE
     Ok((execute.job, runtime))
 }
 
-/// whipcode's `init`: `POST /run`'s body (and its validation) with a `type`.
-fn whipcode_init(state: &AppState, mut init: Value) -> Result<(Job, Value), ApiError> {
-    if let Value::Object(fields) = &mut init {
-        fields.remove("type");
-        fields.remove("ticket");
-    }
+/// whipcode's `init`: `POST /run`'s body (and its validation) with a `type`
+/// (and maybe a `ticket`), which [`RunBody`] ignores as it does any field
+/// it does not know.
+fn whipcode_init(state: &AppState, init: Value) -> Result<(Job, Value), ApiError> {
     let body: RunBody =
         serde_json::from_value(init).map_err(|e| ApiError::bad(format!("invalid init: {e}")))?;
-    let run = body.validate(&request::Context {
+    let context = request::Context {
         languages: &state.languages,
         max_timeout: state.max_timeout,
         max_files: state.max_files,
-    })?;
+    };
+    let run = RunRequest::try_from((body, &context))?;
     let runtime = json!({"type": "runtime", "language": run.language.name,
                          "language_id": run.language.id});
-    Ok((run.into_job(), runtime))
+    Ok((Job::from(run), runtime))
 }

@@ -1,6 +1,8 @@
 //! Each field of `POST /run`'s body, checked on its own: what it must be,
-//! and the limits on it.
+//! and the limits on it. A field sent as something else than its type
+//! arrives as [`Lenient::Invalid`], and is refused here in its own words.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +11,9 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use serde_json::Value;
 
+use super::values::{LanguageId, RunFile, Seconds, MAX_TIMEOUT_SECS};
 use crate::api::error::ApiError;
+use crate::api::lenient::Lenient;
 use crate::languages::{is_env_name, Language, LanguageMap};
 
 /// Most arguments in `args`, and most bytes in one argument.
@@ -19,25 +23,24 @@ pub const MAX_ARG_LEN: usize = 1024;
 pub const MAX_ENV_VARS: usize = 64;
 pub const MAX_ENV_NAME: usize = 128;
 pub const MAX_ENV_BYTES: usize = 64 * 1024;
-/// Largest `timeout` accepted (then capped to the server's).
-const MAX_TIMEOUT_SECS: u64 = 1 << 31;
 
-pub(super) fn language(value: &Value, languages: &LanguageMap) -> Result<Arc<Language>, ApiError> {
+pub(super) fn language(
+    value: Lenient<LanguageId>,
+    languages: &LanguageMap,
+) -> Result<Arc<Language>, ApiError> {
     let known = || {
         let ids: Vec<String> = languages.iter().map(|l| l.id.to_string()).collect();
         ids.join(", ")
     };
     let id = match value {
-        Value::Null => return Err(ApiError::bad("language_id is required")),
-        Value::Number(n) => n.as_u64(),
-        Value::String(s)
-            if !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            s.parse::<u64>().ok()
+        Lenient::Absent => return Err(ApiError::bad("language_id is required")),
+        Lenient::Read(LanguageId(id)) => id,
+        Lenient::Invalid(_) => {
+            return Err(ApiError::bad(
+                "language_id must be an integer or a string of decimal digits",
+            ))
         }
-        _ => None,
-    }
-    .ok_or_else(|| ApiError::bad("language_id must be an integer or a string of decimal digits"))?;
+    };
     u32::try_from(id)
         .ok()
         .and_then(|id| languages.get(id).cloned())
@@ -45,14 +48,14 @@ pub(super) fn language(value: &Value, languages: &LanguageMap) -> Result<Arc<Lan
 }
 
 /// Standard base64 with or without padding; line breaks (as `base64` wraps) ignored.
-pub(super) fn code(value: &Value) -> Result<Vec<u8>, ApiError> {
+pub(super) fn code(value: Lenient<String>) -> Result<Vec<u8>, ApiError> {
     let text = match value {
-        Value::Null => return Err(ApiError::bad("code is required")),
-        Value::String(s) => s,
-        _ => return Err(ApiError::bad("code must be a base64 string")),
+        Lenient::Absent => return Err(ApiError::bad("code is required")),
+        Lenient::Read(text) => text,
+        Lenient::Invalid(_) => return Err(ApiError::bad("code must be a base64 string")),
     };
     let decoded =
-        base64(text).map_err(|e| ApiError::bad(format!("code is not valid base64: {e}")))?;
+        base64(&text).map_err(|e| ApiError::bad(format!("code is not valid base64: {e}")))?;
     if decoded.is_empty() {
         return Err(ApiError::bad("code must not be empty"));
     }
@@ -78,14 +81,14 @@ pub(crate) fn base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 /// of another file) is refused, naming the file. With the entry, at most
 /// `max` files.
 pub(super) fn files(
-    value: Value,
+    value: Lenient<Vec<Lenient<RunFile>>>,
     entry: &str,
     max: usize,
 ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
     let list = match value {
-        Value::Null => return Ok(Vec::new()),
-        Value::Array(list) => list,
-        _ => {
+        Lenient::Absent => return Ok(Vec::new()),
+        Lenient::Read(list) => list,
+        Lenient::Invalid(_) => {
             return Err(ApiError::bad(
                 "files must be a list of {\"name\", \"content\"} objects",
             ))
@@ -102,12 +105,12 @@ pub(super) fn files(
         .map_err(|why| ApiError::bad(format!("the entry file {entry} {why}")))?;
     let mut out = Vec::with_capacity(list.len());
     for (i, file) in list.into_iter().enumerate() {
-        let Value::Object(mut file) = file else {
+        let Lenient::Read(file) = file else {
             return Err(ApiError::bad(format!(
                 "files[{i}] must be an object with name and content"
             )));
         };
-        let Some(Value::String(name)) = file.remove("name") else {
+        let Lenient::Read(name) = file.name else {
             return Err(ApiError::bad(format!("files[{i}].name must be a string")));
         };
         let shown: String = name
@@ -122,14 +125,14 @@ pub(super) fn files(
                 "files[{i}].name \"{shown}\" {why} (the entry file is {entry})"
             )));
         }
-        let content = match file.remove("content") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(text)) => base64(&text).map_err(|e| {
+        let content = match file.content {
+            Lenient::Absent => Vec::new(),
+            Lenient::Read(text) => base64(&text).map_err(|e| {
                 ApiError::bad(format!(
                     "files[{i}].content (\"{shown}\") is not valid base64: {e}"
                 ))
             })?,
-            Some(_) => {
+            Lenient::Invalid(_) => {
                 return Err(ApiError::bad(format!(
                     "files[{i}].content must be a base64 string"
                 )))
@@ -141,11 +144,11 @@ pub(super) fn files(
 }
 
 /// Whitespace-separated flags for the compiler or interpreter; never a shell.
-pub(super) fn args(value: &Value) -> Result<Vec<String>, ApiError> {
+pub(super) fn args(value: Lenient<String>) -> Result<Vec<String>, ApiError> {
     let text = match value {
-        Value::Null => return Ok(Vec::new()),
-        Value::String(s) => s,
-        _ => {
+        Lenient::Absent => return Ok(Vec::new()),
+        Lenient::Read(text) => text,
+        Lenient::Invalid(_) => {
             return Err(ApiError::bad(
                 "args must be a string of space-separated arguments",
             ))
@@ -171,7 +174,7 @@ pub(super) fn args(value: &Value) -> Result<Vec<String>, ApiError> {
 
 /// Seconds as an integer or a string of digits; 0 or absent means the
 /// server's timeout, larger values are capped to it.
-pub(super) fn timeout(value: &Value, max: Duration) -> Result<Duration, ApiError> {
+pub(super) fn timeout(value: Lenient<Seconds>, max: Duration) -> Result<Duration, ApiError> {
     named_timeout("timeout", value, max)
 }
 
@@ -179,36 +182,13 @@ pub(super) fn timeout(value: &Value, max: Duration) -> Result<Duration, ApiError
 /// maximum, more is capped to it.
 pub(super) fn named_timeout(
     field: &str,
-    value: &Value,
+    value: Lenient<Seconds>,
     max: Duration,
 ) -> Result<Duration, ApiError> {
     let secs = match value {
-        Value::Null => 0,
-        Value::Number(n) => {
-            if n.as_i64().is_some_and(|v| v < 0) {
-                return Err(ApiError::bad(format!("{field} must not be negative")));
-            }
-            n.as_u64().ok_or_else(|| {
-                ApiError::bad(format!("{field} must be a whole number of seconds"))
-            })?
-        }
-        Value::String(s) => {
-            if s.starts_with('-') {
-                return Err(ApiError::bad(format!("{field} must not be negative")));
-            }
-            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ApiError::bad(format!(
-                    "{field} must be a whole number of seconds"
-                )));
-            }
-            s.parse::<u64>()
-                .map_err(|_| ApiError::bad(format!("{field} is out of range")))?
-        }
-        _ => {
-            return Err(ApiError::bad(format!(
-                "{field} must be an integer or a string of digits"
-            )))
-        }
+        Lenient::Absent => 0,
+        Lenient::Read(Seconds(secs)) => secs,
+        Lenient::Invalid(sent) => return Err(not_seconds(field, &sent)),
     };
     if secs > MAX_TIMEOUT_SECS {
         return Err(ApiError::bad(format!("{field} is out of range")));
@@ -219,25 +199,46 @@ pub(super) fn named_timeout(
     Ok(Duration::from_secs(secs).min(max))
 }
 
+/// Why `sent` is not a number of seconds.
+fn not_seconds(field: &str, sent: &Value) -> ApiError {
+    let why = match sent {
+        Value::Number(n) if n.as_i64().is_some_and(|v| v < 0) => "must not be negative",
+        Value::Number(_) => "must be a whole number of seconds",
+        Value::String(s) if s.starts_with('-') => "must not be negative",
+        Value::String(s) if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) => {
+            "must be a whole number of seconds"
+        }
+        // Digits, too many for a u64.
+        Value::String(_) => "is out of range",
+        _ => "must be an integer or a string of digits",
+    };
+    ApiError::bad(format!("{field} {why}"))
+}
+
 /// The string's UTF-8 bytes, exactly.
-pub(super) fn stdin(value: Value) -> Result<Vec<u8>, ApiError> {
+pub(super) fn stdin(value: Lenient<String>) -> Result<Vec<u8>, ApiError> {
     match value {
-        Value::Null => Ok(Vec::new()),
-        Value::String(s) => Ok(s.into_bytes()),
-        _ => Err(ApiError::bad("stdin must be a string")),
+        Lenient::Absent => Ok(Vec::new()),
+        Lenient::Read(text) => Ok(text.into_bytes()),
+        Lenient::Invalid(_) => Err(ApiError::bad("stdin must be a string")),
     }
 }
 
-pub(super) fn env(value: &Value, language: &Language) -> Result<Vec<(String, String)>, ApiError> {
+/// The language's environment, then the client's variables (in name order,
+/// the first refused one named).
+pub(super) fn env(
+    value: Lenient<BTreeMap<String, Lenient<String>>>,
+    language: &Language,
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut merged: Vec<(String, String)> = language
         .env
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let map = match value {
-        Value::Null => return Ok(merged),
-        Value::Object(map) => map,
-        _ => return Err(ApiError::bad("env must be an object of string values")),
+        Lenient::Absent => return Ok(merged),
+        Lenient::Read(map) => map,
+        Lenient::Invalid(_) => return Err(ApiError::bad("env must be an object of string values")),
     };
     if map.len() > MAX_ENV_VARS {
         return Err(ApiError::bad(format!(
@@ -246,18 +247,18 @@ pub(super) fn env(value: &Value, language: &Language) -> Result<Vec<(String, Str
     }
     let mut total = 0;
     for (name, value) in map {
-        if name.len() > MAX_ENV_NAME || !is_env_name(name) {
+        if name.len() > MAX_ENV_NAME || !is_env_name(&name) {
             return Err(ApiError::bad(format!(
                 "env name {name:?} must match ^[A-Za-z_][A-Za-z0-9_]*$ (at most {MAX_ENV_NAME} bytes)"
             )));
         }
-        if language.is_reserved_env(name) {
+        if language.is_reserved_env(&name) {
             return Err(ApiError::bad(format!(
                 "env {name} is set by the {} environment and cannot be overridden",
                 language.name
             )));
         }
-        let Value::String(value) = value else {
+        let Lenient::Read(value) = value else {
             return Err(ApiError::bad(format!("env {name} must be a string")));
         };
         if value.contains('\0') {
@@ -271,7 +272,7 @@ pub(super) fn env(value: &Value, language: &Language) -> Result<Vec<(String, Str
                 "env is larger than {MAX_ENV_BYTES} bytes"
             )));
         }
-        merged.push((name.clone(), value.clone()));
+        merged.push((name, value));
     }
     Ok(merged)
 }
