@@ -1,9 +1,10 @@
-//! Wire shapes for the description where the code builds a body from JSON
-//! values instead of a typed struct: the peers' requests (read leniently,
-//! field by field, as their servers do) and the answers assembled field by
-//! field (Judge0's `fields`). The typed bodies (`/run`'s answer, Piston's
-//! results and runtimes, `/ready`, `/languages`, Judge0's `config_info`)
-//! derive their schemas where they are defined.
+//! Wire shapes of answers the code builds from JSON values instead of a
+//! typed struct (Judge0's answers assembled field by field for `fields`,
+//! refusals made by the error types), for the description only. Every
+//! request is a typed struct that serde reads and that describes itself
+//! where it is defined (`RunBody`, `PistonExecute`, `Judge0Submission`,
+//! `Judge0Batch`), as are the typed answers (`/run`'s, Piston's results and
+//! runtimes, `/ready`, `/languages`, Judge0's `config_info`).
 
 #![allow(dead_code)] // Read by the derives only: nothing constructs these.
 
