@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use common::inprocess::{state, Fake};
+use common::schema::resolved;
 use common::KEY;
 use serde_json::{json, Map, Value};
 use tower::ServiceExt as _;
@@ -93,14 +94,6 @@ async fn call(app: &axum::Router, method: &str, path: &str, body: Option<Value>)
 /// A component of the document, by name.
 fn component<'a>(doc: &'a Value, name: &str) -> &'a Value {
     &doc["components"]["schemas"][name]
-}
-
-/// A property's schema, through its `$ref` when it has one.
-fn resolved<'a>(doc: &'a Value, property: &'a Value) -> &'a Value {
-    match property["$ref"].as_str() {
-        Some(name) => component(doc, name.trim_start_matches("#/components/schemas/")),
-        None => property,
-    }
 }
 
 /// The submission's schema's properties.

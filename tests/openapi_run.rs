@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use axum::body::Body;
 use axum::extract::Request;
 use common::inprocess::{state, App, Fake};
+use common::schema::resolved;
 use common::KEY;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Map, Value};
@@ -35,21 +36,10 @@ async fn document() -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-/// `schema` with its `$ref`s followed.
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema["$ref"].as_str() {
-        Some(name) => {
-            let name = name.trim_start_matches("#/components/schemas/");
-            resolve(doc, &doc["components"]["schemas"][name])
-        }
-        None => schema,
-    }
-}
-
 /// `/run`'s request body schema, resolved.
 fn run_body(doc: &Value) -> &Value {
     let body = &doc["paths"]["/run"]["post"]["requestBody"]["content"]["application/json"];
-    resolve(doc, &body["schema"])
+    resolved(doc, &body["schema"])
 }
 
 /// A valid value of `schema`, knowing only the schema: every property of an
@@ -57,7 +47,7 @@ fn run_body(doc: &Value) -> &Value {
 /// A string is `eA==` (base64 of `x`; also a fine path, flag, or value), a
 /// string of digits `1`, an integer 1.
 fn value_of(doc: &Value, schema: &Value, choice: usize) -> Value {
-    let schema = resolve(doc, schema);
+    let schema = resolved(doc, schema);
     if let Some(alternatives) = schema["oneOf"].as_array() {
         return value_of(doc, &alternatives[choice % alternatives.len()], choice);
     }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::inprocess::{default_state, fresh_key, languages, App};
+use common::schema::resolved;
 use common::KEY;
 use serde_json::{json, Value};
 use whipcode::sandbox::{
@@ -718,17 +719,6 @@ async fn piston_routes_refuse_in_pistons_shape_and_other_paths_keep_whipcodes() 
     let response = post("[1]".into(), "application/json", KEY).await.unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({"message": "the body must be a JSON object"}));
-}
-
-/// `schema` with its `$ref`s followed, against the document's components.
-fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema["$ref"].as_str() {
-        Some(name) => {
-            let name = name.trim_start_matches("#/components/schemas/");
-            resolved(doc, &doc["components"]["schemas"][name])
-        }
-        None => schema,
-    }
 }
 
 /// A value of `schema`'s type, every property present: `"x"` for a

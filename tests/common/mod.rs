@@ -11,6 +11,7 @@ pub mod browser;
 pub mod gateway;
 pub mod inprocess;
 pub mod judge0;
+pub mod schema;
 pub mod tools;
 
 use std::io::{BufRead, BufReader};
