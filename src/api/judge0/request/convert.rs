@@ -59,8 +59,11 @@ impl TryFrom<(Judge0Submission, &mut Context<'_>)> for Submission {
             &mut cx.budget,
             &mut errors,
         );
-        match files {
-            Some(files) if errors.is_empty() => Ok(checked.into_submission(files, cx)),
+        // Every missing piece has its error; none is trusted to (no panic).
+        match (files, checked.language.clone()) {
+            (Some(files), Some(language)) if errors.is_empty() => {
+                Ok(checked.into_submission(language, files, cx))
+            }
             _ => Err(Judge0Error::Fields(errors.0)),
         }
     }
@@ -133,8 +136,12 @@ impl Checked {
         }
     }
 
-    fn into_submission(self, files: source::Files, cx: &Context<'_>) -> Submission {
-        let (language_id, language) = self.language.expect("a missing language is an error");
+    fn into_submission(
+        self,
+        (language_id, language): (u32, Arc<Language>),
+        files: source::Files,
+        cx: &Context<'_>,
+    ) -> Submission {
         let limits = self.limits;
         let seconds = |s: f64| Duration::from_secs_f64(s.max(0.001));
         let words = |o: &Option<Options>| o.as_ref().map(|o| o.1.clone()).unwrap_or_default();
