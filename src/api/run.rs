@@ -82,6 +82,7 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     let bytes = keyed_json_body(&state, &parts, body, JSON).await?;
     let body: RunBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
+    drop(bytes); // Not held for the whole run.
     let context = Context {
         languages: &state.languages,
         max_timeout: state.max_timeout,

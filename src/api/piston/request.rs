@@ -58,6 +58,7 @@ pub struct PistonExecute {
 
 /// One file of a Piston request.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(remote = "Self")]
 pub struct PistonFile {
     /// Its path in the working directory (unnamed: `file<i>.code`, or the
     /// language's source file for the one run).
@@ -73,11 +74,31 @@ pub struct PistonFile {
 
 /// How a file's `content` is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(remote = "Self", rename_all = "lowercase")]
 pub enum Encoding {
     Utf8,
     Base64,
     Hex,
+}
+
+// Only a JSON object is a file, as Piston reads one: serde's derive alone
+// would take a list (`["main.py", "print(1)"]`) field by field.
+impl<'de> Deserialize<'de> for PistonFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let object = serde_json::Map::deserialize(d)?;
+        PistonFile::deserialize(Value::Object(object)).map_err(D::Error::custom)
+    }
+}
+
+// Only a string is an encoding: serde's derive alone would take a one-key
+// object (`{"utf8": null}`) for one too.
+impl<'de> Deserialize<'de> for Encoding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let name = String::deserialize(d)?;
+        Encoding::deserialize(Value::String(name)).map_err(D::Error::custom)
+    }
 }
 
 impl PistonExecute {
@@ -299,15 +320,23 @@ mod tests {
             message(body.unwrap().files()),
             "files[1].content is required as a string"
         );
+        // Not a list read field by field either.
+        let body = PistonExecute::from_json(json!({"files": [["main.py", "print(1)"]]}));
+        assert_eq!(
+            message(body.unwrap().files()),
+            "files[0].content is required as a string"
+        );
     }
 
     #[test]
     fn an_encoding_not_known_is_not_utf8_and_refused_when_decoded() {
         let body = PistonExecute::from_json(json!({"files": [
-            {"content": "x", "encoding": "UTF8"}, {"content": "x", "encoding": null}]}));
+            {"content": "x", "encoding": "UTF8"}, {"content": "x", "encoding": null},
+            {"content": "x", "encoding": {"utf8": null}}]}));
         let body = body.unwrap();
         let files = body.files().unwrap();
         assert!(!files[0].is_utf8() && files[1].is_utf8(), "null: utf8");
+        assert!(!files[2].is_utf8(), "an object is no encoding");
         assert_eq!(
             message(files[0].bytes(0)),
             "files[0].encoding must be one of utf8, base64, hex"

@@ -91,8 +91,10 @@ pub struct Judge0Submission {
 #[schema(example = json!({"submissions": [{"source_code": "print(1)", "language_id": 71}]}))]
 pub struct Judge0Batch {
     #[schema(value_type = Vec<Judge0Submission>, required = true, min_items = 1, max_items = 20)]
+    /// Read as it came (moved, not copied: a batch may carry megabytes of
+    /// source), each item then read as [`Judge0Submission`].
     #[serde(default)]
-    pub submissions: Lenient<Vec<Value>>,
+    pub submissions: Value,
 }
 
 impl Judge0Batch {
@@ -101,7 +103,10 @@ impl Judge0Batch {
         let batch = body
             .is_object()
             .then(|| Judge0Batch::deserialize(body).ok())??;
-        batch.submissions.into_result().ok().flatten()
+        match batch.submissions {
+            Value::Array(items) => Some(items),
+            _ => None,
+        }
     }
 }
 
