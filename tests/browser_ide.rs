@@ -9,22 +9,12 @@
 mod common;
 
 use common::browser::{browser_test, run_script, PageServer};
-use common::gateway::Gateway;
-use common::Service;
+use common::gateway::{behind_nginx, Gateway};
 use serde_json::{json, Value};
 
 /// Judge0 CE's ids of Python 3.8 and C (GCC 9.2.0).
 const PYTHON: u32 = 71;
 const C: u32 = 50;
-
-/// A service that only nginx reaches, with `extra` flags, and the gateway.
-fn behind_nginx(extra: &[&str]) -> (Service, Gateway) {
-    let mut args = vec!["--proxy", "127.0.0.1"];
-    args.extend_from_slice(extra);
-    let svc = Service::start(&args);
-    let gateway = Gateway::start(svc.port());
-    (svc, gateway)
-}
 
 /// The page at `origin`, talking to Judge0's API through `gateway`.
 fn page(origin: &str, gateway: &Gateway) -> String {

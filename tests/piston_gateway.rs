@@ -8,18 +8,8 @@
 
 mod common;
 
-use common::gateway::{gateway_test, Gateway};
-use common::Service;
+use common::gateway::{behind_nginx, gateway_test, Gateway};
 use serde_json::{json, Value};
-
-/// A service that only nginx (on 127.0.0.1) may reach, and the gateway.
-fn behind_nginx(extra: &[&str]) -> (Service, Gateway) {
-    let mut args = vec!["--proxy", "127.0.0.1"];
-    args.extend_from_slice(extra);
-    let svc = Service::start(&args);
-    let gateway = Gateway::start(svc.port());
-    (svc, gateway)
-}
 
 /// Through the gateway, without a key: nginx adds it.
 async fn execute(gateway: &Gateway, body: Value) -> (u16, Value) {

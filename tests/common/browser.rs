@@ -32,18 +32,8 @@ fn browser_dir() -> PathBuf {
 /// and playwright-core, or a failure naming what is missing.
 pub fn browser_test() -> MutexGuard<'static, ()> {
     let podman = podman_test();
-    let works = |program: &str, arg: &str| {
-        Command::new(program)
-            .arg(arg)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !works("nginx", "-v") {
-        missing("nginx is not installed");
-    }
-    if !works("node", "--version") {
-        missing("node is not installed");
-    }
+    super::gateway::nginx_test();
+    super::gateway::node_test();
     if !Path::new(CHROMIUM).is_file() {
         missing("Chromium is not installed (apt-get install chromium)");
     }

@@ -25,18 +25,8 @@ fn client_dir() -> PathBuf {
 /// Node and the installed client, or a failure naming what is missing.
 pub fn gateway_test() -> MutexGuard<'static, ()> {
     let podman = podman_test();
-    let works = |program: &str, arg: &str| {
-        Command::new(program)
-            .arg(arg)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !works("nginx", "-v") {
-        missing("nginx is not installed");
-    }
-    if !works("node", "--version") {
-        missing("node is not installed");
-    }
+    nginx_test();
+    node_test();
     if !client_dir().join("node_modules/piston-client").is_dir() {
         missing("the npm piston-client is not installed in tests/piston-client");
     }
@@ -50,13 +40,33 @@ pub const PAGE_ORIGIN: &str = "http://page.test:8080";
 /// The start of a test through nginx alone (its service in this process):
 /// a failure naming nginx when it is missing.
 pub fn nginx_test() {
-    let works = Command::new("nginx")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !works {
+    if !runs("nginx", "-v") {
         missing("nginx is not installed");
     }
+}
+
+/// Node.js, or a failure naming it.
+pub fn node_test() {
+    if !runs("node", "--version") {
+        missing("node is not installed");
+    }
+}
+
+fn runs(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A service that only nginx (on 127.0.0.1) may reach, with `extra` flags,
+/// and the gateway in front of it.
+pub fn behind_nginx(extra: &[&str]) -> (super::Service, Gateway) {
+    let mut args = vec!["--proxy", "127.0.0.1"];
+    args.extend_from_slice(extra);
+    let svc = super::Service::start(&args);
+    let gateway = Gateway::start(svc.port());
+    (svc, gateway)
 }
 
 /// A private nginx, stopped on drop.
