@@ -1,5 +1,5 @@
 //! A test that needs what plain `cargo test` may not have (podman and the
-//! core images, nginx and Node, the Python tools) is marked `#[ignore]` with
+//! core images, nginx and Node, the Python tools, redis-server) is marked `#[ignore]` with
 //! its reason, so it is reported as ignored, never as passed; `./task test`
 //! runs it with `--include-ignored`, where a missing piece is a failure.
 
@@ -16,6 +16,7 @@ const NEEDS: &[&str] = &[
     "Service::start",
     "tools::python()",
     "judge0::sdk(",
+    "Redis::start",
 ];
 
 /// Each test function of `text`: its name, whether it is marked `#[ignore`,

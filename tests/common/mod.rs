@@ -11,6 +11,7 @@ pub mod browser;
 pub mod gateway;
 pub mod inprocess;
 pub mod judge0;
+pub mod redis;
 pub mod schema;
 pub mod tools;
 
