@@ -59,6 +59,9 @@ pub enum ValueError {
     CallbackAllow(#[from] NotAnAllowEntry),
     #[error(transparent)]
     CorsOrigins(#[from] NotAnOrigin),
+    /// The URL shown without its password.
+    #[error("{0:?} is not a Redis URL (redis://HOST:PORT/DB or redis+unix:///PATH): {1}")]
+    NotAStoreUrl(String, String),
     #[error("is not valid UTF-8")]
     NotUtf8,
     #[error("only apply with --standalone (or standalone = true)")]

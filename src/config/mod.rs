@@ -392,6 +392,45 @@ mod tests {
     }
 
     #[test]
+    fn a_store_is_a_redis_url_never_shown_with_its_password() {
+        assert_eq!(Settings::default().store, None);
+        let s = layered("store = \"\"\n", &[]).unwrap();
+        assert_eq!(s.store, None, "empty: embedded");
+        let given = "redis://:s3cret@10.0.0.5:6380/2";
+        let s = layered("", &["--store", given]).unwrap();
+        let url = s.store.clone().unwrap();
+        assert_eq!(url.expose(), given);
+        let shown = format!("{url} {url:?} {s:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("10.0.0.5:6380"), "{shown}");
+        let unix = layered("store = \"redis+unix:///run/redis.sock\"\n", &[]).unwrap();
+        assert!(unix.store.is_some());
+        for bad in [
+            "http://h/",
+            "rediss://:pw@h/",
+            "redis://h/notadb",
+            "10.0.0.5:6379",
+        ] {
+            let err = layered("", &["--store", bad]).unwrap_err().to_string();
+            assert!(
+                err.contains("`--store`") && err.contains("not a Redis URL"),
+                "{bad}: {err}"
+            );
+            assert!(!err.contains(":pw@"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_claim_follows_the_longest_submission_unless_given() {
+        let s = layered("timeout = 5\n", &[]).unwrap();
+        assert_eq!(s.store_claim_after, Duration::from_secs(5 * 21 + 60));
+        let s = layered("timeout = 5\nstoreClaimAfter = 3\n", &[]).unwrap();
+        assert_eq!(s.store_claim_after, Duration::from_secs(3));
+        let err = layered("", &["--store-claim-after", "0"]).unwrap_err();
+        assert!(err.to_string().contains("`--store-claim-after`"), "{err}");
+    }
+
+    #[test]
     fn instance_names_derive_from_address_and_port() {
         let addr: std::net::SocketAddr = "127.0.0.1:8123".parse().unwrap();
         assert_eq!(instance_for(addr), "127_0_0_1-8123");

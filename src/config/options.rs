@@ -170,6 +170,19 @@ pub struct Options {
     #[arg(long, value_name = "BYTES")]
     pub judge0_store_bytes: Option<u64>,
 
+    /// Where Judge0's asynchronous submissions and their results are kept:
+    /// a Redis URL (redis://HOST:PORT/DB, redis://:PASSWORD@HOST/DB or
+    /// redis+unix:///PATH), shared by every instance given the same one
+    /// (default, or `""`: embedded, in this process's memory).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+
+    /// With --store: seconds a submission an instance took may go without
+    /// word from it before another instance takes it over (default: the
+    /// longest Judge0 submission --timeout allows, 21 runs of it, plus 60).
+    #[arg(long, value_name = "SECONDS")]
+    pub store_claim_after: Option<u64>,
+
     /// Addresses or networks Judge0 callbacks may go to, comma-separated, e.g.
     /// 10.0.0.0/8,127.0.0.1 (default: none, callbacks refused).
     #[arg(long, value_name = "NETS")]

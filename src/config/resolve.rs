@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use super::error::{ConfigError, ValueError};
 use super::options::Options;
-use super::settings::Settings;
+use super::settings::{default_claim_after, Settings};
 use super::settings::{DEFAULT_BURST, DEFAULT_CACHE_BYTES, DEFAULT_REFILL, DEFAULT_TLS_DIR};
 use super::values::{
     apart_from, check_cache_size, check_instance, check_max_bytes, check_positive, check_refill,
-    check_route_prefix, check_timeout, parse_engine, parse_ip, parse_socket_addr, parse_userns,
-    set, set_path, Origin,
+    check_route_prefix, check_timeout, parse_engine, parse_ip, parse_socket_addr, parse_store_url,
+    parse_userns, set, set_path, Origin,
 };
 use crate::allowlist::parse_allow_list;
 use crate::buckets::RateLimit;
@@ -217,6 +217,15 @@ impl<F: Fn(&str) -> Origin> Resolver<F> {
             bytes,
             check_positive,
         )?;
+        self.apply(&mut s.store, "store", set(o.store.clone()), |url| {
+            parse_store_url(&url).map(Some)
+        })?;
+        // The longest submission follows the timeout unless given.
+        s.store_claim_after = default_claim_after(s.timeout);
+        let claim = o.store_claim_after;
+        self.apply(&mut s.store_claim_after, "storeClaimAfter", claim, |n| {
+            check_positive(n).map(std::time::Duration::from_secs)
+        })?;
         let allow = set(o.callback_allow.clone());
         self.apply(&mut s.callback_allow, "callbackAllow", allow, |list| {
             Ok(parse_allow_list(&list)?)

@@ -83,6 +83,12 @@ pub struct Settings {
     pub judge0_keep: Duration,
     /// Default: [`DEFAULT_JUDGE0_STORE_BYTES`].
     pub judge0_store_bytes: u64,
+    /// Where Judge0's asynchronous submissions and results are kept; `None`
+    /// (the default): embedded, in this process's memory.
+    pub store: Option<StoreUrl>,
+    /// How long a submission taken by an instance may go without word from
+    /// it before another takes it over. Default: [`default_claim_after`].
+    pub store_claim_after: Duration,
     /// Where Judge0 callbacks may go; empty (the default): nowhere.
     pub callback_allow: Vec<Allowed>,
     /// Whose pages may call Judge0's API from a browser; none (the default): no CORS.
@@ -142,6 +148,56 @@ pub const DEFAULT_JUDGE0_KEEP: Duration = Duration::from_secs(3600);
 pub const DEFAULT_JUDGE0_STORE_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a shared store's claim waits beyond the longest submission.
+pub const CLAIM_MARGIN: Duration = Duration::from_secs(60);
+
+/// The longest Judge0 submission `timeout` allows (a compile and 20 runs,
+/// each at most `timeout`), plus [`CLAIM_MARGIN`].
+pub fn default_claim_after(timeout: Duration) -> Duration {
+    timeout * 21 + CLAIM_MARGIN
+}
+
+/// A shared store's URL, as given. Its `Debug` and `Display` hide the
+/// password, so that the settings can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    /// `url`, once a check has found it well formed.
+    pub(super) fn checked(url: String) -> StoreUrl {
+        StoreUrl(url)
+    }
+
+    /// The URL as given, password included: for the client only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redacted(&self.0))
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreUrl({self})")
+    }
+}
+
+/// `url` with its password, if any, written as `***`.
+pub(super) fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -180,6 +236,8 @@ impl Default for Settings {
             judge0_queue: DEFAULT_JUDGE0_QUEUE,
             judge0_keep: DEFAULT_JUDGE0_KEEP,
             judge0_store_bytes: DEFAULT_JUDGE0_STORE_BYTES,
+            store: None,
+            store_claim_after: default_claim_after(DEFAULT_TIMEOUT),
             callback_allow: Vec::new(),
             cors_origins: CorsOrigins::None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::ValueError;
+use super::settings::{redacted, StoreUrl};
 use crate::api::own_routes::OWN_ROUTES;
 use crate::sandbox::policy::UserNamespace;
 use crate::sandbox::EngineChoice;
@@ -163,6 +164,19 @@ pub(super) fn check_route_prefix(path: &str) -> Result<String, ValueError> {
         return Err(ValueError::OwnRoute(path.to_owned()));
     }
     Ok(path.to_owned())
+}
+
+/// A shared store's URL: Redis over TCP or a Unix socket, as the client
+/// reads it (TLS, `rediss://`, is not built in).
+pub(super) fn parse_store_url(url: &str) -> Result<StoreUrl, ValueError> {
+    let refused = |why: &str| ValueError::NotAStoreUrl(redacted(url), why.to_owned());
+    let scheme = url.split_once("://").map(|(s, _)| s);
+    if !matches!(scheme, Some("redis" | "redis+unix" | "unix")) {
+        return Err(refused("the scheme must be redis, redis+unix or unix"));
+    }
+    redis::IntoConnectionInfo::into_connection_info(url)
+        .map_err(|e| refused(&e.to_string().replace(url, "the URL")))?;
+    Ok(StoreUrl::checked(url.to_owned()))
 }
 
 /// `path`, when no route under it is also under `other` (a second API's
