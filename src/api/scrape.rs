@@ -16,7 +16,7 @@ use axum::Router;
 use super::error::ApiError;
 use super::intake::keyed_or_bearer;
 use super::judge0::queue::Service;
-use super::metrics::{Judge0Load, Snapshot};
+use super::metrics::Snapshot;
 use super::state::AppState;
 
 /// How old the installed images' list may be for a scrape (no podman call
@@ -90,16 +90,10 @@ async fn snapshot(state: &AppState, judge0: Option<&Service>) -> Snapshot {
                 .filter(|l| images.iter().any(|i| i.reference == l.image_ref()))
                 .count()
         });
-    let judge0 = judge0.map(|service| {
-        let (queued, running, workers) = service.load();
-        Judge0Load {
-            queued,
-            running,
-            workers,
-            oldest: service.store.oldest_queued(),
-            stored_bytes: service.store.bytes(),
-        }
-    });
+    let judge0 = match judge0 {
+        Some(service) => Some(service.load().await),
+        None => None,
+    };
     Snapshot::of(
         state.sandbox.stats(),
         |image| {

@@ -114,12 +114,12 @@ pub async fn statistics(
     let now = time::OffsetDateTime::now_utc();
     Ok(Json(match service {
         Some(service) => {
-            let (queued, running, _) = service.load();
+            let load = service.load().await;
             let pending = Pending {
-                queued: queued as u64,
-                running: running as u64,
+                queued: load.queued as u64,
+                running: load.running as u64,
             };
-            service.store.statistics.shown(flavor, pending, now)
+            service.statistics().shown(flavor, pending, now)
         }
         None => Statistics::default().shown(flavor, Pending::default(), now),
     }))

@@ -18,8 +18,13 @@
 //! - [`system_info`]: `GET /system_info`.
 //! - [`statistics`]: submissions counted as they finish, for `GET /statistics`.
 //! - [`submissions`]: the submission routes, with and without `wait`.
-//! - [`queue`]: the asynchronous API's bounded queue and its workers.
-//! - [`store`]: its embedded store of submissions by token.
+//! - [`queue`]: the asynchronous API as the handlers see it, whatever
+//!   backend keeps it.
+//! - [`backend`]: what every backend shares: its sizes, what it takes and
+//!   refuses, and how its workers run a submission.
+//! - [`embedded`]: the embedded backend: a bounded channel, this instance's
+//!   workers, and the store.
+//! - [`store`]: the embedded store of submissions by token.
 //! - [`callback`]: `callback_url`, checked against an allow-list.
 //! - [`sessions`]: `POST /authenticate`, `POST /authorize`, and what needs
 //!   Judge0's authorization token (listing and deleting submissions).
@@ -27,9 +32,11 @@
 //!   refusal for any other page.
 //! - [`error`]: Judge0's error shapes.
 
+pub mod backend;
 pub mod browsers;
 pub mod callback;
 pub mod config;
+pub mod embedded;
 pub mod error;
 pub mod fields;
 pub mod files;

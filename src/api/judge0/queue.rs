@@ -1,111 +1,112 @@
-//! The embedded queue of Judge0's asynchronous API: accepted submissions
-//! wait in a bounded channel and a fixed set of workers runs them through
-//! the sandbox, the same gate every other run takes. The workers are at
-//! most half of `--max-concurrent` (at least one), so the synchronous APIs
-//! always have the other half of the containers. A shutdown lets the
-//! workers finish what was accepted within the drain deadline; what is left
-//! then is lost (this store lives in memory).
+//! Judge0's asynchronous API as the handlers see it, whatever keeps it: the
+//! queue of accepted submissions, the workers that run them, and the
+//! results by token. One [`Backend`] keeps them; today the embedded one
+//! ([`super::embedded`]: a channel and a store in this process's memory),
+//! and a shared one can sit beside it behind the same methods (every one
+//! async and able to say the backend is unavailable).
+//!
+//! The workers are at most half of `--max-concurrent` (at least one), so
+//! the synchronous APIs always have the other half of the containers.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::Mutex;
+use serde_json::Value;
 
+pub use super::backend::{Accepted, QueueSettings, Refusal};
 use super::callback::Callbacks;
-use super::request::Submission;
-use super::response::{judge, timestamp, Verdict};
-use super::store::{Bounds, Full, Record, Store};
-use super::verdict::Status;
-use crate::api::job::RunError;
-use crate::api::metrics::Api;
+use super::embedded::Embedded;
+use super::error::Judge0Error;
+use super::request::Query;
+use super::response::Verdict;
+use super::statistics::Statistics;
+use super::store::Record;
+use crate::api::metrics::Judge0Load;
 use crate::api::state::AppState;
 
-/// How the queue is sized, from the settings.
-#[derive(Debug, Clone, Copy)]
-pub struct QueueSettings {
-    /// Most submissions waiting or running.
-    pub capacity: usize,
-    pub workers: usize,
-    pub store: Bounds,
+/// What keeps the queue and the results.
+pub enum Backend {
+    /// In this process's memory: one instance.
+    Embedded(Arc<Embedded>),
 }
 
 /// The asynchronous API's queue, store and workers.
 pub struct Service {
-    pub store: Store,
-    /// Many workers take from one queue: a multi-consumer channel, so no
-    /// worker holds a lock while it waits (tokio's mpsc has one receiver).
-    tx: async_channel::Sender<String>,
-    rx: async_channel::Receiver<String>,
+    backend: Backend,
     pub settings: QueueSettings,
-    running: Arc<AtomicUsize>,
-    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pub callbacks: Callbacks,
 }
 
 impl Service {
-    /// Starts the workers, each running submissions with `state`'s sandbox.
+    /// The embedded backend, its workers started with `state`'s sandbox.
     pub fn start(state: &AppState, settings: QueueSettings, callbacks: Callbacks) -> Arc<Service> {
-        let (tx, rx) = async_channel::bounded(settings.capacity.max(1));
-        let service = Arc::new(Service {
-            store: Store::new(settings.store),
-            tx,
-            rx,
+        let embedded = Embedded::start(state, settings, callbacks.clone());
+        Arc::new(Service {
+            backend: Backend::Embedded(embedded),
             settings,
-            running: Arc::default(),
-            workers: Mutex::default(),
             callbacks,
-        });
-        let handles: Vec<_> = (0..settings.workers.max(1))
-            .map(|_| tokio::spawn(work(state.clone(), Arc::clone(&service))))
-            .collect();
-        if let Ok(mut workers) = service.workers.try_lock() {
-            *workers = handles;
-        }
-        service
+        })
     }
 
-    /// Stores and queues `submissions` (all, or none: 503 when the queue
-    /// or the store has no room for them all); their tokens.
-    pub fn submit(&self, submissions: Vec<(Arc<Submission>, String)>) -> Result<Vec<String>, Full> {
-        if self.room() < submissions.len() {
-            return Err(Full);
+    /// Room for `count` more submissions now (asked before a request's
+    /// archives are unpacked; `submit` checks again).
+    pub async fn room_for(&self, count: usize) -> Result<(), Refusal> {
+        match &self.backend {
+            Backend::Embedded(e) if e.has_room(count) => Ok(()),
+            Backend::Embedded(_) => Err(Refusal::Full),
         }
-        let created_at = timestamp(time::OffsetDateTime::now_utc());
-        let records: Vec<(String, Record)> = submissions
-            .into_iter()
-            .map(|(submission, name)| {
-                let token = uuid::Uuid::new_v4().to_string();
-                (token, Record::new(submission, name, created_at.clone()))
-            })
-            .collect();
-        let tokens: Vec<String> = records.iter().map(|(t, _)| t.clone()).collect();
-        self.store.insert_all(records)?;
-        for token in &tokens {
-            // Room was checked above and only this path sends: a full
-            // channel here is a race with another submitter, whose records
-            // are stored; this one's are then finished as refused.
-            if self.tx.try_send(token.clone()).is_err() {
-                self.store.finish(
-                    token,
-                    Verdict::refused("the queue filled up while this was being queued"),
-                    timestamp(time::OffsetDateTime::now_utc()),
-                );
+    }
+
+    /// Queues `accepted` (all, or none); their tokens, in order.
+    pub async fn submit(&self, accepted: Vec<Accepted>) -> Result<Vec<String>, Refusal> {
+        match &self.backend {
+            Backend::Embedded(e) => e.submit(accepted),
+        }
+    }
+
+    /// A submission as Judge0 shows it; `None` when unknown (or expired).
+    pub async fn shown(&self, token: &str, query: &Query) -> Option<Result<Value, Judge0Error>> {
+        match &self.backend {
+            Backend::Embedded(e) => e.store.read(token, |record| {
+                let pending = Verdict::pending(record.pending_status());
+                record
+                    .shown(token, &pending)
+                    .render(&query.fields, query.base64_encoded)
+            }),
+        }
+    }
+
+    /// A `wait=true` submission's result, readable by its token afterwards
+    /// as in Judge0 (when there is room).
+    pub async fn keep_finished(&self, token: String, record: Record, verdict: Verdict, at: String) {
+        match &self.backend {
+            Backend::Embedded(e) => e.store.insert_finished(token, record, verdict, at),
+        }
+    }
+
+    /// The queue and the store now, for `/workers`, `/statistics` and the
+    /// metrics.
+    pub async fn load(&self) -> Judge0Load {
+        let workers = self.settings.workers.max(1);
+        match &self.backend {
+            Backend::Embedded(e) => {
+                let (queued, running) = e.load();
+                Judge0Load {
+                    queued,
+                    running,
+                    workers,
+                    oldest: e.store.oldest_queued(),
+                    stored_bytes: e.store.bytes(),
+                }
             }
         }
-        Ok(tokens)
     }
 
-    /// Submissions the queue has room for.
-    fn room(&self) -> usize {
-        self.settings.capacity.max(1).saturating_sub(self.tx.len())
-    }
-
-    /// Whether `count` more submissions fit in the queue and the store now
-    /// (checked before a request's archives are unpacked; `submit` checks
-    /// again).
-    pub fn has_room(&self, count: usize) -> bool {
-        self.room() >= count && self.store.could_take(count)
+    /// The submissions counted as they finished, for `GET /statistics`.
+    pub fn statistics(&self) -> &Statistics {
+        match &self.backend {
+            Backend::Embedded(e) => &e.store.statistics,
+        }
     }
 
     /// What `GET /config_info` says of this queue.
@@ -116,99 +117,11 @@ impl Service {
         }
     }
 
-    /// Queued and running submissions, and the workers.
-    pub fn load(&self) -> (usize, usize, usize) {
-        let running = self.running.load(Ordering::SeqCst);
-        let queued = self.tx.len();
-        (queued, running, self.settings.workers.max(1))
-    }
-
     /// Lets the workers finish what was accepted, until `deadline`; then
     /// stops them. Returns how many accepted submissions were lost.
     pub async fn drain(&self, deadline: Duration) -> usize {
-        let until = Instant::now() + deadline;
-        loop {
-            let (queued, running, _) = self.load();
-            if queued + running == 0 || Instant::now() >= until {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let (queued, running, _) = self.load();
-        for worker in self.workers.lock().await.drain(..) {
-            worker.abort();
-        }
-        queued + running
-    }
-}
-
-/// One worker: takes the next token, runs its submission, records the
-/// verdict, calls back.
-async fn work(state: AppState, service: Arc<Service>) {
-    loop {
-        let Ok(token) = service.rx.recv().await else {
-            return;
-        };
-        service.running.fetch_add(1, Ordering::SeqCst);
-        let Some(submission) = service.store.processing(&token) else {
-            service.running.fetch_sub(1, Ordering::SeqCst);
-            continue;
-        };
-        let queue_wait = service
-            .store
-            .read(&token, |r| r.queued_at.elapsed())
-            .unwrap_or_default();
-        let started = Instant::now();
-        // Every container slot taken (by synchronous runs, say): this one
-        // waits its turn again rather than failing; the last try counts.
-        let in_flight = state.metrics.run_started(Api::Judge0);
-        let outcome = loop {
-            let outcome = submission
-                .job
-                .clone()
-                .attempt(state.sandbox.as_ref(), state.limits, &state.images, None)
-                .await;
-            match outcome {
-                Err(RunError::Busy { .. }) => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                other => break other.map_err(crate::api::error::ApiError::from),
-            }
-        };
-        state
-            .metrics
-            .run_finished(Api::Judge0, &submission.job.language.name, &outcome);
-        drop(in_flight);
-        let verdict = match &outcome {
-            Ok(outcome) => judge(&submission, outcome),
-            Err(e) => Verdict::refused(&e.to_string()),
-        };
-        tracing::info!(
-            %token,
-            queue_wait_ms = queue_wait.as_millis() as u64,
-            status = verdict.status.id(),
-            run_ms = started.elapsed().as_millis() as u64,
-            "judge0 submission finished"
-        );
-        let finished_at = timestamp(time::OffsetDateTime::now_utc());
-        if let Some(url) = submission.callback_url.clone() {
-            let body = super::response::callback_body(&token, &submission, &verdict, &finished_at);
-            service.callbacks.send(url, body);
-        }
-        // The store's the only hold left: it can let the job's files go.
-        drop(submission);
-        service.store.finish(&token, verdict, finished_at);
-        service.running.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Verdict {
-    /// A submission that could not be run: Judge0's Internal Error, why in
-    /// its message.
-    pub fn refused(why: &str) -> Verdict {
-        Verdict {
-            message: Some(why.to_owned()),
-            ..Verdict::pending(Status::InternalError)
+        match &self.backend {
+            Backend::Embedded(e) => e.drain(deadline).await,
         }
     }
 }

@@ -15,23 +15,20 @@ use super::config::{Config, MAX_BATCH};
 use super::error::Judge0Error;
 use super::flavor::Flavor;
 use super::languages::judge0_name;
-use super::queue::Service;
+use super::queue::{Accepted, Service};
 use super::request::{prepare_all, Judge0Batch, Judge0Submission, Query, Submission};
-use super::response::{callback_body, judge, timestamp, Shown, Verdict};
+use super::response::{callback_body, judge, timestamp, Shown};
 use super::store::Record;
 use crate::api::error::ApiError;
 use crate::api::intake::{keyed, keyed_json_body, JSON};
 use crate::api::log::{ContainerName, SandboxTime};
+use crate::api::metrics::Judge0Load;
 use crate::api::piston::runtimes::for_lookup;
 use crate::api::state::AppState;
 
 /// The asynchronous API's queue and store, when this server has them.
 fn service(request: &Request) -> Option<Arc<Service>> {
     request.extensions().get::<Arc<Service>>().cloned()
-}
-
-fn queue_full() -> Judge0Error {
-    Judge0Error::Message(StatusCode::SERVICE_UNAVAILABLE, "queue is full".into())
 }
 
 fn no_queue() -> Judge0Error {
@@ -78,8 +75,8 @@ pub async fn create(
     let body = json_body(&state, request).await?;
     let config = Config::of(&state, service.as_ref().map(|s| s.config()));
     let callbacks = service.as_ref().map(|s| &s.callbacks);
-    if !query.wait && service.as_ref().is_some_and(|s| !s.has_room(1)) {
-        return Err(queue_full());
+    if let Some(service) = service.as_ref().filter(|_| !query.wait) {
+        service.room_for(1).await?;
     }
     let bodies = vec![Judge0Submission::from_body(body)?];
     let prepared = prepare_all(
@@ -98,9 +95,11 @@ pub async fn create(
     let name = language_name(&state, &submission).await?;
     if !query.wait {
         let service = service.ok_or_else(no_queue)?;
-        let tokens = service
-            .submit(vec![(Arc::new(submission), name)])
-            .map_err(|_| queue_full())?;
+        let accepted = Accepted {
+            submission: Arc::new(submission),
+            language_name: name,
+        };
+        let tokens = service.submit(vec![accepted]).await?;
         return Ok((StatusCode::CREATED, Json(json!({"token": tokens[0]}))).into_response());
     }
 
@@ -132,8 +131,8 @@ pub async fn create(
         // Readable by its token afterwards, as in Judge0 (when there is room).
         let record = Record::new(Arc::new(submission), name, created_at);
         service
-            .store
-            .insert_finished(token, record, verdict, finished_at);
+            .keep_finished(token, record, verdict, finished_at)
+            .await;
     }
     let mut response = (StatusCode::CREATED, Json(shown)).into_response();
     response
@@ -141,16 +140,6 @@ pub async fn create(
         .insert(ContainerName(outcome.container));
     response.extensions_mut().insert(sandbox_time);
     Ok(response)
-}
-
-/// One stored submission as Judge0 shows it; `None` when unknown.
-fn shown(service: &Service, token: &str, query: &Query) -> Option<Result<Value, Judge0Error>> {
-    service.store.read(token, |record| {
-        let pending = Verdict::pending(record.pending_status());
-        record
-            .shown(token, &pending)
-            .render(&query.fields, query.base64_encoded)
-    })
 }
 
 /// `GET /submissions/{token}`.
@@ -173,7 +162,7 @@ pub async fn show(
     let service = service(&request);
     keyed(&state, &request.into_parts().0).await?;
     let service = service.ok_or(Judge0Error::Api(ApiError::NotFound))?;
-    match shown(&service, &token, &query) {
+    match service.shown(&token, &query).await {
         Some(answer) => Ok(Json(answer?)),
         None => Err(Judge0Error::Api(ApiError::NotFound)),
     }
@@ -210,9 +199,7 @@ pub async fn create_batch(
         ));
     }
     // Room first: nothing is unpacked for a batch the queue cannot take.
-    if !service.has_room(items.len()) {
-        return Err(queue_full());
-    }
+    service.room_for(items.len()).await?;
     let items = items
         .into_iter()
         .map(Judge0Submission::from_body)
@@ -233,17 +220,17 @@ pub async fn create_batch(
         match item {
             Ok(submission) => {
                 let name = language_name(&state, &submission).await?;
-                accepted.push((Arc::new(submission), name));
+                accepted.push(Accepted {
+                    submission: Arc::new(submission),
+                    language_name: name,
+                });
                 answers.push(None);
             }
             Err(Judge0Error::Fields(errors)) => answers.push(Some(json!(errors))),
             Err(other) => return Err(other),
         }
     }
-    let mut tokens = service
-        .submit(accepted)
-        .map_err(|_| queue_full())?
-        .into_iter();
+    let mut tokens = service.submit(accepted).await?.into_iter();
     let answers: Vec<Value> = answers
         .into_iter()
         .map(|a| a.unwrap_or_else(|| json!({"token": tokens.next()})))
@@ -289,7 +276,10 @@ pub async fn show_batch(
     }
     let mut submissions = Vec::with_capacity(tokens.len());
     for token in &tokens {
-        let found = service.as_ref().and_then(|s| shown(s, token, &query));
+        let found = match &service {
+            Some(service) => service.shown(token, &query).await,
+            None => None,
+        };
         submissions.push(match found {
             Some(answer) => answer?,
             None => Value::Null,
@@ -308,13 +298,16 @@ pub async fn workers(
 ) -> Result<Json<Value>, Judge0Error> {
     let (service, flavor) = (service(&request), Flavor::of(&request));
     keyed(&state, &request.into_parts().0).await?;
-    let (queued, running, workers) = service.as_ref().map_or((0, 0, 0), |s| s.load());
+    let load = match &service {
+        Some(service) => service.load().await,
+        None => Judge0Load::default(),
+    };
     Ok(Json(json!([{
         "queue": flavor.version(),
-        "size": queued,
-        "available": workers,
-        "idle": workers.saturating_sub(running),
-        "working": running,
+        "size": load.queued,
+        "available": load.workers,
+        "idle": load.workers.saturating_sub(load.running),
+        "working": load.running,
         "paused": 0,
         "failed": 0,
     }])))
