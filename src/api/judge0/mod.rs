@@ -25,6 +25,7 @@
 //! - [`embedded`]: the embedded backend: a bounded channel, this instance's
 //!   workers, and the store.
 //! - [`store`]: the embedded store of submissions by token.
+//! - [`view`]: a submission's every attribute, as a shared store keeps it.
 //! - [`callback`]: `callback_url`, checked against an allow-list.
 //! - [`sessions`]: `POST /authenticate`, `POST /authorize`, and what needs
 //!   Judge0's authorization token (listing and deleting submissions).
@@ -52,6 +53,7 @@ pub mod store;
 pub mod submissions;
 pub mod system_info;
 pub mod verdict;
+pub mod view;
 
 use std::sync::Arc;
 

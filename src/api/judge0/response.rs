@@ -19,7 +19,7 @@ const NOT_UTF8: &str = "some attributes for this submission cannot be converted 
 const COMPILE_TIMEOUT: &str = "Compilation time limit exceeded.";
 
 /// The attributes that are text (base64 in and out with `base64_encoded`).
-const TEXT: [&str; 7] = [
+pub(super) const TEXT: [&str; 7] = [
     "source_code",
     "stdin",
     "expected_output",
@@ -236,7 +236,7 @@ impl Shown<'_> {
 }
 
 /// A text attribute: as it is (it must be UTF-8) or base64.
-fn text(bytes: Option<&[u8]>, base64_encoded: bool) -> Result<Value, Judge0Error> {
+pub(super) fn text(bytes: Option<&[u8]>, base64_encoded: bool) -> Result<Value, Judge0Error> {
     let Some(bytes) = bytes else {
         return Ok(Value::Null);
     };
