@@ -26,3 +26,112 @@ fn the_tests_redis_answers_and_is_gone_once_dropped() {
     drop(redis);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+mod store {
+    //! The shared store's scripts against a real Redis, from several
+    //! connections at once, as several instances use it.
+
+    use std::time::Duration;
+
+    use super::common::redis::Redis;
+    use whipcode::api::judge0::queue::Refusal;
+    use whipcode::api::judge0::shared::{Entry, Shared, SharedBounds};
+    use whipcode::api::judge0::view::View;
+
+    fn view(status: u64, filler: usize) -> View {
+        serde_json::from_value(serde_json::json!({
+            "status_id": status, "stdout": "x".repeat(filler), "token": "t",
+        }))
+        .unwrap()
+    }
+
+    fn entry(token: &str, filler: usize) -> Entry {
+        Entry {
+            token: token.into(),
+            job: "{}".into(),
+            view: view(1, filler),
+        }
+    }
+
+    async fn connect(redis: &Redis, bounds: SharedBounds) -> Shared {
+        Shared::connect(&redis.url(), "test:", bounds)
+            .await
+            .unwrap()
+    }
+
+    const BOUNDS: SharedBounds = SharedBounds {
+        capacity: 3,
+        records: 100,
+        bytes: 1 << 20,
+        keep: Duration::from_secs(60),
+    };
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn the_queue_bound_holds_whichever_connection_admits() {
+        let redis = Redis::start();
+        let (a, b) = (connect(&redis, BOUNDS).await, connect(&redis, BOUNDS).await);
+        let ids = a.admit(&[entry("1", 0), entry("2", 0)]).await.unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(
+            b.admit(&[entry("3", 0), entry("4", 0)]).await,
+            Err(Refusal::Full)
+        );
+        assert_eq!(
+            b.depth().await.unwrap(),
+            2,
+            "none of a refused batch is queued"
+        );
+        b.admit(&[entry("3", 0)]).await.unwrap();
+        assert_eq!(a.admit(&[entry("4", 0)]).await, Err(Refusal::Full));
+        // A result written frees its place in the queue, for everyone.
+        assert!(b.finish("1", &view(3, 0), Some(&ids[0])).await.unwrap());
+        a.admit(&[entry("4", 0)]).await.unwrap();
+        assert_eq!(a.depth().await.unwrap(), 3);
+        assert_eq!(b.read("4").await.unwrap().map(|v| v.status_id()), Some(1));
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn the_first_final_result_wins_and_results_expire_after_the_keep_time() {
+        let redis = Redis::start();
+        let short = SharedBounds {
+            keep: Duration::from_millis(300),
+            ..BOUNDS
+        };
+        let (a, b) = (connect(&redis, short).await, connect(&redis, short).await);
+        let ids = a.admit(&[entry("t", 0)]).await.unwrap();
+        assert!(a.finish("t", &view(3, 1), Some(&ids[0])).await.unwrap());
+        assert!(!b.finish("t", &view(11, 2), Some(&ids[0])).await.unwrap());
+        let kept = b.read("t").await.unwrap().unwrap();
+        assert_eq!(kept.status_id(), 3, "the first result stays");
+        assert_eq!(a.depth().await.unwrap(), 0);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(a.read("t").await.unwrap(), None, "gone after the keep time");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn the_byte_bound_forgets_the_oldest_results_but_never_for_what_cannot_fit() {
+        let redis = Redis::start();
+        let small = SharedBounds {
+            capacity: 10,
+            bytes: 3000,
+            ..BOUNDS
+        };
+        let (a, b) = (connect(&redis, small).await, connect(&redis, small).await);
+        let ids = a.admit(&[entry("old", 1000)]).await.unwrap();
+        assert!(a
+            .finish("old", &view(3, 1000), Some(&ids[0]))
+            .await
+            .unwrap());
+        // More than the bound even with every result forgotten: refused,
+        // and the old result stays.
+        assert_eq!(b.admit(&[entry("huge", 3000)]).await, Err(Refusal::Full));
+        assert!(b.read("old").await.unwrap().is_some());
+        // What fits once the old result goes: it goes.
+        b.admit(&[entry("big", 2000)]).await.unwrap();
+        assert_eq!(a.read("old").await.unwrap(), None);
+        assert!(a.read("big").await.unwrap().is_some());
+    }
+}

@@ -25,6 +25,7 @@
 //! - [`embedded`]: the embedded backend: a bounded channel, this instance's
 //!   workers, and the store.
 //! - [`store`]: the embedded store of submissions by token.
+//! - [`shared`]: the shared store (`--store`): the queue and results in Redis.
 //! - [`view`]: a submission's every attribute, as a shared store keeps it.
 //! - [`callback`]: `callback_url`, checked against an allow-list.
 //! - [`sessions`]: `POST /authenticate`, `POST /authorize`, and what needs
@@ -48,6 +49,7 @@ pub mod queue;
 pub mod request;
 pub mod response;
 pub mod sessions;
+pub mod shared;
 pub mod statistics;
 pub mod store;
 pub mod submissions;
