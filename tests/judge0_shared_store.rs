@@ -135,3 +135,69 @@ mod store {
         assert!(a.read("big").await.unwrap().is_some());
     }
 }
+
+mod take {
+    //! Workers of several instances taking from the shared queue.
+
+    use std::time::Duration;
+
+    use super::common::redis::Redis;
+    use whipcode::api::judge0::shared::{Entry, Shared, SharedBounds};
+    use whipcode::api::judge0::view::View;
+
+    const BOUNDS: SharedBounds = SharedBounds {
+        capacity: 10,
+        records: 100,
+        bytes: 1 << 20,
+        keep: Duration::from_secs(60),
+    };
+
+    fn entry(token: &str) -> Entry {
+        let view: View = serde_json::from_value(serde_json::json!({"status_id": 1})).unwrap();
+        Entry {
+            token: token.into(),
+            job: format!("job of {token}"),
+            view,
+        }
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn an_entry_its_taker_goes_quiet_on_is_taken_over_and_a_renewed_one_is_not() {
+        let redis = Redis::start();
+        let url = redis.url();
+        let a = Shared::connect(&url, "test:", BOUNDS).await.unwrap();
+        let b = Shared::connect(&url, "test:", BOUNDS).await.unwrap();
+        a.admit(&[entry("1"), entry("2")]).await.unwrap();
+        let claim = Duration::from_millis(400);
+        let one = a.take("instance-a", claim).await.unwrap().unwrap();
+        assert_eq!((one.token.as_str(), one.job.as_str()), ("1", "job of 1"));
+        let two = a.take("instance-a", claim).await.unwrap().unwrap();
+        assert_eq!(two.token, "2");
+        assert_eq!(
+            b.take("instance-b", claim).await.unwrap(),
+            None,
+            "each entry goes to one"
+        );
+        // a renews its hold on 2 and goes quiet on 1 (as if it died running it).
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            a.renew("instance-a", &two.id).await.unwrap();
+        }
+        let over = b.take("instance-b", claim).await.unwrap().unwrap();
+        assert_eq!(over, one, "the quiet one is taken over, job and all");
+        assert_eq!(
+            b.take("instance-b", claim).await.unwrap(),
+            None,
+            "the renewed one is not"
+        );
+        let done: View = serde_json::from_value(serde_json::json!({"status_id": 3})).unwrap();
+        assert!(b.finish("1", &done, Some(&over.id)).await.unwrap());
+        assert!(
+            !a.finish("1", &done, Some(&one.id)).await.unwrap(),
+            "a's late result loses"
+        );
+        assert!(a.finish("2", &done, Some(&two.id)).await.unwrap());
+        assert_eq!(a.depth().await.unwrap(), 0);
+    }
+}

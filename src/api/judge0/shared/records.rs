@@ -1,0 +1,110 @@
+//! Submissions in and results out: admission under the shared bounds, a
+//! final result (the first wins), and reads by token, each one command or
+//! one script, so atomic whichever instance runs it.
+
+use redis::AsyncCommands;
+
+use super::connection::{Shared, GROUP};
+use crate::api::judge0::backend::Refusal;
+use crate::api::judge0::view::View;
+
+/// One submission to admit.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub token: String,
+    /// What an instance needs to run it (JSON).
+    pub job: String,
+    /// How it shows while pending.
+    pub view: View,
+}
+
+impl Shared {
+    /// Admits `entries`, all or none; their stream entry ids.
+    pub async fn admit(&self, entries: &[Entry]) -> Result<Vec<String>, Refusal> {
+        let mut invocation = self.admit.prepare_invoke();
+        invocation.key(self.keys.stream());
+        for key in self.keys.accounts() {
+            invocation.key(key);
+        }
+        let b = &self.bounds;
+        invocation
+            .arg(b.capacity)
+            .arg(b.records)
+            .arg(b.bytes)
+            .arg(b.keep.as_millis() as u64)
+            .arg(self.keys.sub_prefix());
+        for entry in entries {
+            let view = serde_json::to_string(&entry.view).unwrap_or_default();
+            let bytes = entry.job.len() + view.len();
+            invocation.key(self.keys.sub(&entry.token));
+            invocation
+                .arg(&entry.token)
+                .arg(&entry.job)
+                .arg(view)
+                .arg(bytes);
+        }
+        let answer: Vec<redis::Value> = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let admitted = matches!(answer.first(), Some(redis::Value::Int(1)));
+        let ids: Vec<String> = answer
+            .into_iter()
+            .skip(1)
+            .filter_map(|v| redis::from_redis_value(v).ok())
+            .collect();
+        if !admitted {
+            // "queue" or "store": which bound; both are Judge0's 503.
+            tracing::debug!(full = ?ids.first(), "the shared Judge0 store refused submissions");
+            return Err(Refusal::Full);
+        }
+        Ok(ids)
+    }
+
+    /// Writes `view`, `token`'s final result, unless one is written
+    /// (whether this one was), and acknowledges its stream entry `id`
+    /// (none: a result that had no entry, a `wait=true` run's).
+    pub async fn finish(
+        &self,
+        token: &str,
+        view: &View,
+        id: Option<&str>,
+    ) -> redis::RedisResult<bool> {
+        let view = serde_json::to_string(view).unwrap_or_default();
+        let mut invocation = self.finish.prepare_invoke();
+        invocation.key(self.keys.sub(token));
+        for key in self.keys.accounts() {
+            invocation.key(key);
+        }
+        invocation.key(self.keys.stream());
+        let written: i64 = invocation
+            .arg(token)
+            .arg(&view)
+            .arg(view.len())
+            .arg(self.bounds.keep.as_millis() as u64)
+            .arg(GROUP)
+            .arg(id.unwrap_or(""))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(written == 1)
+    }
+
+    /// `token`'s view, if it is known (and not expired).
+    pub async fn read(&self, token: &str) -> redis::RedisResult<Option<View>> {
+        let text: Option<String> = self.conn.clone().get(self.keys.sub(token)).await?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// Submissions waiting or running, whichever instance took them.
+    pub async fn depth(&self) -> redis::RedisResult<usize> {
+        self.conn.clone().xlen(self.keys.stream()).await
+    }
+}
+
+/// The store cannot be reached: a new submission is refused with this.
+fn unavailable(e: redis::RedisError) -> Refusal {
+    tracing::warn!(error = %e, "the shared Judge0 store (Redis) did not answer");
+    Refusal::Unavailable(
+        "the shared submission store cannot be reached: try again shortly, or use wait=true".into(),
+    )
+}
