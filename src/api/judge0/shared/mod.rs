@@ -17,9 +17,11 @@
 //! instances, and the first final result of a token wins.
 
 mod connection;
+mod job;
 mod records;
 mod take;
 
 pub use connection::{Keys, Shared, SharedBounds, ADMIT, FINISH, GROUP};
+pub use job::Job;
 pub use records::Entry;
 pub use take::Taken;
