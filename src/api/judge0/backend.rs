@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 
 use super::error::Judge0Error;
+use super::flavor::Flavor;
 use super::request::Submission;
 use super::response::{judge, Verdict};
 use super::store::Bounds;
@@ -32,6 +33,17 @@ pub struct Accepted {
     pub submission: Arc<Submission>,
     /// The name Judge0's listing gives its language.
     pub language_name: String,
+    /// Its request as received, when the backend keeps it (one whose
+    /// other instances prepare it again: [`super::queue::Service::keeps_requests`]).
+    pub received: Option<AsReceived>,
+}
+
+/// One submission's request as received: its body, the flavour of the base
+/// path it came under and its `base64_encoded`.
+pub struct AsReceived {
+    pub body: serde_json::Value,
+    pub flavor: Flavor,
+    pub base64_encoded: bool,
 }
 
 /// Why submissions were not taken.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use super::backend::{Accepted, QueueSettings, Refusal};
+pub use super::backend::{Accepted, AsReceived, QueueSettings, Refusal};
 use super::callback::Callbacks;
 use super::embedded::Embedded;
 use super::error::Judge0Error;
@@ -46,6 +46,15 @@ impl Service {
             settings,
             callbacks,
         })
+    }
+
+    /// Whether submissions are queued with their requests as received
+    /// ([`Accepted::received`]): not by the embedded backend, whose own
+    /// workers run the prepared submission.
+    pub fn keeps_requests(&self) -> bool {
+        match &self.backend {
+            Backend::Embedded(_) => false,
+        }
     }
 
     /// Room for `count` more submissions now (asked before a request's

@@ -15,7 +15,7 @@ use super::config::{Config, MAX_BATCH};
 use super::error::Judge0Error;
 use super::flavor::Flavor;
 use super::languages::judge0_name;
-use super::queue::{Accepted, Service};
+use super::queue::{Accepted, AsReceived, Service};
 use super::request::{prepare_all, Judge0Batch, Judge0Submission, Query, Submission};
 use super::response::{callback_body, judge, timestamp, Shown};
 use super::store::Record;
@@ -56,6 +56,27 @@ async fn json_body(state: &AppState, request: Request) -> Result<Value, Judge0Er
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?)
 }
 
+/// Each of `bodies` as received, for a backend that keeps requests (none
+/// for another, or without one).
+fn as_received(
+    service: Option<&Arc<Service>>,
+    bodies: &[Value],
+    flavor: Flavor,
+    query: &Query,
+) -> Vec<Option<AsReceived>> {
+    let keeps = service.is_some_and(|s| s.keeps_requests());
+    bodies
+        .iter()
+        .map(|body| {
+            keeps.then(|| AsReceived {
+                body: body.clone(),
+                flavor,
+                base64_encoded: query.base64_encoded,
+            })
+        })
+        .collect()
+}
+
 /// `POST /submissions`.
 /// A submission: queued (its token), or run at once with `wait=true`.
 #[utoipa::path(post, path = "/submissions", tag = "judge0",
@@ -78,6 +99,8 @@ pub async fn create(
     if let Some(service) = service.as_ref().filter(|_| !query.wait) {
         service.room_for(1).await?;
     }
+    let queued = service.as_ref().filter(|_| !query.wait);
+    let received = as_received(queued, std::slice::from_ref(&body), flavor, &query).pop();
     let bodies = vec![Judge0Submission::from_body(body)?];
     let prepared = prepare_all(
         &state,
@@ -98,6 +121,7 @@ pub async fn create(
         let accepted = Accepted {
             submission: Arc::new(submission),
             language_name: name,
+            received: received.flatten(),
         };
         let tokens = service.submit(vec![accepted]).await?;
         return Ok((StatusCode::CREATED, Json(json!({"token": tokens[0]}))).into_response());
@@ -200,6 +224,7 @@ pub async fn create_batch(
     }
     // Room first: nothing is unpacked for a batch the queue cannot take.
     service.room_for(items.len()).await?;
+    let received = as_received(Some(&service), &items, flavor, &query);
     let items = items
         .into_iter()
         .map(Judge0Submission::from_body)
@@ -216,13 +241,14 @@ pub async fn create_batch(
         query.base64_encoded,
     )
     .await?;
-    for item in prepared {
+    for (item, received) in prepared.into_iter().zip(received) {
         match item {
             Ok(submission) => {
                 let name = language_name(&state, &submission).await?;
                 accepted.push(Accepted {
                     submission: Arc::new(submission),
                     language_name: name,
+                    received,
                 });
                 answers.push(None);
             }
