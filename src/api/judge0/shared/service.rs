@@ -34,6 +34,11 @@ use crate::api::state::AppState;
 /// Every key of the shared store starts with this.
 pub const PREFIX: &str = "whipcode:judge0:";
 
+/// How long a consumer of the queue that holds nothing may be quiet
+/// before it is taken for an instance gone (each process is one; live ones
+/// ask every few seconds), or `--store-claim-after` if longer.
+const GONE: Duration = Duration::from_secs(3600);
+
 /// How often a connection is tried again while Redis does not answer.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -249,8 +254,15 @@ async fn connect(instance: Arc<Instance>, bounds: SharedBounds) {
     loop {
         match Shared::connect(&instance.settings.url, PREFIX, bounds).await {
             Ok(shared) => {
-                let _ = instance.connection.set(shared);
                 tracing::info!("connected to the shared Judge0 store (Redis)");
+                let (idle, own) = (
+                    GONE.max(instance.settings.claim_after),
+                    &instance.settings.consumer,
+                );
+                if let Ok(n @ 1..) = shared.forget_gone_consumers(idle, own).await {
+                    tracing::info!(consumers = n, "forgot the consumers of instances gone");
+                }
+                let _ = instance.connection.set(shared);
                 return;
             }
             Err(e) if !logged => {
