@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::Mutex;
+use tokio::time::timeout;
 
 use super::connection::{Shared, SharedBounds};
 use super::instance::{Instance, StoreSettings};
@@ -38,6 +39,10 @@ pub const PREFIX: &str = "whipcode:judge0:";
 /// before it is taken for an instance gone (each process is one; live ones
 /// ask every few seconds), or `--store-claim-after` if longer.
 const GONE: Duration = Duration::from_secs(3600);
+
+/// The longest a request or a scrape waits on Redis for what it can do
+/// without (a `wait=true` result's copy, the queue's depth).
+const QUICK: Duration = Duration::from_secs(1);
 
 /// How often a connection is tried again while Redis does not answer.
 const RETRY: Duration = Duration::from_secs(1);
@@ -147,18 +152,30 @@ impl SharedQueue {
             &record.language_name,
             verdict.status,
         );
-        match self.connection() {
-            Ok(shared) if shared.finish(token, &view, None).await.is_ok() => {}
-            _ => self.instance.unwritten.keep(token, view, None),
+        // The client waits for this: a Redis that hangs must not hold its
+        // answer (a result written late is then written again, harmlessly).
+        let written = match self.connection() {
+            Ok(shared) => timeout(QUICK, shared.finish(token, &view, None)).await,
+            Err(_) => Ok(Err(redis::RedisError::from(std::io::Error::other(
+                "not connected",
+            )))),
+        };
+        if !matches!(written, Ok(Ok(_))) {
+            self.instance.unwritten.keep(token, view, None);
         }
     }
 
     /// The shared queue now; its depth is every instance's.
     pub async fn load(&self, workers: usize) -> Judge0Load {
+        // A scrape does not wait on a Redis that hangs: it shows nothing.
         let depth = match self.connection() {
-            Ok(shared) => shared.load().await.unwrap_or_default(),
-            Err(_) => Default::default(),
-        };
+            Ok(shared) => timeout(QUICK, shared.load())
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Err(_) => None,
+        }
+        .unwrap_or_default();
         Judge0Load {
             queued: depth.queued,
             running: depth.running,
