@@ -66,6 +66,7 @@ pub struct Shared {
     pub(super) admit: std::sync::Arc<redis::Script>,
     pub(super) finish: std::sync::Arc<redis::Script>,
     pub(super) processing: std::sync::Arc<redis::Script>,
+    pub(super) clock: super::clock::Clock,
 }
 
 impl Shared {
@@ -86,8 +87,10 @@ impl Shared {
             admit: std::sync::Arc::new(redis::Script::new(ADMIT)),
             finish: std::sync::Arc::new(redis::Script::new(FINISH)),
             processing: std::sync::Arc::new(redis::Script::new(PROCESSING)),
+            clock: super::clock::Clock::default(),
         };
         shared.ensure_group().await?;
+        shared.clock.set(&mut shared.conn.clone()).await?;
         Ok(shared)
     }
 

@@ -19,7 +19,7 @@ use super::instance::{Instance, StoreSettings};
 use super::job::Job;
 use super::records::{unavailable, Entry};
 use super::worker::work;
-use crate::api::judge0::backend::{Accepted, QueueSettings, Refusal};
+use crate::api::judge0::backend::{Accepted, Drained, QueueSettings, Refusal};
 use crate::api::judge0::callback::Callbacks;
 use crate::api::judge0::config::Async;
 use crate::api::judge0::error::Judge0Error;
@@ -167,15 +167,16 @@ impl SharedQueue {
 
     /// The shared queue now; its depth is every instance's.
     pub async fn load(&self, workers: usize) -> Judge0Load {
-        // A scrape does not wait on a Redis that hangs: it shows nothing.
+        // A scrape does not wait on a Redis that hangs: it says so.
         let depth = match self.connection() {
             Ok(shared) => timeout(QUICK, shared.load())
                 .await
                 .ok()
                 .and_then(Result::ok),
             Err(_) => None,
-        }
-        .unwrap_or_default();
+        };
+        let store_up = depth.is_some();
+        let depth = depth.unwrap_or_default();
         Judge0Load {
             queued: depth.queued,
             running: depth.running,
@@ -184,6 +185,7 @@ impl SharedQueue {
             stored_bytes: depth.bytes,
             unwritten: self.instance.unwritten.len(),
             dropped: self.instance.unwritten.dropped(),
+            store_up: Some(store_up),
         }
     }
 
@@ -203,32 +205,45 @@ impl SharedQueue {
     }
 
     /// Stops taking submissions, lets this instance's runs finish until
-    /// `deadline`, then stops its workers. What they had not finished
-    /// stays in the shared queue for other instances (after the claim
-    /// time): nothing accepted is lost here, so this returns 0.
-    pub async fn drain(&self, deadline: Duration) -> usize {
+    /// `deadline`, then stops its workers and lets go of what they had not
+    /// finished: other instances take those over at their next look.
+    /// Nothing accepted is lost here.
+    pub async fn drain(&self, deadline: Duration) -> Drained {
         let instance = &self.instance;
         instance.stop();
         let until = Instant::now() + deadline;
         while instance.running.load(Ordering::SeqCst) > 0 && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let left = instance.running.load(Ordering::SeqCst);
-        for worker in self.workers.lock().await.drain(..) {
+        let unfinished = instance.held_entries();
+        let workers: Vec<_> = self.workers.lock().await.drain(..).collect();
+        for worker in &workers {
             worker.abort();
         }
-        if let Ok(shared) = self.connection() {
-            instance.unwritten.write_to(shared).await;
+        for worker in workers {
+            let _ = worker.await;
         }
-        if left > 0 || !instance.unwritten.is_empty() {
+        let Ok(shared) = self.connection() else {
+            return Drained::default();
+        };
+        let settings = &instance.settings;
+        for id in &unfinished {
+            let _ = shared
+                .release(&settings.consumer, id, settings.claim_after)
+                .await;
+        }
+        instance.unwritten.write_to(shared).await;
+        if !instance.unwritten.is_empty() {
             tracing::warn!(
-                running = left,
                 unwritten = instance.unwritten.len(),
-                "stopping with Judge0 submissions unfinished: other instances take them over \
-                 after --store-claim-after"
+                "stopping with Judge0 results Redis has not taken: their submissions run again \
+                 on other instances after --store-claim-after"
             );
         }
-        0
+        Drained {
+            lost: 0,
+            handed_over: unfinished.len(),
+        }
     }
 }
 
