@@ -156,11 +156,6 @@ async fn serve_api(
     port_file: Option<&Path>,
     languages: LanguageMap,
 ) -> Result<(), Box<dyn Error>> {
-    if let Some(url) = &settings.store {
-        // Taken by the settings so that config files can name it; refused
-        // until the Redis store exists, rather than silently embedded.
-        return Err(format!("--store {url}: the Redis store is not built yet (issue 39)").into());
-    }
     let key = Arc::new(MasterKey::load(&settings.key)?);
     check_runner(&settings.runner)?;
     let tls = match &settings.tls {
@@ -188,7 +183,7 @@ async fn serve_api(
         .unwrap_or_else(|| instance_for(local));
     let sandbox = sandbox::start(sandbox_settings(&settings, instance.clone())).await?;
     let state = app_state(&settings, key, Arc::new(languages), sandbox.sandbox());
-    let judge0 = start_judge0(&settings, &state, own);
+    let judge0 = start_judge0(&settings, &state, own, &instance);
     let metrics_server =
         metrics_listener.map(|listener| serve_metrics(listener, &state, judge0.clone()));
     let app = api::router_with(state, settings.ping, judge0.clone());
@@ -227,8 +222,21 @@ fn start_judge0(
     settings: &Settings,
     state: &AppState,
     own: Vec<std::net::SocketAddr>,
+    instance: &str,
 ) -> Option<Arc<api::judge0::queue::Service>> {
     let served = settings.judge0_path.is_some() || settings.judge0_extra_path.is_some();
+    let store = settings.store.as_ref().map(|url| {
+        tracing::info!(store = %url, "Judge0's queue and results are kept in Redis");
+        api::judge0::shared::StoreSettings {
+            url: url.expose().to_owned(),
+            claim_after: settings.store_claim_after,
+            // Unique per process: a restarted instance is another consumer.
+            consumer: format!(
+                "{instance}-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+        }
+    });
     served.then(|| {
         api::judge0::queue::Service::start(
             state,
@@ -243,6 +251,7 @@ fn start_judge0(
                     keep: settings.judge0_keep,
                 },
             },
+            store,
             api::judge0::callback::Callbacks::new(settings.callback_allow.clone(), own),
         )
     })

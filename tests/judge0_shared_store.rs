@@ -204,7 +204,12 @@ mod take {
             a.renew("instance-a", &two.id).await.unwrap();
         }
         let over = b.take("instance-b", claim).await.unwrap().unwrap();
-        assert_eq!(over, one, "the quiet one is taken over, job and all");
+        assert_eq!(
+            (&over.id, &over.token, &over.job),
+            (&one.id, &one.token, &one.job),
+            "the quiet one is taken over, job and all"
+        );
+        assert_eq!((one.deliveries, over.deliveries), (1, 2));
         assert_eq!(
             b.take("instance-b", claim).await.unwrap(),
             None,

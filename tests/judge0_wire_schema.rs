@@ -64,6 +64,7 @@ fn app() -> axum::Router {
                 keep: Duration::from_secs(60),
             },
         },
+        None,
         callback::Callbacks::new(allow, Vec::new()),
     );
     whipcode::api::router_with(state, false, Some(Arc::clone(&service)))

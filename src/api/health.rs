@@ -3,6 +3,9 @@
 //! images are installed). Neither needs the key nor counts against
 //! `--standalone`'s buckets; `--proxy` still applies (at the listener).
 //!
+//! With the shared Judge0 store, `/ready` also says whether Redis answers
+//! (without making the instance unready: its synchronous APIs still work).
+//!
 //! `/ready` reads the view of installed images it shares with
 //! `/languages` ([`super::installed`]): podman is asked at most once per
 //! interval however often it is probed.
@@ -12,7 +15,10 @@ use std::collections::HashSet;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
+use std::sync::Arc;
+
+use super::judge0::queue::Service;
 
 use super::readiness::Report;
 use super::state::AppState;
@@ -30,8 +36,14 @@ pub async fn pong() -> &'static str {
         (status = 200, description = "Ready", body = super::readiness::Report),
         (status = 503, description = "Not ready: podman does not answer or no image is installed", body = super::readiness::Report)
     ))]
-pub async fn ready(State(state): State<AppState>) -> Response {
-    let report = probe(&state).await;
+pub async fn ready(
+    State(state): State<AppState>,
+    judge0: Option<Extension<Arc<Service>>>,
+) -> Response {
+    let mut report = probe(&state).await;
+    if let Some(Extension(judge0)) = judge0 {
+        report.store = judge0.store_health().await;
+    }
     let status = if report.ready {
         StatusCode::OK
     } else {
@@ -68,6 +80,7 @@ fn report(state: &AppState, images: &HashSet<&str>) -> Report {
         detail: (!ready).then(|| "no language image is installed".to_owned()),
         installed: names(installed),
         missing: names(missing),
+        store: None,
     }
 }
 
@@ -78,5 +91,6 @@ fn not_ready(state: &AppState, detail: String) -> Report {
         installed: Vec::new(),
         missing: state.languages.iter().map(|l| l.name.clone()).collect(),
         detail: Some(detail),
+        store: None,
     }
 }

@@ -14,4 +14,9 @@ pub struct Report {
     pub missing: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The shared Judge0 store (`--store`), when there is one: when it does
+    /// not answer, new asynchronous Judge0 submissions are refused while
+    /// every synchronous run goes on, so the instance stays ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::api::judge0::shared::StoreHealth>,
 }

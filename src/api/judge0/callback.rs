@@ -162,20 +162,27 @@ impl Callbacks {
         let this = self.clone();
         tokio::spawn(async move {
             let _waiting = waiting;
-            let Ok(_turn) = this.at_once.acquire().await else {
-                return;
-            };
-            for attempt in 1..=TRIES {
-                match tokio::time::timeout(TIMEOUT, this.put(&url, body.clone())).await {
-                    Ok(Ok(status)) => {
-                        tracing::info!(%url, status, attempt, "callback sent");
-                        return;
-                    }
-                    Ok(Err(why)) => tracing::warn!(%url, attempt, %why, "callback failed"),
-                    Err(_) => tracing::warn!(%url, attempt, "callback timed out"),
-                }
-            }
+            this.deliver(url, body).await;
         });
+    }
+
+    /// Sends `body` to `url`, in its turn among the callbacks sent at once,
+    /// trying up to [`TRIES`] times; whether it was taken (any answer).
+    pub async fn deliver(&self, url: Url, body: Vec<u8>) -> bool {
+        let Ok(_turn) = self.at_once.acquire().await else {
+            return false;
+        };
+        for attempt in 1..=TRIES {
+            match tokio::time::timeout(TIMEOUT, self.put(&url, body.clone())).await {
+                Ok(Ok(status)) => {
+                    tracing::info!(%url, status, attempt, "callback sent");
+                    return true;
+                }
+                Ok(Err(why)) => tracing::warn!(%url, attempt, %why, "callback failed"),
+                Err(_) => tracing::warn!(%url, attempt, "callback timed out"),
+            }
+        }
+        false
     }
 
     /// One PUT, to an address checked just before, never redirected.

@@ -1,9 +1,10 @@
 //! Judge0's asynchronous API as the handlers see it, whatever keeps it: the
 //! queue of accepted submissions, the workers that run them, and the
-//! results by token. One [`Backend`] keeps them; today the embedded one
-//! ([`super::embedded`]: a channel and a store in this process's memory),
-//! and a shared one can sit beside it behind the same methods (every one
-//! async and able to say the backend is unavailable).
+//! results by token. One [`Backend`] keeps them: the embedded one
+//! ([`super::embedded`]: a channel and a store in this process's memory)
+//! or the shared one ([`super::shared`]: Redis, for several instances),
+//! behind the same methods (every one async and able to say the backend is
+//! unavailable).
 //!
 //! The workers are at most half of `--max-concurrent` (at least one), so
 //! the synchronous APIs always have the other half of the containers.
@@ -19,6 +20,7 @@ use super::embedded::Embedded;
 use super::error::Judge0Error;
 use super::request::Query;
 use super::response::Verdict;
+use super::shared::{SharedQueue, StoreHealth, StoreSettings};
 use super::statistics::Statistics;
 use super::store::Record;
 use crate::api::metrics::Judge0Load;
@@ -28,6 +30,8 @@ use crate::api::state::AppState;
 pub enum Backend {
     /// In this process's memory: one instance.
     Embedded(Arc<Embedded>),
+    /// In Redis, shared by every instance given its URL.
+    Shared(Arc<SharedQueue>),
 }
 
 /// The asynchronous API's queue, store and workers.
@@ -38,11 +42,30 @@ pub struct Service {
 }
 
 impl Service {
-    /// The embedded backend, its workers started with `state`'s sandbox.
-    pub fn start(state: &AppState, settings: QueueSettings, callbacks: Callbacks) -> Arc<Service> {
-        let embedded = Embedded::start(state, settings, callbacks.clone());
+    /// The shared backend with `store`, else the embedded one; its workers
+    /// started with `state`'s sandbox.
+    pub fn start(
+        state: &AppState,
+        settings: QueueSettings,
+        store: Option<StoreSettings>,
+        callbacks: Callbacks,
+    ) -> Arc<Service> {
+        let config = super::config::Async {
+            queue: settings.capacity,
+            callbacks: callbacks.enabled(),
+        };
+        let backend = match store {
+            Some(store) => Backend::Shared(SharedQueue::start(
+                state,
+                settings,
+                store,
+                callbacks.clone(),
+                config,
+            )),
+            None => Backend::Embedded(Embedded::start(state, settings, callbacks.clone())),
+        };
         Arc::new(Service {
-            backend: Backend::Embedded(embedded),
+            backend,
             settings,
             callbacks,
         })
@@ -52,9 +75,7 @@ impl Service {
     /// ([`Accepted::received`]): not by the embedded backend, whose own
     /// workers run the prepared submission.
     pub fn keeps_requests(&self) -> bool {
-        match &self.backend {
-            Backend::Embedded(_) => false,
-        }
+        matches!(self.backend, Backend::Shared(_))
     }
 
     /// Room for `count` more submissions now (asked before a request's
@@ -63,6 +84,7 @@ impl Service {
         match &self.backend {
             Backend::Embedded(e) if e.has_room(count) => Ok(()),
             Backend::Embedded(_) => Err(Refusal::Full),
+            Backend::Shared(s) => s.room_for(count).await,
         }
     }
 
@@ -70,6 +92,7 @@ impl Service {
     pub async fn submit(&self, accepted: Vec<Accepted>) -> Result<Vec<String>, Refusal> {
         match &self.backend {
             Backend::Embedded(e) => e.submit(accepted),
+            Backend::Shared(s) => s.submit(accepted).await,
         }
     }
 
@@ -82,6 +105,7 @@ impl Service {
                     .shown(token, &pending)
                     .render(&query.fields, query.base64_encoded)
             }),
+            Backend::Shared(s) => s.shown(token, query).await,
         }
     }
 
@@ -90,6 +114,7 @@ impl Service {
     pub async fn keep_finished(&self, token: String, record: Record, verdict: Verdict, at: String) {
         match &self.backend {
             Backend::Embedded(e) => e.store.insert_finished(token, record, verdict, at),
+            Backend::Shared(s) => s.keep_finished(&token, &record, &verdict, &at).await,
         }
     }
 
@@ -106,8 +131,10 @@ impl Service {
                     workers,
                     oldest: e.store.oldest_queued(),
                     stored_bytes: e.store.bytes(),
+                    ..Judge0Load::default()
                 }
             }
+            Backend::Shared(s) => s.load(workers).await,
         }
     }
 
@@ -115,6 +142,7 @@ impl Service {
     pub fn statistics(&self) -> &Statistics {
         match &self.backend {
             Backend::Embedded(e) => &e.store.statistics,
+            Backend::Shared(s) => s.statistics(),
         }
     }
 
@@ -131,6 +159,16 @@ impl Service {
     pub async fn drain(&self, deadline: Duration) -> usize {
         match &self.backend {
             Backend::Embedded(e) => e.drain(deadline).await,
+            Backend::Shared(s) => s.drain(deadline).await,
+        }
+    }
+
+    /// How the shared store is doing (none for the embedded one), for
+    /// `GET /ready`.
+    pub async fn store_health(&self) -> Option<StoreHealth> {
+        match &self.backend {
+            Backend::Embedded(_) => None,
+            Backend::Shared(s) => Some(s.health().await),
         }
     }
 }

@@ -65,6 +65,26 @@ impl View {
     }
 }
 
+impl View {
+    /// A submission known by its token alone (its view lost: a Redis that
+    /// kept nothing), to be finished as [`View::refused`].
+    pub fn of_token(token: &str) -> View {
+        let mut view = Map::new();
+        view.insert("token".into(), token.into());
+        View(view)
+    }
+
+    /// The same submission finished at `finished_at` as Judge0's Internal
+    /// Error, saying `why` (one that could not be run).
+    pub fn refused(self, why: &str, finished_at: &str) -> View {
+        let mut view = self.with_status(Status::InternalError);
+        let message = base64::engine::general_purpose::STANDARD.encode(why);
+        view.0.insert("message".into(), message.into());
+        view.0.insert("finished_at".into(), finished_at.into());
+        view
+    }
+}
+
 /// Ruby's `encode64` read back (its newlines dropped); what cannot be
 /// read, nothing (a view is only ever written by [`View::of`]).
 fn decode64(text: &str) -> Vec<u8> {

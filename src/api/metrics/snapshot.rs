@@ -20,6 +20,11 @@ pub struct Judge0Load {
     /// The longest a queued submission has waited so far.
     pub oldest: Option<Duration>,
     pub stored_bytes: usize,
+    /// Final results waiting for the shared store to answer.
+    pub unwritten: usize,
+    /// Final results dropped since the start: the shared store did not
+    /// answer and the buffer was full (their submissions run again).
+    pub dropped: u64,
 }
 
 /// What the owners hold at a scrape.
@@ -217,5 +222,17 @@ fn judge0(e: &mut DescriptorEncoder, j: &Judge0Load) -> Result<(), std::fmt::Err
         "judge0_store_bytes",
         "Bytes the Judge0 store holds",
         count(j.stored_bytes),
+    )?;
+    gauge(
+        e,
+        "judge0_results_unwritten",
+        "Judge0 results waiting for the shared store (Redis) to answer",
+        count(j.unwritten),
+    )?;
+    counter(
+        e,
+        "judge0_results_dropped",
+        "Judge0 results neither written to the shared store nor kept (their submissions run again)",
+        j.dropped,
     )
 }

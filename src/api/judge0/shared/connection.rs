@@ -7,6 +7,8 @@ use redis::aio::ConnectionManager;
 pub const ADMIT: &str = include_str!("admit.lua");
 /// Writes a final result unless one is written; acknowledges the entry.
 pub const FINISH: &str = include_str!("finish.lua");
+/// Shows a pending submission as Processing (never a final one).
+pub const PROCESSING: &str = include_str!("processing.lua");
 /// The consumer group every instance's workers read the stream in.
 pub const GROUP: &str = "workers";
 
@@ -57,11 +59,13 @@ pub struct SharedBounds {
 /// A connection to the shared store.
 #[derive(Clone)]
 pub struct Shared {
+    client: redis::Client,
     pub(super) conn: ConnectionManager,
     pub(super) keys: Keys,
     pub(super) bounds: SharedBounds,
     pub(super) admit: std::sync::Arc<redis::Script>,
     pub(super) finish: std::sync::Arc<redis::Script>,
+    pub(super) processing: std::sync::Arc<redis::Script>,
 }
 
 impl Shared {
@@ -73,24 +77,41 @@ impl Shared {
         bounds: SharedBounds,
     ) -> redis::RedisResult<Shared> {
         let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(5)))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let conn = manager(&client).await?;
         let shared = Shared {
+            client,
             conn,
             keys: Keys::new(prefix),
             bounds,
             admit: std::sync::Arc::new(redis::Script::new(ADMIT)),
             finish: std::sync::Arc::new(redis::Script::new(FINISH)),
+            processing: std::sync::Arc::new(redis::Script::new(PROCESSING)),
         };
         shared.ensure_group().await?;
         Ok(shared)
     }
 
-    /// The consumer group, created with the stream unless it exists.
-    async fn ensure_group(&self) -> redis::RedisResult<()> {
+    /// A connection of its own (reconnecting by itself), for a worker's
+    /// blocking reads: a blocked command holds up the commands behind it on
+    /// a multiplexed connection.
+    pub async fn dedicated(&self) -> redis::RedisResult<ConnectionManager> {
+        manager(&self.client).await
+    }
+
+    /// Whether Redis answers now (`PING`); why not.
+    pub async fn reachable(&self) -> Result<(), String> {
+        let (mut conn, ping) = (self.conn.clone(), redis::cmd("PING"));
+        let answer = ping.query_async::<String>(&mut conn);
+        match tokio::time::timeout(std::time::Duration::from_secs(2), answer).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 2 s".into()),
+        }
+    }
+
+    /// The consumer group, created with the stream unless it exists (again,
+    /// after a Redis that kept nothing restarted).
+    pub async fn ensure_group(&self) -> redis::RedisResult<()> {
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(self.keys.stream())
@@ -104,4 +125,14 @@ impl Shared {
             other => other,
         }
     }
+}
+
+/// A connection that reconnects by itself; each command waits at most 5 s
+/// (longer than a worker's blocking read) and a reconnection 2 s.
+async fn manager(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+        .set_response_timeout(Some(std::time::Duration::from_secs(5)))
+        .set_number_of_retries(2);
+    ConnectionManager::new_with_config(client.clone(), config).await
 }

@@ -17,11 +17,17 @@
 //! instances, and the first final result of a token wins.
 
 mod connection;
+mod instance;
 mod job;
 mod records;
+mod service;
 mod take;
+mod unwritten;
+mod worker;
 
 pub use connection::{Keys, Shared, SharedBounds, ADMIT, FINISH, GROUP};
+pub use instance::StoreSettings;
 pub use job::Job;
-pub use records::Entry;
+pub use records::{Depth, Entry};
+pub use service::{SharedQueue, StoreHealth, PREFIX};
 pub use take::Taken;

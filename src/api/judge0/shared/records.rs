@@ -6,6 +6,7 @@ use redis::AsyncCommands;
 
 use super::connection::{Shared, GROUP};
 use crate::api::judge0::backend::Refusal;
+use crate::api::judge0::verdict::Status;
 use crate::api::judge0::view::View;
 
 /// One submission to admit.
@@ -84,9 +85,25 @@ impl Shared {
             .arg(self.bounds.keep.as_millis() as u64)
             .arg(GROUP)
             .arg(id.unwrap_or(""))
+            .arg(self.bounds.records)
+            .arg(self.bounds.bytes)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(written == 1)
+    }
+
+    /// Shows `token`, taken by a worker, as Processing (`pending`: its view
+    /// as admitted), unless its final result is written.
+    pub async fn processing(&self, token: &str, pending: View) -> redis::RedisResult<()> {
+        let view =
+            serde_json::to_string(&pending.with_status(Status::Processing)).unwrap_or_default();
+        let _: i64 = self
+            .processing
+            .key(self.keys.sub(token))
+            .arg(view)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 
     /// `token`'s view, if it is known (and not expired).
@@ -99,10 +116,67 @@ impl Shared {
     pub async fn depth(&self) -> redis::RedisResult<usize> {
         self.conn.clone().xlen(self.keys.stream()).await
     }
+
+    /// The shared queue now: submissions waiting, running (taken by a
+    /// worker of any instance), how long the oldest has been in the queue,
+    /// and the bytes the store holds; one round trip.
+    pub async fn load(&self) -> redis::RedisResult<Depth> {
+        let stream = self.keys.stream();
+        let (length, pending, first, bytes): (
+            usize,
+            redis::Value,
+            redis::streams::StreamRangeReply,
+            Option<usize>,
+        ) = redis::pipe()
+            .xlen(&stream)
+            .cmd("XPENDING")
+            .arg(&stream)
+            .arg(GROUP)
+            .xrange_count(&stream, "-", "+", 1)
+            .get(&self.keys.accounts()[1])
+            .query_async(&mut self.conn.clone())
+            .await?;
+        // XPENDING's summary: [count, first id, last id, consumers].
+        let running = match pending {
+            redis::Value::Array(parts) => parts
+                .first()
+                .and_then(|c| redis::from_redis_value::<usize>(c.clone()).ok())
+                .unwrap_or(0),
+            _ => 0,
+        };
+        let oldest = first.ids.first().and_then(|entry| entry_age(&entry.id));
+        Ok(Depth {
+            queued: length.saturating_sub(running),
+            running,
+            oldest,
+            bytes: bytes.unwrap_or(0),
+        })
+    }
+}
+
+/// The shared queue at one moment ([`Shared::load`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Depth {
+    pub queued: usize,
+    pub running: usize,
+    /// The age of the oldest entry, waiting or running.
+    pub oldest: Option<std::time::Duration>,
+    pub bytes: usize,
+}
+
+/// How long ago a stream entry was added: its id starts with Redis's clock
+/// then, in milliseconds.
+pub fn entry_age(id: &str) -> Option<std::time::Duration> {
+    let added: u64 = id.split('-').next()?.parse().ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    Some(std::time::Duration::from_millis(now.saturating_sub(added)))
 }
 
 /// The store cannot be reached: a new submission is refused with this.
-fn unavailable(e: redis::RedisError) -> Refusal {
+pub fn unavailable(e: redis::RedisError) -> Refusal {
     tracing::warn!(error = %e, "the shared Judge0 store (Redis) did not answer");
     Refusal::Unavailable(
         "the shared submission store cannot be reached: try again shortly, or use wait=true".into(),

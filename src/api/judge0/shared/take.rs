@@ -4,12 +4,13 @@
 //! While it runs one, the worker renews its hold, so that a long run (or a
 //! long wait for a container) is never taken over while its instance lives.
 //!
-//! Reads do not block in Redis (`XREADGROUP` without `BLOCK`): the
-//! connection is multiplexed, and a blocked read would hold up every other
-//! command on it; a worker that finds nothing waits a moment and asks again.
+//! A worker waits for a new entry in Redis (`XREADGROUP … BLOCK`) on a
+//! connection of its own ([`Shared::dedicated`]): on the shared,
+//! multiplexed one a blocked read would hold up every other command.
 
 use std::time::Duration;
 
+use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimOptions, StreamClaimOptions, StreamId, StreamReadOptions};
 use redis::AsyncCommands;
 
@@ -21,6 +22,9 @@ pub struct Taken {
     pub id: String,
     pub token: String,
     pub job: String,
+    /// How many times a worker took it, this one included (more than one:
+    /// taken over from an instance that went quiet).
+    pub deliveries: u64,
 }
 
 impl Taken {
@@ -29,6 +33,7 @@ impl Taken {
             token: entry.get("token")?,
             job: entry.get("job")?,
             id: entry.id,
+            deliveries: 1,
         })
     }
 }
@@ -42,7 +47,29 @@ impl Shared {
         consumer: &str,
         claim_after: Duration,
     ) -> redis::RedisResult<Option<Taken>> {
-        let mut conn = self.conn.clone();
+        self.take_on(&mut self.conn.clone(), consumer, claim_after, None)
+            .await
+    }
+
+    /// As [`Shared::take`], on `conn` (a [`Shared::dedicated`] one),
+    /// waiting up to `block` for a new entry when there is none.
+    pub async fn take_waiting(
+        &self,
+        conn: &mut ConnectionManager,
+        consumer: &str,
+        claim_after: Duration,
+        block: Duration,
+    ) -> redis::RedisResult<Option<Taken>> {
+        self.take_on(conn, consumer, claim_after, Some(block)).await
+    }
+
+    async fn take_on(
+        &self,
+        conn: &mut ConnectionManager,
+        consumer: &str,
+        claim_after: Duration,
+        block: Option<Duration>,
+    ) -> redis::RedisResult<Option<Taken>> {
         let stream = self.keys.stream();
         let idle = claim_after.as_millis() as u64;
         let claimed: redis::streams::StreamAutoClaimReply = conn
@@ -55,11 +82,16 @@ impl Shared {
                 StreamAutoClaimOptions::default().count(1),
             )
             .await?;
-        if let Some(entry) = claimed.claimed.into_iter().find_map(Taken::of) {
-            tracing::info!(token = %entry.token, "took over a Judge0 submission another instance left");
+        if let Some(mut entry) = claimed.claimed.into_iter().find_map(Taken::of) {
+            entry.deliveries = self.deliveries(conn, &entry.id).await?;
+            tracing::info!(token = %entry.token, deliveries = entry.deliveries,
+                "took over a Judge0 submission another instance left");
             return Ok(Some(entry));
         }
-        let options = StreamReadOptions::default().group(GROUP, consumer).count(1);
+        let mut options = StreamReadOptions::default().group(GROUP, consumer).count(1);
+        if let Some(block) = block {
+            options = options.block(block.as_millis() as usize);
+        }
         let read: Option<redis::streams::StreamReadReply> =
             conn.xread_options(&[&stream], &[">"], &options).await?;
         Ok(read
@@ -67,6 +99,14 @@ impl Shared {
             .flat_map(|r| r.keys)
             .flat_map(|k| k.ids)
             .find_map(Taken::of))
+    }
+
+    /// How many times entry `id` has been taken.
+    async fn deliveries(&self, conn: &mut ConnectionManager, id: &str) -> redis::RedisResult<u64> {
+        let reply: redis::streams::StreamPendingCountReply = conn
+            .xpending_count(self.keys.stream(), GROUP, id, id, 1)
+            .await?;
+        Ok(reply.ids.first().map_or(1, |p| p.times_delivered as u64))
     }
 
     /// Renews `consumer`'s hold on `id` (its idle time starts again).

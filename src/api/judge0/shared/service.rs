@@ -1,0 +1,265 @@
+//! The shared backend of Judge0's asynchronous API: accepted submissions
+//! go to the shared queue, this instance's workers take from it
+//! ([`super::worker`]), and any instance answers any token from Redis.
+//!
+//! The connection is made in the background and kept: an instance starts
+//! (and serves its synchronous APIs) while Redis is down, and refuses new
+//! asynchronous submissions, saying why, until it answers.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::connection::{Shared, SharedBounds};
+use super::instance::{Instance, StoreSettings};
+use super::job::Job;
+use super::records::{unavailable, Entry};
+use super::worker::work;
+use crate::api::judge0::backend::{Accepted, QueueSettings, Refusal};
+use crate::api::judge0::callback::Callbacks;
+use crate::api::judge0::config::Async;
+use crate::api::judge0::error::Judge0Error;
+use crate::api::judge0::request::Query;
+use crate::api::judge0::response::{timestamp, Shown, Verdict};
+use crate::api::judge0::statistics::Statistics;
+use crate::api::judge0::store::Record;
+use crate::api::judge0::verdict::Status;
+use crate::api::judge0::view::View;
+use crate::api::metrics::Judge0Load;
+use crate::api::state::AppState;
+
+/// Every key of the shared store starts with this.
+pub const PREFIX: &str = "whipcode:judge0:";
+
+/// How often a connection is tried again while Redis does not answer.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The shared backend: this instance in it, and its workers.
+pub struct SharedQueue {
+    instance: Arc<Instance>,
+    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// How the shared store is doing, for `GET /ready`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct StoreHealth {
+    /// `redis`.
+    pub kind: &'static str,
+    pub reachable: bool,
+    /// Why it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Final results waiting to be written to it.
+    pub unwritten: usize,
+}
+
+impl SharedQueue {
+    /// Connects in the background and starts `settings.workers` workers.
+    pub fn start(
+        state: &AppState,
+        settings: QueueSettings,
+        store: StoreSettings,
+        callbacks: Callbacks,
+        config: Async,
+    ) -> Arc<SharedQueue> {
+        let instance = Arc::new(Instance::new(store, config));
+        let bounds = SharedBounds {
+            capacity: settings.capacity.max(1),
+            records: settings.store.records,
+            bytes: settings.store.bytes,
+            keep: settings.store.keep,
+        };
+        let connector = tokio::spawn(connect(Arc::clone(&instance), bounds));
+        let mut handles = vec![connector];
+        handles.extend((0..settings.workers.max(1)).map(|_| {
+            let (state, callbacks) = (state.clone(), callbacks.clone());
+            tokio::spawn(work(state, Arc::clone(&instance), callbacks))
+        }));
+        Arc::new(SharedQueue {
+            instance,
+            workers: Mutex::new(handles),
+        })
+    }
+
+    fn connection(&self) -> Result<&Shared, Refusal> {
+        self.instance.connection()
+    }
+
+    /// What this instance finished, for `GET /statistics`.
+    pub fn statistics(&self) -> &Statistics {
+        &self.instance.statistics
+    }
+
+    /// Room for `count` more in the shared queue now (`submit` checks again,
+    /// atomically).
+    pub async fn room_for(&self, count: usize) -> Result<(), Refusal> {
+        let shared = self.connection()?;
+        let depth = shared.depth().await.map_err(unavailable)?;
+        if depth + count > shared.bounds.capacity {
+            return Err(Refusal::Full);
+        }
+        Ok(())
+    }
+
+    /// Admits `accepted` to the shared queue, all or none; their tokens.
+    pub async fn submit(&self, accepted: Vec<Accepted>) -> Result<Vec<String>, Refusal> {
+        let shared = self.connection()?;
+        let created_at = timestamp(time::OffsetDateTime::now_utc());
+        let entries: Vec<Entry> = accepted
+            .into_iter()
+            .map(|a| entry(a, &created_at))
+            .collect::<Result<_, _>>()?;
+        shared.admit(&entries).await?;
+        Ok(entries.into_iter().map(|e| e.token).collect())
+    }
+
+    /// A submission as Judge0 shows it, from whichever instance ran it.
+    pub async fn shown(&self, token: &str, query: &Query) -> Option<Result<Value, Judge0Error>> {
+        let shared = match self.connection() {
+            Ok(shared) => shared,
+            Err(refusal) => return Some(Err(refusal.into())),
+        };
+        match shared.read(token).await {
+            Ok(view) => view.map(|v| v.render(&query.fields, query.base64_encoded)),
+            Err(e) => Some(Err(unavailable(e).into())),
+        }
+    }
+
+    /// A `wait=true` run's result, readable by its token from any instance
+    /// afterwards (when the store has room).
+    pub async fn keep_finished(&self, token: &str, record: &Record, verdict: &Verdict, at: &str) {
+        let shown = Shown {
+            finished_at: Some(at),
+            ..record.shown(token, verdict)
+        };
+        let view = View::of(&shown);
+        self.instance.count(
+            record.submission.flavor,
+            record.submission.language_id,
+            &record.language_name,
+            verdict.status,
+        );
+        match self.connection() {
+            Ok(shared) if shared.finish(token, &view, None).await.is_ok() => {}
+            _ => self.instance.unwritten.keep(token, view, None),
+        }
+    }
+
+    /// The shared queue now; its depth is every instance's.
+    pub async fn load(&self, workers: usize) -> Judge0Load {
+        let depth = match self.connection() {
+            Ok(shared) => shared.load().await.unwrap_or_default(),
+            Err(_) => Default::default(),
+        };
+        Judge0Load {
+            queued: depth.queued,
+            running: depth.running,
+            workers,
+            oldest: depth.oldest,
+            stored_bytes: depth.bytes,
+            unwritten: self.instance.unwritten.len(),
+            dropped: self.instance.unwritten.dropped(),
+        }
+    }
+
+    /// Whether Redis answers, for `GET /ready`.
+    pub async fn health(&self) -> StoreHealth {
+        let reachable = match self.connection() {
+            Ok(shared) => shared.reachable().await,
+            Err(Refusal::Unavailable(why)) => Err(why),
+            Err(Refusal::Full) => Ok(()),
+        };
+        StoreHealth {
+            kind: "redis",
+            reachable: reachable.is_ok(),
+            detail: reachable.err(),
+            unwritten: self.instance.unwritten.len(),
+        }
+    }
+
+    /// Stops taking submissions, lets this instance's runs finish until
+    /// `deadline`, then stops its workers. What they had not finished
+    /// stays in the shared queue for other instances (after the claim
+    /// time): nothing accepted is lost here, so this returns 0.
+    pub async fn drain(&self, deadline: Duration) -> usize {
+        let instance = &self.instance;
+        instance.stop();
+        let until = Instant::now() + deadline;
+        while instance.running.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = instance.running.load(Ordering::SeqCst);
+        for worker in self.workers.lock().await.drain(..) {
+            worker.abort();
+        }
+        if let Ok(shared) = self.connection() {
+            instance.unwritten.write_to(shared).await;
+        }
+        if left > 0 || !instance.unwritten.is_empty() {
+            tracing::warn!(
+                running = left,
+                unwritten = instance.unwritten.len(),
+                "stopping with Judge0 submissions unfinished: other instances take them over \
+                 after --store-claim-after"
+            );
+        }
+        0
+    }
+}
+
+/// What the shared queue carries for one accepted submission.
+fn entry(accepted: Accepted, created_at: &str) -> Result<Entry, Refusal> {
+    let Some(received) = accepted.received else {
+        // The handlers keep every request for this backend.
+        return Err(Refusal::Unavailable(
+            "this submission was not kept as received".into(),
+        ));
+    };
+    let token = uuid::Uuid::new_v4().to_string();
+    let (submission, name) = (&accepted.submission, &accepted.language_name);
+    let job = Job::new(
+        (received.flavor, received.base64_encoded),
+        received.body,
+        submission,
+        name,
+        created_at,
+    );
+    let pending = Verdict::pending(Status::InQueue);
+    let view = View::of(&Shown {
+        token: &token,
+        submission,
+        verdict: &pending,
+        language_name: name,
+        created_at,
+        finished_at: None,
+    });
+    Ok(Entry {
+        token,
+        job: job.to_json(),
+        view,
+    })
+}
+
+/// Connects, trying again every [`RETRY`] until Redis answers.
+async fn connect(instance: Arc<Instance>, bounds: SharedBounds) {
+    let mut logged = false;
+    loop {
+        match Shared::connect(&instance.settings.url, PREFIX, bounds).await {
+            Ok(shared) => {
+                let _ = instance.connection.set(shared);
+                tracing::info!("connected to the shared Judge0 store (Redis)");
+                return;
+            }
+            Err(e) if !logged => {
+                logged = true;
+                tracing::warn!(error = %e, "the shared Judge0 store (Redis) does not answer yet: \
+                    asynchronous submissions are refused until it does");
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
