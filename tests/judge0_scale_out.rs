@@ -42,12 +42,28 @@ fn token_of(status: u16, answer: &Value) -> String {
     answer["token"].as_str().unwrap().to_owned()
 }
 
-/// How many entries of the shared queue `consumer` (an instance's name)
-/// has taken and not acknowledged.
-fn held_by(redis: &Redis, consumer: &str) -> usize {
-    let reply = redis.command(&format!("XPENDING {QUEUE} workers - + 1000 {consumer}"));
-    let count = reply.lines().next().and_then(|l| l.strip_prefix('*'));
-    count.and_then(|n| n.parse().ok()).unwrap_or(0)
+/// How many entries of the shared queue `instance` has taken and not
+/// acknowledged (its consumers are named `{instance}-{random}`, one per
+/// process).
+fn held_by(redis: &Redis, instance: &str) -> usize {
+    let reply = redis.command(&format!("XINFO CONSUMERS {QUEUE} workers"));
+    let lines: Vec<&str> = reply.lines().collect();
+    let mut held = 0;
+    let mut theirs = false;
+    for (i, line) in lines.iter().enumerate() {
+        match *line {
+            "name" => {
+                let name = lines.get(i + 2).unwrap_or(&"");
+                theirs = name.starts_with(&format!("{instance}-"));
+            }
+            "pending" if theirs => {
+                let count = lines.get(i + 1).and_then(|l| l.strip_prefix(':'));
+                held += count.and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+            }
+            _ => {}
+        }
+    }
+    held
 }
 
 /// Entries taken by any instance and not acknowledged.
@@ -227,6 +243,15 @@ async fn a_killed_instance_loses_no_accepted_submission() {
             "{token}: {answer}"
         );
     }
+    let taken_over: usize = (0..2)
+        .map(|i| {
+            cluster[i]
+                .log_text()
+                .matches("took over a Judge0 submission")
+                .count()
+        })
+        .sum();
+    assert!(taken_over >= 1, "B's entries were taken over by the others");
     assert_eq!(held(&redis), 0, "every entry acknowledged, B's too");
     assert_eq!(redis.command(&format!("XLEN {QUEUE}")), ":0");
 
@@ -239,10 +264,15 @@ async fn a_killed_instance_loses_no_accepted_submission() {
         assert_eq!(callback.line, "PUT /done HTTP/1.1");
         assert_eq!(status_of(&callback.body), 3, "{:?}", callback.body);
     }
+    let repeated: Vec<String> = callbacks
+        .per_token()
+        .into_iter()
+        .filter(|(_, count)| *count > 1)
+        .map(|(token, count)| format!("{token} ×{count}"))
+        .collect();
     eprintln!(
-        "{} callbacks for 60 tokens ({} repeated)",
-        received.len(),
-        received.len() - 60
+        "{} callbacks for 60 tokens, repeated (the crash's, at least once): {repeated:?}",
+        received.len()
     );
     drop(dead);
     cluster.stop_and_check_clean();

@@ -214,7 +214,8 @@ impl Drop for Callbacks {
     }
 }
 
-/// Reads one request from `stream` and answers 200; what it was sent.
+/// Reads one request from `stream` and answers 200; what it was sent
+/// (`None`: the connection closed before a whole request).
 fn answer(mut stream: TcpStream) -> Option<Callback> {
     stream.set_nonblocking(false).ok()?;
     stream
@@ -222,7 +223,11 @@ fn answer(mut stream: TcpStream) -> Option<Callback> {
         .ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
+    // A connection closed before its request (a sender killed meanwhile)
+    // is no callback.
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
     let mut length = 0;
     loop {
         let mut header = String::new();
