@@ -224,4 +224,37 @@ mod take {
         assert!(a.finish("2", &done, Some(&two.id)).await.unwrap());
         assert_eq!(a.depth().await.unwrap(), 0);
     }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn the_consumers_of_instances_gone_are_forgotten_but_not_one_holding_an_entry() {
+        let redis = Redis::start();
+        let a = Shared::connect(&redis.url(), "test:", BOUNDS)
+            .await
+            .unwrap();
+        a.admit(&[entry("1"), entry("2"), entry("3")])
+            .await
+            .unwrap();
+        let claim = Duration::from_secs(60);
+        let done: View = serde_json::from_value(serde_json::json!({"status_id": 3})).unwrap();
+        let held = a.take("holder", claim).await.unwrap().unwrap();
+        for (consumer, token) in [("gone", "2"), ("me", "3")] {
+            let taken = a.take(consumer, claim).await.unwrap().unwrap();
+            assert_eq!(taken.token, token);
+            assert!(a.finish(token, &done, Some(&taken.id)).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let removed = a
+            .forget_gone_consumers(Duration::from_millis(200), "me")
+            .await
+            .unwrap();
+        assert_eq!(
+            removed, 1,
+            "only the quiet one that holds nothing, not this one"
+        );
+        let left = redis.command("XINFO CONSUMERS test:queue workers");
+        assert!(left.contains("holder") && left.contains("me"), "{left}");
+        assert!(!left.contains("gone"), "{left}");
+        assert!(a.finish("1", &done, Some(&held.id)).await.unwrap());
+    }
 }

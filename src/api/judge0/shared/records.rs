@@ -2,6 +2,7 @@
 //! final result (the first wins), and reads by token, each one command or
 //! one script, so atomic whichever instance runs it.
 
+use redis::streams::StreamInfoGroupsReply;
 use redis::AsyncCommands;
 
 use super::connection::{Shared, GROUP};
@@ -118,23 +119,24 @@ impl Shared {
     }
 
     /// The shared queue now: submissions waiting, running (taken by a
-    /// worker of any instance), how long the oldest has been in the queue,
-    /// and the bytes the store holds; one round trip.
+    /// worker of any instance), how long the oldest waiting one has waited,
+    /// and the bytes the store holds; two round trips.
     pub async fn load(&self) -> redis::RedisResult<Depth> {
         let stream = self.keys.stream();
-        let (length, pending, first, bytes): (
+        let mut conn = self.conn.clone();
+        let (length, pending, groups, bytes): (
             usize,
             redis::Value,
-            redis::streams::StreamRangeReply,
+            StreamInfoGroupsReply,
             Option<usize>,
         ) = redis::pipe()
             .xlen(&stream)
             .cmd("XPENDING")
             .arg(&stream)
             .arg(GROUP)
-            .xrange_count(&stream, "-", "+", 1)
+            .xinfo_groups(&stream)
             .get(&self.keys.accounts()[1])
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut conn)
             .await?;
         // XPENDING's summary: [count, first id, last id, consumers].
         let running = match pending {
@@ -144,11 +146,15 @@ impl Shared {
                 .unwrap_or(0),
             _ => 0,
         };
-        let oldest = first.ids.first().and_then(|entry| entry_age(&entry.id));
+        // The oldest waiting: the first entry after the last one delivered.
+        let delivered = groups.groups.iter().find(|g| g.name == GROUP);
+        let after = delivered.map_or("-".to_owned(), |g| format!("({}", g.last_delivered_id));
+        let first: redis::streams::StreamRangeReply =
+            conn.xrange_count(&stream, after, "+", 1).await?;
         Ok(Depth {
             queued: length.saturating_sub(running),
             running,
-            oldest,
+            oldest: first.ids.first().and_then(|entry| entry_age(&entry.id)),
             bytes: bytes.unwrap_or(0),
         })
     }
@@ -159,7 +165,7 @@ impl Shared {
 pub struct Depth {
     pub queued: usize,
     pub running: usize,
-    /// The age of the oldest entry, waiting or running.
+    /// How long the oldest entry no worker has taken yet has waited.
     pub oldest: Option<std::time::Duration>,
     pub bytes: usize,
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::Mutex;
+use tokio::time::timeout;
 
 use super::connection::{Shared, SharedBounds};
 use super::instance::{Instance, StoreSettings};
@@ -33,6 +34,15 @@ use crate::api::state::AppState;
 
 /// Every key of the shared store starts with this.
 pub const PREFIX: &str = "whipcode:judge0:";
+
+/// How long a consumer of the queue that holds nothing may be quiet
+/// before it is taken for an instance gone (each process is one; live ones
+/// ask every few seconds), or `--store-claim-after` if longer.
+const GONE: Duration = Duration::from_secs(3600);
+
+/// The longest a request or a scrape waits on Redis for what it can do
+/// without (a `wait=true` result's copy, the queue's depth).
+const QUICK: Duration = Duration::from_secs(1);
 
 /// How often a connection is tried again while Redis does not answer.
 const RETRY: Duration = Duration::from_secs(1);
@@ -142,18 +152,30 @@ impl SharedQueue {
             &record.language_name,
             verdict.status,
         );
-        match self.connection() {
-            Ok(shared) if shared.finish(token, &view, None).await.is_ok() => {}
-            _ => self.instance.unwritten.keep(token, view, None),
+        // The client waits for this: a Redis that hangs must not hold its
+        // answer (a result written late is then written again, harmlessly).
+        let written = match self.connection() {
+            Ok(shared) => timeout(QUICK, shared.finish(token, &view, None)).await,
+            Err(_) => Ok(Err(redis::RedisError::from(std::io::Error::other(
+                "not connected",
+            )))),
+        };
+        if !matches!(written, Ok(Ok(_))) {
+            self.instance.unwritten.keep(token, view, None);
         }
     }
 
     /// The shared queue now; its depth is every instance's.
     pub async fn load(&self, workers: usize) -> Judge0Load {
+        // A scrape does not wait on a Redis that hangs: it shows nothing.
         let depth = match self.connection() {
-            Ok(shared) => shared.load().await.unwrap_or_default(),
-            Err(_) => Default::default(),
-        };
+            Ok(shared) => timeout(QUICK, shared.load())
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Err(_) => None,
+        }
+        .unwrap_or_default();
         Judge0Load {
             queued: depth.queued,
             running: depth.running,
@@ -249,8 +271,15 @@ async fn connect(instance: Arc<Instance>, bounds: SharedBounds) {
     loop {
         match Shared::connect(&instance.settings.url, PREFIX, bounds).await {
             Ok(shared) => {
-                let _ = instance.connection.set(shared);
                 tracing::info!("connected to the shared Judge0 store (Redis)");
+                let (idle, own) = (
+                    GONE.max(instance.settings.claim_after),
+                    &instance.settings.consumer,
+                );
+                if let Ok(n @ 1..) = shared.forget_gone_consumers(idle, own).await {
+                    tracing::info!(consumers = n, "forgot the consumers of instances gone");
+                }
+                let _ = instance.connection.set(shared);
                 return;
             }
             Err(e) if !logged => {

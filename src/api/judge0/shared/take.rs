@@ -126,3 +126,34 @@ impl Shared {
         Ok(())
     }
 }
+
+impl Shared {
+    /// Removes from the group the consumers that hold nothing and have not
+    /// been heard from for `idle` (the processes of instances gone: each
+    /// process is a consumer of its own); `keep` is never removed. How
+    /// many were removed.
+    pub async fn forget_gone_consumers(
+        &self,
+        idle: Duration,
+        keep: &str,
+    ) -> redis::RedisResult<usize> {
+        let mut conn = self.conn.clone();
+        let stream = self.keys.stream();
+        let reply: redis::streams::StreamInfoConsumersReply =
+            conn.xinfo_consumers(&stream, GROUP).await?;
+        let gone = reply
+            .consumers
+            .into_iter()
+            .filter(|c| c.pending == 0 && c.idle as u128 > idle.as_millis() && c.name != keep);
+        let mut removed = 0;
+        for consumer in gone {
+            // Its pending count is read again by Redis: one that took an
+            // entry meanwhile would lose it, and it was idle for `idle`.
+            let _: i64 = conn
+                .xgroup_delconsumer(&stream, GROUP, &consumer.name)
+                .await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
