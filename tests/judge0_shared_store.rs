@@ -27,6 +27,25 @@ fn the_tests_redis_answers_and_is_gone_once_dropped() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 
+#[test]
+#[ignore = "needs redis-server (./task test installs it)"]
+fn a_persistent_redis_comes_back_from_a_kill_with_its_data() {
+    let mut redis = Redis::start_persistent();
+    assert_eq!(
+        redis.command("CONFIG GET appendfsync"),
+        "*2\r\n$11\r\nappendfsync\r\n$6\r\nalways"
+    );
+    redis.command("XADD s * f v");
+    redis.stop();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", redis.port())).is_err());
+    redis.restart();
+    assert_eq!(
+        redis.command("XLEN s"),
+        ":1",
+        "the stream survived the kill"
+    );
+}
+
 mod store {
     //! The shared store's scripts against a real Redis, from several
     //! connections at once, as several instances use it.
