@@ -11,26 +11,17 @@
 -- Returns {1, entry ids...}, or {0, "late"} past the deadline (the
 -- instance that asked has answered its client already), {0, "queue"} /
 -- {0, "store"} when full.
-local stream, held, total, finished, finished_total = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+-- (accounts.lua comes first: held, total, finished, finished_total, num,
+-- forget, now_ms.)
+local stream = KEYS[1]
 local capacity, most_records, most_bytes, keep =
   tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local sub_prefix, deadline = ARGV[5], tonumber(ARGV[6])
 local FIRST = 6
 local count = #KEYS - 5
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 if now > deadline then
   return {0, 'late'}
-end
-
-local function num(key) return tonumber(redis.call('GET', key) or '0') end
-
-local function forget(token)
-  local bytes = tonumber(redis.call('HGET', held, token) or '0')
-  redis.call('HDEL', held, token)
-  redis.call('ZREM', finished, token)
-  redis.call('DECRBY', total, bytes)
-  redis.call('DECRBY', finished_total, bytes)
 end
 
 -- Entries leave the stream when their result is written: its length is

@@ -4,9 +4,9 @@
 use redis::aio::ConnectionManager;
 
 /// Admits submissions under the shared bounds, all or none.
-pub const ADMIT: &str = include_str!("admit.lua");
+pub const ADMIT: &str = concat!(include_str!("accounts.lua"), include_str!("admit.lua"));
 /// Writes a final result unless one is written; acknowledges the entry.
-pub const FINISH: &str = include_str!("finish.lua");
+pub const FINISH: &str = concat!(include_str!("accounts.lua"), include_str!("finish.lua"));
 /// Shows a pending submission as Processing (never a final one).
 pub const PROCESSING: &str = include_str!("processing.lua");
 /// The consumer group every instance's workers read the stream in.

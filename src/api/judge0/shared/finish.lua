@@ -11,7 +11,9 @@
 -- 7 most records, 8 most bytes, 9 the prefix of a submission's key.
 -- Returns 1 when this result was written, 0 when another was first (or
 -- there was no room).
-local sub, held, total, finished, finished_total, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- (accounts.lua comes first: held, total, finished, finished_total, num,
+-- forget, now_ms.)
+local sub, stream = KEYS[1], KEYS[6]
 local token, view, size, keep, group, id = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local most_records, most_bytes, sub_prefix = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 
@@ -21,22 +23,13 @@ local function done()
     redis.call('XDEL', stream, id)
   end
 end
-local function num(key) return tonumber(redis.call('GET', key) or '0') end
-local function forget(old)
-  local bytes = tonumber(redis.call('HGET', held, old) or '0')
-  redis.call('HDEL', held, old)
-  redis.call('ZREM', finished, old)
-  redis.call('DECRBY', total, bytes)
-  redis.call('DECRBY', finished_total, bytes)
-end
 
 local existing = redis.call('GET', sub)
 if redis.call('ZSCORE', finished, token) or (existing and cjson.decode(existing).status_id > 2) then
   done()
   return 0
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local before = tonumber(redis.call('HGET', held, token) or '0')
 if id == '' and before == 0 then
   local pending = redis.call('HLEN', held) - redis.call('ZCARD', finished)

@@ -139,19 +139,8 @@ impl Shared {
         claim_after: Duration,
     ) -> redis::RedisResult<()> {
         let quiet = claim_after.as_millis() as usize + 1000;
-        let _: redis::Value = self
-            .conn
-            .clone()
-            .xclaim_options(
-                self.keys.stream(),
-                GROUP,
-                consumer,
-                0,
-                &[id],
-                StreamClaimOptions::default().idle(quiet).with_justid(),
-            )
-            .await?;
-        Ok(())
+        self.claim(consumer, id, StreamClaimOptions::default().idle(quiet))
+            .await
     }
 
     /// How many times entry `id` has been taken.
@@ -164,17 +153,23 @@ impl Shared {
 
     /// Renews `consumer`'s hold on `id` (its idle time starts again).
     pub async fn renew(&self, consumer: &str, id: &str) -> redis::RedisResult<()> {
-        let _: redis::Value = self
-            .conn
-            .clone()
-            .xclaim_options(
-                self.keys.stream(),
-                GROUP,
-                consumer,
-                0,
-                &[id],
-                StreamClaimOptions::default().with_justid(),
-            )
+        self.claim(consumer, id, StreamClaimOptions::default())
+            .await
+    }
+
+    /// `XCLAIM` of `id` for `consumer` whatever its idle time, with
+    /// `options`, answering ids only.
+    async fn claim(
+        &self,
+        consumer: &str,
+        id: &str,
+        options: StreamClaimOptions,
+    ) -> redis::RedisResult<()> {
+        let options = options.with_justid();
+        let stream = self.keys.stream();
+        let mut conn = self.conn.clone();
+        let _: redis::Value = conn
+            .xclaim_options(stream, GROUP, consumer, 0, &[id], options)
             .await?;
         Ok(())
     }
