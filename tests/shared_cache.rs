@@ -6,46 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::instances::Instances;
 use common::redis::Redis;
-use common::{b64, bin, Service, KEY};
+use common::{b64, key_file, Service, KEY};
 use serde_json::{json, Value};
 
-/// A key file every instance of a test shares.
-fn shared_key(dir: &tempfile::TempDir) -> PathBuf {
-    let key = dir.path().join("masterkey");
-    let status = Command::new(bin())
-        .args(["--gen-key", "-k"])
-        .arg(&key)
-        .env("WHIPCODE_MASTER_KEY", KEY)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    key
-}
-
-fn instance(key: &Path, redis: &Redis) -> Service {
-    let url = redis.url();
-    let flags = ["--store", &url, "--cache", "--cache-ttl", "600"];
-    Service::start_with_key(key, &flags, tempfile::tempdir().unwrap())
-}
-
-/// Stops `a`, then `b` and checks that neither left a container (`b`
-/// started while `a` may have been filling its pool).
-fn stop_both(mut a: Service, mut b: Service) {
-    a.terminate();
-    assert!(a.wait_exit(Duration::from_secs(60)).success());
-    assert_eq!(
-        common::instance_containers(&a.instance),
-        Vec::<String>::new()
-    );
-    b.host_before = a.host_before;
-    b.stop_and_check_clean();
-}
+/// The flags every instance of these tests has (besides `--store`).
+const CACHE: [&str; 3] = ["--cache", "--cache-ttl", "600"];
 
 /// `POST /run`: the status, the cache header and the body as sent.
 async fn run_raw(svc: &Service, body: &Value) -> (u16, Option<String>, String) {
@@ -91,10 +60,9 @@ async fn counter(svc: &Service, name: &str) -> f64 {
 async fn a_cached_result_is_a_hit_on_another_instance() {
     let _podman = common::podman_test();
     let redis = Redis::start();
-    let dir = tempfile::tempdir().unwrap();
-    let key = shared_key(&dir);
-    let (a, b) = (instance(&key, &redis), instance(&key, &redis));
-    for svc in [&a, &b] {
+    let instances = Instances::start(&redis, 2, &CACHE);
+    let (a, b) = (&instances.all[0], &instances.all[1]);
+    for svc in [a, b] {
         let connected = svc.wait_for_log(
             "connected to the shared result cache",
             Duration::from_secs(10),
@@ -103,16 +71,16 @@ async fn a_cached_result_is_a_hit_on_another_instance() {
     }
 
     let body = uuid_run("in-a");
-    let (status, mark, first) = run_raw(&a, &body).await;
+    let (status, mark, first) = run_raw(a, &body).await;
     assert_eq!((status, mark.as_deref()), (200, Some("miss")), "{first}");
-    let (status, mark, again) = run_raw(&b, &body).await;
+    let (status, mark, again) = run_raw(b, &body).await;
     assert_eq!((status, mark.as_deref()), (200, Some("hit")), "{again}");
     assert_eq!(
         again, first,
         "the other instance answers with the same body"
     );
 
-    let (status, mark, other) = run_raw(&b, &uuid_run("in-b")).await;
+    let (status, mark, other) = run_raw(b, &uuid_run("in-b")).await;
     assert_eq!((status, mark.as_deref()), (200, Some("miss")), "{other}");
     assert_ne!(other, first);
 
@@ -124,7 +92,7 @@ async fn a_cached_result_is_a_hit_on_another_instance() {
     let name = entries.lines().nth(2).unwrap();
     let ttl: i64 = redis.command(&format!("TTL {name}"))[1..].parse().unwrap();
     assert!((1..=600).contains(&ttl), "ttl {ttl}");
-    stop_both(a, b);
+    instances.stop_and_check_clean();
 }
 
 #[ignore = "needs podman and redis-server (./task test runs it)"]
@@ -134,7 +102,9 @@ async fn a_cache_without_redis_is_a_miss_not_an_error() {
     let mut redis = Redis::start();
     redis.stop();
     let dir = tempfile::tempdir().unwrap();
-    let svc = instance(&shared_key(&dir), &redis);
+    let url = redis.url();
+    let flags = [["--store", url.as_str()].as_slice(), &CACHE].concat();
+    let svc = Service::start_with_key(&key_file(dir.path()), &flags, tempfile::tempdir().unwrap());
     let body = uuid_run("x");
 
     // Started while Redis is down: it runs, and misses.
