@@ -45,6 +45,7 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The shared backend: this instance in it, and its workers.
 pub struct SharedQueue {
     instance: Arc<Instance>,
+    connector: tokio::task::JoinHandle<()>,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -78,14 +79,16 @@ impl SharedQueue {
             keep: settings.store.keep,
         };
         let connector = tokio::spawn(connect(Arc::clone(&instance), bounds));
-        let mut handles = vec![connector];
-        handles.extend((0..settings.workers.max(1)).map(|_| {
-            let (state, callbacks) = (state.clone(), callbacks.clone());
-            tokio::spawn(work(state, Arc::clone(&instance), callbacks))
-        }));
+        let workers = (0..settings.workers.max(1))
+            .map(|_| {
+                let (state, callbacks) = (state.clone(), callbacks.clone());
+                tokio::spawn(work(state, Arc::clone(&instance), callbacks))
+            })
+            .collect();
         Arc::new(SharedQueue {
             instance,
-            workers: Mutex::new(handles),
+            connector,
+            workers: Mutex::new(workers),
         })
     }
 
@@ -193,11 +196,16 @@ impl SharedQueue {
         let instance = &self.instance;
         instance.stop();
         let until = Instant::now() + deadline;
-        while instance.running.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+        let mut workers = self.workers.lock().await;
+        // Each worker ends once it sees the stop: after its run, or after
+        // the wait in Redis it is in. One stopped in that wait could leave
+        // an entry Redis gave it as it stopped, untouched until the claim.
+        while !workers.iter().all(|w| w.is_finished()) && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let left = instance.running.load(Ordering::SeqCst);
-        for worker in self.workers.lock().await.drain(..) {
+        self.connector.abort();
+        for worker in workers.drain(..) {
             worker.abort();
         }
         if let Ok(shared) = self.connection() {
