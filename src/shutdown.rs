@@ -52,16 +52,22 @@ pub async fn drain_grace(
 
 /// Requests have finished; accepted Judge0 submissions get the drain
 /// deadline. What is still queued then is lost with the embedded store;
-/// the shared one (`--store`) leaves it for other instances to take over.
+/// the shared one (`--store`) lets it go for other instances to take over.
 pub async fn drain_judge0(judge0: &api::judge0::queue::Service, deadline: Duration) {
-    let lost = judge0.drain(deadline).await;
+    let api::judge0::queue::Drained { lost, handed_over } = judge0.drain(deadline).await;
+    if handed_over > 0 {
+        tracing::info!(
+            handed_over,
+            "shutdown: unfinished Judge0 submissions were let go for other instances to run"
+        );
+    }
     if lost > 0 {
         tracing::warn!(
             lost,
             "shutdown: Judge0 submissions still queued or running were lost"
         );
         eprintln!("whipcode: {lost} queued Judge0 submissions were lost at shutdown");
-    } else {
+    } else if handed_over == 0 {
         tracing::info!("shutdown: every accepted Judge0 submission finished");
     }
 }

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::fleet::Fleet;
 use common::haproxy::{haproxy_test, Balancer};
 use common::inprocess::{state, App, Fake};
-use common::instances::Instances;
 use common::{b64, KEY};
 use serde_json::{json, Value};
 
@@ -34,9 +34,9 @@ const FLAGS: [&str; 4] = ["--drain-grace", "5", "--pool-size", "1"];
 const CHECKS: Duration = Duration::from_secs(10);
 
 /// The instances, and HAProxy in front of them once each is in rotation.
-fn three_behind_haproxy() -> (Instances, Balancer) {
+fn three_behind_haproxy() -> (Fleet, Balancer) {
     haproxy_test();
-    let instances = Instances::start(3, &FLAGS);
+    let instances = Fleet::start(3, &FLAGS);
     let balancer = Balancer::start(&instances.ports);
     for server in ["whipcode1", "whipcode2", "whipcode3"] {
         let up = balancer.wait_status(server, "UP", CHECKS);

@@ -1,9 +1,12 @@
 //! Judge0's asynchronous API, on real podman: tokens polled from In Queue
-//! to their verdict, batches (20 and 21), unknown tokens, a flood past the
-//! queue's bound (503, and every token given reaches a verdict), SIGTERM
-//! with work queued, callbacks (allowed, refused by address, by what a name
-//! resolves to, and a redirect not followed), and Judge0's official Python
-//! SDK running submissions, test cases and a batch unchanged.
+//! to their verdict, batches (20 and 21), unknown tokens, results read by
+//! token in any fields and encoding (a `wait=true` one's too), a flood past
+//! the queue's bound (503, and every token given reaches a verdict),
+//! SIGTERM with work queued, callbacks (allowed, refused by address, by
+//! what a name resolves to, and a redirect not followed), and Judge0's
+//! official Python SDK running submissions, test cases and a batch
+//! unchanged. The core cases run on both stores, the embedded one and Redis
+//! (`--store`): [`on_both_stores`].
 // The podman lock is a std mutex held for the whole test on purpose: one podman test at a time.
 #![allow(clippy::await_holding_lock)]
 
@@ -11,46 +14,56 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use common::judge0::{get, post, status_of};
-use common::Service;
+use common::instances::Store;
+use common::judge0::{get, post, status_of, unb64};
+use common::{b64, Service};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PYTHON: u32 = 71;
 
+/// A case of this suite as two tests, `case::embedded` and `case::redis`:
+/// the same body on each store.
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use super::Store;
+
+            #[ignore = "needs podman and the core images"]
+            #[tokio::test(flavor = "multi_thread")]
+            async fn embedded() {
+                super::$case(Store::Embedded).await
+            }
+
+            #[ignore = "needs podman, the core images and redis-server"]
+            #[tokio::test(flavor = "multi_thread")]
+            async fn redis() {
+                super::$case(Store::Redis).await
+            }
+        }
+    )*};
+}
+
+on_both_stores!(
+    a_token_is_polled_from_in_queue_to_its_verdict_and_batches_are_bounded,
+    a_result_is_read_by_its_token_in_any_fields_and_encoding,
+    a_flood_past_the_bound_is_refused_and_every_token_given_finishes,
+    callbacks_go_only_where_the_allow_list_lets_them_and_redirects_are_not_followed,
+);
+
 /// Polls a token until its status is final (3 or more); every status seen.
 async fn until_final(svc: &Service, token: &str) -> (Value, Vec<u64>) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut seen = Vec::new();
-    loop {
-        let (status, answer) = get(svc, &format!("/submissions/{token}?fields=*")).await;
-        assert_eq!(status, 200, "{answer}");
-        let id = status_of(&answer);
-        if seen.last() != Some(&id) {
-            seen.push(id);
-        }
-        if id >= 3 {
-            return (answer, seen);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{token} never finished: {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::judge0::until_final(svc, token, Duration::from_secs(120)).await
 }
 
 fn sleeper(seconds: f64) -> Value {
     json!({"language_id": PYTHON, "source_code": format!("import time\ntime.sleep({seconds})\nprint('slept')")})
 }
 
-#[ignore = "needs podman and the core images"]
-#[tokio::test(flavor = "multi_thread")]
-async fn a_token_is_polled_from_in_queue_to_its_verdict_and_batches_are_bounded() {
+async fn a_token_is_polled_from_in_queue_to_its_verdict_and_batches_are_bounded(store: Store) {
     let _podman = common::podman_test();
     // Two containers: one worker for the queue.
-    let svc = Service::start(&["--max-concurrent", "2"]);
+    let (svc, _redis) = store.start(&["--max-concurrent", "2"]);
     let (status, first) = post(&svc, "/submissions", sleeper(1.5)).await;
     assert_eq!(status, 201, "{first}");
     let (_, second) = post(
@@ -128,11 +141,58 @@ fn uuid_version(token: &str) -> char {
     token.chars().nth(14).unwrap_or('?')
 }
 
-#[ignore = "needs podman and the core images"]
-#[tokio::test(flavor = "multi_thread")]
-async fn a_flood_past_the_bound_is_refused_and_every_token_given_finishes() {
+/// A result read by its token as the submission shows it: any fields,
+/// base64 or not (output that is not UTF-8 only in base64), single and in
+/// a batch; and a `wait=true` submission's result, the same by its token.
+async fn a_result_is_read_by_its_token_in_any_fields_and_encoding(store: Store) {
     let _podman = common::podman_test();
-    let svc = Service::start(&["--max-concurrent", "2", "--judge0-queue", "4"]);
+    let (svc, _redis) = store.start(&[]);
+    let program = "import sys\nsys.stdout.buffer.write(bytes([0xff, 0x00]) + sys.stdin.buffer.read())\nsys.stderr.write('warned')";
+    let body = json!({"language_id": PYTHON, "source_code": b64(program), "stdin": b64("in\n")});
+    let (status, answer) = post(&svc, "/submissions?base64_encoded=true", body).await;
+    assert_eq!(status, 201, "{answer}");
+    let token = answer["token"].as_str().unwrap().to_owned();
+    let in_base64 = "base64_encoded=true&fields=stdout,stderr,status_id,language_id";
+    let (answer, _) =
+        common::judge0::until_final_as(&svc, &token, in_base64, Duration::from_secs(120)).await;
+    assert_eq!(answer.as_object().unwrap().len(), 4, "{answer}");
+    assert_eq!(
+        (&answer["status_id"], &answer["language_id"]),
+        (&json!(3), &json!(PYTHON)),
+        "{answer}"
+    );
+    assert_eq!(unb64(&answer["stdout"]), b"\xff\x00in\n");
+    assert_eq!(unb64(&answer["stderr"]), b"warned");
+    let (status, answer) = get(&svc, &format!("/submissions/{token}")).await;
+    assert_eq!(status, 400, "not UTF-8 without base64: {answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("use base64_encoded=true"),
+        "{answer}"
+    );
+
+    // wait=true: the answer, and the same again by its token.
+    let body = json!({"language_id": PYTHON, "source_code": "print(input())", "stdin": "kept"});
+    let (status, waited) = post(&svc, "/submissions?wait=true&fields=*", body).await;
+    assert_eq!((status, status_of(&waited)), (201, 3), "{waited}");
+    let kept = waited["token"].as_str().unwrap();
+    let (status, read) = get(&svc, &format!("/submissions/{kept}?fields=*")).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read, waited, "read by its token as it was answered");
+    let query =
+        format!("/submissions/batch?tokens={token},{kept}&base64_encoded=true&fields=token,stdout");
+    let (status, read) = get(&svc, &query).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["submissions"][0]["token"], json!(token));
+    assert_eq!(unb64(&read["submissions"][1]["stdout"]), b"kept\n");
+    svc.stop_and_check_clean();
+}
+
+async fn a_flood_past_the_bound_is_refused_and_every_token_given_finishes(store: Store) {
+    let _podman = common::podman_test();
+    let (svc, _redis) = store.start(&["--max-concurrent", "2", "--judge0-queue", "4"]);
     let mut tokens = Vec::new();
     let mut refused = 0;
     for _ in 0..12 {
@@ -242,12 +302,12 @@ async fn listener(
     (port, task)
 }
 
-#[ignore = "needs podman and the core images"]
-#[tokio::test(flavor = "multi_thread")]
-async fn callbacks_go_only_where_the_allow_list_lets_them_and_redirects_are_not_followed() {
+async fn callbacks_go_only_where_the_allow_list_lets_them_and_redirects_are_not_followed(
+    store: Store,
+) {
     let _podman = common::podman_test();
     // Only 127.0.0.2: `localhost` resolves to 127.0.0.1 (and ::1), refused.
-    let svc = Service::start(&["--callback-allow", "127.0.0.2"]);
+    let (svc, _redis) = store.start(&["--callback-allow", "127.0.0.2"]);
     let (port, received) = listener(
         "127.0.0.2:0",
         "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
@@ -262,15 +322,8 @@ async fn callbacks_go_only_where_the_allow_list_lets_them_and_redirects_are_not_
     let payload: Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(payload["token"], answer["token"]);
     assert_eq!(status_of(&payload), 3, "{payload}");
-    let stdout: String = payload["stdout"]
-        .as_str()
-        .unwrap()
-        .split_whitespace()
-        .collect();
     assert_eq!(
-        base64::engine::general_purpose::STANDARD
-            .decode(stdout)
-            .unwrap(),
+        unb64(&payload["stdout"]),
         b"called back\n",
         "base64, as Judge0 sends it"
     );

@@ -27,6 +27,25 @@ fn the_tests_redis_answers_and_is_gone_once_dropped() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 
+#[test]
+#[ignore = "needs redis-server (./task test installs it)"]
+fn a_persistent_redis_comes_back_from_a_kill_with_its_data() {
+    let mut redis = Redis::start_persistent();
+    assert_eq!(
+        redis.command("CONFIG GET appendfsync"),
+        "*2\r\n$11\r\nappendfsync\r\n$6\r\nalways"
+    );
+    redis.command("XADD s * f v");
+    redis.stop();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", redis.port())).is_err());
+    redis.restart();
+    assert_eq!(
+        redis.command("XLEN s"),
+        ":1",
+        "the stream survived the kill"
+    );
+}
+
 mod store {
     //! The shared store's scripts against a real Redis, from several
     //! connections at once, as several instances use it.
@@ -134,6 +153,83 @@ mod store {
         assert_eq!(a.read("old").await.unwrap(), None);
         assert!(a.read("big").await.unwrap().is_some());
     }
+
+    /// The accounts, as Redis holds them: bytes, finished bytes.
+    fn accounts(redis: &Redis) -> (String, String) {
+        (
+            redis.command("GET test:bytes"),
+            redis.command("GET test:finished-bytes"),
+        )
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn a_late_second_result_after_the_keep_time_changes_nothing_and_the_bounds_still_refuse_cleanly(
+    ) {
+        let redis = Redis::start();
+        let short = SharedBounds {
+            capacity: 10,
+            bytes: 3000,
+            keep: Duration::from_millis(300),
+            ..BOUNDS
+        };
+        let a = connect(&redis, short).await;
+        let ids = a.admit(&[entry("t", 500)]).await.unwrap();
+        assert!(a.finish("t", &view(3, 500), Some(&ids[0])).await.unwrap());
+        let after_first = accounts(&redis);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The result expired; a late copy (a buffered or taken-over run's)
+        // comes in: it is not written again, and nothing is counted twice.
+        assert!(!a.finish("t", &view(11, 500), Some(&ids[0])).await.unwrap());
+        assert_eq!(a.read("t").await.unwrap(), None, "not brought back");
+        assert_eq!(accounts(&redis), after_first);
+        // Near the bound: a clean refusal, never a script error, and
+        // whatever fits still goes in.
+        a.admit(&[entry("p", 1500)]).await.unwrap();
+        assert_eq!(a.admit(&[entry("q", 1500)]).await, Err(Refusal::Full));
+        a.admit(&[entry("r", 500)]).await.unwrap();
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn a_wait_true_result_makes_room_by_forgetting_the_oldest_results() {
+        let redis = Redis::start();
+        let small = SharedBounds {
+            capacity: 10,
+            bytes: 3000,
+            ..BOUNDS
+        };
+        let a = connect(&redis, small).await;
+        let ids = a.admit(&[entry("old", 1000)]).await.unwrap();
+        assert!(a
+            .finish("old", &view(3, 1000), Some(&ids[0]))
+            .await
+            .unwrap());
+        assert!(a.finish("waited", &view(3, 2000), None).await.unwrap());
+        assert_eq!(a.read("old").await.unwrap(), None, "the oldest made room");
+        assert!(a.read("waited").await.unwrap().is_some());
+        // One that cannot fit even then is not kept, and forgets no one.
+        assert!(!a.finish("huge", &view(3, 4000), None).await.unwrap());
+        assert!(a.read("waited").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn an_admission_redis_runs_after_the_instance_gave_up_is_not_made() {
+        let redis = Redis::start();
+        let a = connect(&redis, BOUNDS).await;
+        // Redis holds every write for longer than an instance waits.
+        redis.command("CLIENT PAUSE 6000 WRITE");
+        let refused = a.admit(&[entry("slow", 0)]).await;
+        assert!(
+            matches!(refused, Err(Refusal::Unavailable(_))),
+            "{refused:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(redis.command("XLEN test:queue"), ":0", "never queued");
+        assert_eq!(a.read("slow").await.unwrap(), None);
+        a.admit(&[entry("next", 0)]).await.unwrap();
+    }
 }
 
 mod take {
@@ -237,5 +333,49 @@ mod take {
         assert!(left.contains("holder") && left.contains("me"), "{left}");
         assert!(!left.contains("gone"), "{left}");
         assert!(a.finish("1", &done, Some(&held.id)).await.unwrap());
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn a_quiet_entry_behind_ten_live_ones_is_taken_over() {
+        let redis = Redis::start();
+        let url = redis.url();
+        let bounds = SharedBounds {
+            capacity: 20,
+            ..BOUNDS
+        };
+        let a = Shared::connect(&url, "test:", bounds).await.unwrap();
+        let entries: Vec<Entry> = (0..12).map(|i| entry(&i.to_string())).collect();
+        a.admit(&entries).await.unwrap();
+        let claim = Duration::from_millis(400);
+        let mut live = Vec::new();
+        for _ in 0..11 {
+            live.push(a.take("live", claim).await.unwrap().unwrap());
+        }
+        let quiet = a.take("dead", claim).await.unwrap().unwrap();
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            for entry in &live {
+                a.renew("live", &entry.id).await.unwrap();
+            }
+        }
+        let over = a.take("taker", claim).await.unwrap().unwrap();
+        assert_eq!(over.token, quiet.token);
+    }
+
+    #[tokio::test]
+    #[ignore = "needs redis-server (./task test installs it)"]
+    async fn an_entry_let_go_by_a_stopping_instance_is_taken_over_at_once() {
+        let redis = Redis::start();
+        let a = Shared::connect(&redis.url(), "test:", BOUNDS)
+            .await
+            .unwrap();
+        a.admit(&[entry("1")]).await.unwrap();
+        let claim = Duration::from_secs(60);
+        let taken = a.take("stopping", claim).await.unwrap().unwrap();
+        assert_eq!(a.take("other", claim).await.unwrap(), None);
+        a.release("stopping", &taken.id, claim).await.unwrap();
+        let over = a.take("other", claim).await.unwrap().unwrap();
+        assert_eq!((over.token.as_str(), over.deliveries), ("1", 2));
     }
 }

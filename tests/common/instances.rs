@@ -1,127 +1,254 @@
-//! Several instances of the service on one machine, as several hosts run
-//! it behind a balancer: each on a loopback port of its own (kept across a
-//! restart, where the balancer expects it), all sharing one key file and
-//! one Redis (`--store`), each reachable only from the balancer's address
-//! (`--proxy 127.0.0.1`).
+//! Several instances of the service as a load balancer sees them: one Redis
+//! for Judge0's asynchronous API (`--store`), one key file, a port each;
+//! the store a single server keeps Judge0's submissions in ([`Store`]), so
+//! one test body runs on either; and a receiver of Judge0's callbacks that
+//! records every one it is sent.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use super::gateway::free_port;
+use serde_json::Value;
+
 use super::redis::Redis;
-use super::{instance_containers, remove_container, Service, KEY};
+use super::{host_container_count, instance_containers, remove_container, Service};
 
-/// The instances, each stopped (and its containers removed) on drop.
+/// Where a server keeps Judge0's asynchronous submissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// In the server's memory (the default).
+    Embedded,
+    /// In a Redis of the test's own (`--store redis://…`).
+    Redis,
+}
+
+impl Store {
+    /// A server on this store with `extra` flags, and the Redis it uses
+    /// (keep it as long as the server).
+    pub fn start(self, extra: &[&str]) -> (Service, Option<Redis>) {
+        match self {
+            Store::Embedded => (Service::start(extra), None),
+            Store::Redis => {
+                let redis = Redis::start();
+                let url = redis.url();
+                let flags: Vec<&str> = ["--store", url.as_str()]
+                    .into_iter()
+                    .chain(extra.iter().copied())
+                    .collect();
+                (Service::start(&flags), Some(redis))
+            }
+        }
+    }
+}
+
+/// `n` servers sharing one Redis and one key file.
 pub struct Instances {
-    pub redis: Redis,
-    pub ports: Vec<u16>,
-    names: Vec<String>,
-    running: Vec<Option<Service>>,
-    key_dir: tempfile::TempDir,
-    extra: Vec<String>,
+    pub all: Vec<Service>,
+    /// Holds the shared key file.
+    _key: tempfile::TempDir,
+    /// The host's container count before the first started.
+    host_before: usize,
 }
 
 impl Instances {
-    /// `count` instances sharing a fresh key file and a fresh Redis, each
-    /// started with `extra` flags too.
-    pub fn start(count: usize, extra: &[&str]) -> Instances {
+    /// Starts `n` servers on `redis` (`--store`), each on a port of its own
+    /// with `extra` flags and the same key.
+    pub fn start(redis: &Redis, n: usize, extra: &[&str]) -> Instances {
+        let host_before = host_container_count();
         let key_dir = tempfile::tempdir().unwrap();
-        let status = Command::new(super::bin())
-            .args(["--gen-key", "-k"])
-            .arg(key_dir.path().join("masterkey"))
-            .env("WHIPCODE_MASTER_KEY", KEY)
-            .stderr(Stdio::null())
+        let key = super::key_file(key_dir.path());
+        let url = redis.url();
+        let flags: Vec<&str> = ["--store", url.as_str()]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let all = (0..n)
+            .map(|_| Service::start_with_key(&key, &flags, tempfile::tempdir().unwrap()))
+            .collect();
+        Instances {
+            all,
+            _key: key_dir,
+            host_before,
+        }
+    }
+
+    /// Kills server `i` with SIGKILL (a crash: nothing of it runs after)
+    /// and removes the containers it left; the dead server.
+    pub fn kill(&mut self, i: usize) -> Service {
+        let mut dead = self.all.remove(i);
+        let status = Command::new("kill")
+            .args(["-KILL", &dead.pid().to_string()])
             .status()
             .unwrap();
-        assert!(status.success());
-        let tag = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
-        let mut instances = Instances {
-            redis: Redis::start(),
-            ports: (0..count).map(|_| free_port()).collect(),
-            names: (0..count).map(|i| format!("lb{tag}-{i}")).collect(),
-            running: (0..count).map(|_| None).collect(),
-            key_dir,
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
-        };
-        for i in 0..count {
-            instances.start_one(i);
+        assert!(status.success(), "kill -9 {}", dead.pid());
+        dead.wait_exit(Duration::from_secs(10));
+        for name in instance_containers(&dead.instance) {
+            remove_container(&dead.instance, &name);
         }
-        instances
+        dead
     }
 
-    fn key(&self) -> PathBuf {
-        self.key_dir.path().join("masterkey")
+    /// Stops every server still running with SIGTERM and checks that none
+    /// left a container: the host's count is back to where it was.
+    pub fn stop_and_check_clean(mut self) {
+        for svc in &self.all {
+            svc.terminate();
+        }
+        for svc in &mut self.all {
+            let status = svc.wait_exit(Duration::from_secs(60));
+            assert!(status.success(), "{} exited with {status}", svc.instance);
+            assert_eq!(instance_containers(&svc.instance), Vec::<String>::new());
+        }
+        super::wait_for_host_count(self.host_before);
+    }
+}
+
+impl std::ops::Index<usize> for Instances {
+    type Output = Service;
+
+    fn index(&self, i: usize) -> &Service {
+        &self.all[i]
+    }
+}
+
+/// One request a [`Callbacks`] receiver was sent.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    /// Its request line, e.g. `PUT /done HTTP/1.1`.
+    pub line: String,
+    /// Its body as JSON (`null` when it is not JSON).
+    pub body: Value,
+}
+
+/// An HTTP receiver on a free loopback port that answers every request
+/// with 200 (and closes the connection) and records it; stopped on drop.
+pub struct Callbacks {
+    port: u16,
+    received: Arc<Mutex<Vec<Callback>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Callbacks {
+    pub fn start() -> Callbacks {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sink, stopped) = (Arc::clone(&received), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let sink = Arc::clone(&sink);
+                        std::thread::spawn(move || {
+                            if let Some(callback) = answer(stream) {
+                                sink.lock().unwrap().push(callback);
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Callbacks {
+            port,
+            received,
+            stop,
+            thread: Some(thread),
+        }
     }
 
-    /// Starts instance `i` (again) on its port, under its name.
-    pub fn start_one(&mut self, i: usize) {
-        let store = self.redis.url();
-        let mut args: Vec<&str> = vec![
-            "--proxy",
-            "127.0.0.1",
-            "--store",
-            &store,
-            "--instance",
-            &self.names[i],
-        ];
-        args.extend(self.extra.iter().map(String::as_str));
-        let dir = tempfile::tempdir().unwrap();
-        let service = Service::start_on(&self.key(), self.ports[i], &args, dir);
-        self.running[i] = Some(service);
+    /// `http://127.0.0.1:PORT{path}`, a `callback_url` that reaches it.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Instance `i`, which must be running.
-    pub fn service(&self, i: usize) -> &Service {
-        self.running[i].as_ref().expect("the instance runs")
+    /// Every request so far, in the order they arrived.
+    pub fn received(&self) -> Vec<Callback> {
+        self.received.lock().unwrap().clone()
     }
 
-    /// Sends instance `i` SIGTERM.
-    pub fn terminate(&self, i: usize) {
-        self.service(i).terminate();
+    /// How many callbacks each token had so far.
+    pub fn per_token(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for callback in self.received() {
+            if let Some(token) = callback.body["token"].as_str() {
+                *counts.entry(token.to_owned()).or_default() += 1;
+            }
+        }
+        counts
     }
 
-    /// Waits (bounded) for instance `i` to exit after SIGTERM; it must
-    /// exit cleanly. Its log.
-    pub fn wait_stopped(&mut self, i: usize, within: Duration) -> String {
-        let mut service = self.running[i].take().expect("the instance runs");
-        let status = service.wait_exit(within);
-        let log = service.log_text();
-        assert!(
-            status.success(),
-            "instance {i} exited with {status}:\n{log}"
-        );
-        log
-    }
-
-    /// `kill -9` instance `i`; the containers it leaves are removed.
-    pub fn kill(&mut self, i: usize) {
-        let Some(service) = self.running[i].take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-KILL", &service.pid().to_string()])
-            .status();
-        drop(service);
-        self.remove_left(i);
-    }
-
-    fn remove_left(&self, i: usize) {
-        let name = &self.names[i];
-        for container in instance_containers(name) {
-            remove_container(name, &container);
+    /// Waits (bounded) until every one of `tokens` had a callback; those
+    /// that had none by then.
+    pub fn wait_for(&self, tokens: &[String], within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let counts = self.per_token();
+            let missing: Vec<String> = tokens
+                .iter()
+                .filter(|t| !counts.contains_key(*t))
+                .cloned()
+                .collect();
+            if missing.is_empty() || Instant::now() > deadline {
+                return missing;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
 
-impl Drop for Instances {
+impl Drop for Callbacks {
     fn drop(&mut self) {
-        for i in 0..self.running.len() {
-            if let Some(service) = self.running[i].take() {
-                service.terminate();
-                drop(service);
-            }
-            self.remove_left(i);
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
+}
+
+/// Reads one request from `stream` and answers 200; what it was sent
+/// (`None`: the connection closed before a whole request).
+fn answer(mut stream: TcpStream) -> Option<Callback> {
+    stream.set_nonblocking(false).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    // A connection closed before its request (a sender killed meanwhile)
+    // is no callback.
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().ok()?;
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .ok()?;
+    Some(Callback {
+        line: line.trim_end().to_owned(),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    })
 }

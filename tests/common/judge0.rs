@@ -3,6 +3,7 @@
 //! `target/judge0-sdk`) running a script of `tests/judge0-sdk/`.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -53,9 +54,61 @@ pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     out.finish().unwrap().into_inner()
 }
 
-/// A submission's status id.
+/// A submission's status id (from `status`, or `status_id` when that is
+/// what was asked for).
 pub fn status_of(answer: &Value) -> u64 {
-    answer["status"]["id"].as_u64().unwrap_or_default()
+    answer["status"]["id"]
+        .as_u64()
+        .or_else(|| answer["status_id"].as_u64())
+        .unwrap_or_default()
+}
+
+/// A text field of a `base64_encoded=true` answer, decoded (Judge0 breaks
+/// its lines as Ruby's `encode64` does).
+pub fn unb64(text: &Value) -> Vec<u8> {
+    use base64::Engine as _;
+    let text: String = text
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+/// Polls `token` on `svc` until its status is final (3 or more), for at
+/// most `within`; its answer with every field, and each status seen.
+pub async fn until_final(svc: &Service, token: &str, within: Duration) -> (Value, Vec<u64>) {
+    until_final_as(svc, token, "fields=*", within).await
+}
+
+/// The same, read with `query` (which must show the status).
+pub async fn until_final_as(
+    svc: &Service,
+    token: &str,
+    query: &str,
+    within: Duration,
+) -> (Value, Vec<u64>) {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        let (status, answer) = get(svc, &format!("/submissions/{token}?{query}")).await;
+        assert_eq!(status, 200, "{token} on {}: {answer}", svc.instance);
+        let id = status_of(&answer);
+        if seen.last() != Some(&id) {
+            seen.push(id);
+        }
+        if id >= 3 {
+            return (answer, seen);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{token} never finished on {}: {seen:?}",
+            svc.instance
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The venv's Python, when the SDK is installed.

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod fleet;
 pub mod gateway;
 pub mod haproxy;
 pub mod inprocess;
@@ -231,15 +232,7 @@ impl Service {
     /// Starts whipcode on a free port with a fresh key file and instance name.
     pub fn start(extra: &[&str]) -> Service {
         let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("masterkey");
-        let status = Command::new(bin())
-            .args(["--gen-key", "-k"])
-            .arg(&key)
-            .env("WHIPCODE_MASTER_KEY", KEY)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let key = key_file(dir.path());
         Service::start_with_key(&key, extra, dir)
     }
 
@@ -387,6 +380,21 @@ impl Service {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
     }
+}
+
+/// A key file for [`KEY`] in `dir` (`whipcode --gen-key`), as servers
+/// sharing one key take it.
+pub fn key_file(dir: &Path) -> PathBuf {
+    let key = dir.join("masterkey");
+    let status = Command::new(bin())
+        .args(["--gen-key", "-k"])
+        .arg(&key)
+        .env("WHIPCODE_MASTER_KEY", KEY)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    key
 }
 
 /// The port a server wrote to its `--port-file`, waiting (bounded) for it.

@@ -1,9 +1,11 @@
 //! A Redis of the test's own, for the shared Judge0 store (`--store`):
 //! Debian's `redis-server` on a free loopback port, with a private
-//! directory, no snapshots and no append-only file, stopped on drop. A test
-//! that starts one is `#[ignore = "needs redis-server"]` (`./task test`
-//! installs it, from `TEST_APT_PACKAGES`); where it is absent, the test
-//! fails naming it, never skips.
+//! directory and no snapshots, stopped on drop. Without an append-only
+//! file a restart comes back empty; started persistent, every write is
+//! synced to one (as an operator runs it) and a restart comes back with
+//! the data. A test that starts one is `#[ignore = "needs redis-server"]`
+//! (`./task test` installs it, from `TEST_APT_PACKAGES`); where it is
+//! absent, the test fails naming it, never skips.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,12 +20,25 @@ pub struct Redis {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// Whether every write goes to an append-only file, synced at once.
+    persistent: bool,
 }
 
 impl Redis {
     /// Starts one on a free loopback port; fails the test when
     /// `redis-server` is not installed or does not answer within 10 s.
     pub fn start() -> Redis {
+        Redis::start_with(false)
+    }
+
+    /// The same with every write in an append-only file synced at once
+    /// (`--appendonly yes --appendfsync always`): `stop` loses nothing and
+    /// `restart` comes back with the data, as after an operator's restart.
+    pub fn start_persistent() -> Redis {
+        Redis::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Redis {
         let installed = Command::new("redis-server")
             .arg("--version")
             .output()
@@ -36,6 +51,7 @@ impl Redis {
             child: None,
             port: free_port(),
             dir,
+            persistent,
         };
         redis.spawn();
         redis
@@ -51,7 +67,7 @@ impl Redis {
     }
 
     /// Stops it (SIGKILL: an outage, not a shutdown); `restart` brings it
-    /// back on the same port, empty.
+    /// back on the same port, empty unless it is persistent.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -59,7 +75,8 @@ impl Redis {
         }
     }
 
-    /// Starts it again on the same port (after `stop`).
+    /// Starts it again on the same port (after `stop`), with its data when
+    /// it is persistent.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
@@ -82,14 +99,8 @@ impl Redis {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port"])
             .arg(self.port.to_string())
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
+            .args(["--save", "", "--protected-mode", "yes"])
+            .args(self.append_only())
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -109,6 +120,16 @@ impl Redis {
             "redis-server did not answer on port {} within 10 s",
             self.port
         );
+    }
+
+    /// The append-only file's flags: every write synced when persistent,
+    /// none kept otherwise.
+    fn append_only(&self) -> &'static [&'static str] {
+        if self.persistent {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        }
     }
 
     fn answers(&self) -> bool {

@@ -46,6 +46,15 @@ pub struct AsReceived {
     pub base64_encoded: bool,
 }
 
+/// What a shutdown left of the accepted submissions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Lost: still queued or running in this process's memory.
+    pub lost: usize,
+    /// Let go unfinished for other instances to run (the shared store).
+    pub handed_over: usize,
+}
+
 /// Why submissions were not taken.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {

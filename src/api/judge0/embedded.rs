@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use super::backend::{run_submission, Accepted, QueueSettings, Refusal};
+use super::backend::{run_submission, Accepted, Drained, QueueSettings, Refusal};
 use super::callback::Callbacks;
 use super::response::{timestamp, Verdict};
 use super::store::{Record, Store};
@@ -101,8 +101,8 @@ impl Embedded {
     }
 
     /// Lets the workers finish what was accepted, until `deadline`; then
-    /// stops them. Returns how many accepted submissions were lost.
-    pub async fn drain(&self, deadline: Duration) -> usize {
+    /// stops them. What was lost.
+    pub async fn drain(&self, deadline: Duration) -> Drained {
         let until = Instant::now() + deadline;
         loop {
             let (queued, running) = self.load();
@@ -115,7 +115,10 @@ impl Embedded {
         for worker in self.workers.lock().await.drain(..) {
             worker.abort();
         }
-        queued + running
+        Drained {
+            lost: queued + running,
+            handed_over: 0,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use super::backend::{Accepted, AsReceived, QueueSettings, Refusal};
+pub use super::backend::{Accepted, AsReceived, Drained, QueueSettings, Refusal};
 use super::callback::Callbacks;
 use super::embedded::Embedded;
 use super::error::Judge0Error;
@@ -155,8 +155,8 @@ impl Service {
     }
 
     /// Lets the workers finish what was accepted, until `deadline`; then
-    /// stops them. Returns how many accepted submissions were lost.
-    pub async fn drain(&self, deadline: Duration) -> usize {
+    /// stops them. What was lost, or handed to other instances.
+    pub async fn drain(&self, deadline: Duration) -> Drained {
         match &self.backend {
             Backend::Embedded(e) => e.drain(deadline).await,
             Backend::Shared(s) => s.drain(deadline).await,

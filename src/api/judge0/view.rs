@@ -66,6 +66,15 @@ impl View {
 }
 
 impl View {
+    /// The body of its callback: Judge0's default fields, texts in base64,
+    /// as Judge0 sends it.
+    pub fn callback_body(&self) -> Vec<u8> {
+        let fields = Fields(super::fields::DEFAULT.to_vec());
+        self.render(&fields, true)
+            .map(|v| v.to_string().into_bytes())
+            .unwrap_or_default()
+    }
+
     /// A submission known by its token alone (its view lost: a Redis that
     /// kept nothing), to be finished as [`View::refused`].
     pub fn of_token(token: &str) -> View {

@@ -25,6 +25,9 @@ pub struct Judge0Load {
     /// Final results dropped since the start: the shared store did not
     /// answer and the buffer was full (their submissions run again).
     pub dropped: u64,
+    /// Whether the shared store answered this scrape (none: embedded).
+    /// When it did not, the queue's figures above are not known (zero).
+    pub store_up: Option<bool>,
 }
 
 /// What the owners hold at a scrape.
@@ -234,5 +237,14 @@ fn judge0(e: &mut DescriptorEncoder, j: &Judge0Load) -> Result<(), std::fmt::Err
         "judge0_results_dropped",
         "Judge0 results neither written to the shared store nor kept (their submissions run again)",
         j.dropped,
-    )
+    )?;
+    match j.store_up {
+        Some(up) => gauge(
+            e,
+            "judge0_store_up",
+            "Whether the shared Judge0 store (Redis) answered this scrape (0: the queue's figures are unknown)",
+            i64::from(up),
+        ),
+        None => Ok(()),
+    }
 }

@@ -4,9 +4,9 @@
 use redis::aio::ConnectionManager;
 
 /// Admits submissions under the shared bounds, all or none.
-pub const ADMIT: &str = include_str!("admit.lua");
+pub const ADMIT: &str = concat!(include_str!("accounts.lua"), include_str!("admit.lua"));
 /// Writes a final result unless one is written; acknowledges the entry.
-pub const FINISH: &str = include_str!("finish.lua");
+pub const FINISH: &str = concat!(include_str!("accounts.lua"), include_str!("finish.lua"));
 /// Shows a pending submission as Processing (never a final one).
 pub const PROCESSING: &str = include_str!("processing.lua");
 /// The consumer group every instance's workers read the stream in.
@@ -66,6 +66,7 @@ pub struct Shared {
     pub(super) admit: std::sync::Arc<redis::Script>,
     pub(super) finish: std::sync::Arc<redis::Script>,
     pub(super) processing: std::sync::Arc<redis::Script>,
+    pub(super) clock: super::clock::Clock,
 }
 
 impl Shared {
@@ -86,8 +87,10 @@ impl Shared {
             admit: std::sync::Arc::new(redis::Script::new(ADMIT)),
             finish: std::sync::Arc::new(redis::Script::new(FINISH)),
             processing: std::sync::Arc::new(redis::Script::new(PROCESSING)),
+            clock: super::clock::Clock::default(),
         };
         shared.ensure_group().await?;
+        shared.clock.set(&mut shared.conn.clone()).await?;
         Ok(shared)
     }
 
@@ -102,10 +105,11 @@ impl Shared {
     pub async fn reachable(&self) -> Result<(), String> {
         let (mut conn, ping) = (self.conn.clone(), redis::cmd("PING"));
         let answer = ping.query_async::<String>(&mut conn);
-        match tokio::time::timeout(std::time::Duration::from_secs(2), answer).await {
+        // Short: a balancer's health check waits for this.
+        match tokio::time::timeout(std::time::Duration::from_millis(500), answer).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 2 s".into()),
+            Err(_) => Err("no answer within 0.5 s".into()),
         }
     }
 

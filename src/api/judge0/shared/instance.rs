@@ -2,7 +2,9 @@
 //! both use it: the connection (once made), where the store is, what this
 //! instance counts, and the results waiting for Redis.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use tokio::sync::OnceCell;
 
@@ -35,6 +37,8 @@ pub struct Instance {
     pub config: Async,
     /// Submissions this instance's workers are running.
     pub running: AtomicUsize,
+    /// Their stream entries, let go when a shutdown stops them.
+    held: Mutex<HashSet<String>>,
     stopping: AtomicBool,
     /// The submissions this instance finished (`GET /statistics` is per
     /// instance with this store).
@@ -49,6 +53,7 @@ impl Instance {
             settings,
             config,
             running: AtomicUsize::default(),
+            held: Mutex::default(),
             stopping: AtomicBool::default(),
             statistics: Statistics::default(),
             unwritten: Unwritten::default(),
@@ -80,5 +85,41 @@ impl Instance {
         let now = time::OffsetDateTime::now_utc();
         self.statistics
             .record(flavor, language_id, name, status, now);
+    }
+}
+
+impl Instance {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The stream entries its workers hold now.
+    pub fn held_entries(&self) -> Vec<String> {
+        self.held().iter().cloned().collect()
+    }
+}
+
+/// A run of entry `id` by one of the instance's workers, counted in
+/// [`Instance::running`] and held while it lives.
+pub struct Running<'a> {
+    instance: &'a Instance,
+    id: String,
+}
+
+impl<'a> Running<'a> {
+    pub fn start(instance: &'a Instance, id: &str) -> Running<'a> {
+        instance.running.fetch_add(1, Ordering::SeqCst);
+        instance.held().insert(id.to_owned());
+        Running {
+            instance,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.instance.held().remove(&self.id);
+        self.instance.running.fetch_sub(1, Ordering::SeqCst);
     }
 }

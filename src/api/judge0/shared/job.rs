@@ -59,6 +59,13 @@ impl Job {
         }
     }
 
+    /// Whether it brings `additional_files` (an archive to unpack).
+    pub fn has_archive(&self) -> bool {
+        self.body
+            .get("additional_files")
+            .is_some_and(|files| !files.is_null())
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

@@ -16,6 +16,7 @@
 //! so each is atomic whichever instance runs it: the bounds hold across
 //! instances, and the first final result of a token wins.
 
+mod clock;
 mod connection;
 mod instance;
 mod job;

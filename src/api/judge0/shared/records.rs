@@ -34,7 +34,8 @@ impl Shared {
             .arg(b.records)
             .arg(b.bytes)
             .arg(b.keep.as_millis() as u64)
-            .arg(self.keys.sub_prefix());
+            .arg(self.keys.sub_prefix())
+            .arg(self.clock.deadline(ADMIT_WITHIN));
         for entry in entries {
             let view = serde_json::to_string(&entry.view).unwrap_or_default();
             let bytes = entry.job.len() + view.len();
@@ -55,10 +56,14 @@ impl Shared {
             .skip(1)
             .filter_map(|v| redis::from_redis_value(v).ok())
             .collect();
-        if !admitted {
+        match ids.first().map(String::as_str) {
+            _ if admitted => {}
+            Some("late") => return Err(late()),
             // "queue" or "store": which bound; both are Judge0's 503.
-            tracing::debug!(full = ?ids.first(), "the shared Judge0 store refused submissions");
-            return Err(Refusal::Full);
+            full => {
+                tracing::debug!(?full, "the shared Judge0 store refused submissions");
+                return Err(Refusal::Full);
+            }
         }
         Ok(ids)
     }
@@ -88,6 +93,7 @@ impl Shared {
             .arg(id.unwrap_or(""))
             .arg(self.bounds.records)
             .arg(self.bounds.bytes)
+            .arg(self.keys.sub_prefix())
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(written == 1)
@@ -179,6 +185,20 @@ pub fn entry_age(id: &str) -> Option<std::time::Duration> {
         .ok()?
         .as_millis() as u64;
     Some(std::time::Duration::from_millis(now.saturating_sub(added)))
+}
+
+/// How long after asking an admission may still be made: less than a
+/// command's time to answer (5 s), so that one the instance gave up on
+/// (answering its client 503) is never made afterwards by a Redis that was
+/// slow to run it.
+const ADMIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// An admission Redis ran too late.
+fn late() -> Refusal {
+    tracing::warn!("the shared Judge0 store (Redis) ran an admission too late: refused");
+    Refusal::Unavailable(
+        "the shared submission store answered too slowly: not queued, try again shortly".into(),
+    )
 }
 
 /// The store cannot be reached: a new submission is refused with this.

@@ -6,19 +6,19 @@
 //! (and serves its synchronous APIs) while Redis is down, and refuses new
 //! asynchronous submissions, saying why, until it answers.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::Mutex;
+use tokio::time::timeout;
 
 use super::connection::{Shared, SharedBounds};
 use super::instance::{Instance, StoreSettings};
 use super::job::Job;
 use super::records::{unavailable, Entry};
 use super::worker::work;
-use crate::api::judge0::backend::{Accepted, QueueSettings, Refusal};
+use crate::api::judge0::backend::{Accepted, Drained, QueueSettings, Refusal};
 use crate::api::judge0::callback::Callbacks;
 use crate::api::judge0::config::Async;
 use crate::api::judge0::error::Judge0Error;
@@ -38,6 +38,10 @@ pub const PREFIX: &str = "whipcode:judge0:";
 /// before it is taken for an instance gone (each process is one; live ones
 /// ask every few seconds), or `--store-claim-after` if longer.
 const GONE: Duration = Duration::from_secs(3600);
+
+/// The longest a request or a scrape waits on Redis for what it can do
+/// without (a `wait=true` result's copy, the queue's depth).
+const QUICK: Duration = Duration::from_secs(1);
 
 /// How often a connection is tried again while Redis does not answer.
 const RETRY: Duration = Duration::from_secs(1);
@@ -150,18 +154,31 @@ impl SharedQueue {
             &record.language_name,
             verdict.status,
         );
-        match self.connection() {
-            Ok(shared) if shared.finish(token, &view, None).await.is_ok() => {}
-            _ => self.instance.unwritten.keep(token, view, None),
+        // The client waits for this: a Redis that hangs must not hold its
+        // answer (a result written late is then written again, harmlessly).
+        let written = match self.connection() {
+            Ok(shared) => timeout(QUICK, shared.finish(token, &view, None)).await,
+            Err(_) => Ok(Err(redis::RedisError::from(std::io::Error::other(
+                "not connected",
+            )))),
+        };
+        if !matches!(written, Ok(Ok(_))) {
+            self.instance.unwritten.keep(token, view, None);
         }
     }
 
     /// The shared queue now; its depth is every instance's.
     pub async fn load(&self, workers: usize) -> Judge0Load {
+        // A scrape does not wait on a Redis that hangs: it says so.
         let depth = match self.connection() {
-            Ok(shared) => shared.load().await.unwrap_or_default(),
-            Err(_) => Default::default(),
+            Ok(shared) => timeout(QUICK, shared.load())
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Err(_) => None,
         };
+        let store_up = depth.is_some();
+        let depth = depth.unwrap_or_default();
         Judge0Load {
             queued: depth.queued,
             running: depth.running,
@@ -170,6 +187,7 @@ impl SharedQueue {
             stored_bytes: depth.bytes,
             unwritten: self.instance.unwritten.len(),
             dropped: self.instance.unwritten.dropped(),
+            store_up: Some(store_up),
         }
     }
 
@@ -189,37 +207,50 @@ impl SharedQueue {
     }
 
     /// Stops taking submissions, lets this instance's runs finish until
-    /// `deadline`, then stops its workers. What they had not finished
-    /// stays in the shared queue for other instances (after the claim
-    /// time): nothing accepted is lost here, so this returns 0.
-    pub async fn drain(&self, deadline: Duration) -> usize {
+    /// `deadline`, then stops its workers and lets go of what they had not
+    /// finished: other instances take those over at their next look.
+    /// Nothing accepted is lost here.
+    pub async fn drain(&self, deadline: Duration) -> Drained {
         let instance = &self.instance;
         instance.stop();
         let until = Instant::now() + deadline;
-        let mut workers = self.workers.lock().await;
+        let workers: Vec<_> = self.workers.lock().await.drain(..).collect();
         // Each worker ends once it sees the stop: after its run, or after
-        // the wait in Redis it is in. One stopped in that wait could leave
-        // an entry Redis gave it as it stopped, untouched until the claim.
+        // the wait in Redis it is in. One aborted in that wait could be
+        // given an entry as it stops, held by no run and so not let go:
+        // untouched until --store-claim-after.
         while !workers.iter().all(|w| w.is_finished()) && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let left = instance.running.load(Ordering::SeqCst);
+        let unfinished = instance.held_entries();
         self.connector.abort();
-        for worker in workers.drain(..) {
+        for worker in &workers {
             worker.abort();
         }
-        if let Ok(shared) = self.connection() {
-            instance.unwritten.write_to(shared).await;
+        for worker in workers {
+            let _ = worker.await;
         }
-        if left > 0 || !instance.unwritten.is_empty() {
+        let Ok(shared) = self.connection() else {
+            return Drained::default();
+        };
+        let settings = &instance.settings;
+        for id in &unfinished {
+            let _ = shared
+                .release(&settings.consumer, id, settings.claim_after)
+                .await;
+        }
+        instance.unwritten.write_to(shared).await;
+        if !instance.unwritten.is_empty() {
             tracing::warn!(
-                running = left,
                 unwritten = instance.unwritten.len(),
-                "stopping with Judge0 submissions unfinished: other instances take them over \
-                 after --store-claim-after"
+                "stopping with Judge0 results Redis has not taken: their submissions run again \
+                 on other instances after --store-claim-after"
             );
         }
-        0
+        Drained {
+            lost: 0,
+            handed_over: unfinished.len(),
+        }
     }
 }
 

@@ -16,6 +16,10 @@ use redis::AsyncCommands;
 
 use super::connection::{Shared, GROUP};
 
+/// The most `XAUTOCLAIM` pages one look goes through (ten pending entries
+/// each): more than any queue's capacity allows pending.
+const MOST_PAGES: usize = 1000;
+
 /// An entry a worker took: its id in the stream, its token and its job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taken {
@@ -71,21 +75,7 @@ impl Shared {
         block: Option<Duration>,
     ) -> redis::RedisResult<Option<Taken>> {
         let stream = self.keys.stream();
-        let idle = claim_after.as_millis() as u64;
-        let claimed: redis::streams::StreamAutoClaimReply = conn
-            .xautoclaim_options(
-                &stream,
-                GROUP,
-                consumer,
-                idle,
-                "0-0",
-                StreamAutoClaimOptions::default().count(1),
-            )
-            .await?;
-        if let Some(mut entry) = claimed.claimed.into_iter().find_map(Taken::of) {
-            entry.deliveries = self.deliveries(conn, &entry.id).await?;
-            tracing::info!(token = %entry.token, deliveries = entry.deliveries,
-                "took over a Judge0 submission another instance left");
+        if let Some(entry) = self.take_over(conn, consumer, claim_after).await? {
             return Ok(Some(entry));
         }
         let mut options = StreamReadOptions::default().group(GROUP, consumer).count(1);
@@ -101,6 +91,58 @@ impl Shared {
             .find_map(Taken::of))
     }
 
+    /// An entry idle longer than `claim_after` under another consumer,
+    /// taken over by `consumer`. Redis looks at ten pending entries per
+    /// `XAUTOCLAIM` asked for one: the cursor is followed through the whole
+    /// list (every entry waiting or running: at most the queue's capacity),
+    /// so a quiet one behind ten live ones is found too.
+    async fn take_over(
+        &self,
+        conn: &mut ConnectionManager,
+        consumer: &str,
+        claim_after: Duration,
+    ) -> redis::RedisResult<Option<Taken>> {
+        let (stream, idle) = (self.keys.stream(), claim_after.as_millis() as u64);
+        let mut cursor = "0-0".to_owned();
+        for _ in 0..MOST_PAGES {
+            let claimed: redis::streams::StreamAutoClaimReply = conn
+                .xautoclaim_options(
+                    &stream,
+                    GROUP,
+                    consumer,
+                    idle,
+                    &cursor,
+                    StreamAutoClaimOptions::default().count(1),
+                )
+                .await?;
+            if let Some(mut entry) = claimed.claimed.into_iter().find_map(Taken::of) {
+                entry.deliveries = self.deliveries(conn, &entry.id).await?;
+                tracing::info!(token = %entry.token, deliveries = entry.deliveries,
+                    "took over a Judge0 submission another instance left");
+                return Ok(Some(entry));
+            }
+            if claimed.next_stream_id == "0-0" {
+                break;
+            }
+            cursor = claimed.next_stream_id;
+        }
+        Ok(None)
+    }
+
+    /// Lets go of `consumer`'s entry `id` (a worker stopping before it ran
+    /// it, or stopped while it ran): shown as quiet for `claim_after`
+    /// already, so another instance takes it over at its next look.
+    pub async fn release(
+        &self,
+        consumer: &str,
+        id: &str,
+        claim_after: Duration,
+    ) -> redis::RedisResult<()> {
+        let quiet = claim_after.as_millis() as usize + 1000;
+        self.claim(consumer, id, StreamClaimOptions::default().idle(quiet))
+            .await
+    }
+
     /// How many times entry `id` has been taken.
     async fn deliveries(&self, conn: &mut ConnectionManager, id: &str) -> redis::RedisResult<u64> {
         let reply: redis::streams::StreamPendingCountReply = conn
@@ -111,17 +153,23 @@ impl Shared {
 
     /// Renews `consumer`'s hold on `id` (its idle time starts again).
     pub async fn renew(&self, consumer: &str, id: &str) -> redis::RedisResult<()> {
-        let _: redis::Value = self
-            .conn
-            .clone()
-            .xclaim_options(
-                self.keys.stream(),
-                GROUP,
-                consumer,
-                0,
-                &[id],
-                StreamClaimOptions::default().with_justid(),
-            )
+        self.claim(consumer, id, StreamClaimOptions::default())
+            .await
+    }
+
+    /// `XCLAIM` of `id` for `consumer` whatever its idle time, with
+    /// `options`, answering ids only.
+    async fn claim(
+        &self,
+        consumer: &str,
+        id: &str,
+        options: StreamClaimOptions,
+    ) -> redis::RedisResult<()> {
+        let options = options.with_justid();
+        let stream = self.keys.stream();
+        let mut conn = self.conn.clone();
+        let _: redis::Value = conn
+            .xclaim_options(stream, GROUP, consumer, 0, &[id], options)
             .await?;
         Ok(())
     }

@@ -6,27 +6,30 @@
 //!
 //! The callback goes before the result is written: a crash between the
 //! two leaves the entry to be run again elsewhere, and the callback sent
-//! again (at least once; its body carries the token). An instance that
-//! finds the result already written (another instance ran it too, after a
-//! takeover) sends none.
+//! again (at least once, as long as the receiver answers one of its tries;
+//! its body carries the token). An instance that finds the result already
+//! written (another instance ran it too, after a takeover) sends none.
 
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+use url::Url;
 
 use super::connection::Shared;
-use super::instance::Instance;
+use super::instance::{Instance, Running};
 use super::job::Job;
 use super::records::entry_age;
 use super::take::Taken;
 use crate::api::judge0::backend::run_submission;
 use crate::api::judge0::callback::Callbacks;
 use crate::api::judge0::config::Config;
+use crate::api::judge0::files::unpacking_turn;
+use crate::api::judge0::flavor::Flavor;
 use crate::api::judge0::request::Submission;
-use crate::api::judge0::response::{callback_body, timestamp, Shown};
+use crate::api::judge0::response::{timestamp, Shown};
+use crate::api::judge0::verdict::Status;
 use crate::api::judge0::view::View;
 use crate::api::state::AppState;
 
@@ -42,7 +45,7 @@ const RETRY: Duration = Duration::from_millis(500);
 /// Error, so that a submission that kills its instances cannot kill them all.
 const MOST_DELIVERIES: u64 = 5;
 
-/// The worker's loop, until the queue stops.
+/// The worker's loop, until the instance stops.
 pub(super) async fn work(state: AppState, instance: Arc<Instance>, callbacks: Callbacks) {
     let mut conn: Option<ConnectionManager> = None;
     while !instance.stopping() {
@@ -51,23 +54,24 @@ pub(super) async fn work(state: AppState, instance: Arc<Instance>, callbacks: Ca
             continue;
         };
         instance.unwritten.write_to(shared).await;
-        let taken = match conn.as_mut() {
-            Some(conn) => {
-                let consumer = &instance.settings.consumer;
-                let claim_after = instance.settings.claim_after;
-                shared
-                    .take_waiting(conn, consumer, claim_after, BLOCK)
-                    .await
+        let Some(dedicated) = conn.as_mut() else {
+            conn = shared.dedicated().await.ok();
+            if conn.is_none() {
+                tokio::time::sleep(RETRY).await;
             }
-            None => {
-                conn = shared.dedicated().await.ok();
-                if conn.is_none() {
-                    tokio::time::sleep(RETRY).await;
-                }
-                continue;
-            }
+            continue;
         };
+        let settings = &instance.settings;
+        let taken = shared
+            .take_waiting(dedicated, &settings.consumer, settings.claim_after, BLOCK)
+            .await;
         match taken {
+            // Taken while stopping: another instance runs it.
+            Ok(Some(taken)) if instance.stopping() => {
+                let _ = shared
+                    .release(&settings.consumer, &taken.id, settings.claim_after)
+                    .await;
+            }
             Ok(Some(taken)) => run(&state, &instance, shared, &callbacks, taken).await,
             Ok(None) => {}
             // A Redis that kept nothing restarted: the group is made again.
@@ -82,23 +86,40 @@ pub(super) async fn work(state: AppState, instance: Arc<Instance>, callbacks: Ca
     }
 }
 
-/// Counts a run in [`Instance::running`] while it lives.
-struct Running<'a>(&'a Instance);
+/// What a taken entry came to.
+struct Outcome {
+    /// Its final result.
+    view: View,
+    /// Where to call back (none: nowhere, or written by another instance).
+    callback: Option<Url>,
+    /// How `GET /statistics` counts it, when this instance ran it.
+    counted: Option<(Flavor, u32, String, Status)>,
+}
 
-impl<'a> Running<'a> {
-    fn start(instance: &'a Instance) -> Running<'a> {
-        instance.running.fetch_add(1, Ordering::SeqCst);
-        Running(instance)
+impl Outcome {
+    /// Finished by another instance: only acknowledged here.
+    fn elsewhere(view: View) -> Outcome {
+        Outcome {
+            view,
+            callback: None,
+            counted: None,
+        }
+    }
+
+    /// Not run: Judge0's Internal Error saying `why`.
+    fn refused(pending: Option<View>, token: &str, why: &str, callback: Option<Url>) -> Outcome {
+        let at = timestamp(time::OffsetDateTime::now_utc());
+        let base = pending.unwrap_or_else(|| View::of_token(token));
+        Outcome {
+            view: base.refused(why, &at),
+            callback,
+            counted: None,
+        }
     }
 }
 
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Runs one taken entry to its written (or kept) final result.
+/// Runs one taken entry to its written (or kept) final result, holding it
+/// all the while.
 async fn run(
     state: &AppState,
     instance: &Instance,
@@ -106,20 +127,58 @@ async fn run(
     callbacks: &Callbacks,
     taken: Taken,
 ) {
-    let _running = Running::start(instance);
-    let (job, submission) = match prepared(state, instance, shared, &taken).await {
-        Ok(prepared) => prepared,
-        Err(view) => return write(instance, shared, &taken, view).await,
-    };
-    let token = taken.token.as_str();
-    let queue_wait = entry_age(&taken.id).unwrap_or_default();
+    let _running = Running::start(instance, &taken.id);
     let settings = &instance.settings;
     let hold = hold(shared, &settings.consumer, &taken.id, settings.claim_after);
     tokio::pin!(hold);
-    let verdict = tokio::select! {
-        verdict = run_submission(state, token, &submission, queue_wait) => verdict,
+    let outcome = tokio::select! {
+        outcome = outcome(state, instance, shared, &taken) => outcome,
         never = &mut hold => match never {},
     };
+    let token = taken.token.as_str();
+    let written_elsewhere = matches!(shared.read(token).await, Ok(Some(v)) if v.is_final());
+    if let Some(url) = outcome.callback.filter(|_| !written_elsewhere) {
+        let body = outcome.view.callback_body();
+        tokio::select! {
+            _ = callbacks.deliver(url, body) => {}
+            never = &mut hold => match never {},
+        }
+    }
+    let ours = write(instance, shared, &taken, outcome.view).await;
+    if let Some((flavor, id, name, status)) = outcome.counted.filter(|_| ours) {
+        instance.count(flavor, id, &name, status);
+    }
+}
+
+/// What `taken` comes to: run here, refused, or finished elsewhere.
+async fn outcome(state: &AppState, instance: &Instance, shared: &Shared, taken: &Taken) -> Outcome {
+    let token = taken.token.as_str();
+    let pending = match shared.read(token).await {
+        Ok(Some(view)) if view.is_final() => return Outcome::elsewhere(view),
+        Ok(view) => view,
+        Err(_) => None,
+    };
+    let job = match Job::from_json(&taken.job) {
+        Ok(job) => job,
+        Err(why) => return Outcome::refused(pending, token, &why, None),
+    };
+    let callback = job.callback_url.as_deref().and_then(|u| u.parse().ok());
+    if taken.deliveries > MOST_DELIVERIES {
+        let why = format!(
+            "this submission was taken over {} times: the instances running it stopped",
+            taken.deliveries - 1
+        );
+        return Outcome::refused(pending, token, &why, callback);
+    }
+    let submission = match prepare(state, instance, &job).await {
+        Ok(submission) => submission,
+        Err(why) => return Outcome::refused(pending, token, &why, callback),
+    };
+    if let Some(view) = pending {
+        let _ = shared.processing(token, view).await;
+    }
+    let queue_wait = entry_age(&taken.id).unwrap_or_default();
+    let verdict = run_submission(state, token, &submission, queue_wait).await;
     let at = timestamp(time::OffsetDateTime::now_utc());
     let view = View::of(&Shown {
         token,
@@ -129,64 +188,51 @@ async fn run(
         created_at: &job.created_at,
         finished_at: Some(&at),
     });
-    let written_elsewhere = matches!(shared.read(token).await, Ok(Some(v)) if v.is_final());
-    let url = submission.callback_url.clone();
-    if let Some(url) = url.filter(|_| !written_elsewhere) {
-        let body = callback_body(token, &submission, &verdict, &at);
-        tokio::select! {
-            _ = callbacks.deliver(url, body) => {}
-            never = &mut hold => match never {},
-        }
+    Outcome {
+        view,
+        callback: submission.callback_url.clone(),
+        counted: Some((
+            submission.flavor,
+            submission.language_id,
+            job.language_name,
+            verdict.status,
+        )),
     }
-    let (flavor, id) = (submission.flavor, submission.language_id);
-    instance.count(flavor, id, &job.language_name, verdict.status);
-    drop(submission);
-    write(instance, shared, &taken, view).await;
 }
 
-/// The job of `taken` and its submission as this instance prepares it,
-/// shown as Processing; or the final result it gets instead: the one
-/// another instance wrote (after a takeover), or Judge0's Internal Error
-/// saying why it cannot be run.
-async fn prepared(
-    state: &AppState,
-    instance: &Instance,
-    shared: &Shared,
-    taken: &Taken,
-) -> Result<(Job, Submission), View> {
-    let token = taken.token.as_str();
-    let pending = match shared.read(token).await {
-        Ok(Some(view)) if view.is_final() => return Err(view),
-        Ok(view) => view,
-        Err(_) => None,
+/// `job` prepared again off the async runtime (it may unpack an archive),
+/// in its turn among the unpackers, as the handlers prepare it.
+async fn prepare(state: &AppState, instance: &Instance, job: &Job) -> Result<Submission, String> {
+    let turn = match job.has_archive() {
+        true => loop {
+            if let Some(turn) = unpacking_turn().await {
+                break Some(turn);
+            }
+        },
+        false => None,
     };
-    let refused = |why: &str| {
-        let at = timestamp(time::OffsetDateTime::now_utc());
-        let base = pending.clone().unwrap_or_else(|| View::of_token(token));
-        base.refused(why, &at)
-    };
-    if taken.deliveries > MOST_DELIVERIES {
-        return Err(refused(&format!(
-            "this submission was taken over {} times: the instances running it stopped",
-            taken.deliveries - 1
-        )));
-    }
-    let job = Job::from_json(&taken.job).map_err(|why| refused(&why))?;
     let config = Config::of(state, Some(instance.config));
-    let submission = job.prepare(state, &config).map_err(|why| refused(&why))?;
-    if let Some(view) = pending {
-        let _ = shared.processing(token, view).await;
-    }
-    Ok((job, submission))
+    let (state, job) = (state.clone(), job.clone());
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        job.prepare(&state, &config)
+    })
+    .await
+    .map_err(|e| format!("preparing this submission failed: {e}"))?
 }
 
 /// Writes `view`, the final result of `taken`, and acknowledges its entry;
-/// kept for later when Redis does not answer.
-async fn write(instance: &Instance, shared: &Shared, taken: &Taken, view: View) {
-    if let Err(e) = shared.finish(&taken.token, &view, Some(&taken.id)).await {
-        tracing::warn!(token = %taken.token, error = %e,
-            "a Judge0 result could not be written to Redis: kept until it answers");
-        instance.unwritten.keep(&taken.token, view, Some(&taken.id));
+/// kept for later when Redis does not answer. Whether it is this result
+/// that stands (written, or kept to be written).
+async fn write(instance: &Instance, shared: &Shared, taken: &Taken, view: View) -> bool {
+    match shared.finish(&taken.token, &view, Some(&taken.id)).await {
+        Ok(written) => written,
+        Err(e) => {
+            tracing::warn!(token = %taken.token, error = %e,
+                "a Judge0 result could not be written to Redis: kept until it answers");
+            instance.unwritten.keep(&taken.token, view, Some(&taken.id));
+            true
+        }
     }
 }
 
