@@ -309,9 +309,10 @@ pub fn app_state(
         limits: settings.limits(),
         proxy: settings.proxy,
         rate_limit: settings.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
-        cache: settings
-            .cache
-            .map(|bytes| Arc::new(ResultCache::new(bytes))),
+        cache: settings.cache.map(|bytes| {
+            let shared = (settings.store.as_ref()).map(|url| (url.expose(), settings.cache_ttl));
+            Arc::new(ResultCache::new(bytes, shared))
+        }),
         images: Arc::default(),
         judge0_path: settings.judge0_path.clone(),
         judge0_extra_path: settings.judge0_extra_path.clone(),

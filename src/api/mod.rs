@@ -10,7 +10,8 @@
 //! - [`routing`]: what every API's routes share (a 405 in its shape).
 //! - [`dispatch`]: a job run in the state's sandbox and counted in the metrics.
 //! - [`body`]: its JSON response, escaped chunk by chunk as it is sent.
-//! - [`cache`]: `--cache`, finished responses by a key over every input.
+//! - [`cache`]: `--cache`, finished responses by a key over every input, in
+//!   memory or (with `--store`) in Redis, shared by the instances.
 //! - [`state`]: what the handlers share, built from the settings; the peer checks.
 //! - [`health`]: `GET /ping` and `GET /ready`, the keyless probes.
 //! - [`readiness`]: `GET /ready`'s answer.

@@ -3,13 +3,13 @@
 
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use super::body::{RunJson, RunMeta, StageJson, WithDeadline};
-use super::cache::{CacheKey, CACHE_HEADER};
+use super::cache::{CacheError, CacheKey, CACHE_HEADER};
 use super::error::ApiError;
 use super::intake::{keyed_json_body, not_from_a_page, JSON};
 use super::job::Job;
@@ -91,12 +91,8 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     let request = RunRequest::try_from((body, &context))?;
 
     let cache_key = state.cache.as_ref().map(|_| CacheKey::of(&request));
-    if let (Some(cache), Some(key)) = (&state.cache, &cache_key) {
-        let cached = cache.get(key);
-        state.metrics.cache_lookup(cached.is_some());
-        if let Some(body) = cached {
-            return Ok(json_response(Body::from(body), Some("hit")));
-        }
+    if let Some(body) = cached(&state, cache_key.as_ref()).await {
+        return Ok(json_response(Body::from(body), Some("hit")));
     }
 
     let started = Instant::now();
@@ -114,8 +110,8 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     let marker = state.cache.as_ref().map(|_| "miss");
     let mut response = if json.output_len() <= INLINE_OUTPUT {
         let body = json.into_bytes();
-        if let (Some(cache), Some(key), true) = (&state.cache, cache_key, cacheable) {
-            cache.put(key, body.clone());
+        if let (Some(key), true) = (cache_key, cacheable) {
+            keep(&state, key, body.clone()).await;
         }
         json_response(Body::from(body), marker)
     } else {
@@ -130,6 +126,33 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     response.extensions_mut().insert(container);
     response.extensions_mut().insert(sandbox_time);
     Ok(response)
+}
+
+/// The cached answer to this request, when the cache is on and has it. A
+/// shared cache that does not answer is a miss, so the run happens as usual.
+async fn cached(state: &AppState, key: Option<&CacheKey>) -> Option<Bytes> {
+    let (cache, key) = (state.cache.as_ref()?, key?);
+    let found = cache.get(key).await.unwrap_or_else(|e| {
+        unanswered(state, &e);
+        None
+    });
+    state.metrics.cache_lookup(found.is_some());
+    found
+}
+
+/// Stores a finished answer; a shared cache that does not take it is
+/// counted, never the request's error.
+async fn keep(state: &AppState, key: CacheKey, body: Bytes) {
+    if let Some(cache) = &state.cache {
+        if let Err(e) = cache.put(key, body).await {
+            unanswered(state, &e);
+        }
+    }
+}
+
+fn unanswered(state: &AppState, e: &CacheError) {
+    tracing::debug!(error = %e, "the result cache is skipped for this run");
+    state.metrics.cache_unanswered();
 }
 
 /// The response header naming the (single-use) container that ran the program.

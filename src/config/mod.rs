@@ -146,6 +146,7 @@ mod tests {
             ("podman_path", DEFAULT_PODMAN_PATH.to_owned()),
             ("crun_path", DEFAULT_CRUN_PATH.to_owned()),
             ("cache_size", DEFAULT_CACHE_BYTES.to_string()),
+            ("cache_ttl", secs(DEFAULT_CACHE_TTL)),
             ("tls_dir", DEFAULT_TLS_DIR.to_owned()),
             ("burst", DEFAULT_BURST.to_string()),
             ("refill", secs(DEFAULT_REFILL)),

@@ -64,13 +64,19 @@ pub struct Options {
     #[arg(long, num_args = 0, default_missing_value = "true")]
     pub ping: Option<bool>,
 
-    /// Cache results of runs in memory (LRU, bounded by --cache-size).
+    /// Cache results of runs: in memory (LRU, bounded by --cache-size), or
+    /// with --store in Redis, shared by the instances using it.
     #[arg(long, num_args = 0, default_missing_value = "true")]
     pub cache: Option<bool>,
 
     /// Bytes the result cache may hold (default: 67108864).
     #[arg(long, value_name = "BYTES")]
     pub cache_size: Option<u64>,
+
+    /// With --store and --cache: seconds a cached result is kept in Redis
+    /// (default: 3600).
+    #[arg(long, value_name = "SECONDS")]
+    pub cache_ttl: Option<u64>,
 
     /// Serve HTTPS with cert.pem and key.pem from --tls-dir.
     #[arg(long, num_args = 0, default_missing_value = "true")]

@@ -82,6 +82,9 @@ impl<F: Fn(&str) -> Origin> Resolver<F> {
             check_cache_size,
         )?;
         s.cache = (o.cache == Some(true)).then_some(cache_bytes);
+        self.apply(&mut s.cache_ttl, "cacheTtl", o.cache_ttl, |n| {
+            check_positive(n).map(std::time::Duration::from_secs)
+        })?;
         let mut limit = RateLimit {
             burst: DEFAULT_BURST,
             refill: DEFAULT_REFILL,
@@ -237,5 +240,37 @@ impl<F: Fn(&str) -> Origin> Resolver<F> {
             Ok(parse_cors_origins(&list)?)
         })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn layered(text: &str, flags: &[&str]) -> Result<Settings, ConfigError> {
+        let file = Options::parse(text, Path::new("test.toml"))?;
+        let argv = std::iter::once("whipcode").chain(flags.iter().copied());
+        let flags = Cli::try_parse_from(argv).unwrap().options;
+        Settings::layer(file, "test.toml", &flags)
+    }
+
+    #[test]
+    fn a_shared_caches_ttl_is_an_hour_unless_given_and_never_zero() {
+        let ttl = |text, flags| layered(text, flags).map(|s| s.cache_ttl);
+        assert_eq!(ttl("", &[]).unwrap(), Duration::from_secs(3600));
+        assert_eq!(
+            ttl("cacheTtl = 60\n", &[]).unwrap(),
+            Duration::from_secs(60)
+        );
+        let flag = ttl("cacheTtl = 60\n", &["--cache-ttl", "5"]).unwrap();
+        assert_eq!(flag, Duration::from_secs(5), "the flag wins");
+        let zero = ttl("cacheTtl = 0\n", &[]).unwrap_err().to_string();
+        assert!(zero.contains("cacheTtl"), "{zero}");
     }
 }

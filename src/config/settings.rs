@@ -41,6 +41,9 @@ pub struct Settings {
     /// Bytes of results to cache; `None` (the default): no cache. Its size
     /// when on: [`DEFAULT_CACHE_BYTES`].
     pub cache: Option<u64>,
+    /// How long a result is kept in a shared cache (`--cache` with
+    /// `--store`). Default: [`DEFAULT_CACHE_TTL`].
+    pub cache_ttl: Duration,
     /// Directory of cert.pem and key.pem; `None` (the default): plain HTTP.
     /// The directory when on: [`DEFAULT_TLS_DIR`].
     pub tls: Option<PathBuf>,
@@ -112,6 +115,9 @@ pub const DEFAULT_ENGINE: EngineChoice = EngineChoice::Crun;
 pub const DEFAULT_CRUN_PATH: &str = "crun";
 /// Bytes of the result cache, when on.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a result is kept in a shared cache: long enough for a class's
+/// repeated submissions, short enough that a rebuilt image is soon seen.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(3600);
 /// Where cert.pem and key.pem are, with TLS on.
 pub const DEFAULT_TLS_DIR: &str = "tls";
 /// With `--standalone`: requests in a burst, and how long one takes to come back.
@@ -225,6 +231,7 @@ impl Default for Settings {
             proxy: None,
             ping: false,
             cache: None,
+            cache_ttl: DEFAULT_CACHE_TTL,
             tls: None,
             rate_limit: None,
             instance: None,

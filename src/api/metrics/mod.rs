@@ -110,6 +110,7 @@ pub struct Metrics {
     requests: Family<RouteStatus, Counter>,
     cache_hits: Counter,
     cache_misses: Counter,
+    cache_unanswered: Counter,
     rate_limited: Counter,
     auth_failures: Counter,
 }
@@ -125,6 +126,7 @@ impl Default for Metrics {
             requests: Family::default(),
             cache_hits: Counter::default(),
             cache_misses: Counter::default(),
+            cache_unanswered: Counter::default(),
             rate_limited: Counter::default(),
             auth_failures: Counter::default(),
         }
@@ -179,6 +181,12 @@ impl Metrics {
         } else {
             self.cache_misses.inc();
         }
+    }
+
+    /// `--cache` with `--store`: a lookup or a store Redis did not answer
+    /// (the lookup is also a miss).
+    pub fn cache_unanswered(&self) {
+        self.cache_unanswered.inc();
     }
 
     /// A request to `route` (its pattern; `None`: no route matched) was
@@ -251,6 +259,11 @@ impl Metrics {
             "cache_misses",
             "POST /run lookups the cache did not have (cache on only)",
             self.cache_misses.clone(),
+        );
+        registry.register(
+            "cache_unanswered",
+            "POST /run cache lookups and stores the shared cache (Redis) did not answer",
+            self.cache_unanswered.clone(),
         );
         registry.register(
             "rate_limited",
