@@ -17,6 +17,7 @@
 //! - [`listen`]: accepting connections: `--proxy` at accept, caps (total, per client, handshakes), deadlines, graceful drain.
 //! - [`selftest`]: `--self-test`, a client that runs every language's programs.
 //! - [`server`]: the modes of `main`; settings wired to their owners; `run` serves a listener.
+//! - [`shutdown`]: the signal, the drain grace (`/ready` 503 while still serving), Judge0's drain.
 
 pub mod allowlist;
 pub mod api;
@@ -31,6 +32,7 @@ pub mod listen;
 pub mod origins;
 pub mod selftest;
 pub mod server;
+pub mod shutdown;
 pub mod tickets;
 pub mod tls;
 

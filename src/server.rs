@@ -17,7 +17,7 @@ use crate::cli::Cli;
 use crate::config::{instance_for, Settings};
 use crate::languages::{Language, LanguageMap};
 use crate::sandbox::podman::Podman;
-use crate::{images, keygen, listen, sandbox, selftest, tls};
+use crate::{images, keygen, listen, sandbox, selftest, shutdown, tls};
 
 /// Files image recipes fetch, kept by checksum between builds.
 const DOWNLOAD_DIR: &str = "/var/cache/whipcode/downloads";
@@ -186,6 +186,7 @@ async fn serve_api(
     let judge0 = start_judge0(&settings, &state, own, &instance);
     let metrics_server =
         metrics_listener.map(|listener| serve_metrics(listener, &state, judge0.clone()));
+    let draining = state.draining.clone();
     let app = api::router_with(state, settings.ping, judge0.clone());
 
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -194,20 +195,19 @@ async fn serve_api(
     if let Some(file) = port_file {
         write_port_file(file, local.port())?;
     }
-    run(
-        listener,
-        app,
-        tls,
-        listen_policy(&settings),
-        shutdown_signal(),
-    )
-    .await?;
+    let grace = settings.drain_grace;
+    let shutdown = async move {
+        shutdown::signal().await;
+        // A second signal ends the grace at once.
+        shutdown::drain_grace(draining, grace, shutdown::signal()).await;
+    };
+    run(listener, app, tls, listen_policy(&settings), shutdown).await?;
 
     if let Some(server) = metrics_server {
         server.abort();
     }
     if let Some(judge0) = judge0 {
-        drain_judge0(&judge0, settings.drain_timeout).await;
+        shutdown::drain_judge0(&judge0, settings.drain_timeout).await;
     }
     // Runs have finished: the sandbox removes what is left and stops.
     sandbox.shutdown(DRAIN_DEADLINE).await;
@@ -274,27 +274,6 @@ fn serve_metrics(
     })
 }
 
-/// Requests have finished; accepted Judge0 submissions get the drain
-/// deadline, and what is still queued then is lost.
-async fn drain_judge0(judge0: &api::judge0::queue::Service, deadline: Duration) {
-    let api::judge0::queue::Drained { lost, handed_over } = judge0.drain(deadline).await;
-    if handed_over > 0 {
-        tracing::info!(
-            handed_over,
-            "shutdown: unfinished Judge0 submissions were let go for other instances to run"
-        );
-    }
-    if lost > 0 {
-        tracing::warn!(
-            lost,
-            "shutdown: Judge0 submissions still queued or running were lost"
-        );
-        eprintln!("whipcode: {lost} queued Judge0 submissions were lost at shutdown");
-    } else if handed_over == 0 {
-        tracing::info!("shutdown: every accepted Judge0 submission finished");
-    }
-}
-
 /// Serves `app` on `listener` (over TLS when `tls` is given) until
 /// `shutdown` resolves, then lets open connections finish within the
 /// policy's drain deadline. Tests call this in-process on a listener bound
@@ -339,6 +318,7 @@ pub fn app_state(
         judge0_extra_path: settings.judge0_extra_path.clone(),
         cors_origins: Arc::new(settings.cors_origins.clone()),
         metrics: Arc::default(),
+        draining: api::draining::Draining::default(),
     }
 }
 
@@ -380,22 +360,6 @@ fn write_port_file(file: &Path, port: u16) -> std::io::Result<()> {
     let partial = file.with_extension("partial");
     std::fs::write(&partial, format!("{port}\n"))?;
     std::fs::rename(&partial, file)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = ctrl_c.await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down: finishing in-flight runs");
 }
 
 fn check_runner(path: &Path) -> Result<(), StartError> {

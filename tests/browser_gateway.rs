@@ -4,7 +4,8 @@
 //! example, only that page's POST /tickets gets the key, a ticket wins over
 //! the key the gateway adds to a browser's upgrade, a page of the gateway's
 //! own origin reaches Judge0's API and another page does not, and
-//! `/metrics` answers the operator's address only.
+//! `/metrics` answers the operator's address only. The same through HAProxy
+//! configured by its deployment example (`deploy/haproxy-whipcode.cfg`).
 
 mod common;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::gateway::{nginx_test, Gateway, PAGE_ORIGIN};
+use common::haproxy::behind_haproxy;
 use common::inprocess::{state, App, Fake};
 use common::KEY;
 use futures_util::{SinkExt, StreamExt};
@@ -24,6 +26,17 @@ const ELSEWHERE: &str = "https://elsewhere.example";
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An app whose every language is installed, so that it is ready as
+/// HAProxy's checks see it.
+async fn ready_app() -> (App, Arc<AtomicUsize>) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let state = state(Fake::Installed(Arc::clone(&runs)));
+    (
+        App::start(state, false, Duration::from_secs(30)).await,
+        runs,
+    )
+}
 
 async fn app() -> (App, Arc<AtomicUsize>) {
     let runs = Arc::new(AtomicUsize::new(0));
@@ -161,31 +174,42 @@ async fn through_the_gateway_only_the_pages_origin_gets_a_ticket() {
     nginx_test();
     let (app, _) = app().await;
     let gateway = Gateway::start(app.port());
-    let (status, ticket) = mint_at(&gateway.url, Some(PAGE_ORIGIN), None).await;
+    only_the_pages_origin_gets_a_ticket(&gateway.url).await;
+}
+
+#[ignore = "needs haproxy (./task test installs it)"]
+#[tokio::test(flavor = "multi_thread")]
+async fn through_haproxy_only_the_pages_origin_gets_a_ticket() {
+    let (app, _) = ready_app().await;
+    let balancer = behind_haproxy(app.port());
+    only_the_pages_origin_gets_a_ticket(&balancer.url).await;
+}
+
+async fn only_the_pages_origin_gets_a_ticket(front: &str) {
+    let (status, ticket) = mint_at(front, Some(PAGE_ORIGIN), None).await;
     assert_eq!(status, 201, "the page's origin gets the key");
-    assert_eq!(mint_at(&gateway.url, Some(ELSEWHERE), None).await.0, 401);
-    assert_eq!(mint_at(&gateway.url, None, None).await.0, 401);
-    let (status, _) = mint_at(&gateway.url, None, Some(KEY)).await;
+    assert_eq!(mint_at(front, Some(ELSEWHERE), None).await.0, 401);
+    assert_eq!(mint_at(front, None, None).await.0, 401);
+    let (status, _) = mint_at(front, None, Some(KEY)).await;
     assert_eq!(status, 201, "a server holding the key keeps it");
     assert_eq!(
-        mint_at(&gateway.url, None, Some("not-the-key")).await.0,
+        mint_at(front, None, Some("not-the-key")).await.0,
         401,
         "and one that does not is refused"
     );
 
     // The gateway adds the key to every upgrade; a page's ticket wins.
     let ticket = ticket.unwrap();
-    let socket = connect(&gateway.url, Some(PAGE_ORIGIN), Some(&ticket)).await;
+    let socket = connect(front, Some(PAGE_ORIGIN), Some(&ticket)).await;
     starts(socket.unwrap(), init(None)).await;
-    let refused = connect(&gateway.url, Some(ELSEWHERE), Some(&ticket)).await;
+    let refused = connect(front, Some(ELSEWHERE), Some(&ticket)).await;
     assert_eq!(refused.err().map(|(status, _)| status), Some(403));
-    let refused = connect(&gateway.url, Some(PAGE_ORIGIN), None).await;
+    let refused = connect(front, Some(PAGE_ORIGIN), None).await;
     assert_eq!(
         refused.err().map(|(status, _)| status),
         Some(403),
         "a browser never runs on the gateway's key"
     );
-    drop(gateway);
 }
 
 #[ignore = "needs nginx (./task test installs it)"]
@@ -194,12 +218,24 @@ async fn through_the_gateway_no_page_runs_code_with_its_key() {
     nginx_test();
     let (app, runs) = app().await;
     let gateway = Gateway::start(app.port());
+    no_page_runs_code_with_its_key(&gateway.url, runs).await;
+}
+
+#[ignore = "needs haproxy (./task test installs it)"]
+#[tokio::test(flavor = "multi_thread")]
+async fn through_haproxy_no_page_runs_code_with_its_key() {
+    let (app, runs) = ready_app().await;
+    let balancer = behind_haproxy(app.port());
+    no_page_runs_code_with_its_key(&balancer.url, runs).await;
+}
+
+async fn no_page_runs_code_with_its_key(front: &str, runs: Arc<AtomicUsize>) {
     // What a page elsewhere sends, and what a page sends that pointed its
     // own host name at the gateway's address (DNS rebinding): to the
     // browser it is then of the gateway's own origin.
-    let host = gateway.url.trim_start_matches("http://").to_owned();
+    let host = front.trim_start_matches("http://").to_owned();
     let rebound = [
-        ("origin", gateway.url.clone()),
+        ("origin", front.to_owned()),
         ("sec-fetch-site", "same-origin".to_owned()),
         ("host", host),
     ];
@@ -217,7 +253,7 @@ async fn through_the_gateway_no_page_runs_code_with_its_key() {
     ];
     for headers in [&rebound[..], &elsewhere[..]] {
         for (path, body) in &bodies {
-            let mut request = reqwest::Client::new().post(format!("{}{path}", gateway.url));
+            let mut request = reqwest::Client::new().post(format!("{front}{path}"));
             for (name, value) in headers {
                 request = request.header(*name, value);
             }
@@ -228,7 +264,7 @@ async fn through_the_gateway_no_page_runs_code_with_its_key() {
     assert_eq!(runs.load(Ordering::SeqCst), 0, "nothing ran");
     // A client that is no browser runs, the gateway adding the key.
     let (path, body) = &bodies[0];
-    let url = format!("{}{path}", gateway.url);
+    let url = format!("{front}{path}");
     let answer = reqwest::Client::new()
         .post(url)
         .json(body)
@@ -237,7 +273,6 @@ async fn through_the_gateway_no_page_runs_code_with_its_key() {
         .unwrap();
     assert_eq!(answer.status().as_u16(), 201);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    drop(gateway);
 }
 
 #[ignore = "needs nginx (./task test installs it)"]
@@ -246,6 +281,18 @@ async fn through_the_gateway_metrics_answer_the_operators_address_only() {
     nginx_test();
     let (app, _) = app().await;
     let gateway = Gateway::start(app.port());
+    metrics_answer_the_operators_address_only(&gateway.url).await;
+}
+
+#[ignore = "needs haproxy (./task test installs it)"]
+#[tokio::test(flavor = "multi_thread")]
+async fn through_haproxy_metrics_answer_the_operators_address_only() {
+    let (app, _) = ready_app().await;
+    let balancer = behind_haproxy(app.port());
+    metrics_answer_the_operators_address_only(&balancer.url).await;
+}
+
+async fn metrics_answer_the_operators_address_only(front: &str) {
     let from = |address: &str| {
         reqwest::Client::builder()
             .local_address(address.parse::<std::net::IpAddr>().unwrap())
@@ -253,7 +300,7 @@ async fn through_the_gateway_metrics_answer_the_operators_address_only() {
             .unwrap()
     };
     let get = |client: reqwest::Client, path: &str| {
-        let url = format!("{}{path}", gateway.url);
+        let url = format!("{front}{path}");
         async move { client.get(url).send().await.unwrap().status().as_u16() }
     };
     assert_eq!(
@@ -276,5 +323,4 @@ async fn through_the_gateway_metrics_answer_the_operators_address_only() {
         200,
         "the rest is everyone's"
     );
-    drop(gateway);
 }

@@ -17,6 +17,7 @@ const NEEDS: &[&str] = &[
     "tools::python()",
     "judge0::sdk(",
     "Redis::start",
+    "haproxy_test()",
 ];
 
 /// Each test function of `text`: its name, whether it is marked `#[ignore`,

@@ -290,7 +290,8 @@ const LEAVES_ELSEWHERE: [&str; 2] = ["sandbox", "naming"];
 #[rustfmt::skip]
 const DIRECTIONS: &[(&str, &[&str])] = &[
     ("server",    &["allowlist", "api", "auth", "buckets", "cli", "config", "images", "keygen", "languages",
-                    "listen", "naming", "sandbox", "selftest", "tickets", "tls"]),
+                    "listen", "naming", "sandbox", "selftest", "shutdown", "tickets", "tls"]),
+    ("shutdown",  &["api"]),
     ("cli",       &["config"]),
     ("config",    &["allowlist", "api::own_routes", "buckets", "languages", "origins", "sandbox"]),
     ("keygen",    &["auth"]),

@@ -3,6 +3,11 @@
 //! images are installed). Neither needs the key nor counts against
 //! `--standalone`'s buckets; `--proxy` still applies (at the listener).
 //!
+//! Once a shutdown has begun (SIGTERM), `/ready` answers 503 with
+//! `"draining": true` whatever else it finds, while the listener still
+//! serves for the drain grace: a load balancer's checks take the instance
+//! out before it stops listening.
+//!
 //! With the shared Judge0 store, `/ready` also says whether Redis answers
 //! (without making the instance unready: its synchronous APIs still work).
 //!
@@ -34,7 +39,7 @@ pub async fn pong() -> &'static str {
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = super::readiness::Report),
-        (status = 503, description = "Not ready: podman does not answer or no image is installed", body = super::readiness::Report)
+        (status = 503, description = "Not ready: podman does not answer, no image is installed, or the instance is draining (shutting down)", body = super::readiness::Report)
     ))]
 pub async fn ready(
     State(state): State<AppState>,
@@ -43,6 +48,11 @@ pub async fn ready(
     let mut report = probe(&state).await;
     if let Some(Extension(judge0)) = judge0 {
         report.store = judge0.store_health().await;
+    }
+    if state.draining.is_draining() {
+        report.ready = false;
+        report.draining = true;
+        report.detail = Some("shutting down: draining, send no new requests".to_owned());
     }
     let status = if report.ready {
         StatusCode::OK
@@ -76,6 +86,7 @@ fn report(state: &AppState, images: &HashSet<&str>) -> Report {
     let ready = !installed.is_empty();
     Report {
         ready,
+        draining: false,
         podman: true,
         detail: (!ready).then(|| "no language image is installed".to_owned()),
         installed: names(installed),
@@ -87,6 +98,7 @@ fn report(state: &AppState, images: &HashSet<&str>) -> Report {
 fn not_ready(state: &AppState, detail: String) -> Report {
     Report {
         ready: false,
+        draining: false,
         podman: false,
         installed: Vec::new(),
         missing: state.languages.iter().map(|l| l.name.clone()).collect(),

@@ -15,6 +15,7 @@
 //! - [`state`]: what the handlers share, built from the settings; the peer checks.
 //! - [`health`]: `GET /ping` and `GET /ready`, the keyless probes.
 //! - [`readiness`]: `GET /ready`'s answer.
+//! - [`draining`]: whether a shutdown has begun (`/ready` then answers 503).
 //! - [`installed`]: the view of installed images `/ready` and `/languages` share.
 //! - [`languages`]: `GET /languages`, what can run here and in which version.
 //! - [`piston`]: Piston's API under `/api/v2`.
@@ -32,6 +33,7 @@
 pub mod body;
 pub mod cache;
 pub mod dispatch;
+pub mod draining;
 pub mod error;
 pub mod health;
 pub mod installed;

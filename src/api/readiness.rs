@@ -5,8 +5,13 @@ use serde::Serialize;
 /// The body of `GET /ready`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
-    /// Podman answered and at least one language can run.
+    /// Podman answered, at least one language can run, and the instance
+    /// is not draining.
     pub ready: bool,
+    /// A shutdown has begun: the instance still serves what reaches it
+    /// for its drain grace (`--drain-grace`), but a load balancer should
+    /// send it nothing new.
+    pub draining: bool,
     pub podman: bool,
     /// Names of the languages whose image is installed.
     pub installed: Vec<String>,

@@ -51,6 +51,8 @@ pub struct AppState {
     pub cors_origins: Arc<crate::origins::CorsOrigins>,
     /// What the handlers count, for `/metrics`.
     pub metrics: super::metrics::SharedMetrics,
+    /// Set by the server when a shutdown begins: `/ready` answers 503.
+    pub draining: super::draining::Draining,
 }
 
 impl AppState {

@@ -164,6 +164,7 @@ mod tests {
             ("judge0_keep", secs(DEFAULT_JUDGE0_KEEP)),
             ("judge0_store_bytes", DEFAULT_JUDGE0_STORE_BYTES.to_string()),
             ("drain_timeout", secs(DEFAULT_DRAIN_TIMEOUT)),
+            ("drain_grace", secs(DEFAULT_DRAIN_GRACE)),
         ] {
             let help = command
                 .get_arguments()
@@ -429,6 +430,15 @@ mod tests {
         assert_eq!(s.store_claim_after, Duration::from_secs(3));
         let err = layered("", &["--store-claim-after", "0"]).unwrap_err();
         assert!(err.to_string().contains("`--store-claim-after`"), "{err}");
+    }
+
+    #[test]
+    fn the_drain_grace_may_be_zero_and_is_bounded() {
+        assert_eq!(Settings::default().drain_grace, Duration::from_secs(5));
+        let s = layered("drainGrace = 0\n", &[]).unwrap();
+        assert_eq!(s.drain_grace, Duration::ZERO, "0: stop listening at once");
+        let err = layered("", &["--drain-grace", "301"]).unwrap_err();
+        assert!(err.to_string().contains("`--drain-grace`"), "{err}");
     }
 
     #[test]

@@ -205,6 +205,13 @@ pub struct Options {
     #[arg(long, value_name = "SECONDS")]
     pub drain_timeout: Option<u64>,
 
+    /// Seconds after a shutdown signal during which GET /ready answers 503
+    /// (draining) while new connections are still served, so that a load
+    /// balancer's health checks take the instance out before it stops
+    /// listening; 0 stops listening at once (default: 5).
+    #[arg(long, value_name = "SECONDS")]
+    pub drain_grace: Option<u64>,
+
     /// An address:port that also serves GET /metrics without the key, e.g.
     /// 127.0.0.1:9464 (default: none; /metrics takes the key on the main
     /// listener either way).

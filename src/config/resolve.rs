@@ -10,9 +10,9 @@ use super::options::Options;
 use super::settings::{default_claim_after, Settings};
 use super::settings::{DEFAULT_BURST, DEFAULT_CACHE_BYTES, DEFAULT_REFILL, DEFAULT_TLS_DIR};
 use super::values::{
-    apart_from, check_cache_size, check_instance, check_max_bytes, check_positive, check_refill,
-    check_route_prefix, check_timeout, parse_engine, parse_ip, parse_socket_addr, parse_store_url,
-    parse_userns, set, set_path, Origin,
+    apart_from, check_cache_size, check_grace, check_instance, check_max_bytes, check_positive,
+    check_refill, check_route_prefix, check_timeout, parse_engine, parse_ip, parse_socket_addr,
+    parse_store_url, parse_userns, set, set_path, Origin,
 };
 use crate::allowlist::parse_allow_list;
 use crate::buckets::RateLimit;
@@ -141,6 +141,8 @@ impl<F: Fn(&str) -> Origin> Resolver<F> {
             o.drain_timeout,
             check_timeout,
         )?;
+        let grace = o.drain_grace;
+        self.apply(&mut s.drain_grace, "drainGrace", grace, check_grace)?;
         self.apply(
             &mut s.metrics_addr,
             "metricsAddr",

@@ -98,6 +98,9 @@ pub struct Settings {
     pub cors_origins: CorsOrigins,
     /// How long a shutdown waits for accepted work. Default: [`DEFAULT_DRAIN_TIMEOUT`].
     pub drain_timeout: Duration,
+    /// How long after a shutdown signal `/ready` says draining while the
+    /// listener still accepts. Default: [`DEFAULT_DRAIN_GRACE`].
+    pub drain_grace: Duration,
     /// Where `/metrics` is also served without the key; `None` (the default): nowhere.
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -153,6 +156,10 @@ pub const DEFAULT_JUDGE0_QUEUE: usize = 100;
 pub const DEFAULT_JUDGE0_KEEP: Duration = Duration::from_secs(3600);
 pub const DEFAULT_JUDGE0_STORE_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longer than a balancer needs to see `/ready` fail: the HAProxy example
+/// checks every second and takes a server out after 2 failures (2 s); 5 s
+/// leaves room for a check under way and a slower `inter`.
+pub const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// What a shared store's claim waits beyond the longest submission.
 pub const CLAIM_MARGIN: Duration = Duration::from_secs(60);
@@ -248,6 +255,7 @@ impl Default for Settings {
             callback_allow: Vec::new(),
             cors_origins: CorsOrigins::None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            drain_grace: DEFAULT_DRAIN_GRACE,
             metrics_addr: None,
         }
     }

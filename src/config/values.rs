@@ -89,6 +89,11 @@ pub(super) fn check_timeout(seconds: u64) -> Result<Duration, ValueError> {
     within(seconds, 1..=3600, "1..=3600 seconds").map(Duration::from_secs)
 }
 
+/// A drain grace: 0 (stop listening at once) up to 5 minutes.
+pub(super) fn check_grace(seconds: u64) -> Result<Duration, ValueError> {
+    within(seconds, 0..=300, "0..=300 seconds").map(Duration::from_secs)
+}
+
 pub(super) fn check_refill(seconds: u64) -> Result<Duration, ValueError> {
     within(seconds, 1..=86_400, "1..=86400 seconds").map(Duration::from_secs)
 }

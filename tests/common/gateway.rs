@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{missing, podman_test, KEY};
 
-fn repo() -> &'static Path {
+pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -92,8 +92,8 @@ impl Gateway {
         let site = fill(&example, "REPLACE_WITH_THE_MASTER_KEY", KEY);
         let site = fill(
             &site,
-            "server 127.0.0.1:8000;",
-            &format!("server 127.0.0.1:{upstream};"),
+            "server 127.0.0.1:8000 ",
+            &format!("server 127.0.0.1:{upstream} "),
         );
         let site = fill(&site, "listen 2000;", &format!("listen 127.0.0.1:{port};"));
         let page = format!("\"{PAGE_ORIGIN}\"");

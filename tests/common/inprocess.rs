@@ -30,16 +30,19 @@ pub enum Fake {
     Loud(usize),
     /// As [`Fake::Echo`], each run counted here.
     Counting(Arc<std::sync::atomic::AtomicUsize>),
+    /// As [`Fake::Counting`], with every language of the built-in map
+    /// installed: `/ready` answers 200, as a load balancer's checks want.
+    Installed(Arc<std::sync::atomic::AtomicUsize>),
 }
 
 impl Sandbox for Fake {
     fn run(&self, spec: RunSpec) -> BoxFuture<'_, Result<RunOutcome, SandboxError>> {
         Box::pin(async move {
-            if let Fake::Counting(runs) = self {
+            if let Fake::Counting(runs) | Fake::Installed(runs) = self {
                 runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             match self {
-                Fake::Echo | Fake::Counting(_) => Ok(RunOutcome {
+                Fake::Echo | Fake::Counting(_) | Fake::Installed(_) => Ok(RunOutcome {
                     stdout: Captured::from(&spec.stdin[..]),
                     stderr: Captured::from(&spec.files[0].1[..]),
                     exit_code: Some(0),
@@ -66,7 +69,17 @@ impl Sandbox for Fake {
     }
 
     fn images(&self) -> BoxFuture<'_, Result<Vec<InstalledImage>, SandboxError>> {
-        Box::pin(async { Ok(Vec::new()) })
+        let installed = match self {
+            Fake::Installed(_) => languages()
+                .iter()
+                .map(|language| InstalledImage {
+                    reference: language.image_ref(),
+                    version: None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Box::pin(async { Ok(installed) })
     }
 }
 
@@ -181,17 +194,36 @@ impl App {
         policy: Policy,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> App {
+        App::serve_until(state, ping, policy, tls, Duration::ZERO).await
+    }
+
+    /// Serves `state` as the binary does: once signalled ([`App::signal`]),
+    /// `/ready` answers 503 (draining) and the listener stops `grace` later.
+    pub async fn draining_after(state: AppState, grace: Duration) -> App {
+        App::serve_until(state, false, default_policy(), None, grace).await
+    }
+
+    async fn serve_until(
+        state: AppState,
+        ping: bool,
+        policy: Policy,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        grace: Duration,
+    ) -> App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let key = Arc::clone(&state.key);
+        let draining = state.draining.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(whipcode::server::run(
             listener,
             router(state, ping),
             tls,
             policy,
-            async {
+            async move {
                 let _ = stopped.await;
+                let never = std::future::pending();
+                whipcode::shutdown::drain_grace(draining, grace, never).await;
             },
         ));
         App {
@@ -224,11 +256,22 @@ impl App {
 
     /// Stops serving; the server must end by itself within 10 s.
     pub async fn stop(mut self) {
+        self.signal();
+        self.stopped(Duration::from_secs(10)).await;
+    }
+
+    /// The shutdown signal, as SIGTERM gives it to the binary; when.
+    pub fn signal(&mut self) -> std::time::Instant {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        std::time::Instant::now()
+    }
+
+    /// Waits for the server to end by itself, within `within`.
+    pub async fn stopped(mut self, within: Duration) {
         let server = self.server.take().unwrap();
-        tokio::time::timeout(Duration::from_secs(10), server)
+        tokio::time::timeout(within, server)
             .await
             .expect("the server stops at its signal")
             .unwrap()

@@ -8,7 +8,9 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod fleet;
 pub mod gateway;
+pub mod haproxy;
 pub mod inprocess;
 pub mod instances;
 pub mod judge0;
@@ -125,6 +127,16 @@ fn own_runner(extra: &[&str]) -> Vec<String> {
     }
 }
 
+/// `--drain-grace 0` (stop listening at SIGTERM, as a test that stops its
+/// service expects), unless the test gives its own.
+fn own_grace(extra: &[&str]) -> &'static [&'static str] {
+    if extra.contains(&"--drain-grace") {
+        &[]
+    } else {
+        &["--drain-grace", "0"]
+    }
+}
+
 /// Where the crun engine keeps each instance's containers (their bundles).
 pub const CRUN_BASE: &str = "/run/whipcode/crun";
 
@@ -225,6 +237,13 @@ impl Service {
     }
 
     pub fn start_with_key(key: &Path, extra: &[&str], dir: tempfile::TempDir) -> Service {
+        Service::start_on(key, 0, extra, dir)
+    }
+
+    /// As [`Service::start_with_key`], on `port` of 127.0.0.1 (0: a free
+    /// one); a fixed port lets a test start an instance again where a
+    /// load balancer expects it.
+    pub fn start_on(key: &Path, port: u16, extra: &[&str], dir: tempfile::TempDir) -> Service {
         let host_before = host_container_count();
         let given = extra.iter().position(|a| *a == "--instance");
         let instance = match given {
@@ -238,9 +257,10 @@ impl Service {
         };
         let port_file = dir.path().join("port");
         let mut child = Command::new(bin())
-            .args(["-a", "127.0.0.1", "-p", "0", "-k"])
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-k"])
             .arg(key)
             .args(own_runner(extra))
+            .args(own_grace(extra))
             .arg("--port-file")
             .arg(&port_file)
             .args(own_instance)

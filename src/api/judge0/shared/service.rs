@@ -6,7 +6,6 @@
 //! (and serves its synchronous APIs) while Redis is down, and refuses new
 //! asynchronous submissions, saying why, until it answers.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +49,7 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The shared backend: this instance in it, and its workers.
 pub struct SharedQueue {
     instance: Arc<Instance>,
+    connector: tokio::task::JoinHandle<()>,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -83,14 +83,16 @@ impl SharedQueue {
             keep: settings.store.keep,
         };
         let connector = tokio::spawn(connect(Arc::clone(&instance), bounds));
-        let mut handles = vec![connector];
-        handles.extend((0..settings.workers.max(1)).map(|_| {
-            let (state, callbacks) = (state.clone(), callbacks.clone());
-            tokio::spawn(work(state, Arc::clone(&instance), callbacks))
-        }));
+        let workers = (0..settings.workers.max(1))
+            .map(|_| {
+                let (state, callbacks) = (state.clone(), callbacks.clone());
+                tokio::spawn(work(state, Arc::clone(&instance), callbacks))
+            })
+            .collect();
         Arc::new(SharedQueue {
             instance,
-            workers: Mutex::new(handles),
+            connector,
+            workers: Mutex::new(workers),
         })
     }
 
@@ -212,11 +214,16 @@ impl SharedQueue {
         let instance = &self.instance;
         instance.stop();
         let until = Instant::now() + deadline;
-        while instance.running.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+        let workers: Vec<_> = self.workers.lock().await.drain(..).collect();
+        // Each worker ends once it sees the stop: after its run, or after
+        // the wait in Redis it is in. One aborted in that wait could be
+        // given an entry as it stops, held by no run and so not let go:
+        // untouched until --store-claim-after.
+        while !workers.iter().all(|w| w.is_finished()) && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let unfinished = instance.held_entries();
-        let workers: Vec<_> = self.workers.lock().await.drain(..).collect();
+        self.connector.abort();
         for worker in &workers {
             worker.abort();
         }
