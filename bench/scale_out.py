@@ -6,15 +6,19 @@ deploy/haproxy-whipcode.cfg). For each: submissions per second with
 `--clients` clients (each submits with wait=false and polls its token every
 20 ms until the verdict), and the queue wait p50/p99 from the instances'
 own log lines (`queue_wait_ms`: from acceptance to a worker taking it),
-with the ratios against the embedded store measured in the same run.
+the time to accept a submission (the POST's answer: where Redis's
+admission shows) and from submission to verdict, with the ratios against the
+embedded store measured in the same run. The setups take turns for
+`--rounds` rounds and each figure is the median over the rounds (the
+machine is noisy).
 
 Every instance runs on this machine, so three instances share its cores:
 the three-instance figure says what the shared queue and the balancer cost,
 not what three hosts would gain.
 
-    python3 bench/scale_out.py [--n 120] [--clients 8] [--binary target/release/whipcode]
+    python3 bench/scale_out.py [--n 120] [--clients 8] [--rounds 3] [--binary target/release/whipcode]
 """
-import argparse, os, re, shutil, socket, subprocess, sys, tempfile, time
+import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import service  # noqa: E402
@@ -55,17 +59,44 @@ def waits_of(procs, marks):
                   for m in [re.search(r"queue_wait_ms=(\d+)", line)] if m)
 
 
+def timed_one(url, accepts, totals, lock):
+    """One submission polled to its verdict; how long the POST took and
+    the whole, in ms."""
+    code = f"# {uuid.uuid4()}\n" + judge0.PROGRAM
+    started = time.monotonic()
+    token = judge0.call(url, "/judge0/submissions", {"language_id": 71, "source_code": code})["token"]
+    accepted = time.monotonic()
+    while True:
+        answer = judge0.call(url, f"/judge0/submissions/{token}?fields=status_id,stdout")
+        if answer["status_id"] >= 3:
+            assert answer["stdout"] == "499500\n", answer
+            break
+        time.sleep(0.02)
+    with lock:
+        accepts.append((accepted - started) * 1000)
+        totals.append((time.monotonic() - started) * 1000)
+
+
 def measure(url, procs, n, clients):
+    """One round: submissions/s, queue waits, accept and total times (ms)."""
     for _ in range(3):
         judge0.judge0_one(url)
     marks = [len(p.log) for p in procs]
-    per_s = judge0.rate(url, judge0.judge0_one, n, clients)
+    accepts, totals, lock = [], [], threading.Lock()
+    per_s = judge0.rate(url, lambda u: timed_one(u, accepts, totals, lock), n, clients)
     time.sleep(0.5)
-    return per_s, waits_of(procs, marks)
+    return {"per_s": per_s, "waits": waits_of(procs, marks), "accepts": sorted(accepts), "totals": sorted(totals)}
 
 
-def pick(waits, q):
-    return waits[min(len(waits) - 1, int(q * len(waits)))] if waits else 0
+def pick(values, q):
+    return values[min(len(values) - 1, int(q * len(values)))] if values else 0
+
+
+SETUPS = [
+    ("embedded, 1 instance", 1, False, False),
+    ("redis, 1 instance", 1, True, False),
+    ("redis, 3 instances + HAProxy", 3, True, True),
+]
 
 
 def main():
@@ -73,26 +104,35 @@ def main():
     ap.add_argument("--binary", default=service.BIN)
     ap.add_argument("--n", type=int, default=120)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     service.BIN = args.binary
-    rows = []
+    rounds = {name: [] for name, *_ in SETUPS}
     with tempfile.TemporaryDirectory() as tmp:
         redis, store = start_redis(tmp)
         try:
-            for name, count, extra, balanced in [
-                ("embedded, 1 instance", 1, [], False),
-                ("redis, 1 instance", 1, ["--store", store], False),
-                ("redis, 3 instances + HAProxy", 3, ["--store", store], True),
-            ]:
-                rows.append((name, *run_setup(tmp, name, count, extra, balanced, args)))
+            for _ in range(args.rounds):
+                for name, count, shared, balanced in SETUPS:
+                    extra = ["--store", store] if shared else []
+                    rounds[name].append(run_setup(tmp, name, count, extra, balanced, args))
         finally:
             redis.terminate()
             redis.wait(timeout=30)
-    base = rows[0][1]
-    print(f"Judge0 wait=false + polling, {args.clients} clients, {args.n} submissions each:")
-    for name, per_s, waits in rows:
-        print(f"  {name:30} {per_s:6.2f} submissions/s ({per_s / base:.2f}x)  "
-              f"queue wait p50 {pick(waits, 0.5)} ms, p99 {pick(waits, 0.99)} ms ({len(waits)} logged)")
+    report(rounds, args)
+
+
+def report(rounds, args):
+    med = lambda name, f: statistics.median(f(r) for r in rounds[name])
+    base = med(SETUPS[0][0], lambda r: r["per_s"])
+    print(f"Judge0 wait=false + polling every 20 ms, {args.clients} clients, {args.n} submissions per round, "
+          f"median of {args.rounds} rounds:")
+    for name, *_ in SETUPS:
+        per_s = med(name, lambda r: r["per_s"])
+        print(f"  {name:30} {per_s:6.2f} submissions/s ({per_s / base:.2f}x)"
+              f"  queue wait p50 {med(name, lambda r: pick(r['waits'], 0.5)):4.0f} ms"
+              f" p99 {med(name, lambda r: pick(r['waits'], 0.99)):4.0f} ms"
+              f"  accept p50 {med(name, lambda r: pick(r['accepts'], 0.5)):5.1f} ms"
+              f"  verdict p50 {med(name, lambda r: pick(r['totals'], 0.5)):4.0f} ms")
 
 
 def run_setup(tmp, name, count, extra, balanced, args):
