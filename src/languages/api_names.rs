@@ -77,11 +77,14 @@ mod tests {
             (74, "TypeScript"),
             (75, "C (Clang"),
             (76, "C++ (Clang"),
+            (78, "Kotlin"),
             (80, "R ("),
+            (81, "Scala"),
             (84, "Visual Basic.Net"),
             (85, "Perl"),
             (86, "Clojure"),
             (87, "F#"),
+            (88, "Groovy"),
             (89, "Multi-file program"),
         ]
         .into_iter()
