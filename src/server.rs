@@ -196,8 +196,13 @@ async fn serve_api(
         write_port_file(file, local.port())?;
     }
     let grace = settings.drain_grace;
+    let taking = judge0.clone();
     let shutdown = async move {
         shutdown::signal().await;
+        if let Some(judge0) = taking {
+            // Work taken now would be cut at the drain deadline.
+            judge0.stop_taking();
+        }
         // A second signal ends the grace at once.
         shutdown::drain_grace(draining, grace, shutdown::signal()).await;
     };

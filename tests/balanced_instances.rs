@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use common::fleet::Fleet;
 use common::haproxy::{haproxy_test, Balancer};
 use common::inprocess::{state, App, Fake};
+use common::instances::Store;
+use common::judge0::post;
 use common::{b64, KEY};
 use serde_json::{json, Value};
 
@@ -318,4 +320,39 @@ async fn a_draining_instance_answers_ready_503_and_serves_until_its_grace_ends()
         .send()
         .await;
     assert!(refused.is_err(), "listening after its grace");
+}
+
+/// During its grace a draining instance refuses a new asynchronous
+/// submission its own queue would lose at the end of the drain (the
+/// embedded store: Judge0's 503 naming the shutdown), still runs
+/// synchronous ones, and takes asynchronous ones the shared store keeps
+/// for other instances.
+#[ignore = "needs podman, the core images, redis-server and haproxy"]
+#[tokio::test(flavor = "multi_thread")]
+async fn while_draining_an_instance_refuses_only_the_async_work_it_would_lose() {
+    let _podman = common::podman_test();
+    for (store, taken) in [(Store::Embedded, 503), (Store::Redis, 201)] {
+        let (svc, _redis) = store.start(&["--drain-grace", "4"]);
+        svc.terminate();
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            let ready = reqwest::get(format!("{}/ready", svc.url)).await.unwrap();
+            if ready.status().as_u16() == 503 {
+                break;
+            }
+        }
+        let submission = json!({"language_id": 71, "source_code": "print(1)"});
+        let (status, answer) = post(&svc, "/submissions", submission.clone()).await;
+        assert_eq!(status, taken, "{store:?}: {answer}");
+        if taken == 503 {
+            let error = answer["error"].as_str().unwrap_or_default();
+            assert!(error.contains("shutting down"), "{answer}");
+        }
+        let (status, answer) = post(&svc, "/submissions?wait=true", submission).await;
+        assert_eq!(
+            (status, &answer["stdout"]),
+            (201, &json!("1\n")),
+            "{answer}"
+        );
+    }
 }

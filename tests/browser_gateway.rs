@@ -50,9 +50,15 @@ async fn app() -> (App, Arc<AtomicUsize>) {
 /// POST /tickets at `base` from `origin`, with `key` if given: the status
 /// and the ticket, if one was minted.
 async fn mint_at(base: &str, origin: Option<&str>, key: Option<&str>) -> (u16, Option<String>) {
+    mint_from(base, origin.as_slice(), key).await
+}
+
+/// As [`mint_at`], the request carrying an `Origin` header for each of
+/// `origins`, in order.
+async fn mint_from(base: &str, origins: &[&str], key: Option<&str>) -> (u16, Option<String>) {
     let mut request = reqwest::Client::new().post(format!("{base}/tickets"));
-    if let Some(origin) = origin {
-        request = request.header("origin", origin);
+    for origin in origins {
+        request = request.header("origin", *origin);
     }
     if let Some(key) = key {
         request = request.header("x-master-key", key);
@@ -133,6 +139,9 @@ async fn a_ticket_from_another_origin_is_refused() {
     let (status, ticket) = mint_at(&app.url, Some(PAGE_ORIGIN), Some(KEY)).await;
     assert_eq!(status, 201);
     let ticket = ticket.unwrap();
+    // Two Origins are no origin to bind a ticket to, even with the key.
+    let (status, none) = mint_from(&app.url, &[ELSEWHERE, PAGE_ORIGIN], Some(KEY)).await;
+    assert_eq!((status, none), (400, None));
 
     // At the upgrade: from another page, and from no page at all.
     for origin in [Some(ELSEWHERE), None] {
@@ -189,6 +198,13 @@ async fn only_the_pages_origin_gets_a_ticket(front: &str) {
     let (status, ticket) = mint_at(front, Some(PAGE_ORIGIN), None).await;
     assert_eq!(status, 201, "the page's origin gets the key");
     assert_eq!(mint_at(front, Some(ELSEWHERE), None).await.0, 401);
+    // A second Origin naming the page does not pass a first one naming
+    // another site (the one whipcode would read).
+    let (status, ticket_elsewhere) = mint_from(front, &[ELSEWHERE, PAGE_ORIGIN], None).await;
+    assert!(
+        status == 401 && ticket_elsewhere.is_none(),
+        "two origins: {status}"
+    );
     assert_eq!(mint_at(front, None, None).await.0, 401);
     let (status, _) = mint_at(front, None, Some(KEY)).await;
     assert_eq!(status, 201, "a server holding the key keeps it");

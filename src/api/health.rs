@@ -45,15 +45,17 @@ pub async fn ready(
     State(state): State<AppState>,
     judge0: Option<Extension<Arc<Service>>>,
 ) -> Response {
-    let mut report = probe(&state).await;
-    if let Some(Extension(judge0)) = judge0 {
-        report.store = judge0.store_health().await;
-    }
-    if state.draining.is_draining() {
-        report.ready = false;
-        report.draining = true;
-        report.detail = Some("shutting down: draining, send no new requests".to_owned());
-    }
+    // Draining is answered at once: a balancer's check must not wait on
+    // podman or Redis to learn it.
+    let report = if state.draining.is_draining() {
+        draining(&state)
+    } else {
+        let mut report = probe(&state).await;
+        if let Some(Extension(judge0)) = judge0 {
+            report.store = judge0.store_health().await;
+        }
+        report
+    };
     let status = if report.ready {
         StatusCode::OK
     } else {
@@ -92,6 +94,19 @@ fn report(state: &AppState, images: &HashSet<&str>) -> Report {
         installed: names(installed),
         missing: names(missing),
         store: None,
+    }
+}
+
+/// Shutting down: not ready, whatever podman and the store would say
+/// (neither is asked).
+fn draining(state: &AppState) -> Report {
+    Report {
+        draining: true,
+        ..not_ready(
+            state,
+            "shutting down: draining, send no new requests (podman and the store were not asked)"
+                .to_owned(),
+        )
     }
 }
 

@@ -172,3 +172,15 @@ fn check_content_type(headers: &HeaderMap, types: &[&str]) -> Result<(), ApiErro
         _ => Err(ApiError::UnsupportedMediaType),
     }
 }
+
+/// The request's one `Origin` (none: `None`); more than one is refused: a
+/// browser sends one, and a gateway that checks one copy while whipcode
+/// reads another would let a page pass for another.
+pub fn single_origin(headers: &HeaderMap) -> Result<Option<&HeaderValue>, ApiError> {
+    let mut all = headers.get_all(header::ORIGIN).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(ApiError::bad("more than one Origin header".to_owned()));
+    }
+    Ok(first)
+}

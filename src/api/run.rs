@@ -90,7 +90,10 @@ pub async fn run(State(state): State<AppState>, request: Request) -> Result<Resp
     };
     let request = RunRequest::try_from((body, &context))?;
 
-    let cache_key = state.cache.as_ref().map(|_| CacheKey::of(&request));
+    let cache_key = state
+        .cache
+        .as_ref()
+        .map(|_| CacheKey::of(&request, &state.limits));
     if let Some(body) = cached(&state, cache_key.as_ref()).await {
         return Ok(json_response(Body::from(body), Some("hit")));
     }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::error::ApiError;
-use super::intake::keyed;
+use super::intake::{keyed, single_origin};
 use super::state::AppState;
 use crate::tickets::{mint, TICKET_LIFETIME};
 
@@ -23,7 +23,7 @@ use crate::tickets::{mint, TICKET_LIFETIME};
 pub async fn create(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     keyed(&state, &parts).await?;
-    let origin = parts.headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
+    let origin = single_origin(&parts.headers)?.map(HeaderValue::as_bytes);
     let ticket = match mint(state.key.ticket_secret(), SystemTime::now(), origin) {
         Ok(ticket) => ticket,
         Err(e) => return Err(ApiError::bad(format!("the Origin header: {e}"))),

@@ -66,20 +66,22 @@ impl Background {
         }
     }
 
-    /// `call`'s answer within [`ANSWER_WITHIN`]; without one, the cache
-    /// rests.
+    /// `call`'s answer within [`ANSWER_WITHIN`]; without one, or with an
+    /// error (the client's own timeout, a refused connection), the cache
+    /// rests, so a Redis that hangs or is gone costs one request a second
+    /// at most [`ANSWER_WITHIN`], not every request.
     async fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, CacheError> {
-        match tokio::time::timeout(ANSWER_WITHIN, call).await {
-            Ok(answer) => answer.map_err(CacheError::Redis),
-            Err(_) => {
-                let mut resting = self.resting_until.lock().unwrap_or_else(|e| e.into_inner());
-                *resting = Some(Instant::now() + REST);
-                Err(CacheError::NoAnswer(ANSWER_WITHIN))
-            }
-        }
+        let failed = match tokio::time::timeout(ANSWER_WITHIN, call).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) => CacheError::Redis(e),
+            Err(_) => CacheError::NoAnswer(ANSWER_WITHIN),
+        };
+        let mut resting = self.resting_until.lock().unwrap_or_else(|e| e.into_inner());
+        *resting = Some(Instant::now() + REST);
+        Err(failed)
     }
 }
 

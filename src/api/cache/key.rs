@@ -1,6 +1,10 @@
 //! The cache's key: a SHA-256 over every input that can change a run's
-//! output: the language (its id and image), the code, the args, stdin, env
-//! and the effective timeouts, the files. Each field is length-prefixed
+//! output: the language (its id, image and whole definition: steps, env,
+//! limits), the instance's limits and whipcode's version, the code, the
+//! args, stdin, env and the effective timeouts, the files. Instances
+//! sharing a cache whose maps or limits differ never answer for each
+//! other; what the key cannot see is an image rebuilt under the same tag
+//! (see the shared cache's docs). Each field is length-prefixed
 //! before hashing, so no two different requests share a key by moving bytes
 //! between fields.
 
@@ -14,15 +18,20 @@ use crate::api::request::RunRequest;
 pub struct CacheKey([u8; 32]);
 
 impl CacheKey {
-    pub fn of(request: &RunRequest) -> CacheKey {
+    /// `request`'s key on an instance whose limits are `limits` (any value
+    /// whose `Debug` says them whole).
+    pub fn of(request: &RunRequest, limits: &impl std::fmt::Debug) -> CacheKey {
         let mut hash = Sha256::new();
         let mut field = |bytes: &[u8]| {
             hash.update((bytes.len() as u64).to_le_bytes());
             hash.update(bytes);
         };
-        field(b"whipcode-cache-v1");
+        field(b"whipcode-cache-v2");
+        field(env!("CARGO_PKG_VERSION").as_bytes());
+        field(format!("{limits:?}").as_bytes());
         field(&request.language.id.to_le_bytes());
         field(request.language.image_ref().as_bytes());
+        field(format!("{:?}", request.language).as_bytes());
         field(&request.code);
         field(&(request.args.len() as u64).to_le_bytes());
         for arg in &request.args {
@@ -78,7 +87,7 @@ mod tests {
             files: vec![("lib.py".into(), b"x = 1".to_vec())],
             compile_timeout: std::time::Duration::from_secs(5),
         };
-        let key = CacheKey::of(&base);
+        let key = CacheKey::of(&base, &"limits");
         type Change<'a> = Box<dyn Fn(&mut RunRequest) + 'a>;
         let variants: Vec<Change> = vec![
             Box::new(|r| r.language = languages.get(3).unwrap().clone()),
@@ -102,10 +111,32 @@ mod tests {
         for (i, change) in variants.iter().enumerate() {
             let mut changed = base.clone();
             change(&mut changed);
-            assert_ne!(CacheKey::of(&changed), key, "variant {i} shares the key");
+            assert_ne!(
+                CacheKey::of(&changed, &"limits"),
+                key,
+                "variant {i} shares the key"
+            );
         }
         let mut reordered = base.clone();
         reordered.env.reverse();
-        assert_eq!(CacheKey::of(&reordered), key, "env order does not matter");
+        assert_eq!(
+            CacheKey::of(&reordered, &"limits"),
+            key,
+            "env order does not matter"
+        );
+        assert_ne!(
+            CacheKey::of(&base, &"other limits"),
+            key,
+            "another instance's limits"
+        );
+        let mut redefined = base.clone();
+        let mut language = (*base.language).clone();
+        language.env.insert("X".into(), "1".into());
+        redefined.language = std::sync::Arc::new(language);
+        assert_ne!(
+            CacheKey::of(&redefined, &"limits"),
+            key,
+            "a language defined otherwise"
+        );
     }
 }

@@ -47,7 +47,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::piston::error::PistonError;
-use crate::api::intake::keyed;
+use crate::api::intake::{keyed, single_origin};
 use crate::api::state::{admit, AppState};
 use crate::listen::ConnectionSlot;
 use crate::tickets::verify;
@@ -100,7 +100,7 @@ async fn upgrade(
         .map(str::trim)
         .find_map(|p| p.strip_prefix(TICKET_PROTOCOL))
         .map(str::to_owned);
-    let origin = parts.headers.get(header::ORIGIN).cloned();
+    let origin = single_origin(&parts.headers)?.cloned();
     let presented = origin.as_ref().map(HeaderValue::as_bytes);
     let credential = if let Some(ticket) = offered {
         // A ticket first: a gateway adds the key to a browser's upgrade

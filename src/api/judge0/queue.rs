@@ -163,6 +163,23 @@ impl Service {
         }
     }
 
+    /// Stops the workers taking more queued submissions from a queue other
+    /// instances share (a shutdown begins: they finish what they run; the
+    /// rest is another instance's). The embedded queue is this instance's
+    /// alone: its workers go on with what it accepted.
+    pub fn stop_taking(&self) {
+        if let Backend::Shared(s) = &self.backend {
+            s.stop_taking();
+        }
+    }
+
+    /// Whether a submission accepted now survives this instance stopping
+    /// (kept in the shared store): the embedded queue refuses new ones once
+    /// a shutdown begins, as they would be lost at its end.
+    pub fn survives_shutdown(&self) -> bool {
+        matches!(self.backend, Backend::Shared(_))
+    }
+
     /// How the shared store is doing (none for the embedded one), for
     /// `GET /ready`.
     pub async fn store_health(&self) -> Option<StoreHealth> {

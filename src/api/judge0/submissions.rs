@@ -97,6 +97,7 @@ pub async fn create(
     let config = Config::of(&state, service.as_ref().map(|s| s.config()));
     let callbacks = service.as_ref().map(|s| &s.callbacks);
     if let Some(service) = service.as_ref().filter(|_| !query.wait) {
+        still_taking(&state, service)?;
         service.room_for(1).await?;
     }
     let queued = service.as_ref().filter(|_| !query.wait);
@@ -223,6 +224,7 @@ pub async fn create_batch(
         ));
     }
     // Room first: nothing is unpacked for a batch the queue cannot take.
+    still_taking(&state, &service)?;
     service.room_for(items.len()).await?;
     let received = as_received(Some(&service), &items, flavor, &query);
     let items = items
@@ -337,4 +339,18 @@ pub async fn workers(
         "paused": 0,
         "failed": 0,
     }])))
+}
+
+/// Refuses a new queued submission once a shutdown began, where it would
+/// be lost at its end (the embedded queue; the shared one keeps it for
+/// other instances): Judge0's 503, so the client submits again (through a
+/// balancer, to another instance).
+fn still_taking(state: &AppState, service: &Service) -> Result<(), Judge0Error> {
+    if state.draining.is_draining() && !service.survives_shutdown() {
+        return Err(Judge0Error::Message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this instance is shutting down: submit again (wait=true still runs here)".into(),
+        ));
+    }
+    Ok(())
 }

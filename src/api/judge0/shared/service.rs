@@ -100,6 +100,11 @@ impl SharedQueue {
         self.instance.connection()
     }
 
+    /// Its workers take no more entries (they finish what they run).
+    pub fn stop_taking(&self) {
+        self.instance.stop();
+    }
+
     /// What this instance finished, for `GET /statistics`.
     pub fn statistics(&self) -> &Statistics {
         &self.instance.statistics
