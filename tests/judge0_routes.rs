@@ -52,8 +52,9 @@ async fn every_accepted_id_is_listed() {
     let svc = Service::start(&[]);
     let listed = json_at(&svc, "/judge0/languages").await;
     let listed_ids = ids(&listed);
-    // C is installed in every test run: GCC's three versions and Clang's id.
-    for id in [48, 49, 50, 75] {
+    // C is installed in every test run: GCC's three versions (75 is Clang's,
+    // a language of its own that the tests do not build).
+    for id in [48, 49, 50] {
         assert!(listed_ids.contains(&id), "{id} not in {listed}");
         let one = json_at(&svc, &format!("/judge0/languages/{id}")).await;
         assert_eq!(one["id"], id);
@@ -70,10 +71,10 @@ async fn every_accepted_id_is_listed() {
         "sorted by name: {names:?}"
     );
     // Each listed id is accepted: a submission under a second id runs.
-    let body = json!({"language_id": 75, "source_code": "#include <stdio.h>\nint main(void) { puts(\"75\"); }"});
+    let body = json!({"language_id": 49, "source_code": "#include <stdio.h>\nint main(void) { puts(\"49\"); }"});
     let (status, answer) = post(&svc, "/submissions?wait=true", body).await;
     assert_eq!((status, status_of(&answer)), (201, 3), "{answer}");
-    assert_eq!(answer["stdout"], "75\n");
+    assert_eq!(answer["stdout"], "49\n");
     let all = json_at(&svc, "/judge0/languages/all").await;
     assert_eq!(ids(&all), listed_ids);
     assert!(
