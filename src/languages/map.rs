@@ -348,6 +348,6 @@ selftest = { hello = "int main(void) { return 0; }" }
             picked.iter().map(|l| l.id).collect::<Vec<_>>(),
             vec![1, 2, 7]
         );
-        assert!(map.select(&["cobol".into()]).is_err());
+        assert!(map.select(&["intercal".into()]).is_err());
     }
 }
