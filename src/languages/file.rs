@@ -170,6 +170,9 @@ struct Defaults {
 struct Entry {
     id: u32,
     name: String,
+    /// Its toolchain's version and where it comes from, for the docs.
+    #[serde(default)]
+    toolchain: Option<String>,
     image: String,
     source: String,
     #[serde(default)]
@@ -275,6 +278,7 @@ fn validate(entry: Entry, defaults: &Defaults) -> Result<Language, EntryError> {
     Ok(Language {
         id: entry.id,
         name: entry.name,
+        toolchain: entry.toolchain,
         image: entry.image,
         source: entry.source,
         compile: entry.compile,

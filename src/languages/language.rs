@@ -87,6 +87,10 @@ impl<'a> Invocation<'a> {
 pub struct Language {
     pub id: u32,
     pub name: String,
+    /// Its toolchain's version and where it comes from, as Markdown (``Python
+    /// 3.11.2 (bookworm `python3`)``): documentation only, the version the
+    /// docs' language table shows. Default: none.
+    pub toolchain: Option<String>,
     /// Short image name, e.g. `python`.
     pub image: String,
     /// Source file name inside the working directory, e.g. `source.py`.

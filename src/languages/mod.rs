@@ -13,6 +13,8 @@
 //!
 //! - [`language`]: one language as the service runs it.
 //! - [`api_names`]: its names and ids in Piston's and Judge0's APIs.
+//! - [`judge0_ce`]: Judge0 CE 1.13.1's active languages, and those we lack.
+//! - [`docs_table`]: the book's language table, generated from the map.
 //! - [`recipe`]: an image's recipe.
 //! - [`file`]: the file's schema and its validation.
 //! - [`map`]: the map of languages and recipes, and its lookups.
@@ -20,8 +22,10 @@
 //! - [`rewrite`]: what a language's project build does to its sources.
 
 pub mod api_names;
+pub mod docs_table;
 pub mod error;
 pub mod file;
+pub mod judge0_ce;
 pub mod language;
 pub mod map;
 pub mod recipe;
