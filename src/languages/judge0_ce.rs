@@ -65,11 +65,6 @@ pub const ABSENT: &[(u32, &str)] = &[
         "FreeBASIC is not packaged by any Debian release (checked bookworm, trixie \
          and sid on deb.debian.org), and no registry reachable here ships it",
     ),
-    (
-        83,
-        "Debian packages Swift only from trixie (swiftlang 6.0.3, 2.1 GB installed); \
-         not added yet",
-    ),
 ];
 
 /// Judge0's name for an active id.
