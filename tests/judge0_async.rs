@@ -396,3 +396,16 @@ async fn judge0s_official_sdk_runs_submissions_test_cases_and_batches_unchanged(
     );
     svc.stop_and_check_clean();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn judge0s_official_sdk_judges_a_new_compiled_and_a_new_interpreted_language() {
+    let _podman = common::podman_test();
+    let svc = Service::start(&[]);
+    let base = format!("{}/judge0", svc.url);
+    let printed = common::judge0::sdk("new_languages.py", &base).await;
+    assert!(
+        printed.contains("the SDK judges both languages unchanged"),
+        "{printed}"
+    );
+    svc.stop_and_check_clean();
+}
