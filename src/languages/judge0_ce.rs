@@ -59,13 +59,11 @@ pub const ACTIVE: &[(u32, &str)] = &[
 /// The active Judge0 ids no language of the built-in map has, each with
 /// why. The docs' language table lists them; a test keeps this list and the
 /// map in step (every other active id is mapped).
-pub const ABSENT: &[(u32, &str)] = &[
-    (
-        47,
-        "FreeBASIC is not packaged by any Debian release (checked bookworm, trixie \
+pub const ABSENT: &[(u32, &str)] = &[(
+    47,
+    "FreeBASIC is not packaged by any Debian release (checked bookworm, trixie \
          and sid on deb.debian.org), and no registry reachable here ships it",
-    ),
-];
+)];
 
 /// Judge0's name for an active id.
 pub fn name(id: u32) -> Option<&'static str> {
