@@ -125,9 +125,10 @@ mod tests {
 
     #[test]
     fn every_builtin_language_has_a_piston_name_but_judge0s_special_ones() {
-        // Piston has no package for Judge0's Plain Text, Executable and
-        // Multi-file program: they are Judge0's alone.
-        let special = [43, 44, 89];
+        // Piston has no package for Judge0's Plain Text and Multi-file
+        // program: they are Judge0's alone. (Judge0's Executable is
+        // Piston's "file".)
+        let special = [43, 89];
         let map = LanguageMap::load(None).unwrap();
         for language in map.iter() {
             let judge0 = language.judge0.as_ref().unwrap();

@@ -1,11 +1,11 @@
 //! The language table of the book (`docs/src/languages.md`), generated from
 //! the map so the two cannot drift apart: a row per language (its id, name,
-//! toolchain, Judge0 ids and Piston name), then Judge0's active ids no
-//! language has, with why. The section sits between two marker comments;
+//! toolchain, Judge0 ids and Piston name), then Judge0's active ids and
+//! Piston's languages no language has, with why. The section sits between two marker comments;
 //! `./task docs-table` rewrites it, and a test fails while it differs.
 
 use super::api_names::{Judge0Ids, PistonName};
-use super::judge0_ce;
+use super::{judge0_ce, piston_index};
 use super::{Language, LanguageMap};
 
 /// The line that opens the generated section.
@@ -21,9 +21,10 @@ const NONE: &str = "—";
 /// after it): the table, then the list of Judge0's ids no language has.
 pub fn section(map: &LanguageMap) -> String {
     format!(
-        "{BEGIN}\n\n{}\n{}\n{END}",
+        "{BEGIN}\n\n{}\n{}\n{}\n{END}",
         markdown_table(map),
-        absent_list()
+        absent_list(),
+        piston_absent_list()
     )
 }
 
@@ -89,6 +90,19 @@ pub fn absent_list() -> String {
     for (id, reason) in judge0_ce::ABSENT {
         let name = judge0_ce::name(*id).unwrap_or("not an active Judge0 id");
         list.push_str(&format!("- **{id}** {name}: {reason}.\n"));
+    }
+    list
+}
+
+/// The languages of Piston's package index that no language answers to,
+/// each with why, as a Markdown list; each line ends with a newline.
+pub fn piston_absent_list() -> String {
+    let mut list = String::from(
+        "Piston's languages (its package index) that no language here answers to, \
+         by name or alias; every other one is in the table:\n\n",
+    );
+    for (name, reason) in piston_index::ABSENT {
+        list.push_str(&format!("- **{name}**: {reason}.\n"));
     }
     list
 }

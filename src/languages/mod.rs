@@ -14,6 +14,7 @@
 //! - [`language`]: one language as the service runs it.
 //! - [`api_names`]: its names and ids in Piston's and Judge0's APIs.
 //! - [`judge0_ce`]: Judge0 CE 1.13.1's active languages, and those we lack.
+//! - [`piston_index`]: Piston's package index, and the languages we lack.
 //! - [`docs_table`]: the book's language table, generated from the map.
 //! - [`recipe`]: an image's recipe.
 //! - [`file`]: the file's schema and its validation.
@@ -28,6 +29,7 @@ pub mod file;
 pub mod judge0_ce;
 pub mod language;
 pub mod map;
+pub mod piston_index;
 pub mod recipe;
 pub mod rewrite;
 
