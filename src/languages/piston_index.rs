@@ -112,6 +112,7 @@ pub const ABSENT: &[(&str, &str)] = &[
     ("husk", "a Haskell program from its author's repository; not on Debian"),
     ("japt", "no npm package named japt, and no Debian one"),
     ("jelly", "installed from its author's repository; not on PyPI or Debian"),
+    ("julia", "Debian 11's Julia 1.5.3, the only one any Debian release packages, needs /proc/cpuinfo, which the sandbox's /proc (processes only) does not show"),
     ("lolcode", "no Debian package; npm's lolcode is a LOLCODE-to-JavaScript parser published once (2025), not a maintained interpreter"),
     ("osabie", "an Elixir program from its author's repository; no registry packages it"),
     ("paradoc", "not on PyPI or Debian"),
