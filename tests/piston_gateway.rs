@@ -106,6 +106,50 @@ async fn the_npm_piston_client_runs_python_c_and_two_files_through_nginx() {
     svc.stop_and_check_clean();
 }
 
+/// AWK, one of the languages Piston's index has that came from Debian: the
+/// client's default arguments reach the program, then it reads stdin.
+const AWK: &str = r#"BEGIN {
+    for (i = 1; i < ARGC; i++)
+        printf "%s%s", ARGV[i], (i < ARGC - 1 ? " " : "\n")
+    ARGC = 1
+}
+{ print "read", $0 }
+"#;
+
+#[ignore = "needs podman and the test images"]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_npm_piston_client_runs_awk_with_arguments_and_stdin_through_nginx() {
+    let _podman = gateway_test();
+    let (svc, gateway) = behind_nginx(&[]);
+    let calls = json!([
+        {"args": ["awk", AWK, {"stdin": "typed line"}]},
+        {"args": ["gawk", AWK, {"stdin": "by its alias", "args": ["x"]}]},
+    ]);
+    let answer = gateway.piston_client(&calls);
+    let runtimes = answer["runtimes"].as_array().expect("the runtimes list");
+    let awk = runtimes
+        .iter()
+        .find(|r| r["language"] == "awk")
+        .expect("awk is listed");
+    assert_eq!(awk["version"], "5.2.1", "{awk}");
+    assert_eq!(awk["aliases"], json!(["gawk"]), "{awk}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results[0]["language"], "awk", "{}", results[0]);
+    assert_eq!(
+        results[0]["run"]["stdout"], "1 2 3\nread typed line\n",
+        "{}",
+        results[0]
+    );
+    assert_eq!(results[0]["run"]["code"], 0, "{}", results[0]);
+    assert_eq!(
+        results[1]["run"]["stdout"], "x\nread by its alias\n",
+        "{}",
+        results[1]
+    );
+    drop(gateway);
+    svc.stop_and_check_clean();
+}
+
 #[ignore = "needs podman and the core images"]
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_requests_are_refused_and_hostile_programs_get_pistons_statuses() {
