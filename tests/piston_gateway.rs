@@ -123,7 +123,7 @@ async fn the_npm_piston_client_runs_awk_with_arguments_and_stdin_through_nginx()
     let (svc, gateway) = behind_nginx(&[]);
     let calls = json!([
         {"args": ["awk", AWK, {"stdin": "typed line"}]},
-        {"args": ["gawk", AWK, {"stdin": "by its alias", "args": ["x"]}]},
+        {"args": ["awk", AWK, {"stdin": "its own arguments", "args": ["x"]}]},
     ]);
     let answer = gateway.piston_client(&calls);
     let runtimes = answer["runtimes"].as_array().expect("the runtimes list");
@@ -142,7 +142,7 @@ async fn the_npm_piston_client_runs_awk_with_arguments_and_stdin_through_nginx()
     );
     assert_eq!(results[0]["run"]["code"], 0, "{}", results[0]);
     assert_eq!(
-        results[1]["run"]["stdout"], "x\nread by its alias\n",
+        results[1]["run"]["stdout"], "x\nread its own arguments\n",
         "{}",
         results[1]
     );
