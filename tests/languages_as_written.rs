@@ -2,7 +2,7 @@
 //! scientific stack (NumPy, pandas, SciPy) as a language of its own,
 //! through whipcode's API and Piston's, listed by both; C# with top-level
 //! statements and a project's implicit usings; VB.NET with a project's
-//! default imports.
+//! default imports; SQL scripts under the names Piston's clients give them.
 // The podman lock is a std mutex held for the whole test on purpose: one podman test at a time.
 #![allow(clippy::await_holding_lock)]
 
@@ -188,5 +188,30 @@ async fn vbnet_as_tutorials_write_it_compiles_with_a_projects_default_imports() 
         .await;
     assert_eq!(body["stdout"], "HELLO 7\n", "{body}");
     assert_eq!(body["compile"]["stdout"], "", "no warnings: {body}");
+    svc.stop_and_check_clean();
+}
+
+#[ignore = "needs podman and the test images"]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sql_script_of_any_name_reads_stdin_then_runs_its_arguments() {
+    let _podman = common::podman_test();
+    let svc = Service::start(&[]);
+    // Piston keeps the client's file name, quote and space included.
+    let script = "CREATE TABLE input(line TEXT);\n.import /dev/stdin input\n\
+                  SELECT upper(line) FROM input;\n";
+    let url = format!("{}/api/v2/execute", svc.url);
+    let request = json!({"language": "sqlite3", "version": "*",
+        "files": [{"name": "my query's.sql", "content": script}],
+        "stdin": "typed\n", "args": ["SELECT count(*) FROM input;"]});
+    let (status, answer) = common::post_json(&url, Some(KEY), &request).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["run"]["stdout"], "TYPED\n1\n", "{answer}");
+    assert_eq!(answer["run"]["code"], 0, "{answer}");
+    // The first error stops the script, as -bail says.
+    let request = json!({"language": "sql", "version": "*",
+        "files": [{"content": "SELECT 1;\nSELECT nope FROM nowhere;\nSELECT 2;\n"}]});
+    let (_, answer) = common::post_json(&url, Some(KEY), &request).await;
+    assert_eq!(answer["run"]["stdout"], "1\n", "{answer}");
+    assert_ne!(answer["run"]["code"], 0, "{answer}");
     svc.stop_and_check_clean();
 }

@@ -159,7 +159,7 @@ async fn runtimes_lists_installed_languages_by_piston_name_with_semver_versions(
         body,
         json!([
             {"language": "c", "version": "12.2.0", "aliases": ["gcc"]},
-            {"language": "python", "version": "3.11.2", "aliases": ["py", "py3", "python3"]},
+            {"language": "python", "version": "3.11.2", "aliases": ["py", "py3", "python3", "python3.11"]},
         ]),
         "only installed languages, versions made semver"
     );

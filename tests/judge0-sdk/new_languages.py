@@ -21,8 +21,9 @@ begin
 end.
 """
 
-ERLANG = """#!/usr/bin/env escript
-main(_) ->
+# As Judge0's users write it: no #! line (escript skips a script's first
+# line; whipcode, like Judge0, gives such a program an empty one).
+ERLANG = """main(_) ->
     {ok, [N]} = io:fread("", "~d"),
     io:format("~B~n", [N * 2]).
 """
