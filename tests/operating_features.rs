@@ -20,23 +20,6 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `POST /run` with the key; status, the cache header and the raw body.
-async fn run_raw(svc: &Service, body: &Value) -> (u16, Option<String>, String) {
-    let response = Service::client()
-        .post(format!("{}/run", svc.url))
-        .header("X-Master-Key", KEY)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let cache = response
-        .headers()
-        .get("x-whipcode-cache")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, cache, response.text().await.unwrap())
-}
-
 /// `POST /run` without a key: a cheap 401 that still spends a rate-limit
 /// token. Status, `Retry-After` and the body.
 async fn post_without_key(url: &str) -> (u16, Option<String>, Value) {
@@ -91,10 +74,10 @@ async fn cache_hits_are_marked_in_a_header_and_every_input_is_part_of_the_key() 
     let code = b64("import os, sys, uuid\nprint(uuid.uuid4().hex, repr(sys.stdin.read()), os.environ.get('V'))");
     let body = json!({"language_id": 1, "code": code, "stdin": "secret-stdin-a", "env": {"V": "secret-env-1"}});
 
-    let (status, first_mark, first) = run_raw(&svc, &body).await;
+    let (status, first_mark, first) = svc.run_raw(&body).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first_mark.as_deref(), Some("miss"));
-    let (_, mark, again) = run_raw(&svc, &body).await;
+    let (_, mark, again) = svc.run_raw(&body).await;
     assert_eq!(mark.as_deref(), Some("hit"));
     assert_eq!(again, first, "a hit returns the stored response unchanged");
     let stored: Value = serde_json::from_str(&first).unwrap();
@@ -105,18 +88,18 @@ async fn cache_hits_are_marked_in_a_header_and_every_input_is_part_of_the_key() 
 
     let mut other_stdin = body.clone();
     other_stdin["stdin"] = json!("secret-stdin-b");
-    let (_, mark, text) = run_raw(&svc, &other_stdin).await;
+    let (_, mark, text) = svc.run_raw(&other_stdin).await;
     assert_eq!(mark.as_deref(), Some("miss"), "stdin is part of the key");
     assert_ne!(text, first);
 
     let mut other_env = body.clone();
     other_env["env"] = json!({"V": "secret-env-2"});
-    let (_, mark, _) = run_raw(&svc, &other_env).await;
+    let (_, mark, _) = svc.run_raw(&other_env).await;
     assert_eq!(mark.as_deref(), Some("miss"), "env is part of the key");
 
     let slow = json!({"language_id": 1, "code": b64("import time; time.sleep(5)"), "timeout": 1});
     for _ in 0..2 {
-        let (status, mark, text) = run_raw(&svc, &slow).await;
+        let (status, mark, text) = svc.run_raw(&slow).await;
         assert_eq!(status, 200);
         assert!(text.contains("\"timeout\":true"), "{text}");
         assert_eq!(mark.as_deref(), Some("miss"), "timeouts are never cached");
@@ -137,8 +120,8 @@ async fn without_cache_there_is_no_cache_header_and_runs_repeat() {
     let _podman = common::podman_test();
     let svc = Service::start(&[]);
     let body = json!({"language_id": 1, "code": b64("import uuid; print(uuid.uuid4())")});
-    let (_, mark, first) = run_raw(&svc, &body).await;
-    let (_, _, second) = run_raw(&svc, &body).await;
+    let (_, mark, first) = svc.run_raw(&body).await;
+    let (_, _, second) = svc.run_raw(&body).await;
     assert_eq!(mark, None);
     assert_ne!(first, second);
     svc.stop_and_check_clean();

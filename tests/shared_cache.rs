@@ -16,23 +16,6 @@ use serde_json::{json, Value};
 /// The flags every instance of these tests has (besides `--store`).
 const CACHE: [&str; 3] = ["--cache", "--cache-ttl", "600"];
 
-/// `POST /run`: the status, the cache header and the body as sent.
-async fn run_raw(svc: &Service, body: &Value) -> (u16, Option<String>, String) {
-    let response = Service::client()
-        .post(format!("{}/run", svc.url))
-        .header("X-Master-Key", KEY)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let cache = response
-        .headers()
-        .get("x-whipcode-cache")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, cache, response.text().await.unwrap())
-}
-
 /// A run whose output differs every time it really runs.
 fn uuid_run(stdin: &str) -> Value {
     let code = b64("import sys, uuid\nprint(uuid.uuid4().hex, repr(sys.stdin.read()))");
@@ -71,16 +54,16 @@ async fn a_cached_result_is_a_hit_on_another_instance() {
     }
 
     let body = uuid_run("in-a");
-    let (status, mark, first) = run_raw(a, &body).await;
+    let (status, mark, first) = a.run_raw(&body).await;
     assert_eq!((status, mark.as_deref()), (200, Some("miss")), "{first}");
-    let (status, mark, again) = run_raw(b, &body).await;
+    let (status, mark, again) = b.run_raw(&body).await;
     assert_eq!((status, mark.as_deref()), (200, Some("hit")), "{again}");
     assert_eq!(
         again, first,
         "the other instance answers with the same body"
     );
 
-    let (status, mark, other) = run_raw(b, &uuid_run("in-b")).await;
+    let (status, mark, other) = b.run_raw(&uuid_run("in-b")).await;
     assert_eq!((status, mark.as_deref()), (200, Some("miss")), "{other}");
     assert_ne!(other, first);
 
@@ -108,7 +91,7 @@ async fn a_cache_without_redis_is_a_miss_not_an_error() {
     let body = uuid_run("x");
 
     // Started while Redis is down: it runs, and misses.
-    let (status, mark, text) = run_raw(&svc, &body).await;
+    let (status, mark, text) = svc.run_raw(&body).await;
     assert_eq!((status, mark.as_deref()), (200, Some("miss")), "{text}");
     assert!(counter(&svc, "whipcode_cache_unanswered_total").await >= 1.0);
 
@@ -119,16 +102,16 @@ async fn a_cache_without_redis_is_a_miss_not_an_error() {
         Duration::from_secs(10),
     );
     assert!(connected, "{}", svc.log_text());
-    let (_, mark, first) = run_raw(&svc, &body).await;
+    let (_, mark, first) = svc.run_raw(&body).await;
     assert_eq!(mark.as_deref(), Some("miss"));
-    let (_, mark, again) = run_raw(&svc, &body).await;
+    let (_, mark, again) = svc.run_raw(&body).await;
     assert_eq!((mark.as_deref(), &again), (Some("hit"), &first));
 
     // Redis goes: a miss again, the run as usual, counted.
     redis.stop();
     let before = counter(&svc, "whipcode_cache_unanswered_total").await;
     let started = std::time::Instant::now();
-    let (status, mark, text) = run_raw(&svc, &body).await;
+    let (status, mark, text) = svc.run_raw(&body).await;
     assert_eq!((status, mark.as_deref()), (200, Some("miss")), "{text}");
     assert_ne!(text, first, "it ran again");
     assert!(

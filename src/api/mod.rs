@@ -27,6 +27,7 @@
 //! - [`metrics`]: what the service counts, in Prometheus' formats.
 //! - [`openapi`]: the OpenAPI description of every route, `GET /openapi.json`.
 //! - [`scrape`]: `GET /metrics`, keyed here or keyless on `--metrics-addr`.
+//! - [`reconnect`]: connecting to Redis in the background, again until it answers.
 //! - [`own_routes`]: the first path segments of the routes above, which no
 //!   other API may be nested under.
 
@@ -49,6 +50,7 @@ pub mod openapi;
 pub mod own_routes;
 pub mod piston;
 pub mod readiness;
+pub mod reconnect;
 pub mod request;
 pub mod routing;
 pub mod run;

@@ -351,6 +351,24 @@ impl Service {
         run_at(&self.url, body).await
     }
 
+    /// `POST /run` with the key: the status, the `X-Whipcode-Cache` header
+    /// and the body as sent.
+    pub async fn run_raw(&self, body: &Value) -> (u16, Option<String>, String) {
+        let response = Service::client()
+            .post(format!("{}/run", self.url))
+            .header("X-Master-Key", KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let cache = response
+            .headers()
+            .get("x-whipcode-cache")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, cache, response.text().await.unwrap())
+    }
+
     /// Runs `code` in language `lang` and expects a 200.
     pub async fn run_ok(&self, lang: u32, code: &str, extra: Value) -> Value {
         let mut body = json!({"language_id": lang, "code": b64(code)});

@@ -13,9 +13,7 @@ use tokio::sync::OnceCell;
 use super::error::CacheError;
 use super::key::CacheKey;
 use super::shared::{SharedBounds, SharedCache, ANSWER_WITHIN, PREFIX};
-
-/// How often a connection is tried again while Redis does not answer.
-const RETRY: Duration = Duration::from_secs(1);
+use crate::api::reconnect::until_connected;
 
 /// How long the cache is skipped after Redis gave no answer in time.
 const REST: Duration = Duration::from_secs(1);
@@ -27,7 +25,7 @@ pub struct Background {
 }
 
 impl Background {
-    /// Connects to `url` in the background, trying again every [`RETRY`]
+    /// Connects to `url` in the background, trying again every second
     /// until Redis answers (or this is dropped).
     pub fn start(url: &str, bounds: SharedBounds) -> Background {
         let connection = Arc::new(OnceCell::new());
@@ -85,29 +83,16 @@ impl Background {
     }
 }
 
-/// Connects, trying again every [`RETRY`] until Redis answers; stops when
-/// the cache is gone.
+/// Connects, trying again until Redis answers; stops when the cache is gone.
 async fn connect(url: String, bounds: SharedBounds, cell: Weak<OnceCell<SharedCache>>) {
-    let mut logged = false;
-    loop {
-        if cell.strong_count() == 0 {
-            return;
-        }
-        match SharedCache::connect(&url, PREFIX, bounds).await {
-            Ok(shared) => {
-                tracing::info!("connected to the shared result cache (Redis)");
-                if let Some(cell) = cell.upgrade() {
-                    let _ = cell.set(shared);
-                }
-                return;
-            }
-            Err(e) if !logged => {
-                logged = true;
-                tracing::warn!(error = %e, "the shared result cache (Redis) does not answer yet: \
-                    runs are not cached until it does");
-            }
-            Err(_) => {}
-        }
-        tokio::time::sleep(RETRY).await;
+    let connected = until_connected(
+        "the shared result cache",
+        "runs are not cached until it does",
+        || cell.strong_count() > 0,
+        || SharedCache::connect(&url, PREFIX, bounds),
+    )
+    .await;
+    if let (Some(shared), Some(cell)) = (connected, cell.upgrade()) {
+        let _ = cell.set(shared);
     }
 }

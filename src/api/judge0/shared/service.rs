@@ -29,6 +29,7 @@ use crate::api::judge0::store::Record;
 use crate::api::judge0::verdict::Status;
 use crate::api::judge0::view::View;
 use crate::api::metrics::Judge0Load;
+use crate::api::reconnect::until_connected;
 use crate::api::state::AppState;
 
 /// Every key of the shared store starts with this.
@@ -42,9 +43,6 @@ const GONE: Duration = Duration::from_secs(3600);
 /// The longest a request or a scrape waits on Redis for what it can do
 /// without (a `wait=true` result's copy, the queue's depth).
 const QUICK: Duration = Duration::from_secs(1);
-
-/// How often a connection is tried again while Redis does not answer.
-const RETRY: Duration = Duration::from_secs(1);
 
 /// The shared backend: this instance in it, and its workers.
 pub struct SharedQueue {
@@ -292,30 +290,25 @@ fn entry(accepted: Accepted, created_at: &str) -> Result<Entry, Refusal> {
     })
 }
 
-/// Connects, trying again every [`RETRY`] until Redis answers.
+/// Connects, trying again until Redis answers; then forgets the consumers
+/// of instances gone.
 async fn connect(instance: Arc<Instance>, bounds: SharedBounds) {
-    let mut logged = false;
-    loop {
-        match Shared::connect(&instance.settings.url, PREFIX, bounds).await {
-            Ok(shared) => {
-                tracing::info!("connected to the shared Judge0 store (Redis)");
-                let (idle, own) = (
-                    GONE.max(instance.settings.claim_after),
-                    &instance.settings.consumer,
-                );
-                if let Ok(n @ 1..) = shared.forget_gone_consumers(idle, own).await {
-                    tracing::info!(consumers = n, "forgot the consumers of instances gone");
-                }
-                let _ = instance.connection.set(shared);
-                return;
-            }
-            Err(e) if !logged => {
-                logged = true;
-                tracing::warn!(error = %e, "the shared Judge0 store (Redis) does not answer yet: \
-                    asynchronous submissions are refused until it does");
-            }
-            Err(_) => {}
-        }
-        tokio::time::sleep(RETRY).await;
+    let Some(shared) = until_connected(
+        "the shared Judge0 store",
+        "asynchronous submissions are refused until it does",
+        || true,
+        || Shared::connect(&instance.settings.url, PREFIX, bounds),
+    )
+    .await
+    else {
+        return;
+    };
+    let (idle, own) = (
+        GONE.max(instance.settings.claim_after),
+        &instance.settings.consumer,
+    );
+    if let Ok(n @ 1..) = shared.forget_gone_consumers(idle, own).await {
+        tracing::info!(consumers = n, "forgot the consumers of instances gone");
     }
+    let _ = instance.connection.set(shared);
 }
